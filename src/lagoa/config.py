@@ -1,0 +1,280 @@
+"""The project file, ``lagoa.yml``: its typed model, loading, and ``${env:NAME}`` secrets.
+
+Lookup order for settings: the project file, then environment variables ``LAGOA_<SECTION>_<KEY>``
+for the storage, catalog, state and warehouse settings (e.g. ``LAGOA_CATALOG_URI``), then flags
+given on the command line. Secrets are written as ``${env:NAME}`` and resolved only when used:
+the model keeps the reference, never the value, so printing a config cannot leak a secret.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from lagoa.errors import ConfigError, SecretError
+
+PROJECT_FILE = "lagoa.yml"
+SECRET_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+TYPE_NAMES = ("boolean", "int", "long", "float", "double", "date", "time", "timestamp", "timestamptz", "string")
+DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+PARTITION_FIELD = re.compile(r"^(?:(identity|year|month|day|hour)\((\w+)\)|(\w+))$")
+
+
+class Model(BaseModel):
+    """Base for every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageConfig(Model):
+    """Where the lake's files live."""
+
+    root: str = ".lagoa/lake"
+    """Folder (relative to the project) or URI holding raw/, bronze/, silver/ and gold/."""
+
+
+class CatalogConfig(Model):
+    """The Iceberg catalog."""
+
+    uri: str = "sqlite:///.lagoa/catalog.db"
+    """SQLAlchemy URI of the Iceberg SQL catalog; relative SQLite paths are relative to the project."""
+    name: str = "lagoa"
+    """Catalog name recorded in the catalog tables."""
+
+
+class StateConfig(Model):
+    """Run history and locks."""
+
+    uri: str = "sqlite:///.lagoa/state.db"
+    """SQLAlchemy URI of the state database."""
+
+
+class CsvOptions(Model):
+    """CSV dialect; anything left unset is detected from the file."""
+
+    delimiter: str | None = None
+    header: bool | None = None
+    quote: str | None = None
+    escape: str | None = None
+    encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
+    max_line_size: int = 20_000_000
+    """Longest line accepted, in bytes; longer lines are quarantined."""
+
+
+class FileSource(Model):
+    """Files on disk (a path or glob), landed raw and appended to ``bronze.<source>``."""
+
+    kind: Literal["file"] = "file"
+    format: Literal["csv", "json", "jsonl", "parquet"]
+    """``json`` is one JSON array per file; ``jsonl`` is one JSON object per line."""
+    path: str
+    """Path or glob, relative to the project folder (e.g. ``samples/orders_*.csv``)."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Declared column types (``long``, ``double``, ``decimal(18,2)``, ``timestamp``…). Columns not
+    declared are inferred from the data."""
+    primary_key: list[str] = Field(default_factory=list)
+    """Columns identifying a row in silver; without one, silver keeps every row."""
+    ordering: str | None = None
+    """Column deciding which version of a key wins in silver (the greatest)."""
+    cursor: str | None = None
+    """Column for incremental loads: rows at or below the last committed maximum are skipped."""
+    partition_by: list[str] = Field(default_factory=list)
+    """Silver partition fields: ``column`` or ``day(column)``, ``month(…)``, ``year(…)``, ``hour(…)``."""
+    entity: str | None = None
+    """Silver table name; defaults to the source name."""
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for column, type_name in value.items():
+            normalised = type_name.strip().lower()
+            if normalised not in TYPE_NAMES and not DECIMAL_TYPE.match(normalised):
+                suggestion = _did_you_mean(normalised, TYPE_NAMES)
+                raise ValueError(
+                    f"column `{column}` has unknown type `{type_name}`{suggestion}; "
+                    f"use one of {', '.join(TYPE_NAMES)} or decimal(p,s)"
+                )
+        return {column: type_name.strip().lower() for column, type_name in value.items()}
+
+    @field_validator("partition_by")
+    @classmethod
+    def _partition_fields(cls, value: list[str]) -> list[str]:
+        for field in value:
+            if not PARTITION_FIELD.match(field.strip()):
+                raise ValueError(
+                    f"partition field `{field}` is not understood; write `column` or day(column), "
+                    "month(column), year(column), hour(column)"
+                )
+        return [field.strip() for field in value]
+
+    @model_validator(mode="after")
+    def _ordering_needs_key(self) -> FileSource:
+        if self.ordering and not self.primary_key:
+            raise ValueError("`ordering` only applies with a `primary_key`; declare the key columns")
+        return self
+
+
+Source = FileSource  # more kinds (http, postgres) join this union later
+
+
+class DomainConfig(Model):
+    """A business domain: the sources its ingest task loads."""
+
+    sources: list[str]
+    description: str | None = None
+
+
+class ProjectConfig(Model):
+    """The whole of ``lagoa.yml``."""
+
+    name: str
+    """Project name, used in run ids and lineage."""
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    warehouse: str = ".lagoa/warehouse.duckdb"
+    """DuckDB file holding bronze/silver/gold views over the lake (the local Athena)."""
+    sources: dict[str, Source] = Field(default_factory=dict)
+    domains: dict[str, DomainConfig] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, value: dict[str, Source]) -> dict[str, Source]:
+        for name in value:
+            if not IDENTIFIER.match(name):
+                raise ValueError(f"source name `{name}` must be lower_snake_case (letters, digits, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _domains_name_sources(self) -> ProjectConfig:
+        for domain, config in self.domains.items():
+            for source in config.sources:
+                if source not in self.sources:
+                    raise ValueError(
+                        f"domain `{domain}` lists source `{source}`, which is not defined"
+                        f"{_did_you_mean(source, self.sources)}"
+                    )
+        return self
+
+
+def _did_you_mean(word: str, choices: Any) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _allowed_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
+    """Field names valid at ``path`` inside ``model``, for "did you mean" hints."""
+    current: Any = model
+    for part in path:
+        if isinstance(part, int):
+            continue
+        fields = getattr(current, "model_fields", None)
+        if fields is None or part not in fields:
+            # A dict of models (sources, domains): the next part is a user-chosen name.
+            if current is ProjectConfig and part in ("sources", "domains"):
+                current = FileSource if part == "sources" else DomainConfig
+                continue
+            if current in (FileSource, DomainConfig):
+                continue
+            return []
+        annotation = fields[part].annotation
+        args = getattr(annotation, "__args__", ())
+        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if candidates:
+            current = candidates[0]
+        elif part in ("sources", "domains") and current is ProjectConfig:
+            current = FileSource if part == "sources" else DomainConfig
+        else:
+            return []
+    fields = getattr(current, "model_fields", None)
+    return list(fields) if fields else []
+
+
+def _format_validation_error(error: ValidationError, file: str) -> ConfigError:
+    first = error.errors()[0]
+    location = [part for part in first["loc"] if not (isinstance(part, str) and part == "file")]
+    key = ".".join(str(part) for part in location)
+    if first["type"] == "extra_forbidden":
+        parent = tuple(location[:-1])
+        bad = str(location[-1])
+        suggestion = _did_you_mean(bad, _allowed_keys(ProjectConfig, parent))
+        return ConfigError(
+            f"unknown key `{bad}`{suggestion}",
+            file=file,
+            key=key,
+            hint="remove it or fix its spelling; `lagoa init` writes a documented example",
+        )
+    if first["type"] == "missing":
+        return ConfigError("is required but missing", file=file, key=key, hint=f"add `{location[-1]}:`")
+    message = first["msg"].removeprefix("Value error, ")
+    return ConfigError(message, file=file, key=key)
+
+
+def _apply_environment(data: dict[str, Any]) -> dict[str, Any]:
+    """Overlay ``LAGOA_<SECTION>_<KEY>`` environment variables on the file's settings."""
+    for section, keys in (("storage", ("root",)), ("catalog", ("uri", "name")), ("state", ("uri",))):
+        for key in keys:
+            value = os.environ.get(f"LAGOA_{section.upper()}_{key.upper()}")
+            if value:
+                data.setdefault(section, {})
+                if isinstance(data[section], dict):
+                    data[section][key] = value
+    if warehouse := os.environ.get("LAGOA_WAREHOUSE"):
+        data["warehouse"] = warehouse
+    return data
+
+
+def load_config(path: Path) -> ProjectConfig:
+    """Read and validate a project file; errors name the file, the key and the fix."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "not found", file=file, hint="run `lagoa init <dir>` to create a project, or pass --project"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read ({exc.__class__.__name__}: {exc})", file=file) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"is not valid YAML{where}: {problem}", file=file) from None
+    if not isinstance(data, dict):
+        raise ConfigError("must be a mapping of settings (name:, sources:, …)", file=file)
+    try:
+        return ProjectConfig.model_validate(_apply_environment(data))
+    except ValidationError as exc:
+        raise _format_validation_error(exc, file) from None
+
+
+def resolve_secrets(value: str) -> str:
+    """Replace every ``${env:NAME}`` in ``value`` with the environment's value, at use time."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise SecretError(
+                f"secret `{name}` is not set", hint=f"export {name}=… before running, or put it in your .env"
+            )
+        return os.environ[name]
+
+    return SECRET_PATTERN.sub(lookup, value)
+
+
+def redact(text: str, values: list[str]) -> str:
+    """Remove secret values from text bound for output."""
+    for value in values:
+        if value:
+            text = text.replace(value, "***")
+    return text

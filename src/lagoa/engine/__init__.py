@@ -1,0 +1,6 @@
+"""DuckDB: connections with Lagoa's extensions, and the warehouse of views over the lake."""
+
+from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.engine.warehouse import Warehouse
+
+__all__ = ["Warehouse", "connect", "quote_identifier", "quote_literal"]

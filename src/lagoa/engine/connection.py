@@ -1,0 +1,66 @@
+"""DuckDB connections with the extensions Lagoa needs, installed from their PyPI packages.
+
+Extensions are never downloaded: the ``duckdb-extension-<name>`` packages ship the binaries, and
+many users' machines (and CI) cannot reach DuckDB's extension repository anyway.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import duckdb
+
+from lagoa.errors import EngineError
+
+# iceberg reads manifests with avro, so avro loads first.
+EXTENSIONS = ("avro", "iceberg")
+
+
+def extension_path(name: str) -> Path:
+    """The extension binary shipped by ``duckdb-extension-<name>`` for this DuckDB version."""
+    try:
+        module = importlib.import_module(f"duckdb_extension_{name}")
+    except ImportError:
+        raise EngineError(
+            f"DuckDB extension `{name}` is not installed",
+            hint=f"pip install 'duckdb-extension-{name}=={duckdb.__version__}'",
+        ) from None
+    folder = Path(module.__file__ or "").parent / "extensions" / f"v{duckdb.__version__}"
+    binary = folder / f"{name}.duckdb_extension"
+    if not binary.exists():
+        shipped = sorted(p.name for p in (Path(module.__file__ or "").parent / "extensions").glob("v*"))
+        raise EngineError(
+            f"DuckDB extension `{name}` does not match DuckDB {duckdb.__version__} (package ships {shipped})",
+            hint=f"pip install 'duckdb-extension-{name}=={duckdb.__version__}'",
+        )
+    return binary
+
+
+def connect(database: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with Lagoa's extensions loaded."""
+    try:
+        con = duckdb.connect(str(database), read_only=read_only, config={"autoinstall_known_extensions": False})
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise EngineError(
+                f"warehouse {database} is open in another process",
+                hint="close the other `lagoa shell` or DuckDB session, then try again",
+            ) from None
+        raise EngineError(f"cannot open DuckDB database {database}: {exc}") from None
+    for name in EXTENSIONS:
+        path = extension_path(name)
+        try:
+            con.execute(f"INSTALL {quote_literal(str(path))}")
+            con.execute(f"LOAD {name}")
+        except duckdb.Error as exc:
+            raise EngineError(f"cannot load DuckDB extension `{name}` from {path}: {exc}") from None
+    return con
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -1,0 +1,77 @@
+"""Lagoa's error hierarchy.
+
+Every error Lagoa raises on purpose is a :class:`LagoaError`. Each one says whether retrying can
+help: ``transient`` errors (a busy catalog, a file still being written) are retried by the
+orchestrator; terminal ones (bad configuration, an incompatible schema) fail at once.
+
+    LagoaError
+    ├── ConfigError            lagoa.yml is missing, unreadable or invalid
+    ├── SecretError            a ${env:NAME} secret is not set
+    ├── SourceError            a source cannot be read (missing file, malformed beyond repair)
+    ├── SchemaEvolutionError   new data cannot be reconciled with the table's schema
+    ├── LakeError              the catalog or a table cannot be read or written
+    │   └── CommitConflictError  another writer committed first (transient)
+    └── EngineError            DuckDB or one of its extensions failed
+"""
+
+from __future__ import annotations
+
+
+class LagoaError(Exception):
+    """Root of every error Lagoa raises on purpose."""
+
+    transient: bool = False
+    """True when retrying the same work may succeed."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class ConfigError(LagoaError):
+    """The project file is missing, unreadable or invalid."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None, hint: str | None = None):
+        where = ", ".join(part for part in (file, f"key `{key}`" if key else None) if part)
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.file = file
+        self.key = key
+
+
+class SecretError(ConfigError):
+    """A ``${env:NAME}`` secret is referenced but not set."""
+
+
+class SourceError(LagoaError):
+    """A source cannot be read."""
+
+    def __init__(self, source: str, message: str, *, hint: str | None = None, transient: bool = False):
+        super().__init__(f"source `{source}`: {message}", hint=hint)
+        self.source = source
+        self.transient = transient
+
+
+class SchemaEvolutionError(LagoaError):
+    """New data cannot be reconciled with a table's existing schema."""
+
+    def __init__(self, table: str, message: str, *, hint: str | None = None):
+        super().__init__(f"table `{table}`: {message}", hint=hint)
+        self.table = table
+
+
+class LakeError(LagoaError):
+    """The catalog or a table cannot be read or written."""
+
+
+class CommitConflictError(LakeError):
+    """Another writer committed to the table first; the work can be retried."""
+
+    transient = True
+
+
+class EngineError(LagoaError):
+    """DuckDB or one of its extensions failed."""

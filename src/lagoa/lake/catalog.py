@@ -1,0 +1,184 @@
+"""The lake: an Iceberg catalog (SQL catalog on SQLite by default) over Lagoa's storage.
+
+Every change to a table is one Iceberg commit. The commit's snapshot summary carries Lagoa's
+bookkeeping (run id, the batches it contains, source positions), so the lake itself, not a side
+database, says what has been loaded: a crash before a commit leaves the previous snapshot intact,
+and a re-run finds its work either fully committed or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lagoa.errors import CommitConflictError, LakeError
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.partitioning import PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.table import Table
+
+NAMESPACES = ("raw", "bronze", "silver", "gold")
+BATCHES = "lagoa.batches"
+RUN_ID = "lagoa.run-id"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What ``lagoa tables`` shows about a table."""
+
+    identifier: str
+    rows: int
+    files: int
+    snapshots: int
+    metadata_location: str | None
+
+
+def sqlite_uri(uri: str, project_dir: Path) -> str:
+    """Make a relative ``sqlite:///path`` absolute against the project folder."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/") and uri != prefix + ":memory:":
+        path = project_dir / uri.removeprefix(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path.resolve())
+    return uri
+
+
+def local_path(location: str) -> str:
+    """A file path for a ``file://`` location (the lake is local in this version)."""
+    return location.removeprefix("file://")
+
+
+class Lake:
+    """The Iceberg tables of one project."""
+
+    def __init__(self, catalog_uri: str, warehouse_uri: str, name: str = "lagoa") -> None:
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        try:
+            self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse_uri)
+        except Exception as exc:
+            raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
+        for namespace in NAMESPACES:
+            self.catalog.create_namespace_if_not_exists(namespace)
+
+    def table(self, identifier: str) -> Table | None:
+        from pyiceberg.exceptions import NoSuchTableError
+
+        try:
+            return self.catalog.load_table(identifier)
+        except NoSuchTableError:
+            return None
+
+    def create_table(self, identifier: str, schema: Schema, spec: PartitionSpec | None = None) -> Table:
+        from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
+
+        return self.catalog.create_table_if_not_exists(
+            identifier,
+            schema=schema,
+            partition_spec=spec or UNPARTITIONED_PARTITION_SPEC,
+            properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+        )
+
+    def identifiers(self) -> list[str]:
+        names: list[str] = []
+        for namespace in NAMESPACES:
+            names.extend(".".join(ident) for ident in self.catalog.list_tables(namespace))
+        return sorted(names)
+
+    def info(self, identifier: str) -> TableInfo:
+        table = self.table(identifier)
+        if table is None:
+            raise LakeError(f"table `{identifier}` does not exist", hint="`lagoa tables` lists the tables")
+        snapshot = table.current_snapshot()
+        summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
+        return TableInfo(
+            identifier=identifier,
+            rows=int(summary.get("total-records", 0)),
+            files=int(summary.get("total-data-files", 0)),
+            snapshots=len(table.metadata.snapshots),
+            metadata_location=table.metadata_location if snapshot else None,
+        )
+
+    def staging_folder(self, table: Table) -> Path:
+        """A fresh folder under the table's data location for one commit's files."""
+        folder = Path(local_path(table.location())) / "data" / f"commit-{uuid.uuid4().hex}"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def commit(
+        self,
+        table: Table,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        properties: dict[str, Any],
+        new_columns: Iterable[tuple[str, Any]] = (),
+        widened: Iterable[tuple[str, Any]] = (),
+    ) -> Table:
+        """Add and remove data files, and evolve the schema, in one Iceberg commit.
+
+        ``properties`` go into the snapshot summary (values are JSON-encoded unless strings).
+        """
+        from pyiceberg.exceptions import CommitFailedException
+        from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+        summary = {key: value if isinstance(value, str) else json.dumps(value) for key, value in properties.items()}
+        remove_paths = set(remove)
+        try:
+            with table.transaction() as tx:
+                new_columns, widened = list(new_columns), list(widened)
+                if new_columns or widened:
+                    with tx.update_schema() as update:
+                        for name, field_type in new_columns:
+                            update.add_column(name, field_type)
+                        for name, field_type in widened:
+                            update.update_column(name, field_type=field_type)
+                if remove_paths:
+                    doomed = [task.file for task in table.scan().plan_files() if task.file.file_path in remove_paths]
+                    if len(doomed) != len(remove_paths):
+                        raise CommitConflictError(f"table `{'.'.join(table.name())}` changed while Lagoa was rewriting it")
+                    producer = tx.update_snapshot(snapshot_properties=summary).overwrite()
+                else:
+                    producer = tx.update_snapshot(snapshot_properties=summary).fast_append()
+                    doomed = []
+                with producer as update_files:
+                    for data_file in doomed:
+                        update_files.delete_data_file(data_file)
+                    for path in add:
+                        update_files.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+        except CommitFailedException as exc:
+            raise CommitConflictError(f"commit to `{'.'.join(table.name())}` failed: {exc}") from None
+        return table.refresh()
+
+    def committed(self, table: Table | None, key: str = BATCHES) -> set[str]:
+        """Every value Lagoa recorded under ``key`` in the table's snapshot summaries."""
+        values: set[str] = set()
+        if table is None:
+            return values
+        for snapshot in table.metadata.snapshots:
+            raw = snapshot.summary.additional_properties.get(key) if snapshot.summary else None
+            if raw:
+                values.update(json.loads(raw))
+        return values
+
+    def latest(self, table: Table | None, key: str) -> str | None:
+        """The value of ``key`` in the newest snapshot summary that has it."""
+        if table is None:
+            return None
+        for snapshot in sorted(table.metadata.snapshots, key=lambda s: s.sequence_number or 0, reverse=True):
+            if snapshot.summary and key in snapshot.summary.additional_properties:
+                return snapshot.summary.additional_properties[key]
+        return None
+
+    def data_files(self, table: Table | None, row_filter: Any = None) -> list[str]:
+        """Local paths of the table's live data files (optionally pruned by a filter)."""
+        if table is None or table.current_snapshot() is None:
+            return []
+        scan = table.scan(row_filter=row_filter) if row_filter is not None else table.scan()
+        return [local_path(task.file.file_path) for task in scan.plan_files()]

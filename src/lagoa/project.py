@@ -1,0 +1,136 @@
+"""A loaded project wired to its storage, Iceberg catalog and DuckDB warehouse."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from lagoa.config import PROJECT_FILE, ProjectConfig, load_config
+from lagoa.engine import Warehouse, connect
+from lagoa.errors import ConfigError, EngineError
+from lagoa.lake import Lake, TableInfo
+from lagoa.lake.catalog import sqlite_uri
+from lagoa.storage import Storage, open_storage
+
+Progress = Callable[[str, str], None]
+"""Called with (source, stage) as an ingest moves on; the CLI draws it."""
+
+
+@dataclass
+class SourceSummary:
+    """What an ingest did for one source."""
+
+    source: str
+    files: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    bronze_rows: int = 0
+    silver_rows: int = 0
+    quarantined: int = 0
+    silver_total: int = 0
+
+
+@dataclass
+class IngestSummary:
+    run_id: str
+    sources: list[SourceSummary]
+    warnings: list[str] = field(default_factory=list)
+
+
+def new_run_id(now: datetime) -> str:
+    return f"run-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+class Project:
+    """A Lagoa project folder: ``lagoa.yml`` plus everything it points at."""
+
+    def __init__(self, root: Path, config: ProjectConfig) -> None:
+        self.root = root.resolve()
+        self.config = config
+
+    @classmethod
+    def load(cls, path: Path | str = ".") -> Project:
+        """Load the project in ``path`` (a folder holding lagoa.yml, or the file itself)."""
+        path = Path(path)
+        file = path if path.suffix in (".yml", ".yaml") else path / PROJECT_FILE
+        return cls(file.parent, load_config(file))
+
+    @cached_property
+    def storage(self) -> Storage:
+        return open_storage(self.config.storage.root, self.root)
+
+    @cached_property
+    def lake(self) -> Lake:
+        return Lake(sqlite_uri(self.config.catalog.uri, self.root), self.storage.uri, self.config.catalog.name)
+
+    @cached_property
+    def warehouse(self) -> Warehouse:
+        path = Path(self.config.warehouse)
+        return Warehouse(path if path.is_absolute() else self.root / path)
+
+    def source_names(self, selected: list[str] | None = None) -> list[str]:
+        names = list(self.config.sources)
+        if not selected:
+            return names
+        unknown = [s for s in selected if s not in names and s not in self.config.domains]
+        if unknown:
+            from lagoa.config import _did_you_mean
+
+            raise ConfigError(
+                f"no source or domain named `{unknown[0]}`{_did_you_mean(unknown[0], names)}",
+                file=str(self.root / PROJECT_FILE),
+                hint=f"sources: {', '.join(names)}",
+            )
+        chosen: list[str] = []
+        for item in selected:
+            for name in self.config.domains[item].sources if item in self.config.domains else [item]:
+                if name not in chosen:
+                    chosen.append(name)
+        return chosen
+
+    def ingest(self, sources: list[str] | None = None, progress: Progress | None = None) -> IngestSummary:
+        """Land, type and merge the given sources (all by default) into bronze and silver."""
+        from lagoa.ingest import ingest_source
+
+        now = datetime.now(UTC)
+        run_id = new_run_id(now)
+        summary = IngestSummary(run_id, [])
+        con = connect()
+        tmp = self.storage.local_path(".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = '{tmp}'")
+        con.execute("SET preserve_insertion_order = false")
+        try:
+            for name in self.source_names(sources):
+                report = (lambda stage, n=name: progress(n, stage)) if progress else (lambda stage: None)
+                summary.sources.append(
+                    ingest_source(self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report)
+                )
+        finally:
+            con.close()
+            try:
+                self.warehouse.refresh(self.lake)
+            except EngineError as exc:
+                summary.warnings.append(f"warehouse views not refreshed ({exc.message}); they refresh on the next query")
+        return summary
+
+    def tables(self) -> list[TableInfo]:
+        return [self.lake.info(identifier) for identifier in self.lake.identifiers()]
+
+    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        return self.warehouse.query(self.lake, sql)
+
+    def doctor(self) -> list[tuple[str, bool, str]]:
+        """Checks of the project's wiring: (check, ok, detail)."""
+        from lagoa.doctor import run_checks
+
+        return run_checks(self)
+
+
+def load_project(path: Path | str = ".") -> Project:
+    """Load the project in ``path``; see :meth:`Project.load`."""
+    return Project.load(path)

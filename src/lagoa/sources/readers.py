@@ -1,0 +1,200 @@
+"""Readers turn a file into a DuckDB relation of raw text columns, one reader per format.
+
+CSV and JSON are read as text first and typed afterwards (see ``typing.py``), so a value that
+does not parse becomes a quarantined row with a reason instead of failing the whole file.
+Structural problems (a wrong column count, invalid UTF-8, an over-long line) are collected by
+DuckDB's ``store_rejects`` and quarantined too. Parquet is already typed and is read as is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+
+from lagoa.config import CsvOptions, FileSource
+from lagoa.engine import quote_identifier, quote_literal
+from lagoa.errors import SourceError
+from lagoa.lake.schema import from_duckdb
+
+JSON_LINE = "line"
+SAMPLE_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class RawColumn:
+    """A column as found in the file: its name there, Lagoa's name for it, and a type when the
+    format carries one (Parquet); text formats have ``type`` None and are inferred later."""
+
+    source_name: str
+    name: str
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class RawRelation:
+    """SQL for a file's rows: ``select`` gives one text (or typed) column per ``columns`` entry,
+    ``error`` a structural error per row or NULL, ``raw`` the raw record for quarantine."""
+
+    columns: list[RawColumn]
+    from_clause: str
+    select: dict[str, str]
+    error: str
+    raw: str
+    rejects_table: str | None
+    typed: bool = False
+
+
+def normalise(name: str) -> str:
+    """A column name usable everywhere (Iceberg, DuckDB, dbt, Athena): lower_snake_case."""
+    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip()).strip("_").lower()
+    if not cleaned:
+        cleaned = "column"
+    return f"_{cleaned}" if cleaned[0].isdigit() else cleaned
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    result = []
+    for name in names:
+        count = seen.get(name, 0)
+        seen[name] = count + 1
+        result.append(name if count == 0 else f"{name}_{count + 1}")
+    return result
+
+
+class Reader(Protocol):
+    def __call__(
+        self, con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+    ) -> RawRelation: ...
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else message
+
+
+def _csv_options(options: CsvOptions, tag: str, rejects: bool) -> str:
+    parts = ["all_varchar=true", f"max_line_size={options.max_line_size}", f"encoding={quote_literal(options.encoding)}"]
+    parts.append(f"buffer_size={max(options.max_line_size * 2, 32 << 20)}")
+    if options.delimiter is not None:
+        parts.append(f"delim={quote_literal(options.delimiter)}")
+    if options.header is not None:
+        parts.append(f"header={str(options.header).lower()}")
+    if options.quote is not None:
+        parts.append(f"quote={quote_literal(options.quote)}")
+    if options.escape is not None:
+        parts.append(f"escape={quote_literal(options.escape)}")
+    if rejects:
+        parts.append(f"store_rejects=true, rejects_table='rejects_{tag}', rejects_scan='rejects_scan_{tag}'")
+    return ", ".join(parts)
+
+
+def read_csv(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+    file = quote_literal(str(path))
+    probe = f"read_csv({file}, {_csv_options(config.csv, tag + '_probe', rejects=True)})"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()
+    except duckdb.Error as exc:
+        raise SourceError(
+            source,
+            f"file `{path.name}` cannot be read as CSV: {_first_line(str(exc))}",
+            hint=f"check that it is a text CSV file; set `sources.{source}.csv.delimiter` if detection fails",
+        ) from None
+    source_names = [row[0] for row in described]
+    names = _unique([normalise(name) for name in source_names])
+    columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
+    relation = f"read_csv({file}, {_csv_options(config.csv, tag, rejects=True)})"
+    select = {c.name: quote_identifier(c.source_name) for c in columns}
+    raw = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns) + "))"
+    return RawRelation(columns, relation, select, "NULL", raw, f"rejects_{tag}")
+
+
+def _json_lines_relation(source_sql: str) -> str:
+    return f"(SELECT {JSON_LINE} FROM {source_sql} WHERE {JSON_LINE} IS NOT NULL AND trim({JSON_LINE}) <> '')"
+
+
+def _json_relation(
+    con: duckdb.DuckDBPyConnection, source: str, path: Path, relation: str, rejects: str | None
+) -> RawRelation:
+    # CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on invalid JSON.
+    is_object = f"(CASE WHEN json_valid({JSON_LINE}) THEN json_type({JSON_LINE}) = 'OBJECT' ELSE false END)"
+    try:
+        keys = con.execute(
+            f"""
+            SELECT key FROM (
+                SELECT unnest(json_keys({JSON_LINE})) AS key, row_number() OVER () AS position
+                FROM (SELECT {JSON_LINE} FROM {relation} WHERE {is_object} LIMIT {SAMPLE_ROWS})
+            ) GROUP BY key ORDER BY min(position)
+            """
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise SourceError(source, f"file `{path.name}` cannot be read as JSON: {_first_line(str(exc))}") from None
+    source_names = [row[0] for row in keys]
+    names = _unique([normalise(name) for name in source_names])
+    columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
+    select = {
+        c.name: f"CASE WHEN {is_object} THEN json_extract_string({JSON_LINE}, {quote_literal(json_path(c.source_name))}) END"
+        for c in columns
+    }
+    error = (
+        f"CASE WHEN NOT json_valid({JSON_LINE}) THEN 'invalid JSON' "
+        f"WHEN json_type({JSON_LINE}) <> 'OBJECT' THEN 'not a JSON object' END"
+    )
+    return RawRelation(columns, relation, select, error, JSON_LINE, rejects)
+
+
+def json_path(key: str) -> str:
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def read_jsonl(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+    # Lines are read as single text columns: valid JSON never holds a raw \x1f, so no line splits.
+    lines = (
+        f"read_csv({quote_literal(str(path))}, columns={{'{JSON_LINE}': 'VARCHAR'}}, header=false, "
+        f"delim=E'\\x1f', quote='', escape='', auto_detect=false, "
+        f"max_line_size={config.csv.max_line_size}, buffer_size={max(config.csv.max_line_size * 2, 32 << 20)}, "
+        f"store_rejects=true, rejects_table='rejects_{tag}', rejects_scan='rejects_scan_{tag}')"
+    )
+    return _json_relation(con, source, path, _json_lines_relation(lines), f"rejects_{tag}")
+
+
+def read_json_array(
+    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+) -> RawRelation:
+    values = (
+        f"(SELECT CAST(json AS VARCHAR) AS {JSON_LINE} FROM read_json({quote_literal(str(path))}, "
+        f"format='array', records=false, maximum_object_size={config.csv.max_line_size}))"
+    )
+    try:
+        con.execute(f"SELECT count(*) FROM {values}").fetchall()
+    except duckdb.Error as exc:
+        raise SourceError(
+            source,
+            f"file `{path.name}` is not a valid JSON array: {_first_line(str(exc))}",
+            hint=f"if the file has one JSON object per line, set `sources.{source}.format: jsonl`",
+        ) from None
+    return _json_relation(con, source, path, values, None)
+
+
+def read_parquet(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+    relation = f"read_parquet({quote_literal(str(path))})"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    except duckdb.Error as exc:
+        raise SourceError(source, f"file `{path.name}` is not a readable Parquet file: {_first_line(str(exc))}") from None
+    names = _unique([normalise(row[0]) for row in described])
+    columns = [RawColumn(row[0], name, from_duckdb(row[1])) for row, name in zip(described, names, strict=True)]
+    select = {c.name: quote_identifier(c.source_name) for c in columns}
+    raw = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns) + "))"
+    return RawRelation(columns, relation, select, "NULL", raw, None, typed=True)
+
+
+READERS: dict[str, Reader] = {
+    "csv": read_csv,
+    "jsonl": read_jsonl,
+    "json": read_json_array,
+    "parquet": read_parquet,
+}

@@ -1,0 +1,131 @@
+"""From raw text columns to typed columns: type inference on a sample, and the typed projection.
+
+Inference picks, per column, the most specific type that at least 99% of the sample's non-empty
+values parse as, so a few bad values do not turn a numeric column into text: they are
+quarantined instead. Values with leading zeros (``007``) stay text, since they are usually codes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from lagoa.engine import quote_identifier, quote_literal
+from lagoa.lake.schema import duckdb_type
+from lagoa.sources.readers import SAMPLE_ROWS, RawRelation
+
+AGREEMENT = 0.99
+INTEGER = r"[+-]?[0-9]+"
+LEADING_ZERO = r"[+-]?0[0-9]+"
+DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+TIMESTAMP = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+TIMESTAMPTZ = TIMESTAMP + r"\s*(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+PREVIEW = 80
+
+# Candidate types in order of preference, each with the condition a value must meet.
+CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("long", f"regexp_full_match({{v}}, '{INTEGER}') AND TRY_CAST({{v}} AS BIGINT) IS NOT NULL"),
+    ("double", "TRY_CAST({v} AS DOUBLE) IS NOT NULL"),
+    ("date", f"regexp_full_match({{v}}, '{DATE}') AND TRY_CAST({{v}} AS DATE) IS NOT NULL"),
+    ("timestamp", f"regexp_full_match({{v}}, '{TIMESTAMP}') AND TRY_CAST({{v}} AS TIMESTAMP) IS NOT NULL"),
+    ("timestamptz", f"regexp_full_match({{v}}, '{TIMESTAMPTZ}') AND TRY_CAST({{v}} AS TIMESTAMPTZ) IS NOT NULL"),
+    ("boolean", "lower({v}) IN ('true', 'false')"),
+)
+
+
+def infer_types(con: duckdb.DuckDBPyConnection, relation: RawRelation, names: list[str]) -> dict[str, str]:
+    """Lagoa type names for the given text columns, from the first rows of the file."""
+    if not names:
+        return {}
+    aggregates = []
+    for index, name in enumerate(names):
+        value = f"NULLIF(trim({quote_identifier(name)}), '')"
+        aggregates.append(f"count({value}) AS n{index}")
+        aggregates.append(f"count(*) FILTER (WHERE regexp_full_match({value}, '{LEADING_ZERO}')) AS z{index}")
+        for position, (_, condition) in enumerate(CANDIDATES):
+            aggregates.append(f"count(*) FILTER (WHERE {condition.replace('{v}', value)}) AS c{index}_{position}")
+    select = ", ".join(f"{expr} AS {quote_identifier(name)}" for name, expr in relation.select.items())
+    sample = f"(SELECT {select} FROM {relation.from_clause} LIMIT {SAMPLE_ROWS})"
+    row = con.execute(f"SELECT {', '.join(aggregates)} FROM {sample}").fetchone()
+    if relation.rejects_table:  # the sample's rejects are not the file's
+        con.execute(f"DROP TABLE IF EXISTS {relation.rejects_table}")
+        con.execute(f"DROP TABLE IF EXISTS {relation.rejects_table.replace('rejects_', 'rejects_scan_', 1)}")
+    assert row is not None
+    stride = 2 + len(CANDIDATES)
+    types = {}
+    for index, name in enumerate(names):
+        counts = row[index * stride : (index + 1) * stride]
+        present, leading_zeros, matches = counts[0], counts[1], counts[2:]
+        types[name] = "string"
+        if present and not leading_zeros:
+            for (type_name, _), matched in zip(CANDIDATES, matches, strict=True):
+                if matched >= AGREEMENT * present:
+                    types[name] = type_name
+                    break
+    return types
+
+
+def typed_expression(text: str, type_name: str, typed_source: bool) -> tuple[str, str]:
+    """SQL giving the typed value of a column, and SQL that is true when a value fails to parse."""
+    target = duckdb_type(type_name)
+    if typed_source:
+        value = f"TRY_CAST({text} AS {target})"
+        return value, f"({text} IS NOT NULL AND {value} IS NULL)"
+    if type_name == "string":
+        return text, "false"
+    trimmed = f"NULLIF(trim({text}), '')"
+    if type_name in ("int", "long"):
+        # DuckDB casts '12.5' to 13; integers must look like integers.
+        value = f"CASE WHEN regexp_full_match({trimmed}, '{INTEGER}') THEN TRY_CAST({trimmed} AS {target}) END"
+    else:
+        value = f"TRY_CAST({trimmed} AS {target})"
+    return value, f"({trimmed} IS NOT NULL AND {value} IS NULL)"
+
+
+def failure_message(column: str, text: str, type_name: str) -> str:
+    preview = f"left({text}, {PREVIEW})"
+    return f"{quote_literal(column + ': ')} || '''' || {preview} || ''' is not a {type_name}'"
+
+
+def typed_select(
+    relation: RawRelation,
+    schema: list[tuple[str, str]],
+    lineage: dict[str, str],
+    cursor_filter: str | None = None,
+) -> str:
+    """SQL producing bronze rows: typed columns in ``schema`` order, lineage columns, and
+    ``_lagoa_error`` / ``_lagoa_raw`` for rows that did not parse (NULL for good rows)."""
+    present = set(relation.select)
+    inner, checks, outer = [], [], []
+    for name, type_name in schema:
+        column = quote_identifier(name)
+        if name not in present:
+            outer.append(f"CAST(NULL AS {duckdb_type(type_name)}) AS {column}")
+            continue
+        text = relation.select[name]
+        value, failed = typed_expression(text, type_name, relation.typed)
+        inner.append(f"{value} AS {column}")
+        if failed != "false":
+            checks.append(f"CASE WHEN {failed} THEN {failure_message(name, text, type_name)} END")
+        outer.append(column)
+    parse_error = f"NULLIF(concat_ws('; ', {', '.join(checks)}), '')" if checks else "NULL"
+    error = f"COALESCE({relation.error}, {parse_error})"
+    inner.append(f"{error} AS _lagoa_error")
+    inner.append(f"CASE WHEN {error} IS NOT NULL THEN CAST({relation.raw} AS VARCHAR) END AS _lagoa_raw")
+    lineage_sql = [f"{expr} AS {quote_identifier(name)}" for name, expr in lineage.items()]
+    where = f"WHERE _lagoa_error IS NOT NULL OR ({cursor_filter})" if cursor_filter else ""
+    return (
+        f"SELECT {', '.join(outer + lineage_sql)}, _lagoa_error, _lagoa_raw "
+        f"FROM (SELECT {', '.join(inner)} FROM {relation.from_clause}) {where}"
+    )
+
+
+def rejects_select(relation: RawRelation, schema: list[tuple[str, str]], lineage: dict[str, str]) -> str:
+    """SQL producing bronze rows for the lines DuckDB rejected (wrong column count, bad encoding…)."""
+    columns = [f"CAST(NULL AS {duckdb_type(type_name)}) AS {quote_identifier(name)}" for name, type_name in schema]
+    columns += [f"{expr} AS {quote_identifier(name)}" for name, expr in lineage.items()]
+    return (
+        f"SELECT {', '.join(columns)}, "
+        "'line ' || line || ': ' || string_agg(DISTINCT lower(error_type), '; ') || ' (' || min(error_message) || ')' "
+        "AS _lagoa_error, any_value(csv_line) AS _lagoa_raw "
+        f"FROM {relation.rejects_table} GROUP BY line ORDER BY line"
+    )
