@@ -1,0 +1,38 @@
+# The two set-up commands: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXAMPLE := examples/retail_lakehouse
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || (echo "Lagoa needs Python 3.11: install it (e.g. apt-get install python3.11) or run make PYTHON=/path/to/python3.11" && exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@test -f $(EXAMPLE)/samples/erp_orders.csv || $(BIN)/python $(EXAMPLE)/generate.py --out $(EXAMPLE)/samples
+	cd $(EXAMPLE) && ../../$(BIN)/lagoa ingest
+	cd $(EXAMPLE) && ../../$(BIN)/lagoa tables
+	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select 'silver.erp_orders' as table_name, count(*) as row_count from silver.erp_orders union all select 'silver.erp_orders__quarantine', count(*) from silver.erp_orders__quarantine"
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

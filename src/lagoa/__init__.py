@@ -1,0 +1,51 @@
+"""Lagoa: a local-first lakehouse. Files land raw, are typed into Iceberg bronze and
+de-duplicated into silver, queryable with DuckDB, on one machine.
+
+Public names are imported on first use so that ``lagoa --help`` does not load DuckDB or pyiceberg.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lagoa.config import ProjectConfig, load_config
+    from lagoa.errors import (
+        CommitConflictError,
+        ConfigError,
+        EngineError,
+        LagoaError,
+        LakeError,
+        SchemaEvolutionError,
+        SecretError,
+        SourceError,
+    )
+    from lagoa.project import IngestSummary, Project, SourceSummary, load_project
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "CommitConflictError": "lagoa.errors",
+    "ConfigError": "lagoa.errors",
+    "EngineError": "lagoa.errors",
+    "IngestSummary": "lagoa.project",
+    "LagoaError": "lagoa.errors",
+    "LakeError": "lagoa.errors",
+    "Project": "lagoa.project",
+    "ProjectConfig": "lagoa.config",
+    "SchemaEvolutionError": "lagoa.errors",
+    "SecretError": "lagoa.errors",
+    "SourceError": "lagoa.errors",
+    "SourceSummary": "lagoa.project",
+    "load_config": "lagoa.config",
+    "load_project": "lagoa.project",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lagoa' has no attribute {name!r}")

@@ -1,0 +1,47 @@
+"""`lagoa doctor`: check a project's wiring and say what to fix."""
+
+from __future__ import annotations
+
+import glob
+from typing import TYPE_CHECKING
+
+from lagoa.errors import LagoaError
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+Check = tuple[str, bool, str]
+
+
+def run_checks(project: Project) -> list[Check]:
+    import duckdb
+
+    from lagoa.engine.connection import EXTENSIONS, connect, extension_path
+
+    checks: list[Check] = [("project file", True, f"{project.root / 'lagoa.yml'} ({len(project.config.sources)} sources)")]
+    for name, source in project.config.sources.items():
+        pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
+        matches = glob.glob(pattern, recursive=True)
+        detail = f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
+        checks.append((f"source {name}", bool(matches), detail))
+    for extension in EXTENSIONS:
+        try:
+            checks.append((f"duckdb extension {extension}", True, str(extension_path(extension))))
+        except LagoaError as exc:
+            checks.append((f"duckdb extension {extension}", False, str(exc)))
+    try:
+        connect().close()
+        checks.append(("duckdb", True, f"DuckDB {duckdb.__version__}, extensions load"))
+    except LagoaError as exc:
+        checks.append(("duckdb", False, str(exc)))
+    try:
+        tables = project.lake.identifiers()
+        checks.append(("iceberg catalog", True, f"{project.config.catalog.uri} ({len(tables)} tables)"))
+    except LagoaError as exc:
+        checks.append(("iceberg catalog", False, str(exc)))
+    try:
+        views = project.warehouse.refresh(project.lake)
+        checks.append(("warehouse", True, f"{project.warehouse.path} ({views} views)"))
+    except LagoaError as exc:
+        checks.append(("warehouse", False, str(exc)))
+    return checks

@@ -1,0 +1,1 @@
+"""Sources: where data comes from (files now; HTTP and Postgres later)."""
