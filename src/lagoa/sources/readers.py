@@ -101,7 +101,8 @@ def read_csv(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, pa
         raise SourceError(
             source,
             f"file `{path.name}` cannot be read as CSV: {_first_line(str(exc))}",
-            hint=f"check that it is a text CSV file; set `sources.{source}.csv.delimiter` if detection fails",
+            hint=f"check that it is a text CSV file with lines under {config.csv.max_line_size} bytes "
+            f"(`sources.{source}.csv.max_line_size`); set `sources.{source}.csv.delimiter` if detection fails",
         ) from None
     source_names = [row[0] for row in described]
     names = _unique([normalise(name) for name in source_names])

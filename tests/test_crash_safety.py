@@ -1,0 +1,82 @@
+"""SIGKILL at any point of an ingest of 1M rows, then a re-run, ends with exactly the right rows."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lagoa.project import Project
+
+GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
+CONFIG = """\
+name: crash
+sources:
+  erp_orders:
+    format: csv
+    path: samples/erp_orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    partition_by: ["day(order_ts)"]
+    columns: {order_id: long, quantity: long, unit_price: double, order_ts: timestamp, updated_at: timestamp}
+"""
+FINGERPRINT = {
+    "bronze": "select count(*), sum(hash(order_id, updated_at)) from bronze.erp_orders",
+    "silver": "select count(*), sum(hash(order_id, updated_at, status)) from silver.erp_orders",
+    "quarantine": "select count(*), count(distinct _lagoa_raw) from silver.erp_orders__quarantine",
+}
+
+
+def ingest_command(project: Path) -> list[str]:
+    return [sys.executable, "-m", "lagoa.cli", "ingest", "--project", str(project)]
+
+
+def fingerprint(project: Path) -> dict[str, tuple[object, ...]]:
+    loaded = Project.load(project)
+    return {name: tuple(loaded.query(sql)[1][0]) for name, sql in FINGERPRINT.items()}
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("template")
+    (folder / "lagoa.yml").write_text(CONFIG)
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--rows", "1000000", "--only", "erp_orders", "--out", str(folder / "samples")],
+        check=True,
+        capture_output=True,
+    )
+    return folder
+
+
+@pytest.mark.slow
+def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(template: Path, tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    shutil.copytree(template, reference)
+    started = time.monotonic()
+    subprocess.run(ingest_command(reference), check=True, capture_output=True)
+    duration = time.monotonic() - started
+    expected = fingerprint(reference)
+    with (template / "samples" / "erp_orders.csv").open("rb") as data:
+        lines = sum(1 for _ in data) - 1  # no quoted newlines in the generated file
+    assert expected["bronze"][0] == lines
+    killed_somewhere = 0
+    for fraction in (0.15, 0.35, 0.55, 0.75, 0.9):
+        project = tmp_path / f"killed-{fraction}"
+        shutil.copytree(template, project)
+        process = subprocess.Popen(ingest_command(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(duration * fraction)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed_somewhere += 1
+        process.wait()
+        subprocess.run(ingest_command(project), check=True, capture_output=True)
+        assert fingerprint(project) == expected, f"after a kill at {fraction:.0%} of the run"
+        # A further run after recovery is a no-op.
+        subprocess.run(ingest_command(project), check=True, capture_output=True)
+        assert fingerprint(project) == expected
+    assert killed_somewhere >= 3
