@@ -15,7 +15,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_unknown_key_names_file_key_and_suggestion(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: x\nsources:\n  a:\n    format: csv\n    path: a.csv\n    primary_kye: [id]\n")
+    path = write(
+        tmp_path, "name: x\nsources:\n  a:\n    format: csv\n    path: a.csv\n    primary_kye: [id]\n"
+    )
     with pytest.raises(ConfigError) as info:
         load_config(path)
     message = str(info.value)
@@ -30,8 +32,10 @@ def test_unknown_top_level_key_suggests(tmp_path: Path) -> None:
 
 
 def test_bad_type_is_explained(tmp_path: Path) -> None:
-    path = write(tmp_path, "name: x\nsources:\n  a:\n    format: csv\n    path: a.csv\n    columns: {id: integr}\n")
-    with pytest.raises(ConfigError, match="unknown type `integr`.*did you mean `int`"):
+    path = write(
+        tmp_path, "name: x\nsources:\n  a:\n    format: csv\n    path: a.csv\n    columns: {id: integr}\n"
+    )
+    with pytest.raises(ConfigError, match=r"unknown type `integr`.*did you mean `int`"):
         load_config(path)
 
 

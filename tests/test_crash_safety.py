@@ -46,7 +46,16 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("template")
     (folder / "lagoa.yml").write_text(CONFIG)
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--rows", "1000000", "--only", "erp_orders", "--out", str(folder / "samples")],
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--rows",
+            "1000000",
+            "--only",
+            "erp_orders",
+            "--out",
+            str(folder / "samples"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -54,7 +63,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(template: Path, tmp_path: Path) -> None:
+def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(
+    template: Path, tmp_path: Path
+) -> None:
     reference = tmp_path / "reference"
     shutil.copytree(template, reference)
     started = time.monotonic()
@@ -68,7 +79,9 @@ def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(template
     for fraction in (0.15, 0.35, 0.55, 0.75, 0.9):
         project = tmp_path / f"killed-{fraction}"
         shutil.copytree(template, project)
-        process = subprocess.Popen(ingest_command(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ingest_command(project), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(duration * fraction)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)

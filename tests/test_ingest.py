@@ -107,7 +107,9 @@ def test_declared_type_widening_is_applied(make_project: MakeProject) -> None:
     reloaded.ingest()
     _, rows = reloaded.query("select id, score from silver.events order by id")
     assert rows == [(1, 5), (2, 9_000_000_000)]
-    _, described = reloaded.query("select data_type from information_schema.columns where table_schema='silver' and table_name='events' and column_name='score'")
+    _, described = reloaded.query(
+        "select data_type from information_schema.columns where table_schema='silver' and table_name='events' and column_name='score'"
+    )
     assert described[0][0] == "BIGINT"
 
 

@@ -181,7 +181,7 @@ def write_events(path: Path, scale: Scale, seed: int) -> int:
     with path.open("w") as out:
         for i in range(n):
             if i in broken:
-                out.write('{"event_id": %d, "session_id": "s%d", "ts": \n' % (i + 1, sessions[i]))
+                out.write(f'{{"event_id": {i + 1}, "session_id": "s{sessions[i]}", "ts": \n')
                 continue
             record = {
                 "event_id": i + 1,
@@ -210,8 +210,12 @@ def generate(out: Path, rows: int, seed: int = 7, days: int = 30) -> dict[str, i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=2_000, help="number of ERP orders (other files scale with it)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rows", type=int, default=2_000, help="number of ERP orders (other files scale with it)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "samples", help="output folder")
     parser.add_argument("--seed", type=int, default=7, help="random seed")
     parser.add_argument("--days", type=int, default=30, help="days of history from 2024-06-01")

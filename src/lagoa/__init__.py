@@ -42,7 +42,23 @@ _EXPORTS = {
     "load_project": "lagoa.project",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "CommitConflictError",
+    "ConfigError",
+    "EngineError",
+    "IngestSummary",
+    "LagoaError",
+    "LakeError",
+    "Project",
+    "ProjectConfig",
+    "SchemaEvolutionError",
+    "SecretError",
+    "SourceError",
+    "SourceSummary",
+    "__version__",
+    "load_config",
+    "load_project",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -187,7 +187,9 @@ def tables(project_path: str, as_json: bool) -> None:
     """List the lake's tables with row, file and snapshot counts."""
     infos = _project(project_path).tables()
     Output(as_json).table(
-        "tables", ["table", "rows", "files", "snapshots"], [(t.identifier, t.rows, t.files, t.snapshots) for t in infos]
+        "tables",
+        ["table", "rows", "files", "snapshots"],
+        [(t.identifier, t.rows, t.files, t.snapshots) for t in infos],
     )
 
 
@@ -225,7 +227,9 @@ def shell(project_path: str) -> None:
 def doctor(project_path: str, as_json: bool) -> None:
     """Check the project file, source paths, catalog, DuckDB extensions and warehouse."""
     checks = _project(project_path).doctor()
-    Output(as_json).table("doctor", ["check", "ok", "detail"], [(n, "yes" if ok else "NO", d) for n, ok, d in checks])
+    Output(as_json).table(
+        "doctor", ["check", "ok", "detail"], [(n, "yes" if ok else "NO", d) for n, ok, d in checks]
+    )
     if not all(ok for _, ok, _ in checks):
         sys.exit(1)
 

@@ -22,7 +22,18 @@ from lagoa.errors import ConfigError, SecretError
 PROJECT_FILE = "lagoa.yml"
 SECRET_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-TYPE_NAMES = ("boolean", "int", "long", "float", "double", "date", "time", "timestamp", "timestamptz", "string")
+TYPE_NAMES = (
+    "boolean",
+    "int",
+    "long",
+    "float",
+    "double",
+    "date",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "string",
+)
 DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 PARTITION_FIELD = re.compile(r"^(?:(identity|year|month|day|hour)\((\w+)\)|(\w+))$")
 

@@ -18,11 +18,15 @@ def run_checks(project: Project) -> list[Check]:
 
     from lagoa.engine.connection import EXTENSIONS, connect, extension_path
 
-    checks: list[Check] = [("project file", True, f"{project.root / 'lagoa.yml'} ({len(project.config.sources)} sources)")]
+    checks: list[Check] = [
+        ("project file", True, f"{project.root / 'lagoa.yml'} ({len(project.config.sources)} sources)")
+    ]
     for name, source in project.config.sources.items():
         pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
         matches = glob.glob(pattern, recursive=True)
-        detail = f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
+        detail = (
+            f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
+        )
         checks.append((f"source {name}", bool(matches), detail))
     for extension in EXTENSIONS:
         try:

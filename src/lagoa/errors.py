@@ -35,7 +35,9 @@ class LagoaError(Exception):
 class ConfigError(LagoaError):
     """The project file is missing, unreadable or invalid."""
 
-    def __init__(self, message: str, *, file: str | None = None, key: str | None = None, hint: str | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, key: str | None = None, hint: str | None = None
+    ):
         where = ", ".join(part for part in (file, f"key `{key}`" if key else None) if part)
         super().__init__(f"{where}: {message}" if where else message, hint=hint)
         self.file = file

@@ -34,7 +34,9 @@ def ingest_source(
     files = discover(name, config.path, project.root)
     summary.files = len(files)
     report("loading bronze")
-    bronze = load_bronze(con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now)
+    bronze = load_bronze(
+        con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now
+    )
     summary.skipped_files = bronze.skipped_files
     summary.bronze_rows = bronze.rows
     report("merging silver")

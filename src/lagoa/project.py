@@ -41,6 +41,14 @@ class IngestSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+def _reporter(source: str, progress: Progress | None) -> Callable[[str], None]:
+    def report(stage: str) -> None:
+        if progress is not None:
+            progress(source, stage)
+
+    return report
+
+
 def new_run_id(now: datetime) -> str:
     return f"run-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -65,7 +73,9 @@ class Project:
 
     @cached_property
     def lake(self) -> Lake:
-        return Lake(sqlite_uri(self.config.catalog.uri, self.root), self.storage.uri, self.config.catalog.name)
+        return Lake(
+            sqlite_uri(self.config.catalog.uri, self.root), self.storage.uri, self.config.catalog.name
+        )
 
     @cached_property
     def warehouse(self) -> Warehouse:
@@ -106,16 +116,20 @@ class Project:
         con.execute("SET preserve_insertion_order = false")
         try:
             for name in self.source_names(sources):
-                report = (lambda stage, n=name: progress(n, stage)) if progress else (lambda stage: None)
+                report = _reporter(name, progress)
                 summary.sources.append(
-                    ingest_source(self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report)
+                    ingest_source(
+                        self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report
+                    )
                 )
         finally:
             con.close()
             try:
                 self.warehouse.refresh(self.lake)
             except EngineError as exc:
-                summary.warnings.append(f"warehouse views not refreshed ({exc.message}); they refresh on the next query")
+                summary.warnings.append(
+                    f"warehouse views not refreshed ({exc.message}); they refresh on the next query"
+                )
         return summary
 
     def tables(self) -> list[TableInfo]:

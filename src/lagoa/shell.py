@@ -18,7 +18,9 @@ def run_shell(project: Project) -> None:
     console = Console()
     con = project.warehouse.connect()
     project.warehouse.refresh(project.lake, con)
-    console.print(f"lagoa shell on {project.warehouse.path} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave")
+    console.print(
+        f"lagoa shell on {project.warehouse.path} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave"
+    )
     buffer: list[str] = []
     interactive = sys.stdin.isatty()
     try:

@@ -40,7 +40,9 @@ def extension_path(name: str) -> Path:
 def connect(database: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with Lagoa's extensions loaded."""
     try:
-        con = duckdb.connect(str(database), read_only=read_only, config={"autoinstall_known_extensions": False})
+        con = duckdb.connect(
+            str(database), read_only=read_only, config={"autoinstall_known_extensions": False}
+        )
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise EngineError(

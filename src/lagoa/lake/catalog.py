@@ -128,7 +128,9 @@ class Lake:
         from pyiceberg.exceptions import CommitFailedException
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-        summary = {key: value if isinstance(value, str) else json.dumps(value) for key, value in properties.items()}
+        summary = {
+            key: value if isinstance(value, str) else json.dumps(value) for key, value in properties.items()
+        }
         remove_paths = set(remove)
         try:
             with table.transaction() as tx:
@@ -139,10 +141,15 @@ class Lake:
                             update.add_column(name, field_type)
                         for name, field_type in widened:
                             update.update_column(name, field_type=field_type)
+                producer: Any
                 if remove_paths:
-                    doomed = [task.file for task in table.scan().plan_files() if task.file.file_path in remove_paths]
+                    doomed = [
+                        task.file for task in table.scan().plan_files() if task.file.file_path in remove_paths
+                    ]
                     if len(doomed) != len(remove_paths):
-                        raise CommitConflictError(f"table `{'.'.join(table.name())}` changed while Lagoa was rewriting it")
+                        raise CommitConflictError(
+                            f"table `{'.'.join(table.name())}` changed while Lagoa was rewriting it"
+                        )
                     producer = tx.update_snapshot(snapshot_properties=summary).overwrite()
                 else:
                     producer = tx.update_snapshot(snapshot_properties=summary).fast_append()
@@ -151,7 +158,9 @@ class Lake:
                     for data_file in doomed:
                         update_files.delete_data_file(data_file)
                     for path in add:
-                        update_files.append_data_file(parquet_file_to_data_file(table.io, tx.table_metadata, path))
+                        update_files.append_data_file(
+                            parquet_file_to_data_file(table.io, tx.table_metadata, path)
+                        )
         except CommitFailedException as exc:
             raise CommitConflictError(f"commit to `{'.'.join(table.name())}` failed: {exc}") from None
         return table.refresh()

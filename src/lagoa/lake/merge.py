@@ -55,7 +55,11 @@ def _non_empty(paths: list[Path]) -> list[str]:
 
 
 def _copy(
-    con: duckdb.DuckDBPyConnection, select: str, target: Path, field_ids: dict[str, int], partitions: list[str]
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    target: Path,
+    field_ids: dict[str, int],
+    partitions: list[str],
 ) -> list[str]:
     ids = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in field_ids.items())
     options = [
@@ -108,7 +112,10 @@ def _quarantine_table(lake: Lake, identifier: str) -> Table:
     from pyiceberg.types import NestedField
 
     schema = Schema(
-        *[NestedField(i + 1, n, iceberg_type(t), required=False) for i, (n, t) in enumerate(QUARANTINE_COLUMNS)]
+        *[
+            NestedField(i + 1, n, iceberg_type(t), required=False)
+            for i, (n, t) in enumerate(QUARANTINE_COLUMNS)
+        ]
     )
     return lake.create_table(identifier, schema)
 
@@ -130,7 +137,8 @@ def merge_silver(
 
     from pyiceberg.expressions import In
 
-    bronze_files = lake.data_files(bronze, In("_lagoa_batch_id", pending))
+    pending_filter = In("_lagoa_batch_id", pending)  # type: ignore[call-arg,misc]
+    bronze_files = lake.data_files(bronze, pending_filter)
     batch_filter = f"_lagoa_batch_id IN ({', '.join(quote_literal(b) for b in pending)})"
     incoming = (
         f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) WHERE {batch_filter})"
@@ -145,7 +153,9 @@ def merge_silver(
         quarantine = _quarantine_table(lake, quarantine_id)
         staging = lake.staging_folder(quarantine)
         already = lake.committed(quarantine)
-        skip = f" AND _lagoa_batch_id NOT IN ({', '.join(quote_literal(b) for b in already)})" if already else ""
+        skip = (
+            f" AND _lagoa_batch_id NOT IN ({', '.join(quote_literal(b) for b in already)})" if already else ""
+        )
         select = (
             "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
             f"_lagoa_ingested_at, {quote_literal(run_id)} AS _lagoa_run_id "
@@ -188,10 +198,14 @@ def merge_silver(
 
     # Stage the de-duplicated batch once: it is read to find affected files and to merge.
     batch_folder = staging.parent / f"{staging.name}-batch"
-    con.execute(f"COPY ({latest}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)")
+    con.execute(
+        f"COPY ({latest}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
+    )
     batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
     try:
-        key_match = " AND ".join(f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key)
+        key_match = " AND ".join(
+            f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
+        )
         rewritten = [
             row[0]
             for row in con.execute(

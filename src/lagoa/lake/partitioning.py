@@ -50,7 +50,13 @@ class PartitionField:
 def partition_spec(fields: list[PartitionField], schema: Schema) -> PartitionSpec:
     from pyiceberg.partitioning import PartitionField as IcebergPartitionField
     from pyiceberg.partitioning import PartitionSpec
-    from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform, MonthTransform, YearTransform
+    from pyiceberg.transforms import (
+        DayTransform,
+        HourTransform,
+        IdentityTransform,
+        MonthTransform,
+        YearTransform,
+    )
 
     transforms = {
         "identity": IdentityTransform,

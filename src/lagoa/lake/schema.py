@@ -130,4 +130,8 @@ def reads_as(table_type: str, data_type: str) -> bool:
     numeric = ("int", "long", "float", "double")
     if data_type in numeric and (table_type in ("float", "double") or _DECIMAL.match(table_type)):
         return True
-    return (data_type, table_type) in {("date", "timestamp"), ("date", "timestamptz"), ("timestamp", "timestamptz")}
+    return (data_type, table_type) in {
+        ("date", "timestamp"),
+        ("date", "timestamptz"),
+        ("timestamp", "timestamptz"),
+    }

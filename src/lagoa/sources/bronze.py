@@ -180,18 +180,25 @@ def load_bronze(
             }
             try:
                 result.rows += _copy(
-                    con, typed_select(relation, columns, lineage, cursor_filter), staging / f"f{index}", field_ids
+                    con,
+                    typed_select(relation, columns, lineage, cursor_filter),
+                    staging / f"f{index}",
+                    field_ids,
                 )
                 if relation.rejects_table:
                     result.rows += _copy(
                         con, rejects_select(relation, columns, lineage), staging / f"r{index}", field_ids
                     )
             except duckdb.Error as exc:
-                raise SourceError(name, f"file `{file.relative}` could not be read: {str(exc).splitlines()[0]}") from None
+                raise SourceError(
+                    name, f"file `{file.relative}` could not be read: {str(exc).splitlines()[0]}"
+                ) from None
         landing_done.result()
     for file in pending.values():
         if not file.unchanged():
-            raise SourceError(name, f"file `{file.relative}` changed while it was being ingested", transient=True)
+            raise SourceError(
+                name, f"file `{file.relative}` changed while it was being ingested", transient=True
+            )
 
     data_files = sorted(str(p) for p in staging.rglob("*.parquet"))
     properties: dict[str, object] = {
@@ -202,7 +209,9 @@ def load_bronze(
     if config.cursor and data_files:
         column = quote_identifier(config.cursor)
         files_sql = "[" + ", ".join(quote_literal(p) for p in data_files) + "]"
-        (high,) = con.execute(f"SELECT CAST(max({column}) AS VARCHAR) FROM read_parquet({files_sql})").fetchone() or (None,)
+        (high,) = con.execute(
+            f"SELECT CAST(max({column}) AS VARCHAR) FROM read_parquet({files_sql})"
+        ).fetchone() or (None,)
         if high is not None:
             properties[CURSOR] = high if watermark is None else max(high, watermark, key=_sortable)
     lake.commit(table, add=data_files, properties=properties)

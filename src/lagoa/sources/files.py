@@ -76,7 +76,9 @@ def landed_batches(storage: Storage, source: str) -> dict[str, str]:
     return {key.rsplit("/", 2)[-2]: key for key in storage.list(f"raw/{source}")}
 
 
-def land(storage: Storage, source: str, file: SourceFile, ingested_at: datetime, landed: dict[str, str]) -> str:
+def land(
+    storage: Storage, source: str, file: SourceFile, ingested_at: datetime, landed: dict[str, str]
+) -> str:
     """Copy the file's exact bytes into the raw zone once; returns the raw key."""
     if file.batch_id in landed:
         return landed[file.batch_id]

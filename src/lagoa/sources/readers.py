@@ -77,7 +77,11 @@ def _first_line(message: str) -> str:
 
 
 def _csv_options(options: CsvOptions, tag: str, rejects: bool) -> str:
-    parts = ["all_varchar=true", f"max_line_size={options.max_line_size}", f"encoding={quote_literal(options.encoding)}"]
+    parts = [
+        "all_varchar=true",
+        f"max_line_size={options.max_line_size}",
+        f"encoding={quote_literal(options.encoding)}",
+    ]
     parts.append(f"buffer_size={max(options.max_line_size * 2, 32 << 20)}")
     if options.delimiter is not None:
         parts.append(f"delim={quote_literal(options.delimiter)}")
@@ -92,7 +96,9 @@ def _csv_options(options: CsvOptions, tag: str, rejects: bool) -> str:
     return ", ".join(parts)
 
 
-def read_csv(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+def read_csv(
+    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+) -> RawRelation:
     file = quote_literal(str(path))
     probe = f"read_csv({file}, {_csv_options(config.csv, tag + '_probe', rejects=True)})"
     try:
@@ -109,7 +115,11 @@ def read_csv(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, pa
     columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
     relation = f"read_csv({file}, {_csv_options(config.csv, tag, rejects=True)})"
     select = {c.name: quote_identifier(c.source_name) for c in columns}
-    raw = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns) + "))"
+    raw = (
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns)
+        + "))"
+    )
     return RawRelation(columns, relation, select, "NULL", raw, f"rejects_{tag}")
 
 
@@ -132,7 +142,9 @@ def _json_relation(
             """
         ).fetchall()
     except duckdb.Error as exc:
-        raise SourceError(source, f"file `{path.name}` cannot be read as JSON: {_first_line(str(exc))}") from None
+        raise SourceError(
+            source, f"file `{path.name}` cannot be read as JSON: {_first_line(str(exc))}"
+        ) from None
     source_names = [row[0] for row in keys]
     names = _unique([normalise(name) for name in source_names])
     columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
@@ -151,7 +163,9 @@ def json_path(key: str) -> str:
     return '$."' + key.replace('"', '\\"') + '"'
 
 
-def read_jsonl(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+def read_jsonl(
+    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+) -> RawRelation:
     # Lines are read as single text columns: valid JSON never holds a raw \x1f, so no line splits.
     lines = (
         f"read_csv({quote_literal(str(path))}, columns={{'{JSON_LINE}': 'VARCHAR'}}, header=false, "
@@ -180,16 +194,26 @@ def read_json_array(
     return _json_relation(con, source, path, values, None)
 
 
-def read_parquet(con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str) -> RawRelation:
+def read_parquet(
+    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+) -> RawRelation:
     relation = f"read_parquet({quote_literal(str(path))})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
-        raise SourceError(source, f"file `{path.name}` is not a readable Parquet file: {_first_line(str(exc))}") from None
+        raise SourceError(
+            source, f"file `{path.name}` is not a readable Parquet file: {_first_line(str(exc))}"
+        ) from None
     names = _unique([normalise(row[0]) for row in described])
-    columns = [RawColumn(row[0], name, from_duckdb(row[1])) for row, name in zip(described, names, strict=True)]
+    columns = [
+        RawColumn(row[0], name, from_duckdb(row[1])) for row, name in zip(described, names, strict=True)
+    ]
     select = {c.name: quote_identifier(c.source_name) for c in columns}
-    raw = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns) + "))"
+    raw = (
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns)
+        + "))"
+    )
     return RawRelation(columns, relation, select, "NULL", raw, None, typed=True)
 
 

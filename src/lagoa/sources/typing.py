@@ -27,7 +27,10 @@ CANDIDATES: tuple[tuple[str, str], ...] = (
     ("double", "TRY_CAST({v} AS DOUBLE) IS NOT NULL"),
     ("date", f"regexp_full_match({{v}}, '{DATE}') AND TRY_CAST({{v}} AS DATE) IS NOT NULL"),
     ("timestamp", f"regexp_full_match({{v}}, '{TIMESTAMP}') AND TRY_CAST({{v}} AS TIMESTAMP) IS NOT NULL"),
-    ("timestamptz", f"regexp_full_match({{v}}, '{TIMESTAMPTZ}') AND TRY_CAST({{v}} AS TIMESTAMPTZ) IS NOT NULL"),
+    (
+        "timestamptz",
+        f"regexp_full_match({{v}}, '{TIMESTAMPTZ}') AND TRY_CAST({{v}} AS TIMESTAMPTZ) IS NOT NULL",
+    ),
     ("boolean", "lower({v}) IN ('true', 'false')"),
 )
 
@@ -42,7 +45,9 @@ def infer_types(con: duckdb.DuckDBPyConnection, relation: RawRelation, names: li
         aggregates.append(f"count({value}) AS n{index}")
         aggregates.append(f"count(*) FILTER (WHERE regexp_full_match({value}, '{LEADING_ZERO}')) AS z{index}")
         for position, (_, condition) in enumerate(CANDIDATES):
-            aggregates.append(f"count(*) FILTER (WHERE {condition.replace('{v}', value)}) AS c{index}_{position}")
+            aggregates.append(
+                f"count(*) FILTER (WHERE {condition.replace('{v}', value)}) AS c{index}_{position}"
+            )
     select = ", ".join(f"{expr} AS {quote_identifier(name)}" for name, expr in relation.select.items())
     sample = f"(SELECT {select} FROM {relation.from_clause} LIMIT {SAMPLE_ROWS})"
     row = con.execute(f"SELECT {', '.join(aggregates)} FROM {sample}").fetchone()
@@ -75,7 +80,9 @@ def typed_expression(text: str, type_name: str, typed_source: bool) -> tuple[str
     trimmed = f"NULLIF(trim({text}), '')"
     if type_name in ("int", "long"):
         # DuckDB casts '12.5' to 13; integers must look like integers.
-        value = f"CASE WHEN regexp_full_match({trimmed}, '{INTEGER}') THEN TRY_CAST({trimmed} AS {target}) END"
+        value = (
+            f"CASE WHEN regexp_full_match({trimmed}, '{INTEGER}') THEN TRY_CAST({trimmed} AS {target}) END"
+        )
     else:
         value = f"TRY_CAST({trimmed} AS {target})"
     return value, f"({trimmed} IS NOT NULL AND {value} IS NULL)"
@@ -121,7 +128,9 @@ def typed_select(
 
 def rejects_select(relation: RawRelation, schema: list[tuple[str, str]], lineage: dict[str, str]) -> str:
     """SQL producing bronze rows for the lines DuckDB rejected (wrong column count, bad encoding…)."""
-    columns = [f"CAST(NULL AS {duckdb_type(type_name)}) AS {quote_identifier(name)}" for name, type_name in schema]
+    columns = [
+        f"CAST(NULL AS {duckdb_type(type_name)}) AS {quote_identifier(name)}" for name, type_name in schema
+    ]
     columns += [f"{expr} AS {quote_identifier(name)}" for name, expr in lineage.items()]
     return (
         f"SELECT {', '.join(columns)}, "

@@ -1,0 +1,159 @@
+"""Benchmarks: Lagoa against the raw engine doing the same work, side by side in one run.
+
+CSV → bronze Iceberg, and CSV → bronze + silver, each against DuckDB
+``COPY (SELECT * FROM read_csv(...)) TO 'x.parquet'`` on the same file. Runs alternate
+(A B A B …) after a warm-up; we report the median of the per-pair ratios with min–max, and
+each side's peak memory (max RSS of its process).
+
+    python benchmarks/run.py [--rows 5000000] [--pairs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATA = HERE / ".data"
+GENERATOR = HERE.parent / "examples" / "retail_lakehouse" / "generate.py"
+CONFIG = """\
+name: bench
+sources:
+  erp_orders:
+    format: csv
+    path: {path}
+    primary_key: [order_id]
+    ordering: updated_at
+    partition_by: ["day(order_ts)"]
+    columns: {{order_id: long, store_id: long, customer_id: long, product_id: long, quantity: long,
+              unit_price: "decimal(12,2)", status: string, order_ts: timestamp, updated_at: timestamp}}
+"""
+
+# Each side runs in its own process so peak memory (ru_maxrss) is its own.
+DUCKDB_SIDE = """
+import duckdb, resource, sys, time
+started = time.perf_counter()
+duckdb.connect().execute(f"COPY (SELECT * FROM read_csv('{sys.argv[1]}', ignore_errors=true)) TO '{sys.argv[2]}'")
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+LAGOA_SIDE = """
+import resource, sys, time
+from datetime import UTC, datetime
+from lagoa.project import Project, new_run_id
+from lagoa.engine import connect
+from lagoa.lake.merge import merge_silver
+from lagoa.sources.bronze import load_bronze
+from lagoa.sources.files import discover
+project = Project.load(sys.argv[1])
+with_silver = sys.argv[2] == "silver"
+name, config = "erp_orders", project.config.sources["erp_orders"]
+started = time.perf_counter()
+con = connect()
+con.execute("SET preserve_insertion_order = false")
+now = datetime.now(UTC)
+run_id = new_run_id(now)
+files = discover(name, config.path, project.root)
+load_bronze(con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now)
+if with_silver:
+    merge_silver(con, project.lake, name, config, run_id=run_id)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def side(code: str, *args: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
+    ).stdout
+    seconds, rss_kb = out.strip().splitlines()[-1].split()
+    return float(seconds), float(rss_kb) / 1024
+
+
+def lagoa_once(csv: Path, mode: str) -> tuple[float, float]:
+    project = DATA / f"project-{mode}"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    (project / "lagoa.yml").write_text(CONFIG.format(path=csv))
+    try:
+        return side(LAGOA_SIDE, str(project), mode)
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def duckdb_once(csv: Path) -> tuple[float, float]:
+    target = DATA / "baseline.parquet"
+    try:
+        return side(DUCKDB_SIDE, str(csv), str(target))
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def compare(name: str, csv: Path, mode: str, pairs: int) -> dict[str, object]:
+    lagoa_once(csv, mode), duckdb_once(csv)  # warm-up: page cache, imports
+    ratios, lagoa_rss, duck_rss = [], [], []
+    for _ in range(pairs):
+        lagoa_seconds, lagoa_mb = lagoa_once(csv, mode)
+        duck_seconds, duck_mb = duckdb_once(csv)
+        ratios.append(lagoa_seconds / duck_seconds)
+        lagoa_rss.append(lagoa_mb)
+        duck_rss.append(duck_mb)
+    return {
+        "benchmark": name,
+        "median ratio": round(statistics.median(ratios), 2),
+        "min": round(min(ratios), 2),
+        "max": round(max(ratios), 2),
+        "lagoa peak MB": round(max(lagoa_rss)),
+        "duckdb peak MB": round(max(duck_rss)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=5_000_000, help="ERP orders to generate (seeded)")
+    parser.add_argument("--pairs", type=int, default=5, help="alternating Lagoa/DuckDB pairs after warm-up")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args()
+    folder = DATA / f"orders-{args.rows}"
+    csv = folder / "erp_orders.csv"
+    if not csv.exists():
+        print(f"generating {args.rows:,} orders …", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                str(GENERATOR),
+                "--rows",
+                str(args.rows),
+                "--only",
+                "erp_orders",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+        )
+    started = time.perf_counter()
+    results = [
+        compare("CSV → bronze Iceberg / DuckDB COPY csv→parquet (target ≤ 1.25)", csv, "bronze", args.pairs),
+        compare("CSV → bronze + silver / DuckDB COPY csv→parquet (target ≤ 2.5)", csv, "silver", args.pairs),
+    ]
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(
+        f"\n{args.rows:,} orders ({csv.stat().st_size / 1e6:.0f} MB CSV), {args.pairs} pairs, "
+        f"{time.perf_counter() - started:.0f} s in all"
+    )
+    header = list(results[0])
+    widths = [max(len(str(r[h])) for r in [dict(zip(header, header, strict=True)), *results]) for h in header]
+    for row in [dict(zip(header, header, strict=True)), *results]:
+        print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    main()
