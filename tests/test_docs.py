@@ -1,0 +1,24 @@
+"""The README and the CLI agree."""
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from lagoa.cli import main
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    for name, command in main.commands.items():
+        assert f"`lagoa {name}" in README, f"README lacks `lagoa {name}`"
+        help_text = CliRunner().invoke(main, [name, "--help"]).output
+        assert "--help" in help_text and (command.help or "").split("\n")[0][:30] in help_text
+
+
+def test_readme_documents_every_source_key() -> None:
+    from lagoa.config import FileSource
+
+    for key in FileSource.model_fields:
+        if key != "kind":
+            assert f"    {key}:" in README, f"README's lagoa.yml example lacks `{key}`"
