@@ -46,7 +46,6 @@ LAGOA_SIDE = """
 import resource, sys, time
 from datetime import UTC, datetime
 from lagoa.project import Project, new_run_id
-from lagoa.engine import connect
 from lagoa.lake.merge import merge_silver
 from lagoa.sources.bronze import load_bronze
 from lagoa.sources.files import discover
@@ -54,8 +53,7 @@ project = Project.load(sys.argv[1])
 with_silver = sys.argv[2] == "silver"
 name, config = "erp_orders", project.config.sources["erp_orders"]
 started = time.perf_counter()
-con = connect()
-con.execute("SET preserve_insertion_order = false")
+con = project.engine()
 now = datetime.now(UTC)
 run_id = new_run_id(now)
 files = discover(name, config.path, project.root)

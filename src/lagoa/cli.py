@@ -90,6 +90,18 @@ project_option = click.option(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 
 
+def project_command(*, with_json: bool = True) -> Callable[[F], F]:
+    """A subcommand of ``lagoa`` that works on a project: --project, optionally --json, clean errors."""
+
+    def decorate(function: F) -> F:
+        wrapped = handle_errors(function)
+        if with_json:
+            wrapped = json_option(wrapped)
+        return main.command()(project_option(wrapped))  # type: ignore[return-value]
+
+    return decorate
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lagoa")
 def main() -> None:
@@ -114,11 +126,8 @@ def init(directory: str, name: str | None) -> None:
     click.echo(f"\nNext: cd {directory} && lagoa ingest && lagoa query 'select * from silver.orders'")
 
 
-@main.command()
+@project_command()
 @click.argument("sources", nargs=-1)
-@project_option
-@json_option
-@handle_errors
 def ingest(sources: tuple[str, ...], project_path: str, as_json: bool) -> None:
     """Land, type and merge SOURCES (names or domains; all by default) into bronze and silver."""
     project = _project(project_path)
@@ -179,10 +188,7 @@ def _print_summary(summary: IngestSummary, out: Output) -> None:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
-@main.command()
-@project_option
-@json_option
-@handle_errors
+@project_command()
 def tables(project_path: str, as_json: bool) -> None:
     """List the lake's tables with row, file and snapshot counts."""
     infos = _project(project_path).tables()
@@ -193,12 +199,9 @@ def tables(project_path: str, as_json: bool) -> None:
     )
 
 
-@main.command()
+@project_command()
 @click.argument("sql")
-@project_option
-@json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-@handle_errors
 def query(sql: str, project_path: str, as_json: bool, as_csv: bool) -> None:
     """Run SQL against the warehouse (schemas bronze, silver, gold)."""
     columns, rows = _project(project_path).query(sql)
@@ -210,9 +213,7 @@ def query(sql: str, project_path: str, as_json: bool, as_csv: bool) -> None:
     Output(as_json).table("", columns, rows)
 
 
-@main.command()
-@project_option
-@handle_errors
+@project_command(with_json=False)
 def shell(project_path: str) -> None:
     """Interactive SQL on the warehouse. End statements with `;`, leave with `.quit` or Ctrl-D."""
     from lagoa.shell import run_shell
@@ -220,10 +221,7 @@ def shell(project_path: str) -> None:
     run_shell(_project(project_path))
 
 
-@main.command()
-@project_option
-@json_option
-@handle_errors
+@project_command()
 def doctor(project_path: str, as_json: bool) -> None:
     """Check the project file, source paths, catalog, DuckDB extensions and warehouse."""
     checks = _project(project_path).doctor()

@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -108,7 +108,7 @@ class FileSource(Model):
         for column, type_name in value.items():
             normalised = type_name.strip().lower()
             if normalised not in TYPE_NAMES and not DECIMAL_TYPE.match(normalised):
-                suggestion = _did_you_mean(normalised, TYPE_NAMES)
+                suggestion = did_you_mean(normalised, TYPE_NAMES)
                 raise ValueError(
                     f"column `{column}` has unknown type `{type_name}`{suggestion}; "
                     f"use one of {', '.join(TYPE_NAMES)} or decimal(p,s)"
@@ -171,52 +171,39 @@ class ProjectConfig(Model):
                 if source not in self.sources:
                     raise ValueError(
                         f"domain `{domain}` lists source `{source}`, which is not defined"
-                        f"{_did_you_mean(source, self.sources)}"
+                        f"{did_you_mean(source, self.sources)}"
                     )
         return self
 
 
-def _did_you_mean(word: str, choices: Any) -> str:
+def did_you_mean(word: str, choices: Any) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-def _allowed_keys(model: type[BaseModel], path: tuple[str | int, ...]) -> list[str]:
-    """Field names valid at ``path`` inside ``model``, for "did you mean" hints."""
-    current: Any = model
-    for part in path:
-        if isinstance(part, int):
-            continue
-        fields = getattr(current, "model_fields", None)
-        if fields is None or part not in fields:
-            # A dict of models (sources, domains): the next part is a user-chosen name.
-            if current is ProjectConfig and part in ("sources", "domains"):
-                current = FileSource if part == "sources" else DomainConfig
-                continue
-            if current in (FileSource, DomainConfig):
-                continue
+def _allowed_keys(path: list[str | int]) -> list[str]:
+    """Field names valid at ``path`` (a validation error's location), for "did you mean" hints."""
+    model: type[BaseModel] = ProjectConfig
+    parts = list(path)
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
+        annotation = field.annotation if field else None
+        if get_origin(annotation) is dict:  # sources / domains: skip the user-chosen name
+            annotation = get_args(annotation)[1]
+            parts = parts[1:]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        annotation = fields[part].annotation
-        args = getattr(annotation, "__args__", ())
-        candidates = [a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)]
-        if candidates:
-            current = candidates[0]
-        elif part in ("sources", "domains") and current is ProjectConfig:
-            current = FileSource if part == "sources" else DomainConfig
-        else:
-            return []
-    fields = getattr(current, "model_fields", None)
-    return list(fields) if fields else []
+        model = annotation
+    return list(model.model_fields)
 
 
 def _format_validation_error(error: ValidationError, file: str) -> ConfigError:
     first = error.errors()[0]
-    location = [part for part in first["loc"] if not (isinstance(part, str) and part == "file")]
+    location = list(first["loc"])
     key = ".".join(str(part) for part in location)
     if first["type"] == "extra_forbidden":
-        parent = tuple(location[:-1])
         bad = str(location[-1])
-        suggestion = _did_you_mean(bad, _allowed_keys(ProjectConfig, parent))
+        suggestion = did_you_mean(bad, _allowed_keys(location[:-1]))
         return ConfigError(
             f"unknown key `{bad}`{suggestion}",
             file=file,

@@ -46,6 +46,6 @@ def ingest_source(
         summary.quarantined = silver.quarantined_rows
     table = project.lake.table(f"silver.{config.entity or name}")
     if table is not None:
-        summary.silver_total = project.lake.info(f"silver.{config.entity or name}").rows
+        summary.silver_total = project.lake.describe(table).rows
     report("done")
     return summary

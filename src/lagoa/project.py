@@ -8,14 +8,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lagoa.config import PROJECT_FILE, ProjectConfig, load_config
-from lagoa.engine import Warehouse, connect
+from lagoa.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
+from lagoa.engine import Warehouse, connect, quote_literal
 from lagoa.errors import ConfigError, EngineError
 from lagoa.lake import Lake, TableInfo
 from lagoa.lake.catalog import sqlite_uri
 from lagoa.storage import Storage, open_storage
+
+if TYPE_CHECKING:
+    import duckdb
 
 Progress = Callable[[str, str], None]
 """Called with (source, stage) as an ingest moves on; the CLI draws it."""
@@ -82,16 +85,24 @@ class Project:
         path = Path(self.config.warehouse)
         return Warehouse(path if path.is_absolute() else self.root / path)
 
+    def engine(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection for loading data: spills to the lake's .tmp folder, and
+        drops insertion order (nothing Lagoa writes depends on it, and it costs memory)."""
+        con = connect()
+        spill = self.storage.local_path(".tmp")
+        spill.mkdir(parents=True, exist_ok=True)
+        con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
+        con.execute("SET preserve_insertion_order = false")
+        return con
+
     def source_names(self, selected: list[str] | None = None) -> list[str]:
         names = list(self.config.sources)
         if not selected:
             return names
         unknown = [s for s in selected if s not in names and s not in self.config.domains]
         if unknown:
-            from lagoa.config import _did_you_mean
-
             raise ConfigError(
-                f"no source or domain named `{unknown[0]}`{_did_you_mean(unknown[0], names)}",
+                f"no source or domain named `{unknown[0]}`{did_you_mean(unknown[0], names)}",
                 file=str(self.root / PROJECT_FILE),
                 hint=f"sources: {', '.join(names)}",
             )
@@ -109,11 +120,7 @@ class Project:
         now = datetime.now(UTC)
         run_id = new_run_id(now)
         summary = IngestSummary(run_id, [])
-        con = connect()
-        tmp = self.storage.local_path(".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = '{tmp}'")
-        con.execute("SET preserve_insertion_order = false")
+        con = self.engine()
         try:
             for name in self.source_names(sources):
                 report = _reporter(name, progress)
@@ -133,7 +140,8 @@ class Project:
         return summary
 
     def tables(self) -> list[TableInfo]:
-        return [self.lake.info(identifier) for identifier in self.lake.identifiers()]
+        found = (self.lake.table(identifier) for identifier in self.lake.identifiers())
+        return [self.lake.describe(table) for table in found if table is not None]
 
     def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         return self.warehouse.query(self.lake, sql)

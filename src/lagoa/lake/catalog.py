@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
+    from pyiceberg.types import IcebergType
 
 NAMESPACES = ("raw", "bronze", "silver", "gold")
 BATCHES = "lagoa.batches"
@@ -91,14 +92,29 @@ class Lake:
             names.extend(".".join(ident) for ident in self.catalog.list_tables(namespace))
         return sorted(names)
 
-    def info(self, identifier: str) -> TableInfo:
-        table = self.table(identifier)
-        if table is None:
-            raise LakeError(f"table `{identifier}` does not exist", hint="`lagoa tables` lists the tables")
+    def evolve(self, table: Table, columns: Iterable[tuple[str, IcebergType]]) -> Table:
+        """Add the columns the table lacks and widen those whose type changed.
+
+        A schema change alone adds no snapshot, so it is harmless if the data commit then fails;
+        callers evolve first so that the files they write carry the final field ids.
+        """
+        current = {f.name: f.field_type for f in table.schema().fields}
+        changes = [(name, t) for name, t in columns if current.get(name) != t]
+        if not changes:
+            return table
+        with table.update_schema() as update:
+            for name, field_type in changes:
+                if name in current:
+                    update.update_column(name, field_type=field_type)
+                else:
+                    update.add_column(name, field_type)
+        return table.refresh()
+
+    def describe(self, table: Table) -> TableInfo:
         snapshot = table.current_snapshot()
         summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
         return TableInfo(
-            identifier=identifier,
+            identifier=".".join(table.name()),
             rows=int(summary.get("total-records", 0)),
             files=int(summary.get("total-data-files", 0)),
             snapshots=len(table.metadata.snapshots),
@@ -118,10 +134,8 @@ class Lake:
         add: Iterable[str] = (),
         remove: Iterable[str] = (),
         properties: dict[str, Any],
-        new_columns: Iterable[tuple[str, Any]] = (),
-        widened: Iterable[tuple[str, Any]] = (),
     ) -> Table:
-        """Add and remove data files, and evolve the schema, in one Iceberg commit.
+        """Add and remove data files in one Iceberg commit.
 
         ``properties`` go into the snapshot summary (values are JSON-encoded unless strings).
         """
@@ -134,13 +148,6 @@ class Lake:
         remove_paths = set(remove)
         try:
             with table.transaction() as tx:
-                new_columns, widened = list(new_columns), list(widened)
-                if new_columns or widened:
-                    with tx.update_schema() as update:
-                        for name, field_type in new_columns:
-                            update.add_column(name, field_type)
-                        for name, field_type in widened:
-                            update.update_column(name, field_type=field_type)
                 producer: Any
                 if remove_paths:
                     doomed = [

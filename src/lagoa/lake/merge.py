@@ -10,19 +10,19 @@ not finish in 10 minutes).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from lagoa.config import FileSource
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
-from lagoa.lake.schema import iceberg_type, type_name
-from lagoa.sources.bronze import ERROR_COLUMNS, LINEAGE
+from lagoa.lake.schema import iceberg_schema, iceberg_type
+from lagoa.lake.writer import field_ids, write_parquet
+from lagoa.sources.bronze import ERROR_COLUMNS
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -50,74 +50,48 @@ def files_sql(paths: list[str]) -> str:
     return "[" + ", ".join(quote_literal(p) for p in paths) + "]"
 
 
-def _non_empty(paths: list[Path]) -> list[str]:
-    return [str(p) for p in paths if pq.read_metadata(p).num_rows > 0]
-
-
-def _copy(
-    con: duckdb.DuckDBPyConnection,
-    select: str,
-    target: Path,
-    field_ids: dict[str, int],
-    partitions: list[str],
-) -> list[str]:
-    ids = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in field_ids.items())
-    options = [
-        "FORMAT parquet",
-        "COMPRESSION zstd",
-        f"FIELD_IDS {{{ids}}}",
-        "FILENAME_PATTERN 'part-{uuid}'",
-        "OVERWRITE_OR_IGNORE true",
-    ]
-    if partitions:
-        options.append(f"PARTITION_BY ({', '.join(f'_lagoa_p{i}' for i in range(len(partitions)))})")
-        extra = ", ".join(f"{expr} AS _lagoa_p{i}" for i, expr in enumerate(partitions))
-        select = f"SELECT *, {extra} FROM ({select})"
-    else:
-        options.append("FILE_SIZE_BYTES '512MB'")
-    con.execute(f"COPY ({select}) TO {quote_literal(str(target))} ({', '.join(options)})")
-    return _non_empty(sorted(target.rglob("*.parquet")))
+def in_list(values: list[str] | set[str]) -> str:
+    return ", ".join(quote_literal(v) for v in sorted(values))
 
 
 def _silver_table(lake: Lake, identifier: str, bronze: Table, config: FileSource) -> Table:
     """Create silver from bronze's columns, or add the columns bronze has gained since."""
-    from pyiceberg.schema import Schema
-    from pyiceberg.types import NestedField
-
     system = {name for name, _ in ERROR_COLUMNS}
     wanted = [(f.name, f.field_type) for f in bronze.schema().fields if f.name not in system]
     table = lake.table(identifier)
-    if table is None:
-        schema = Schema(*[NestedField(i + 1, n, t, required=False) for i, (n, t) in enumerate(wanted)])
-        fields = [PartitionField.parse(text) for text in config.partition_by]
-        return lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
-    current = {f.name: f.field_type for f in table.schema().fields}
-    changes = [(n, t) for n, t in wanted if n not in current or current[n] != t]
-    if changes:
-        with table.update_schema() as update:
-            for name, field_type in changes:
-                if name in current:
-                    update.update_column(name, field_type=field_type)
-                else:
-                    update.add_column(name, field_type)
-        table = table.refresh()
-    return table
-
-
-def _quarantine_table(lake: Lake, identifier: str) -> Table:
-    table = lake.table(identifier)
     if table is not None:
-        return table
-    from pyiceberg.schema import Schema
-    from pyiceberg.types import NestedField
+        return lake.evolve(table, wanted)
+    schema = iceberg_schema(wanted)
+    fields = [PartitionField.parse(text) for text in config.partition_by]
+    return lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
 
-    schema = Schema(
-        *[
-            NestedField(i + 1, n, iceberg_type(t), required=False)
-            for i, (n, t) in enumerate(QUARANTINE_COLUMNS)
-        ]
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    identifier: str,
+    incoming: str,
+    pending: list[str],
+    run_id: str,
+) -> int:
+    """Append the rows of pending batches that did not parse; returns how many."""
+    table = lake.table(identifier)
+    already = lake.committed(table)
+    if not set(pending) - already:
+        return 0
+    if table is None:
+        table = lake.create_table(
+            identifier, iceberg_schema([(n, iceberg_type(t)) for n, t in QUARANTINE_COLUMNS])
+        )
+    skip = f" AND _lagoa_batch_id NOT IN ({in_list(already)})" if already else ""
+    select = (
+        "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
+        f"_lagoa_ingested_at, {quote_literal(run_id)} AS _lagoa_run_id "
+        f"FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
     )
-    return lake.create_table(identifier, schema)
+    written = write_parquet(con, select, lake.staging_folder(table), field_ids(table))
+    lake.commit(table, add=written.files, properties={BATCHES: pending, RUN_ID: run_id})
+    return written.rows
 
 
 def merge_silver(
@@ -126,12 +100,10 @@ def merge_silver(
     """Merge every bronze batch that silver has not seen; None when there is nothing to do."""
     entity = config.entity or name
     identifier = f"silver.{entity}"
-    quarantine_id = f"silver.{entity}__quarantine"
     bronze = lake.table(f"bronze.{name}")
     if bronze is None:
         return None
-    silver = lake.table(identifier)
-    pending = sorted(lake.committed(bronze) - lake.committed(silver))
+    pending = sorted(lake.committed(bronze) - lake.committed(lake.table(identifier)))
     if not pending:
         return None
 
@@ -139,80 +111,45 @@ def merge_silver(
 
     # pyiceberg's In has a __new__ that mypy reads wrongly; call it untyped.
     make_in: Any = In
-    pending_filter = make_in("_lagoa_batch_id", pending)
-    bronze_files = lake.data_files(bronze, pending_filter)
-    batch_filter = f"_lagoa_batch_id IN ({', '.join(quote_literal(b) for b in pending)})"
-    incoming = (
-        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) WHERE {batch_filter})"
-        if bronze_files
-        else None
-    )
+    bronze_files = lake.data_files(bronze, make_in("_lagoa_batch_id", pending))
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
-
-    quarantined = 0
-    quarantine = lake.table(quarantine_id)
-    if incoming and set(pending) - lake.committed(quarantine):
-        quarantine = _quarantine_table(lake, quarantine_id)
-        staging = lake.staging_folder(quarantine)
-        already = lake.committed(quarantine)
-        skip = (
-            f" AND _lagoa_batch_id NOT IN ({', '.join(quote_literal(b) for b in already)})" if already else ""
-        )
-        select = (
-            "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
-            f"_lagoa_ingested_at, {quote_literal(run_id)} AS _lagoa_run_id "
-            f"FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
-        )
-        field_ids = {f.name: f.field_id for f in quarantine.schema().fields}
-        added = _copy(con, select, staging / "q", field_ids, [])
-        quarantined = sum(pq.read_metadata(p).num_rows for p in added)
-        lake.commit(quarantine, add=added, properties=properties)
-
     silver = _silver_table(lake, identifier, bronze, config)
-    columns = [f.name for f in silver.schema().fields]
-    field_ids = {f.name: f.field_id for f in silver.schema().fields}
-    projection = ", ".join(quote_identifier(c) for c in columns)
-    partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
-    staging = lake.staging_folder(silver)
-    rewritten: list[str] = []
-
-    if incoming is None:
+    if not bronze_files:  # batches with no rows (header-only files): record them, nothing to merge
         lake.commit(silver, properties=properties)
-        return SilverResult(identifier, pending, 0, quarantined, 0)
+        return SilverResult(identifier, pending, 0, 0, 0)
 
-    good = f"(SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL)"
-    if not config.primary_key:
-        added = _copy(con, f"SELECT * FROM {good}", staging, field_ids, partitions)
-        lake.commit(silver, add=added, properties=properties)
-        return SilverResult(identifier, pending, _rows(added), quarantined, 0)
-
-    keys = ", ".join(quote_identifier(k) for k in config.primary_key)
-    order = [f"{quote_identifier(config.ordering)} DESC NULLS LAST"] if config.ordering else []
-    latest = (
-        f"SELECT {projection} FROM {good} QUALIFY row_number() OVER "
-        f"(PARTITION BY {keys} ORDER BY {', '.join([*order, '_lagoa_ingested_at DESC', '_lagoa_batch_id DESC'])}) = 1"
+    incoming = (
+        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) "
+        f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
-    existing = lake.data_files(silver)
+    quarantined = _quarantine(con, lake, f"{identifier}__quarantine", incoming, pending, run_id)
+
+    projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
+    rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
+    existing = lake.data_files(silver) if config.primary_key else []
+    partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
+    if config.primary_key:
+        rows = _latest_per_key(rows, projection, config, ["_lagoa_ingested_at DESC", "_lagoa_batch_id DESC"])
     if not existing:
-        added = _copy(con, latest, staging, field_ids, partitions)
-        lake.commit(silver, add=added, properties=properties)
-        return SilverResult(identifier, pending, _rows(added), quarantined, 0)
+        written = write_parquet(con, rows, lake.staging_folder(silver), field_ids(silver), partitions)
+        lake.commit(silver, add=written.files, properties=properties)
+        return SilverResult(identifier, pending, written.rows, quarantined, 0)
 
     # Stage the de-duplicated batch once: it is read to find affected files and to merge.
-    batch_folder = staging.parent / f"{staging.name}-batch"
-    con.execute(
-        f"COPY ({latest}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
-    )
-    batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
+    batch_folder = lake.staging_folder(silver)
     try:
+        (incoming_rows,) = con.execute(
+            f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
+        ).fetchone() or (0,)
+        batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
         key_match = " AND ".join(
             f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
         )
         rewritten = [
             row[0]
             for row in con.execute(
-                f"SELECT DISTINCT s.filename FROM read_parquet({files_sql(existing)}, filename=true, union_by_name=true) s "
-                f"SEMI JOIN {batch} b ON {key_match}"
+                f"SELECT DISTINCT s.filename FROM read_parquet({files_sql(existing)}, filename=true, "
+                f"union_by_name=true) s SEMI JOIN {batch} b ON {key_match}"
             ).fetchall()
         ]
         sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {batch}"]
@@ -220,27 +157,19 @@ def merge_silver(
             sources.append(
                 f"SELECT {projection}, 0 AS _lagoa_new FROM read_parquet({files_sql(rewritten)}, union_by_name=true)"
             )
-        ordering = [*order, "_lagoa_new DESC"]
-        merged = (
-            f"SELECT {projection} FROM ({' UNION ALL BY NAME '.join(sources)}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(ordering)}) = 1"
-        )
-        added = _copy(con, merged, staging, field_ids, partitions)
-        (incoming_rows,) = con.execute(f"SELECT count(*) FROM {batch}").fetchone() or (0,)
+        merged = _latest_per_key(" UNION ALL BY NAME ".join(sources), projection, config, ["_lagoa_new DESC"])
+        written = write_parquet(con, merged, lake.staging_folder(silver), field_ids(silver), partitions)
     finally:
-        for leftover in batch_folder.glob("*"):
-            leftover.unlink()
-        batch_folder.rmdir()
-    lake.commit(silver, add=added, remove=rewritten, properties=properties)
+        shutil.rmtree(batch_folder, ignore_errors=True)
+    lake.commit(silver, add=written.files, remove=rewritten, properties=properties)
     return SilverResult(identifier, pending, int(incoming_rows), quarantined, len(rewritten))
 
 
-def _rows(paths: list[str]) -> int:
-    return sum(pq.read_metadata(p).num_rows for p in paths)
-
-
-def silver_columns(table: Table) -> list[tuple[str, str]]:
-    return [(f.name, type_name(f.field_type)) for f in table.schema().fields]
-
-
-__all__ = ["LINEAGE", "SilverResult", "merge_silver"]
+def _latest_per_key(rows: str, projection: str, config: FileSource, tie_breakers: list[str]) -> str:
+    """The row with the greatest ordering value per primary key; ``tie_breakers`` decide ties."""
+    keys = ", ".join(quote_identifier(k) for k in config.primary_key)
+    order = [f"{quote_identifier(config.ordering)} DESC NULLS LAST"] if config.ordering else []
+    return (
+        f"SELECT {projection} FROM ({rows}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join([*order, *tie_breakers])}) = 1"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pyiceberg.schema import Schema
 from pyiceberg.types import (
     BinaryType,
     BooleanType,
@@ -14,6 +15,7 @@ from pyiceberg.types import (
     IcebergType,
     IntegerType,
     LongType,
+    NestedField,
     StringType,
     TimestampType,
     TimestamptzType,
@@ -135,3 +137,8 @@ def reads_as(table_type: str, data_type: str) -> bool:
         ("date", "timestamptz"),
         ("timestamp", "timestamptz"),
     }
+
+
+def iceberg_schema(columns: list[tuple[str, IcebergType]]) -> Schema:
+    """A schema of optional fields, numbered from 1, in the given order."""
+    return Schema(*[NestedField(i + 1, name, t, required=False) for i, (name, t) in enumerate(columns)])

@@ -12,7 +12,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -21,7 +20,8 @@ from lagoa.config import FileSource
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import SchemaEvolutionError, SourceError
 from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
-from lagoa.lake.schema import can_promote, iceberg_type, reads_as, type_name
+from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
+from lagoa.lake.writer import field_ids, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches
 from lagoa.sources.readers import READERS, RawRelation
 from lagoa.sources.typing import infer_types, rejects_select, typed_select
@@ -64,8 +64,8 @@ def plan_schema(
     existing: list[tuple[str, str]],
     relations: list[RawRelation],
     inferred: list[dict[str, str]],
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]:
-    """The table's columns after this load, plus the columns to add and the types to widen."""
+) -> list[tuple[str, str]]:
+    """The table's columns after this load: existing ones (some widened), then new ones."""
     columns = dict(existing)
     added: dict[str, str] = {}
     widened: dict[str, str] = {}
@@ -96,18 +96,7 @@ def plan_schema(
                     hint=f"declare `sources.<name>.columns.{column.name}: {current}` to quarantine "
                     "the values that do not fit, or load the data into a new source",
                 )
-    final = {**columns, **widened, **added}
-    return list(final.items()), list(added.items()), list(widened.items())
-
-
-def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path, field_ids: dict[str, int]) -> int:
-    ids = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in field_ids.items())
-    result = con.execute(
-        f"COPY ({select}) TO {quote_literal(str(target))} "
-        f"(FORMAT parquet, COMPRESSION zstd, FIELD_IDS {{{ids}}}, FILE_SIZE_BYTES '512MB', "
-        "FILENAME_PATTERN 'part-{uuid}', OVERWRITE_OR_IGNORE true)"
-    ).fetchone()
-    return int(result[0]) if result else 0
+    return list({**columns, **widened, **added}.items())
 
 
 def load_bronze(
@@ -153,19 +142,20 @@ def load_bronze(
         infer_types(con, r, [c.name for c in r.columns if c.name not in config.columns and r.typed is False])
         for r in relations
     ]
-    columns, added, widened = plan_schema(identifier, config, _table_columns(table), relations, inferred)
-    table = _prepare_table(lake, identifier, table, columns, added, widened)
+    columns = plan_schema(identifier, config, _table_columns(table), relations, inferred)
+    table = _prepare_table(lake, identifier, table, columns)
     schema_types = dict(_table_columns(table))
     columns = [(column, schema_types[column]) for column, _ in columns]
-    field_ids = {f.name: f.field_id for f in table.schema().fields}
+    ids = field_ids(table)
 
     cursor_filter = None
     watermark = lake.latest(table, CURSOR)
     if config.cursor and watermark is not None:
         cursor_type = schema_types[config.cursor]
-        cursor_filter = f"{quote_identifier(config.cursor)} > TRY_CAST({quote_literal(watermark)} AS {_duck(cursor_type)})"
+        cursor_filter = f"{quote_identifier(config.cursor)} > {_typed_literal(watermark, cursor_type)}"
 
     staging = lake.staging_folder(table)
+    data_files: list[str] = []
     landed = landed_batches(storage, name)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagoa-land") as landing:
         # Raw landing copies bytes while DuckDB parses the same file: the copy costs no wall time.
@@ -178,20 +168,17 @@ def load_bronze(
                 "_lagoa_ingested_at": f"TIMESTAMPTZ {quote_literal(ingested_at.isoformat())}",
                 "_lagoa_source": quote_literal(file.relative),
             }
+            selects = [typed_select(relation, columns, lineage, cursor_filter)]
+            if relation.rejects_table:
+                selects.append(rejects_select(relation, columns, lineage))
             try:
-                result.rows += _copy(
-                    con,
-                    typed_select(relation, columns, lineage, cursor_filter),
-                    staging / f"f{index}",
-                    field_ids,
-                )
-                if relation.rejects_table:
-                    result.rows += _copy(
-                        con, rejects_select(relation, columns, lineage), staging / f"r{index}", field_ids
-                    )
+                for part, select in enumerate(selects):
+                    written = write_parquet(con, select, staging / f"{index}-{part}", ids)
+                    result.rows += written.rows
+                    data_files += written.files
             except duckdb.Error as exc:
                 raise SourceError(
-                    name, f"file `{file.relative}` could not be read: {str(exc).splitlines()[0]}"
+                    name, f"file `{file.relative}` {relation.unreadable}: {str(exc).splitlines()[0]}"
                 ) from None
         landing_done.result()
     for file in pending.values():
@@ -200,62 +187,39 @@ def load_bronze(
                 name, f"file `{file.relative}` changed while it was being ingested", transient=True
             )
 
-    data_files = sorted(str(p) for p in staging.rglob("*.parquet"))
     properties: dict[str, object] = {
         BATCHES: sorted(pending),
         RUN_ID: run_id,
         SOURCE_FILES: {batch: f.relative for batch, f in pending.items()},
     }
     if config.cursor and data_files:
-        column = quote_identifier(config.cursor)
-        files_sql = "[" + ", ".join(quote_literal(p) for p in data_files) + "]"
-        (high,) = con.execute(
-            f"SELECT CAST(max({column}) AS VARCHAR) FROM read_parquet({files_sql})"
-        ).fetchone() or (None,)
+        high = _cursor_high(con, data_files, config.cursor, schema_types[config.cursor], watermark)
         if high is not None:
-            properties[CURSOR] = high if watermark is None else max(high, watermark, key=_sortable)
+            properties[CURSOR] = high
     lake.commit(table, add=data_files, properties=properties)
     result.batches = sorted(pending)
     return result
 
 
-def _sortable(value: str) -> tuple[float, str]:
-    try:
-        return (float(value), value)
-    except ValueError:
-        return (float("-inf"), value)
+def _typed_literal(value: str, type_name_: str) -> str:
+    return f"CAST({quote_literal(value)} AS {duckdb_type(type_name_)})"
 
 
-def _duck(type_name_: str) -> str:
-    from lagoa.lake.schema import duckdb_type
+def _cursor_high(
+    con: duckdb.DuckDBPyConnection, files: list[str], cursor: str, cursor_type: str, watermark: str | None
+) -> str | None:
+    """The new watermark: the greatest cursor value committed so far, compared in its own type."""
+    paths = "[" + ", ".join(quote_literal(p) for p in files) + "]"
+    high = f"max({quote_identifier(cursor)})"
+    if watermark is not None:
+        high = f"greatest({high}, {_typed_literal(watermark, cursor_type)})"
+    row = con.execute(f"SELECT CAST({high} AS VARCHAR) FROM read_parquet({paths})").fetchone()
+    return row[0] if row else None
 
-    return duckdb_type(type_name_)
 
-
-def _prepare_table(
-    lake: Lake,
-    identifier: str,
-    table: Table | None,
-    columns: list[tuple[str, str]],
-    added: list[tuple[str, str]],
-    widened: list[tuple[str, str]],
-) -> Table:
-    """Create the table or evolve its schema before any data file is written, so files carry the
-    final field ids. A schema change alone adds no snapshot: harmless if the load then fails."""
+def _prepare_table(lake: Lake, identifier: str, table: Table | None, columns: list[tuple[str, str]]) -> Table:
+    """Create or evolve the table before any data file is written, so files carry final field ids."""
     if table is None:
-        from pyiceberg.schema import Schema
-        from pyiceberg.types import NestedField
-
         fields = [*columns, *LINEAGE, *ERROR_COLUMNS]
-        schema = Schema(
-            *[NestedField(i + 1, n, iceberg_type(t), required=False) for i, (n, t) in enumerate(fields)]
-        )
-        return lake.create_table(identifier, schema)
-    if added or widened:
-        with table.update_schema() as update:
-            for column, column_type in added:
-                update.add_column(column, iceberg_type(column_type))
-            for column, column_type in widened:
-                update.update_column(column, field_type=iceberg_type(column_type))
-        table = table.refresh()
-    return table
+        return lake.create_table(identifier, iceberg_schema([(n, iceberg_type(t)) for n, t in fields]))
+    return lake.evolve(table, [(n, iceberg_type(t)) for n, t in columns])

@@ -37,14 +37,20 @@ class RawColumn:
 @dataclass(frozen=True)
 class RawRelation:
     """SQL for a file's rows: ``select`` gives one text (or typed) column per ``columns`` entry,
-    ``error`` a structural error per row or NULL, ``raw`` the raw record for quarantine."""
+    ``error`` a structural error per row or NULL, ``raw`` the raw record for quarantine.
+
+    ``from_clause`` reads the whole file and records DuckDB's rejected lines in ``rejects_table``;
+    ``sample_clause`` reads it skipping those lines, for type inference."""
 
     columns: list[RawColumn]
     from_clause: str
+    sample_clause: str
     select: dict[str, str]
     error: str
     raw: str
     rejects_table: str | None
+    unreadable: str
+    """How to describe a file DuckDB cannot read, e.g. "cannot be read as CSV"."""
     typed: bool = False
 
 
@@ -76,13 +82,24 @@ def _first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
 
 
-def _csv_options(options: CsvOptions, tag: str, rejects: bool) -> str:
+def _buffer_size(max_line_size: int) -> int:
+    return max(max_line_size * 2, 32 << 20)
+
+
+def _rejects(tag: str | None) -> str:
+    """Store rejected lines under ``tag``, or (None) skip them, as a sample scan should."""
+    if tag is None:
+        return "ignore_errors=true"
+    return f"store_rejects=true, rejects_table='rejects_{tag}', rejects_scan='rejects_scan_{tag}'"
+
+
+def _csv_options(options: CsvOptions) -> str:
     parts = [
         "all_varchar=true",
         f"max_line_size={options.max_line_size}",
+        f"buffer_size={_buffer_size(options.max_line_size)}",
         f"encoding={quote_literal(options.encoding)}",
     ]
-    parts.append(f"buffer_size={max(options.max_line_size * 2, 32 << 20)}")
     if options.delimiter is not None:
         parts.append(f"delim={quote_literal(options.delimiter)}")
     if options.header is not None:
@@ -91,36 +108,50 @@ def _csv_options(options: CsvOptions, tag: str, rejects: bool) -> str:
         parts.append(f"quote={quote_literal(options.quote)}")
     if options.escape is not None:
         parts.append(f"escape={quote_literal(options.escape)}")
-    if rejects:
-        parts.append(f"store_rejects=true, rejects_table='rejects_{tag}', rejects_scan='rejects_scan_{tag}'")
     return ", ".join(parts)
+
+
+def _columns(source_names: list[str], types: list[str | None] | None = None) -> list[RawColumn]:
+    names = _unique([normalise(name) for name in source_names])
+    return [
+        RawColumn(src, name, kind)
+        for src, name, kind in zip(source_names, names, types or [None] * len(names), strict=True)
+    ]
+
+
+def _record_json(select: dict[str, str]) -> str:
+    """SQL for the whole record as JSON, kept with rows that fail to parse."""
+    return (
+        "to_json(struct_pack(" + ", ".join(f"{quote_identifier(n)} := {e}" for n, e in select.items()) + "))"
+    )
 
 
 def read_csv(
     con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
 ) -> RawRelation:
-    file = quote_literal(str(path))
-    probe = f"read_csv({file}, {_csv_options(config.csv, tag + '_probe', rejects=True)})"
+    scan = f"read_csv({quote_literal(str(path))}, {_csv_options(config.csv)}, {{}})"
+    unreadable = "cannot be read as CSV"
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {probe}").fetchall()
+        described = con.execute(f"DESCRIBE SELECT * FROM {scan.format(_rejects(None))}").fetchall()
     except duckdb.Error as exc:
         raise SourceError(
             source,
-            f"file `{path.name}` cannot be read as CSV: {_first_line(str(exc))}",
+            f"file `{path.name}` {unreadable}: {_first_line(str(exc))}",
             hint=f"check that it is a text CSV file with lines under {config.csv.max_line_size} bytes "
             f"(`sources.{source}.csv.max_line_size`); set `sources.{source}.csv.delimiter` if detection fails",
         ) from None
-    source_names = [row[0] for row in described]
-    names = _unique([normalise(name) for name in source_names])
-    columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
-    relation = f"read_csv({file}, {_csv_options(config.csv, tag, rejects=True)})"
+    columns = _columns([row[0] for row in described])
     select = {c.name: quote_identifier(c.source_name) for c in columns}
-    raw = (
-        "to_json(struct_pack("
-        + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns)
-        + "))"
+    return RawRelation(
+        columns,
+        scan.format(_rejects(tag)),
+        scan.format(_rejects(None)),
+        select,
+        "NULL",
+        _record_json(select),
+        f"rejects_{tag}",
+        unreadable,
     )
-    return RawRelation(columns, relation, select, "NULL", raw, f"rejects_{tag}")
 
 
 def _json_lines_relation(source_sql: str) -> str:
@@ -128,7 +159,13 @@ def _json_lines_relation(source_sql: str) -> str:
 
 
 def _json_relation(
-    con: duckdb.DuckDBPyConnection, source: str, path: Path, relation: str, rejects: str | None
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    path: Path,
+    relation: str,
+    sample: str,
+    rejects: str | None,
+    unreadable: str,
 ) -> RawRelation:
     # CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on invalid JSON.
     is_object = f"(CASE WHEN json_valid({JSON_LINE}) THEN json_type({JSON_LINE}) = 'OBJECT' ELSE false END)"
@@ -137,17 +174,17 @@ def _json_relation(
             f"""
             SELECT key FROM (
                 SELECT unnest(json_keys({JSON_LINE})) AS key, row_number() OVER () AS position
-                FROM (SELECT {JSON_LINE} FROM {relation} WHERE {is_object} LIMIT {SAMPLE_ROWS})
+                FROM (SELECT {JSON_LINE} FROM {sample} WHERE {is_object} LIMIT {SAMPLE_ROWS})
             ) GROUP BY key ORDER BY min(position)
             """
         ).fetchall()
     except duckdb.Error as exc:
         raise SourceError(
-            source, f"file `{path.name}` cannot be read as JSON: {_first_line(str(exc))}"
+            source,
+            f"file `{path.name}` {unreadable}: {_first_line(str(exc))}",
+            hint=f"set `sources.{source}.format` to `json` for one array per file, `jsonl` for one object per line",
         ) from None
-    source_names = [row[0] for row in keys]
-    names = _unique([normalise(name) for name in source_names])
-    columns = [RawColumn(src, name) for src, name in zip(source_names, names, strict=True)]
+    columns = _columns([row[0] for row in keys])
     select = {
         c.name: f"CASE WHEN {is_object} THEN json_extract_string({JSON_LINE}, {quote_literal(json_path(c.source_name))}) END"
         for c in columns
@@ -156,7 +193,7 @@ def _json_relation(
         f"CASE WHEN NOT json_valid({JSON_LINE}) THEN 'invalid JSON' "
         f"WHEN json_type({JSON_LINE}) <> 'OBJECT' THEN 'not a JSON object' END"
     )
-    return RawRelation(columns, relation, select, error, JSON_LINE, rejects)
+    return RawRelation(columns, relation, sample, select, error, JSON_LINE, rejects, unreadable)
 
 
 def json_path(key: str) -> str:
@@ -168,12 +205,19 @@ def read_jsonl(
 ) -> RawRelation:
     # Lines are read as single text columns: valid JSON never holds a raw \x1f, so no line splits.
     lines = (
-        f"read_csv({quote_literal(str(path))}, columns={{'{JSON_LINE}': 'VARCHAR'}}, header=false, "
+        f"read_csv({quote_literal(str(path))}, columns={{{{'{JSON_LINE}': 'VARCHAR'}}}}, header=false, "
         f"delim=E'\\x1f', quote='', escape='', auto_detect=false, "
-        f"max_line_size={config.csv.max_line_size}, buffer_size={max(config.csv.max_line_size * 2, 32 << 20)}, "
-        f"store_rejects=true, rejects_table='rejects_{tag}', rejects_scan='rejects_scan_{tag}')"
+        f"max_line_size={config.csv.max_line_size}, buffer_size={_buffer_size(config.csv.max_line_size)}, {{}})"
     )
-    return _json_relation(con, source, path, _json_lines_relation(lines), f"rejects_{tag}")
+    return _json_relation(
+        con,
+        source,
+        path,
+        _json_lines_relation(lines.format(_rejects(tag))),
+        _json_lines_relation(lines.format(_rejects(None))),
+        f"rejects_{tag}",
+        "cannot be read as JSON lines",
+    )
 
 
 def read_json_array(
@@ -183,38 +227,23 @@ def read_json_array(
         f"(SELECT CAST(json AS VARCHAR) AS {JSON_LINE} FROM read_json({quote_literal(str(path))}, "
         f"format='array', records=false, maximum_object_size={config.csv.max_line_size}))"
     )
-    try:
-        con.execute(f"SELECT count(*) FROM {values}").fetchall()
-    except duckdb.Error as exc:
-        raise SourceError(
-            source,
-            f"file `{path.name}` is not a valid JSON array: {_first_line(str(exc))}",
-            hint=f"if the file has one JSON object per line, set `sources.{source}.format: jsonl`",
-        ) from None
-    return _json_relation(con, source, path, values, None)
+    return _json_relation(con, source, path, values, values, None, "is not a valid JSON array")
 
 
 def read_parquet(
     con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
 ) -> RawRelation:
     relation = f"read_parquet({quote_literal(str(path))})"
+    unreadable = "is not a readable Parquet file"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
     except duckdb.Error as exc:
-        raise SourceError(
-            source, f"file `{path.name}` is not a readable Parquet file: {_first_line(str(exc))}"
-        ) from None
-    names = _unique([normalise(row[0]) for row in described])
-    columns = [
-        RawColumn(row[0], name, from_duckdb(row[1])) for row, name in zip(described, names, strict=True)
-    ]
+        raise SourceError(source, f"file `{path.name}` {unreadable}: {_first_line(str(exc))}") from None
+    columns = _columns([row[0] for row in described], [from_duckdb(row[1]) for row in described])
     select = {c.name: quote_identifier(c.source_name) for c in columns}
-    raw = (
-        "to_json(struct_pack("
-        + ", ".join(f"{quote_identifier(c.name)} := {select[c.name]}" for c in columns)
-        + "))"
+    return RawRelation(
+        columns, relation, relation, select, "NULL", _record_json(select), None, unreadable, typed=True
     )
-    return RawRelation(columns, relation, select, "NULL", raw, None, typed=True)
 
 
 READERS: dict[str, Reader] = {

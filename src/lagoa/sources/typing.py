@@ -49,11 +49,8 @@ def infer_types(con: duckdb.DuckDBPyConnection, relation: RawRelation, names: li
                 f"count(*) FILTER (WHERE {condition.replace('{v}', value)}) AS c{index}_{position}"
             )
     select = ", ".join(f"{expr} AS {quote_identifier(name)}" for name, expr in relation.select.items())
-    sample = f"(SELECT {select} FROM {relation.from_clause} LIMIT {SAMPLE_ROWS})"
+    sample = f"(SELECT {select} FROM {relation.sample_clause} LIMIT {SAMPLE_ROWS})"
     row = con.execute(f"SELECT {', '.join(aggregates)} FROM {sample}").fetchone()
-    if relation.rejects_table:  # the sample's rejects are not the file's
-        con.execute(f"DROP TABLE IF EXISTS {relation.rejects_table}")
-        con.execute(f"DROP TABLE IF EXISTS {relation.rejects_table.replace('rejects_', 'rejects_scan_', 1)}")
     assert row is not None
     stride = 2 + len(CANDIDATES)
     types = {}

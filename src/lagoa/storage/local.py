@@ -23,9 +23,6 @@ class LocalStorage:
     def local_path(self, key: str) -> Path:
         return self.root / key
 
-    def exists(self, key: str) -> bool:
-        return (self.root / key).exists()
-
     def put_file(self, key: str, source: BinaryIO) -> int:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)

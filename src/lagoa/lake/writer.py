@@ -1,0 +1,61 @@
+"""DuckDB writes a table's data files: Parquet with Iceberg field ids, one partition per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+import pyarrow.parquet as pq
+
+from lagoa.engine import quote_literal
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+TARGET_FILE_SIZE = "512MB"
+
+
+@dataclass(frozen=True)
+class Written:
+    rows: int
+    files: list[str]
+
+
+def field_ids(table: Table) -> dict[str, int]:
+    return {f.name: f.field_id for f in table.schema().fields}
+
+
+def write_parquet(
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    folder: Path,
+    ids: dict[str, int],
+    partitions: list[str] | None = None,
+) -> Written:
+    """Stream ``select`` into Parquet files under ``folder``; returns the rows and the non-empty files.
+
+    ``partitions`` are DuckDB expressions; each output file then holds a single value of each,
+    which is how pyiceberg derives a file's partition from its statistics.
+    """
+    id_map = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in ids.items())
+    options = [
+        "FORMAT parquet",
+        "COMPRESSION zstd",
+        f"FIELD_IDS {{{id_map}}}",
+        "FILENAME_PATTERN 'part-{uuid}'",
+        "OVERWRITE_OR_IGNORE true",
+    ]
+    if partitions:
+        keys = [f"_lagoa_p{i}" for i in range(len(partitions))]
+        options.append(f"PARTITION_BY ({', '.join(keys)})")
+        select = f"SELECT *, {', '.join(f'{e} AS {k}' for e, k in zip(partitions, keys, strict=True))} FROM ({select})"
+    else:
+        options.append(f"FILE_SIZE_BYTES '{TARGET_FILE_SIZE}'")
+    (rows,) = con.execute(
+        f"COPY ({select}) TO {quote_literal(str(folder))} ({', '.join(options)})"
+    ).fetchone() or (0,)
+    # DuckDB may leave a file with no rows when a thread had nothing to write: keep them out of the table.
+    files = [str(p) for p in sorted(folder.rglob("*.parquet")) if pq.read_metadata(p).num_rows > 0]
+    return Written(int(rows), files)
