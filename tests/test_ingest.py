@@ -139,3 +139,23 @@ def test_missing_path_names_the_source_and_key(make_project: MakeProject, tmp_pa
         project.ingest()
     assert "source `orders`: no file matches `data/orders*.csv`" in str(info.value)
     assert "sources.orders.path" in str(info.value)
+
+
+def test_composite_key_keeps_latest_per_key_including_null_members(make_project: MakeProject) -> None:
+    config = """
+    name: test
+    sources:
+      stock:
+        format: csv
+        path: data/stock*.csv
+        primary_key: [store_id, sku]
+        ordering: version
+        columns: {store_id: long, sku: string, version: long, qty: long}
+    """
+    rows = "store_id,sku,version,qty\n1,a,1,10\n1,a,2,11\n1,b,1,20\n2,a,1,30\n,a,1,40\n,a,3,41\n"
+    project = make_project(config, {"data/stock_1.csv": rows})
+    project.ingest()
+    (project.root / "data/stock_2.csv").write_text("store_id,sku,version,qty\n1,b,5,25\n2,a,0,99\n")
+    project.ingest()
+    _, result = project.query("select store_id, sku, qty from silver.stock order by store_id nulls first, sku")
+    assert result == [(None, "a", 41), (1, "a", 11), (1, "b", 25), (2, "a", 30)]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 NAMESPACES = ("raw", "bronze", "silver", "gold")
 BATCHES = "lagoa.batches"
 RUN_ID = "lagoa.run-id"
+COMPRESSION = "write.parquet.compression-codec"
 
 
 @dataclass(frozen=True)
@@ -76,14 +77,17 @@ class Lake:
         except NoSuchTableError:
             return None
 
-    def create_table(self, identifier: str, schema: Schema, spec: PartitionSpec | None = None) -> Table:
+    def create_table(
+        self, identifier: str, schema: Schema, spec: PartitionSpec | None = None, compression: str = "zstd"
+    ) -> Table:
+        """Create a table; ``compression`` is the Parquet codec its data files are written with."""
         from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 
         return self.catalog.create_table_if_not_exists(
             identifier,
             schema=schema,
             partition_spec=spec or UNPARTITIONED_PARTITION_SPEC,
-            properties={"format-version": "2", "write.parquet.compression-codec": "zstd"},
+            properties={"format-version": "2", COMPRESSION: compression},
         )
 
     def identifiers(self) -> list[str]:

@@ -23,15 +23,28 @@ class Written:
     files: list[str]
 
 
-def field_ids(table: Table) -> dict[str, int]:
-    return {f.name: f.field_id for f in table.schema().fields}
+@dataclass(frozen=True)
+class FileLayout:
+    """How a table's data files are written: Iceberg field ids and the Parquet codec."""
+
+    ids: dict[str, int]
+    compression: str
+
+
+def layout(table: Table) -> FileLayout:
+    from lagoa.lake.catalog import COMPRESSION
+
+    return FileLayout(
+        {f.name: f.field_id for f in table.schema().fields},
+        table.metadata.properties.get(COMPRESSION, "zstd"),
+    )
 
 
 def write_parquet(
     con: duckdb.DuckDBPyConnection,
     select: str,
     folder: Path,
-    ids: dict[str, int],
+    files: FileLayout,
     partitions: list[str] | None = None,
 ) -> Written:
     """Stream ``select`` into Parquet files under ``folder``; returns the rows and the non-empty files.
@@ -39,10 +52,10 @@ def write_parquet(
     ``partitions`` are DuckDB expressions; each output file then holds a single value of each,
     which is how pyiceberg derives a file's partition from its statistics.
     """
-    id_map = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in ids.items())
+    id_map = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in files.ids.items())
     options = [
         "FORMAT parquet",
-        "COMPRESSION zstd",
+        f"COMPRESSION {files.compression}",
         f"FIELD_IDS {{{id_map}}}",
         "FILENAME_PATTERN 'part-{uuid}'",
         "OVERWRITE_OR_IGNORE true",
@@ -57,5 +70,5 @@ def write_parquet(
         f"COPY ({select}) TO {quote_literal(str(folder))} ({', '.join(options)})"
     ).fetchone() or (0,)
     # DuckDB may leave a file with no rows when a thread had nothing to write: keep them out of the table.
-    files = [str(p) for p in sorted(folder.rglob("*.parquet")) if pq.read_metadata(p).num_rows > 0]
-    return Written(int(rows), files)
+    paths = [str(p) for p in sorted(folder.rglob("*.parquet")) if pq.read_metadata(p).num_rows > 0]
+    return Written(int(rows), paths)

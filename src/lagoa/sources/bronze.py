@@ -21,7 +21,7 @@ from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import SchemaEvolutionError, SourceError
 from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
-from lagoa.lake.writer import field_ids, write_parquet
+from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches
 from lagoa.sources.readers import READERS, RawRelation
 from lagoa.sources.typing import infer_types, rejects_select, typed_select
@@ -146,7 +146,7 @@ def load_bronze(
     table = _prepare_table(lake, identifier, table, columns)
     schema_types = dict(_table_columns(table))
     columns = [(column, schema_types[column]) for column, _ in columns]
-    ids = field_ids(table)
+    files_layout = layout(table)
 
     cursor_filter = None
     watermark = lake.latest(table, CURSOR)
@@ -173,7 +173,7 @@ def load_bronze(
                 selects.append(rejects_select(relation, columns, lineage))
             try:
                 for part, select in enumerate(selects):
-                    written = write_parquet(con, select, staging / f"{index}-{part}", ids)
+                    written = write_parquet(con, select, staging / f"{index}-{part}", files_layout)
                     result.rows += written.rows
                     data_files += written.files
             except duckdb.Error as exc:
@@ -221,5 +221,8 @@ def _prepare_table(lake: Lake, identifier: str, table: Table | None, columns: li
     """Create or evolve the table before any data file is written, so files carry final field ids."""
     if table is None:
         fields = [*columns, *LINEAGE, *ERROR_COLUMNS]
-        return lake.create_table(identifier, iceberg_schema([(n, iceberg_type(t)) for n, t in fields]))
+        # Bronze is written once and replayable from raw: snappy writes faster than zstd (~10% of
+        # a load measured here); silver and gold, read often, keep zstd's smaller files.
+        schema = iceberg_schema([(n, iceberg_type(t)) for n, t in fields])
+        return lake.create_table(identifier, schema, compression="snappy")
     return lake.evolve(table, [(n, iceberg_type(t)) for n, t in columns])
