@@ -37,8 +37,10 @@ def extension_path(name: str) -> Path:
     return binary
 
 
-def connect(database: str | Path = ":memory:", *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with Lagoa's extensions loaded."""
+def connect(
+    database: str | Path = ":memory:", *, read_only: bool = False, extensions: tuple[str, ...] = EXTENSIONS
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the given extensions (by default Lagoa's: avro, iceberg) loaded."""
     try:
         con = duckdb.connect(
             str(database), read_only=read_only, config={"autoinstall_known_extensions": False}
@@ -50,7 +52,7 @@ def connect(database: str | Path = ":memory:", *, read_only: bool = False) -> du
                 hint="close the other `lagoa shell` or DuckDB session, then try again",
             ) from None
         raise EngineError(f"cannot open DuckDB database {database}: {exc}") from None
-    for name in EXTENSIONS:
+    for name in extensions:
         path = extension_path(name)
         try:
             con.execute(f"INSTALL {quote_literal(str(path))}")

@@ -66,8 +66,10 @@ class Lake:
             self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse_uri)
         except Exception as exc:
             raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
+        existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
         for namespace in NAMESPACES:
-            self.catalog.create_namespace_if_not_exists(namespace)
+            if namespace not in existing:
+                self.catalog.create_namespace_if_not_exists(namespace)
 
     def table(self, identifier: str) -> Table | None:
         from pyiceberg.exceptions import NoSuchTableError
