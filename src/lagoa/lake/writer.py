@@ -29,14 +29,18 @@ class FileLayout:
 
     ids: dict[str, int]
     compression: str
+    level: int | None
 
 
 def layout(table: Table) -> FileLayout:
-    from lagoa.lake.catalog import COMPRESSION
+    from lagoa.lake.catalog import COMPRESSION, COMPRESSION_LEVEL
 
+    properties = table.metadata.properties
+    level = properties.get(COMPRESSION_LEVEL)
     return FileLayout(
         {f.name: f.field_id for f in table.schema().fields},
-        table.metadata.properties.get(COMPRESSION, "zstd"),
+        properties.get(COMPRESSION, "zstd"),
+        int(level) if level else None,
     )
 
 
@@ -56,6 +60,7 @@ def write_parquet(
     options = [
         "FORMAT parquet",
         f"COMPRESSION {files.compression}",
+        *([f"COMPRESSION_LEVEL {files.level}"] if files.level and files.compression == "zstd" else []),
         f"FIELD_IDS {{{id_map}}}",
         "FILENAME_PATTERN 'part-{uuid}'",
         "OVERWRITE_OR_IGNORE true",
