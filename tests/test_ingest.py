@@ -157,5 +157,7 @@ def test_composite_key_keeps_latest_per_key_including_null_members(make_project:
     project.ingest()
     (project.root / "data/stock_2.csv").write_text("store_id,sku,version,qty\n1,b,5,25\n2,a,0,99\n")
     project.ingest()
-    _, result = project.query("select store_id, sku, qty from silver.stock order by store_id nulls first, sku")
+    _, result = project.query(
+        "select store_id, sku, qty from silver.stock order by store_id nulls first, sku"
+    )
     assert result == [(None, "a", 41), (1, "a", 11), (1, "b", 25), (2, "a", 30)]
