@@ -136,6 +136,36 @@ class FileSource(Model):
 Source = FileSource  # more kinds (http, postgres) join this union later
 
 
+Action = Literal["warn", "drop", "fail"]
+ResultFormat = Literal["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"]
+
+
+class SuiteSettings(Model):
+    """Where a suite applies and what its failures do."""
+
+    table: str | None = None
+    """Table the suite validates: ``silver.<entity>`` (or just ``<entity>``). Defaults to the suite name."""
+    on_fail: Action | None = None
+    """Action for this suite's expectations that do not set ``meta.lagoa.on_fail``."""
+    expectations: dict[str, Action] = Field(default_factory=dict)
+    """Actions per expectation, keyed ``<type>``, ``<type>:<column>`` or ``#<index>``; these win
+    over the suite's own ``meta.lagoa.on_fail``."""
+
+
+class QualityConfig(Model):
+    """Expectation suites (Great Expectations' JSON format) run before silver is committed."""
+
+    path: str = "quality"
+    """Folder of suite files (``*.json``), relative to the project."""
+    on_fail: Action = "warn"
+    """Default action: ``warn`` records the failure, ``drop`` quarantines failing rows, ``fail``
+    stops the batch before silver is committed."""
+    result_format: ResultFormat = "SUMMARY"
+    """Detail of stored results, as in Great Expectations."""
+    suites: dict[str, SuiteSettings] = Field(default_factory=dict)
+    """Settings per suite name."""
+
+
 class DomainConfig(Model):
     """A business domain: the sources its ingest task loads."""
 
@@ -155,6 +185,7 @@ class ProjectConfig(Model):
     """DuckDB file holding bronze/silver/gold views over the lake (the local Athena)."""
     sources: dict[str, Source] = Field(default_factory=dict)
     domains: dict[str, DomainConfig] = Field(default_factory=dict)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
 
     @field_validator("sources")
     @classmethod

@@ -6,12 +6,14 @@ orchestrator; terminal ones (bad configuration, an incompatible schema) fail at 
 
     LagoaError
     ├── ConfigError            lagoa.yml is missing, unreadable or invalid
-    ├── SecretError            a ${env:NAME} secret is not set
+    │   ├── SecretError        a ${env:NAME} secret is not set
+    │   └── SuiteError         an expectation suite is invalid or unsupported
     ├── SourceError            a source cannot be read (missing file, malformed beyond repair)
     ├── SchemaEvolutionError   new data cannot be reconciled with the table's schema
     ├── LakeError              the catalog or a table cannot be read or written
     │   └── CommitConflictError  another writer committed first (transient)
-    └── EngineError            DuckDB or one of its extensions failed
+    ├── EngineError            DuckDB or one of its extensions failed
+    └── QualityError           a `fail` expectation failed; nothing of the batch was published
 """
 
 from __future__ import annotations
@@ -77,3 +79,24 @@ class CommitConflictError(LakeError):
 
 class EngineError(LagoaError):
     """DuckDB or one of its extensions failed."""
+
+
+class SuiteError(ConfigError):
+    """An expectation suite is invalid: bad JSON, an unknown expectation, a wrong argument."""
+
+    def __init__(self, suite: str, message: str, *, index: int | None = None, hint: str | None = None):
+        super().__init__(message, file=suite, key=f"expectations[{index}]" if index is not None else None, hint=hint)
+        self.index = index
+
+
+class QualityError(LagoaError):
+    """Expectations whose action is ``fail`` did not hold; the batch was not published."""
+
+    def __init__(self, table: str, failed: list[str], *, report: str | None = None):
+        shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        super().__init__(
+            f"table `{table}`: {len(failed)} expectation(s) with on_fail=fail did not hold: {shown}",
+            hint=f"see {report}" if report else "run `lagoa quality report` for the details",
+        )
+        self.table = table
+        self.failed = failed

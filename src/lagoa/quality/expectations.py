@@ -1,0 +1,772 @@
+"""The expectation types Lagoa supports: their arguments, and how each compiles to DuckDB SQL.
+
+Each type compiles to one of two rules. A :class:`RowRule` judges rows: SQL booleans saying which
+rows are *missing* (left out, like Great Expectations' nulls) and which of the others are
+*unexpected*; the compiler counts them for every row rule of a suite in one scan. An
+:class:`AggregateRule` judges the table as a whole: SQL aggregates evaluated in that same scan,
+then a small Python judgement of the observed values.
+
+Semantics follow Great Expectations 1.x (pandas); the differences are listed in docs/quality.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from lagoa.engine.connection import quote_identifier, quote_literal
+
+Kind = Literal["column", "pair", "multicolumn", "aggregate", "table"]
+
+
+@dataclass(frozen=True)
+class Argument:
+    """What an argument accepts, checked when a suite is loaded."""
+
+    description: str
+    accepts: Callable[[Any], bool]
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bound(value: Any) -> bool:
+    if isinstance(value, str):  # Great Expectations reads string bounds as dates or timestamps
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    return _number(value)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+
+
+ARGUMENTS: dict[str, Argument] = {
+    "column": Argument("a column name", lambda v: isinstance(v, str)),
+    "column_A": Argument("a column name", lambda v: isinstance(v, str)),
+    "column_B": Argument("a column name", lambda v: isinstance(v, str)),
+    "column_list": Argument("a list of column names", _strings),
+    "column_set": Argument("a list of column names", _strings),
+    "value_set": Argument("a list of values", lambda v: isinstance(v, list | tuple)),
+    "mostly": Argument("a number between 0 and 1", lambda v: _number(v) and 0 <= v <= 1),
+    "min_value": Argument("a number or an ISO date/time string", _bound),
+    "max_value": Argument("a number or an ISO date/time string", _bound),
+    "ignore_row_if": Argument(
+        "one of all_values_are_missing, any_value_is_missing, never, both_values_are_missing, "
+        "either_value_is_missing, neither",
+        lambda v: v in IGNORE_ROW_IF,
+    ),
+    "column_index": Argument("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "strict_min": Argument("true or false", lambda v: isinstance(v, bool)),
+    "strict_max": Argument("true or false", lambda v: isinstance(v, bool)),
+    "strictly": Argument("true or false", lambda v: isinstance(v, bool)),
+    "or_equal": Argument("true or false", lambda v: isinstance(v, bool)),
+    "ties_okay": Argument("true or false", lambda v: isinstance(v, bool)),
+    "exact_match": Argument("true or false", lambda v: isinstance(v, bool)),
+    "regex": Argument("a regular expression string", lambda v: isinstance(v, str)),
+    "regex_list": Argument("a list of regular expression strings", _strings),
+    "match_on": Argument('"any" or "all"', lambda v: v in ("any", "all")),
+    "type_": Argument("a type name", lambda v: isinstance(v, str)),
+    "type_list": Argument("a list of type names", _strings),
+    "strftime_format": Argument("a strftime format string", lambda v: isinstance(v, str)),
+    "value": Argument("a number", _number),
+    "sum_total": Argument("a number", _number),
+    "row_condition": Argument("a condition string", lambda v: isinstance(v, str | dict)),
+    "condition_parser": Argument(
+        '"great_expectations" or "pandas"', lambda v: v in ("great_expectations", "pandas", "spark")
+    ),
+    "result_format": Argument(
+        "BOOLEAN_ONLY, BASIC, SUMMARY, COMPLETE or an object",
+        lambda v: v in ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE") or isinstance(v, dict),
+    ),
+}
+IGNORE_ROW_IF = (
+    "all_values_are_missing",
+    "any_value_is_missing",
+    "never",
+    "both_values_are_missing",
+    "either_value_is_missing",
+    "neither",
+)
+COMMON_ARGUMENTS = ("row_condition", "condition_parser", "result_format", "catch_exceptions", "meta", "batch_id")
+"""Arguments every expectation takes; ``catch_exceptions``, ``meta`` and ``batch_id`` are ignored."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the validated relation: name and DuckDB type."""
+
+    name: str
+    type: str
+
+    @property
+    def sql(self) -> str:
+        return quote_identifier(self.name)
+
+    @property
+    def family(self) -> str:
+        """numeric, string, boolean, temporal or other: decides how literals compare."""
+        upper = self.type.upper()
+        if upper.startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")):
+            return "numeric"
+        if upper.startswith(("UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
+            return "numeric"
+        if upper in ("VARCHAR", "STRING", "TEXT"):
+            return "string"
+        if upper == "BOOLEAN":
+            return "boolean"
+        if upper.startswith(("DATE", "TIME", "TIMESTAMP")):
+            return "temporal"
+        return "other"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a rule compiles against: the relation's columns, its name, the expectation's domain."""
+
+    columns: Mapping[str, Column]
+    relation: str
+    domain: str = "true"
+    """SQL boolean: the rows the expectation looks at (its row_condition)."""
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A rule judging each row. Counts: element = rows in the domain; missing = rows left out;
+    unexpected = the other rows that break it."""
+
+    missing: str
+    unexpected: str
+    value: str
+    windows: dict[str, str] = field(default_factory=dict)
+    """Window expressions the rule reads, by alias; computed in a sub-select of the scan."""
+    shown: Literal["value", "values", "record"] = "value"
+    """How ``value`` reads in results: one value, a struct shown as a list, or a struct shown as
+    an object (multi-column rules)."""
+
+
+Judge = Callable[[dict[str, Any]], tuple[bool, dict[str, Any]]]
+"""Observed aggregates → (success, the result's fields, e.g. ``observed_value``)."""
+
+
+@dataclass(frozen=True)
+class AggregateRule:
+    """A rule judging the table: ``aggregates`` (alias → SQL) are evaluated over the domain, then
+    ``judge`` turns them into the success and the result's fields."""
+
+    aggregates: dict[str, str]
+    judge: Judge
+
+
+Rule = RowRule | AggregateRule
+Compile = Callable[[dict[str, Any], Context], Rule]
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: Kind
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    compile: Compile
+    validate: Callable[[dict[str, Any]], str | None] = lambda kwargs: None
+
+    @property
+    def row_level(self) -> bool:
+        """Whether failing rows can be told apart (and so quarantined by ``drop``)."""
+        return self.kind in ("column", "pair", "multicolumn") and self.compile not in _ORDERED
+
+    def check(self, kwargs: dict[str, Any]) -> str | None:
+        for name, value in kwargs.items():
+            if isinstance(value, dict) and name not in ("row_condition", "result_format", "meta"):
+                return f"argument `{name}` is a suite parameter ({value}); suite parameters are not supported"
+        return self.validate(kwargs)
+
+
+class CompileError(Exception):
+    """An expectation cannot apply to this relation (a missing column, a bad regex…)."""
+
+
+# --- SQL helpers -------------------------------------------------------------------------------
+
+
+def column(kwargs: dict[str, Any], ctx: Context, key: str = "column") -> Column:
+    name = kwargs[key]
+    found = ctx.columns.get(name)
+    if found is None:
+        raise CompileError(f"column `{name}` does not exist")
+    return found
+
+
+def literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float | Decimal):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    if isinstance(value, datetime):
+        return f"TIMESTAMP {quote_literal(value.isoformat(sep=' '))}"
+    if isinstance(value, date):
+        return f"DATE {quote_literal(value.isoformat())}"
+    return quote_literal(str(value))
+
+
+def typed_literal(value: Any, col: Column) -> str | None:
+    """``value`` as a literal comparable with ``col``, or None when it can never equal a value of
+    the column (pandas compares 1 and "1" as different, and so does Lagoa)."""
+    family = col.family
+    if value is None:
+        return None
+    if family == "numeric":
+        return literal(value) if _number(value) else None
+    if family == "string":
+        return literal(value) if isinstance(value, str) else None
+    if family == "boolean":
+        return literal(value) if isinstance(value, bool) else None
+    if family == "temporal" and isinstance(value, str | date):
+        return f"TRY_CAST({literal(value)} AS {col.type})"
+    return literal(value)
+
+
+def in_set(col: Column, values: list[Any]) -> str:
+    literals = [text for text in (typed_literal(v, col) for v in values) if text is not None]
+    return f"{col.sql} IN ({', '.join(literals)})" if literals else "false"
+
+
+def bound(value: Any, col: Column | None) -> str:
+    if col is not None and col.family == "temporal" and isinstance(value, str):
+        return f"CAST({literal(value)} AS {col.type})"
+    return literal(value)
+
+
+def between(expression: str, kwargs: dict[str, Any], col: Column | None) -> str:
+    """SQL: ``expression`` lies outside [min_value, max_value] (the bounds' strictness applied)."""
+    outside = []
+    if kwargs.get("min_value") is not None:
+        op = "<=" if kwargs.get("strict_min") else "<"
+        outside.append(f"{expression} {op} {bound(kwargs['min_value'], col)}")
+    if kwargs.get("max_value") is not None:
+        op = ">=" if kwargs.get("strict_max") else ">"
+        outside.append(f"{expression} {op} {bound(kwargs['max_value'], col)}")
+    return "(" + " OR ".join(outside) + ")"
+
+
+def within(observed: Any, kwargs: dict[str, Any]) -> bool:
+    """Python twin of :func:`between` for an observed aggregate (True when inside the bounds)."""
+    if observed is None:
+        return False
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if isinstance(observed, datetime | date):
+        low = _as_temporal(low, observed)
+        high = _as_temporal(high, observed)
+    if low is not None and (observed <= low if kwargs.get("strict_min") else observed < low):
+        return False
+    return not (high is not None and (observed >= high if kwargs.get("strict_max") else observed > high))
+
+
+def _as_temporal(value: Any, like: date) -> Any:
+    if not isinstance(value, str):
+        return value
+    parsed = datetime.fromisoformat(value)
+    return parsed if isinstance(like, datetime) else parsed.date()
+
+
+def _needs_bounds(kwargs: dict[str, Any]) -> str | None:
+    if kwargs.get("min_value") is None and kwargs.get("max_value") is None:
+        return "give min_value, max_value or both"
+    return _ordered_bounds(kwargs)
+
+
+def _ordered_bounds(kwargs: dict[str, Any]) -> str | None:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    if low is not None and high is not None and type(low) is type(high) and low > high:
+        return f"min_value ({low}) is greater than max_value ({high})"
+    return None
+
+
+def _two_columns(kwargs: dict[str, Any]) -> str | None:
+    if len(kwargs.get("column_list") or []) < 2:
+        return "column_list must name at least two columns"
+    return None
+
+
+def _non_empty_set(kwargs: dict[str, Any]) -> str | None:
+    return None if kwargs.get("value_set") else "value_set must not be empty"
+
+
+def _regex(pattern: str) -> str:
+    return quote_literal(pattern)
+
+
+# --- column map rules --------------------------------------------------------------------------
+
+
+def _column_rule(unexpected: Callable[[Column, dict[str, Any]], str]) -> Compile:
+    """A rule over one column where nulls are missing and each other value is judged alone."""
+
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        col = column(kwargs, ctx)
+        return RowRule(f"{col.sql} IS NULL", unexpected(col, kwargs), col.sql)
+
+    return compile
+
+
+def _not_null(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    col = column(kwargs, ctx)
+    return RowRule("false", f"{col.sql} IS NULL", col.sql)
+
+
+def _null(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    col = column(kwargs, ctx)
+    return RowRule("false", f"{col.sql} IS NOT NULL", col.sql)
+
+
+def _unique(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    col = column(kwargs, ctx)
+    repeated = (
+        f"SELECT {col.sql} FROM {ctx.relation} WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL "
+        f"GROUP BY ALL HAVING count(*) > 1"
+    )
+    return RowRule(f"{col.sql} IS NULL", f"{col.sql} IN ({repeated})", col.sql)
+
+
+def _length(col: Column) -> str:
+    return f"length(CAST({col.sql} AS VARCHAR))"
+
+
+def _regex_any(col: Column, patterns: list[str], match_on: str) -> str:
+    """Unexpected unless the value matches any (or all) of the patterns."""
+    tests = [f"regexp_matches(CAST({col.sql} AS VARCHAR), {_regex(p)})" for p in patterns]
+    joined = (" OR " if match_on == "any" else " AND ").join(tests) or "false"
+    return f"NOT ({joined})"
+
+
+def _ordered(direction: Literal["increasing", "decreasing"]) -> Compile:
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        col = column(kwargs, ctx)
+        alias = f"_lagoa_prev_{abs(hash((col.name, direction, ctx.domain))) % 10**8}"
+        previous = (
+            f"lag(CASE WHEN ({ctx.domain}) THEN {col.sql} END IGNORE NULLS) OVER (ORDER BY _lagoa_row)"
+        )
+        strict = bool(kwargs.get("strictly"))
+        if direction == "increasing":
+            op = "<=" if strict else "<"
+        else:
+            op = ">=" if strict else ">"
+        return RowRule(
+            f"{col.sql} IS NULL", f"coalesce({col.sql} {op} {alias}, false)", col.sql, {alias: previous}
+        )
+
+    return compile
+
+
+_INCREASING = _ordered("increasing")
+_DECREASING = _ordered("decreasing")
+_ORDERED = (_INCREASING, _DECREASING)
+
+
+def _strftime(col: Column, kwargs: dict[str, Any]) -> str:
+    return f"try_strptime(CAST({col.sql} AS VARCHAR), {quote_literal(kwargs['strftime_format'])}) IS NULL"
+
+
+# --- type names --------------------------------------------------------------------------------
+
+TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "BOOLEAN": ("bool", "boolean", "BOOLEAN", "bool_"),
+    "TINYINT": ("int8", "TINYINT"),
+    "SMALLINT": ("int16", "SMALLINT"),
+    "INTEGER": ("int32", "INTEGER", "INT"),
+    "BIGINT": ("int64", "int", "BIGINT", "INTEGER", "Int64", "long"),
+    "HUGEINT": ("HUGEINT",),
+    "FLOAT": ("float32", "FLOAT", "REAL"),
+    "DOUBLE": ("float64", "float", "DOUBLE", "Float64", "double"),
+    "VARCHAR": ("str", "string", "object", "VARCHAR", "TEXT", "STRING"),
+    "DATE": ("date", "DATE"),
+    "TIMESTAMP": ("datetime64[ns]", "datetime64[us]", "datetime64", "datetime", "TIMESTAMP"),
+    "TIMESTAMP WITH TIME ZONE": ("datetime64[ns, UTC]", "datetime64[us, UTC]", "TIMESTAMP WITH TIME ZONE"),
+}
+
+
+def type_matches(col: Column, name: str) -> bool:
+    """Whether ``name`` (a DuckDB, SQL or pandas/numpy type name) names the column's type."""
+    duck = col.type.upper()
+    if name.upper() == duck or name.upper().split("(")[0] == duck.split("(")[0]:
+        return True
+    if duck.startswith("DECIMAL"):
+        return name in ("decimal", "Decimal", "DECIMAL", "object")
+    return name in TYPE_ALIASES.get(duck, ())
+
+
+def _type_rule(names: Callable[[dict[str, Any]], list[str] | None]) -> Compile:
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        col = column(kwargs, ctx)
+        wanted = names(kwargs)
+
+        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+            ok = wanted is None or any(type_matches(col, name) for name in wanted)
+            return ok, {"observed_value": col.type}
+
+        return AggregateRule({}, judge)
+
+    return compile
+
+
+# --- aggregate rules ---------------------------------------------------------------------------
+
+
+def _scalar(template: str, numeric: bool = False) -> Compile:
+    """``expect_column_<stat>_to_be_between``: one aggregate over the domain's non-null values.
+    ``template`` names the column ``{c}`` and the aggregate's filter clause ``{f}``."""
+
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        col = column(kwargs, ctx)
+        if numeric and col.family not in ("numeric", "boolean"):
+            raise CompileError(f"column `{col.name}` is {col.type}; this expectation needs numbers")
+
+        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+            value = _plain(observed["v"])
+            return within(value, kwargs), {"observed_value": value}
+
+        return AggregateRule({"v": template.format(c=col.sql, f=f"FILTER (WHERE {ctx.domain})")}, judge)
+
+    return compile
+
+
+def _plain(value: Any) -> Any:
+    """Aggregates as Great Expectations reports them: Decimal as float, NaN as None."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _distinct(kwargs: dict[str, Any], ctx: Context, test: Literal["in", "contain", "equal"]) -> Rule:
+    """The distinct non-null values against ``value_set``; the lists shown hold at most 20 values."""
+    col = column(kwargs, ctx)
+
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        found = {_plain(v) for v in observed["v"] or []}
+        wanted = {_comparable(v, col) for v in kwargs.get("value_set") or []}
+        unexpected, missing = _sorted(found - wanted), _sorted(wanted - found)
+        result: dict[str, Any] = {"observed_value": None}
+        if test in ("in", "equal"):
+            result |= {"unexpected_count": len(unexpected), "partial_unexpected_list": unexpected[:20]}
+        if test in ("contain", "equal"):
+            result |= {"missing_count": len(missing), "partial_missing_list": missing[:20]}
+        ok = (test == "contain" or not unexpected) and (test == "in" or not missing)
+        return ok, result
+
+    where = f"FILTER (WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL)"
+    return AggregateRule({"v": f"list(DISTINCT {col.sql}) {where}"}, judge)
+
+
+def _sorted(values: set[Any]) -> list[Any]:
+    try:
+        return sorted(values)
+    except TypeError:  # values of mixed types
+        return sorted(values, key=repr)
+
+
+def _comparable(value: Any, col: Column) -> Any:
+    if col.family == "temporal" and isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return parsed.date() if col.type.upper() == "DATE" else parsed
+    return value
+
+
+def _most_common(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    col = column(kwargs, ctx)
+    counts = (
+        f"SELECT {col.sql} AS v, count(*) AS n FROM {ctx.relation} "
+        f"WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL GROUP BY ALL"
+    )
+    modes = f"(SELECT list(v ORDER BY v) FROM ({counts}) WHERE n = (SELECT max(n) FROM ({counts})))"
+    wanted = {_comparable(v, col) for v in kwargs["value_set"]}
+
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        found = [_plain(v) for v in observed["v"] or []]
+        if kwargs.get("ties_okay"):
+            ok = any(v in wanted for v in found)
+        else:  # any tie fails, as in Great Expectations
+            ok = len(found) == 1 and found[0] in wanted
+        return ok, {"observed_value": found}
+
+    return AggregateRule({"v": modes}, judge)
+
+
+def _unique_count(proportion: bool) -> Compile:
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        col = column(kwargs, ctx)
+        where = f"FILTER (WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL)"
+
+        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+            value: Any = observed["distinct"]
+            if proportion:
+                value = value / observed["n"] if observed["n"] else 0
+            return within(value, kwargs), {"observed_value": value}
+
+        return AggregateRule({"distinct": f"count(DISTINCT {col.sql}) {where}", "n": f"count({col.sql}) {where}"}, judge)
+
+    return compile
+
+
+# --- table rules -------------------------------------------------------------------------------
+
+
+def _row_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        n = observed["n"]
+        ok = n == kwargs["value"] if "value" in kwargs else within(n, kwargs)
+        return ok, {"observed_value": n}
+
+    return AggregateRule({"n": f"count(*) FILTER (WHERE {ctx.domain})"}, judge)
+
+
+def _business(ctx: Context) -> list[str]:
+    """The relation's columns without Lagoa's own (``_lagoa_*``)."""
+    return [name for name in ctx.columns if not name.startswith("_lagoa_")]
+
+
+def _column_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    count = len(_business(ctx))
+    return AggregateRule({}, lambda observed: (count == kwargs["value"], {"observed_value": count}))
+
+
+def _ordered_list(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    found = _business(ctx)
+    wanted = list(kwargs.get("column_list") or [])
+    if kwargs.get("column_list") is None:
+        wanted = []
+
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        if not wanted or found == wanted:
+            return True, {"observed_value": found}
+        mismatched = [
+            {"Expected Column Position": i, "Expected": w, "Found": f}
+            for i, (w, f) in enumerate(_zip_longest(wanted, found))
+            if w != f
+        ]
+        return False, {"observed_value": found, "details": {"mismatched": mismatched}}
+
+    return AggregateRule({}, judge)
+
+
+def _zip_longest(a: list[str], b: list[str]) -> list[tuple[str | None, str | None]]:
+    n = max(len(a), len(b))
+    return [(a[i] if i < len(a) else None, b[i] if i < len(b) else None) for i in range(n)]
+
+
+def _column_set(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    found = _business(ctx)
+    wanted = set(kwargs.get("column_set") or [])
+    exact = kwargs.get("exact_match", True) is True
+
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        unexpected = sorted(set(found) - wanted)
+        missing = sorted(wanted - set(found))
+        if not unexpected and not missing:
+            return True, {"observed_value": sorted(found)}
+        ok = not exact and not missing
+        mismatched = {"unexpected": unexpected} if unexpected else {}
+        mismatched |= {"missing": missing} if missing else {}
+        return ok, {"observed_value": sorted(found), "details": {"mismatched": mismatched}}
+
+    return AggregateRule({}, judge)
+
+
+def _column_exists(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    names = list(ctx.columns)
+    exists = kwargs["column"] in ctx.columns
+    index = kwargs.get("column_index")
+
+    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        ok = exists and (index is None or (-len(names) <= index < len(names) and names[index] == kwargs["column"]))
+        return ok, {}
+
+    return AggregateRule({}, judge)
+
+
+# --- pair and multi-column rules ---------------------------------------------------------------
+
+
+def _ignore(columns: list[Column], rule: str) -> str:
+    nulls = [f"{c.sql} IS NULL" for c in columns]
+    if rule in ("both_values_are_missing", "all_values_are_missing"):
+        return " AND ".join(nulls)
+    if rule in ("either_value_is_missing", "any_value_is_missing"):
+        return " OR ".join(nulls)
+    return "false"
+
+
+def _pair(test: Callable[[Column, Column, dict[str, Any]], str]) -> Compile:
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        a, b = column(kwargs, ctx, "column_A"), column(kwargs, ctx, "column_B")
+        missing = _ignore([a, b], kwargs.get("ignore_row_if") or "both_values_are_missing")
+        value = f"struct_pack(a := {a.sql}, b := {b.sql})"
+        return RowRule(missing, f"coalesce(NOT ({test(a, b, kwargs)}), true)", value, shown="values")
+
+    return compile
+
+
+def _multicolumn(test: Callable[[list[Column], dict[str, Any], Context], str]) -> Compile:
+    def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
+        columns = [column({"c": name}, ctx, "c") for name in kwargs["column_list"]]
+        missing = _ignore(columns, kwargs.get("ignore_row_if") or "all_values_are_missing")
+        value = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
+        return RowRule(missing, test(columns, kwargs, ctx), value, shown="record")
+
+    return compile
+
+
+def _compound_unique(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
+    key = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
+    missing = _ignore(columns, kwargs.get("ignore_row_if") or "all_values_are_missing")
+    repeated = (
+        f"SELECT {key} FROM {ctx.relation} WHERE ({ctx.domain}) AND NOT ({missing}) "
+        f"GROUP BY ALL HAVING count(*) > 1"
+    )
+    return f"{key} IN ({repeated})"
+
+
+def _sum_equal(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
+    total = " + ".join(f"CAST({c.sql} AS DOUBLE)" for c in columns)
+    return f"coalesce(({total}) <> {literal(float(kwargs['sum_total']))}, true)"
+
+
+def _unique_within_record(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
+    """A value repeats within the row; like pandas' ``nunique(dropna=False)``, two nulls repeat."""
+    cast = "DOUBLE" if all(c.family == "numeric" for c in columns) else "VARCHAR"
+    values = "[" + ", ".join(f"CAST({c.sql} AS {cast})" for c in columns) + "]"
+    nulls = " + ".join(f"CAST({c.sql} IS NULL AS INTEGER)" for c in columns)
+    return f"len(list_distinct({values})) + least({nulls}, 1) < {len(columns)}"
+
+
+def _greater(a: Column, b: Column, kwargs: dict[str, Any]) -> str:
+    return f"{a.sql} {'>=' if kwargs.get('or_equal') else '>'} {b.sql}"
+
+
+def _equal(a: Column, b: Column, kwargs: dict[str, Any]) -> str:
+    return f"{a.sql} = {b.sql}"
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+_MOSTLY = ("mostly",)
+_BOUNDS = ("min_value", "max_value", "strict_min", "strict_max")
+
+
+def _between_values(col: Column, kwargs: dict[str, Any]) -> str:
+    return between(col.sql, kwargs, col)
+
+
+def _lengths_between(col: Column, kwargs: dict[str, Any]) -> str:
+    return between(_length(col), kwargs, None)
+
+
+SPECS: dict[str, Spec] = {
+    "expect_column_to_exist": Spec("table", ("column",), ("column_index",), _column_exists),
+    "expect_column_values_to_not_be_null": Spec("column", ("column",), _MOSTLY, _not_null),
+    "expect_column_values_to_be_null": Spec("column", ("column",), _MOSTLY, _null),
+    "expect_column_values_to_be_unique": Spec("column", ("column",), _MOSTLY, _unique),
+    "expect_column_values_to_be_in_set": Spec(
+        "column", ("column", "value_set"), _MOSTLY, _column_rule(lambda c, k: f"NOT ({in_set(c, k['value_set'])})")
+    ),
+    "expect_column_values_to_not_be_in_set": Spec(
+        "column", ("column", "value_set"), _MOSTLY, _column_rule(lambda c, k: in_set(c, k["value_set"]))
+    ),
+    "expect_column_values_to_be_between": Spec(
+        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_between_values), _needs_bounds
+    ),
+    "expect_column_values_to_match_regex": Spec(
+        "column", ("column",), (*_MOSTLY, "regex"),
+        _column_rule(lambda c, k: _regex_any(c, [k.get("regex", "(?s).*")], "any")),
+    ),
+    "expect_column_values_to_not_match_regex": Spec(
+        "column", ("column", "regex"), _MOSTLY,
+        _column_rule(lambda c, k: f"regexp_matches(CAST({c.sql} AS VARCHAR), {_regex(k['regex'])})"),
+    ),
+    "expect_column_values_to_match_regex_list": Spec(
+        "column", ("column", "regex_list"), (*_MOSTLY, "match_on"),
+        _column_rule(lambda c, k: _regex_any(c, k["regex_list"], k.get("match_on", "any"))),
+    ),
+    "expect_column_values_to_be_of_type": Spec(
+        "aggregate", ("column", "type_"), _MOSTLY, _type_rule(lambda k: [k["type_"]])
+    ),
+    "expect_column_values_to_be_in_type_list": Spec(
+        "aggregate", ("column",), (*_MOSTLY, "type_list"), _type_rule(lambda k: k.get("type_list"))
+    ),
+    "expect_column_value_lengths_to_be_between": Spec(
+        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_lengths_between), _needs_bounds
+    ),
+    "expect_column_value_lengths_to_equal": Spec(
+        "column", ("column", "value"), _MOSTLY, _column_rule(lambda c, k: f"{_length(c)} <> {literal(k['value'])}")
+    ),
+    "expect_column_values_to_match_strftime_format": Spec(
+        "column", ("column", "strftime_format"), _MOSTLY, _column_rule(_strftime)
+    ),
+    "expect_column_values_to_be_increasing": Spec("column", ("column",), (*_MOSTLY, "strictly"), _INCREASING),
+    "expect_column_values_to_be_decreasing": Spec("column", ("column",), (*_MOSTLY, "strictly"), _DECREASING),
+    "expect_column_min_to_be_between": Spec("aggregate", ("column",), _BOUNDS, _scalar("min({c}) {f}")),
+    "expect_column_max_to_be_between": Spec("aggregate", ("column",), _BOUNDS, _scalar("max({c}) {f}")),
+    "expect_column_mean_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _scalar("CAST(avg({c}) {f} AS DOUBLE)", numeric=True)
+    ),
+    "expect_column_median_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _scalar("CAST(median({c}) {f} AS DOUBLE)", numeric=True)
+    ),
+    "expect_column_sum_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _scalar("coalesce(sum({c}) {f}, 0)", numeric=True)
+    ),
+    "expect_column_stdev_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _scalar("stddev_samp({c}) {f}", numeric=True)
+    ),
+    "expect_column_unique_value_count_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _unique_count(proportion=False)
+    ),
+    "expect_column_proportion_of_unique_values_to_be_between": Spec(
+        "aggregate", ("column",), _BOUNDS, _unique_count(proportion=True)
+    ),
+    "expect_column_distinct_values_to_be_in_set": Spec(
+        "aggregate", ("column", "value_set"), (), lambda k, ctx: _distinct(k, ctx, "in"),
+        _non_empty_set,
+    ),
+    "expect_column_distinct_values_to_contain_set": Spec(
+        "aggregate", ("column", "value_set"), (), lambda k, ctx: _distinct(k, ctx, "contain")
+    ),
+    "expect_column_distinct_values_to_equal_set": Spec(
+        "aggregate", ("column", "value_set"), (), lambda k, ctx: _distinct(k, ctx, "equal")
+    ),
+    "expect_column_most_common_value_to_be_in_set": Spec(
+        "aggregate", ("column", "value_set"), ("ties_okay",), _most_common
+    ),
+    "expect_table_row_count_to_be_between": Spec("table", (), _BOUNDS, _row_count, _ordered_bounds),
+    "expect_table_row_count_to_equal": Spec("table", ("value",), (), _row_count),
+    "expect_table_column_count_to_equal": Spec("table", ("value",), (), _column_count),
+    "expect_table_columns_to_match_ordered_list": Spec("table", (), ("column_list",), _ordered_list),
+    "expect_table_columns_to_match_set": Spec("table", (), ("column_set", "exact_match"), _column_set),
+    "expect_compound_columns_to_be_unique": Spec(
+        "multicolumn", ("column_list",), (*_MOSTLY, "ignore_row_if"), _multicolumn(_compound_unique), _two_columns
+    ),
+    "expect_column_pair_values_a_to_be_greater_than_b": Spec(
+        "pair", ("column_A", "column_B"), (*_MOSTLY, "or_equal", "ignore_row_if"), _pair(_greater)
+    ),
+    "expect_column_pair_values_to_be_equal": Spec(
+        "pair", ("column_A", "column_B"), (*_MOSTLY, "ignore_row_if"), _pair(_equal)
+    ),
+    "expect_multicolumn_sum_to_equal": Spec(
+        "multicolumn", ("column_list", "sum_total"), (*_MOSTLY, "ignore_row_if"), _multicolumn(_sum_equal), _two_columns
+    ),
+    "expect_select_column_values_to_be_unique_within_record": Spec(
+        "multicolumn", ("column_list",), (*_MOSTLY, "ignore_row_if"), _multicolumn(_unique_within_record),
+        _two_columns,
+    ),
+}

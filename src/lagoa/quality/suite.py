@@ -1,0 +1,170 @@
+"""Expectation suites in Great Expectations' JSON format: loading and argument checks.
+
+Both shapes Great Expectations writes are read: 1.x (``name``, ``expectations[].type``) and 0.x
+(``expectation_suite_name``, ``expectations[].expectation_type``). Every problem is a
+:class:`SuiteError` naming the suite file, the expectation's index and what to fix; nothing is
+skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lagoa.config import Action, QualityConfig, did_you_mean
+from lagoa.errors import SuiteError
+from lagoa.quality.expectations import ARGUMENTS, COMMON_ARGUMENTS, SPECS
+
+ACTIONS = ("warn", "drop", "fail")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation of a suite, its arguments checked."""
+
+    index: int
+    type: str
+    kwargs: dict[str, Any]
+    meta: dict[str, Any]
+    action: Action = "warn"
+
+    @property
+    def column(self) -> str | None:
+        column = self.kwargs.get("column")
+        return column if isinstance(column, str) else None
+
+    @property
+    def label(self) -> str:
+        """Short name for reports and quarantine reasons: ``type(column)``."""
+        columns = [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
+        columns += self.kwargs.get("column_list") or []
+        return f"{self.type}({', '.join(map(str, columns))})" if columns else self.type
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    expectations: list[Expectation]
+    meta: dict[str, Any] = field(default_factory=dict)
+    table: str | None = None
+    """The table the suite validates (``silver.<entity>``), when bound to one."""
+
+
+def load_suite(path: Path, quality: QualityConfig | None = None) -> Suite:
+    """Read one suite file and check every expectation against what Lagoa supports."""
+    file = str(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SuiteError(file, "not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(file, f"cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise SuiteError(file, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    return parse_suite(data, file, quality)
+
+
+def parse_suite(data: Any, file: str, quality: QualityConfig | None = None) -> Suite:
+    if not isinstance(data, dict):
+        raise SuiteError(file, "must be a JSON object with `name` and `expectations`")
+    name = data.get("name") or data.get("expectation_suite_name")
+    if not isinstance(name, str) or not name:
+        raise SuiteError(file, "has no suite name", hint="add \"name\": \"<suite name>\"")
+    items = data.get("expectations")
+    if not isinstance(items, list):
+        raise SuiteError(file, "`expectations` must be a list")
+    quality = quality or QualityConfig()
+    settings = quality.suites.get(name)
+    default = (settings.on_fail if settings else None) or quality.on_fail
+    expectations = [
+        _expectation(item, index, file, default, settings.expectations if settings else {})
+        for index, item in enumerate(items)
+    ]
+    table = settings.table if settings and settings.table else None
+    if table is not None and "." not in table:
+        table = f"silver.{table}"
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    return Suite(name, file, expectations, meta, table)
+
+
+def _expectation(item: Any, index: int, file: str, default: Action, overrides: dict[str, Action]) -> Expectation:
+    if not isinstance(item, dict):
+        raise SuiteError(file, "must be an object with `type` and `kwargs`", index=index)
+    kind = item.get("type") or item.get("expectation_type")
+    if not isinstance(kind, str):
+        raise SuiteError(file, "has no `type`", index=index)
+    spec = SPECS.get(kind)
+    if spec is None:
+        raise SuiteError(
+            file,
+            f"`{kind}` is not supported{did_you_mean(kind, SPECS)}",
+            index=index,
+            hint="supported types are listed in docs/quality.md; remove it or replace it with one of them",
+        )
+    kwargs = item.get("kwargs", {})
+    meta = item.get("meta") or {}
+    if not isinstance(kwargs, dict) or not isinstance(meta, dict):
+        raise SuiteError(file, f"`{kind}`: kwargs and meta must be objects", index=index)
+    for name in spec.required:
+        if kwargs.get(name) is None:
+            raise SuiteError(file, f"`{kind}` needs the argument `{name}`", index=index)
+    allowed = {*spec.required, *spec.optional, *COMMON_ARGUMENTS}
+    for name, value in kwargs.items():
+        if name not in allowed:
+            raise SuiteError(
+                file, f"`{kind}` has no argument `{name}`{did_you_mean(name, allowed)}", index=index
+            )
+        check = ARGUMENTS.get(name)
+        if check is not None and value is not None and not check.accepts(value):
+            raise SuiteError(
+                file, f"`{kind}`: argument `{name}` must be {check.description}, not {value!r}", index=index
+            )
+    problem = spec.check(kwargs)
+    if problem:
+        raise SuiteError(file, f"`{kind}`: {problem}", index=index)
+    expectation = Expectation(index, kind, dict(kwargs), dict(meta))
+    action = _action(expectation, meta, default, overrides, file)
+    if action == "drop" and not spec.row_level:
+        raise SuiteError(
+            file,
+            f"`{kind}` checks the table as a whole, so its failing rows cannot be dropped",
+            index=index,
+            hint="use on_fail: warn or fail for aggregate and table expectations",
+        )
+    return Expectation(index, kind, dict(kwargs), dict(meta), action)
+
+
+def _action(
+    expectation: Expectation, meta: dict[str, Any], default: Action, overrides: dict[str, Action], file: str
+) -> Action:
+    for key in (f"#{expectation.index}", f"{expectation.type}:{expectation.column}", expectation.type):
+        if key in overrides:
+            return overrides[key]
+    lagoa = meta.get("lagoa")
+    if isinstance(lagoa, dict) and "on_fail" in lagoa:
+        action = lagoa["on_fail"]
+        if action not in ACTIONS:
+            raise SuiteError(
+                file,
+                f"meta.lagoa.on_fail must be one of {', '.join(ACTIONS)}, not {action!r}",
+                index=expectation.index,
+            )
+        return action  # type: ignore[no-any-return]
+    return default
+
+
+def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
+    """Every suite in the project's quality folder, sorted by file name."""
+    folder = root / quality.path
+    if not folder.is_dir():
+        return []
+    suites = [load_suite(path, quality) for path in sorted(folder.glob("*.json"))]
+    seen: dict[str, str] = {}
+    for suite in suites:
+        if suite.name in seen:
+            raise SuiteError(suite.path, f"suite name `{suite.name}` is also used by {seen[suite.name]}")
+        seen[suite.name] = suite.path
+    return suites

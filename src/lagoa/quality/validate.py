@@ -1,0 +1,318 @@
+"""Run a suite against a relation in DuckDB: one scan for every row rule and aggregate.
+
+The relation is wrapped in a temporary view that adds ``_lagoa_row`` (the row order that
+``partial_unexpected_list`` and the increasing/decreasing rules follow). One query then counts,
+for every row rule, the rows in its domain, the missing rows and the unexpected ones, keeps the
+first unexpected values, and evaluates every aggregate. Python only judges the handful of numbers
+that come back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time as clock
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from lagoa.config import ResultFormat
+from lagoa.engine.connection import quote_identifier, quote_literal
+from lagoa.errors import SuiteError
+from lagoa.quality.conditions import ConditionError, condition_sql
+from lagoa.quality.expectations import SPECS, AggregateRule, Column, CompileError, Context, RowRule, Rule
+from lagoa.quality.suite import Expectation, Suite
+
+ROW = "_lagoa_row"
+MAX_LIST = 200
+"""Longest ``unexpected_list`` kept for COMPLETE, as in Great Expectations."""
+_views = itertools.count()
+
+
+@dataclass(frozen=True)
+class CompiledExpectation:
+    expectation: Expectation
+    rule: Rule
+    domain: str
+
+    @property
+    def fails(self) -> str:
+        """SQL: this row breaks the expectation (only for row rules)."""
+        assert isinstance(self.rule, RowRule)
+        return f"(({self.domain}) AND NOT ({self.rule.missing}) AND coalesce({self.rule.unexpected}, false))"
+
+
+@dataclass(frozen=True)
+class CompiledSuite:
+    suite: Suite
+    view: str
+    columns: dict[str, Column]
+    expectations: list[CompiledExpectation]
+
+    def dropping(self) -> list[CompiledExpectation]:
+        return [c for c in self.expectations if c.expectation.action == "drop" and isinstance(c.rule, RowRule)]
+
+    def drop_filter(self) -> str | None:
+        """SQL: the row breaks an expectation whose action is ``drop``; None without any."""
+        dropping = self.dropping()
+        return " OR ".join(c.fails for c in dropping) if dropping else None
+
+    def drop_reason(self) -> str:
+        """SQL text naming every ``drop`` expectation the row breaks."""
+        cases = [
+            f"CASE WHEN {c.fails} THEN {quote_literal(f'{self.suite.name}#{c.expectation.index} {c.expectation.label}')} END"
+            for c in self.dropping()
+        ]
+        return f"'failed expectations: ' || concat_ws('; ', {', '.join(cases)})"
+
+
+@dataclass
+class ExpectationResult:
+    expectation: Expectation
+    success: bool
+    result: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.expectation
+        meta = {k: v for k, v in e.meta.items()}
+        return {
+            "success": self.success,
+            "expectation_config": {"type": e.type, "kwargs": _json(e.kwargs), "meta": _json(meta)},
+            "result": _json(self.result),
+            "meta": {"lagoa": {"index": e.index, "on_fail": e.action}},
+            "exception_info": {"raised_exception": False, "exception_traceback": None, "exception_message": None},
+        }
+
+
+@dataclass
+class ValidationResult:
+    """A suite's outcome on one relation, in Great Expectations' result shape."""
+
+    suite: Suite
+    table: str
+    run_id: str
+    results: list[ExpectationResult]
+    validated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seconds: float = 0.0
+    rows: int = 0
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    def failed(self, action: str | None = None) -> list[ExpectationResult]:
+        return [r for r in self.results if not r.success and (action is None or r.expectation.action == action)]
+
+    def statistics(self) -> dict[str, Any]:
+        n = len(self.results)
+        ok = sum(r.success for r in self.results)
+        return {
+            "evaluated_expectations": n,
+            "successful_expectations": ok,
+            "unsuccessful_expectations": n - ok,
+            "success_percent": ok / n * 100 if n else None,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "success": self.success,
+            "results": [r.to_json() for r in self.results],
+            "suite_name": self.suite.name,
+            "suite_parameters": {},
+            "statistics": self.statistics(),
+            "meta": {
+                "lagoa": {"table": self.table, "suite_file": self.suite.path, "rows": self.rows},
+                "run_id": {"run_name": self.run_id, "run_time": self.validated_at.isoformat()},
+                "validation_time": self.validated_at.isoformat(),
+                "seconds": round(self.seconds, 3),
+            },
+        }
+
+
+def compile_suite(
+    con: duckdb.DuckDBPyConnection, suite: Suite, relation: str, *, order_by: str | None = None
+) -> CompiledSuite:
+    """Wrap ``relation`` in a view with a row order and compile every expectation against it.
+
+    A missing column or an argument the data cannot take is a :class:`SuiteError` naming the
+    suite and the expectation, so nothing is skipped silently. The view lives on ``con`` until
+    :func:`release` drops it.
+    """
+    view = f"_lagoa_validated_{next(_views)}"
+    order = order_by or "row_number() OVER ()"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {order} AS {ROW} FROM ({relation})")
+    described = con.execute(f"DESCRIBE SELECT * EXCLUDE ({ROW}) FROM {view}").fetchall()
+    columns = {name: Column(name, str(kind)) for name, kind, *_ in described}
+    compiled = []
+    for expectation in suite.expectations:
+        spec = SPECS[expectation.type]
+        try:
+            domain = _domain(expectation)
+            rule = spec.compile(expectation.kwargs, Context(columns, view, domain))
+        except (CompileError, ConditionError) as exc:
+            con.execute(f"DROP VIEW IF EXISTS {view}")
+            raise SuiteError(suite.path, f"`{expectation.type}`: {exc}", index=expectation.index) from None
+        compiled.append(CompiledExpectation(expectation, rule, domain))
+    return CompiledSuite(suite, view, columns, compiled)
+
+
+def release(con: duckdb.DuckDBPyConnection, compiled: CompiledSuite) -> None:
+    con.execute(f"DROP VIEW IF EXISTS {compiled.view}")
+
+
+def _domain(expectation: Expectation) -> str:
+    condition = expectation.kwargs.get("row_condition")
+    if condition in (None, ""):
+        return "true"
+    return condition_sql(condition, expectation.kwargs.get("condition_parser"))
+
+
+def run_compiled(
+    con: duckdb.DuckDBPyConnection,
+    compiled: CompiledSuite,
+    *,
+    table: str,
+    run_id: str,
+    result_format: ResultFormat = "SUMMARY",
+    partial_count: int = 20,
+) -> ValidationResult:
+    """Evaluate a compiled suite in one scan and judge the results."""
+    started = time.perf_counter()
+    keep = 0 if result_format == "BOOLEAN_ONLY" else (MAX_LIST if result_format == "COMPLETE" else partial_count)
+    inner = [f"{quote_identifier(ROW)}"]
+    outer = ["count(*) AS n"]
+    for i, item in enumerate(compiled.expectations):
+        rule = item.rule
+        if isinstance(rule, RowRule):
+            inner += [f"{expr} AS {alias}" for alias, expr in rule.windows.items()]
+            inner += [f"({item.domain}) AS _d{i}", f"({rule.missing}) AS _m{i}", f"coalesce({rule.unexpected}, false) AS _u{i}"]
+            inner.append(f"{rule.value} AS _v{i}")
+            outer += [
+                f"count(*) FILTER (WHERE _d{i}) AS e{i}",
+                f"count(*) FILTER (WHERE _d{i} AND _m{i}) AS m{i}",
+                f"count(*) FILTER (WHERE _d{i} AND NOT _m{i} AND _u{i}) AS u{i}",
+            ]
+            if keep:
+                # Wrapped in a struct: min_by leaves out NULL values, and nulls can be the unexpected ones.
+                outer.append(
+                    f"min_by({{'v': _v{i}}}, {ROW}, {keep}) FILTER (WHERE _d{i} AND NOT _m{i} AND _u{i}) AS p{i}"
+                )
+        else:
+            outer += [f"{expr} AS a{i}_{alias}" for alias, expr in rule.aggregates.items()]
+    source_columns = ", ".join(quote_identifier(c) for c in compiled.columns)
+    sql = (
+        f"SELECT {', '.join(outer)} FROM (SELECT {source_columns}, {', '.join(inner)} FROM {compiled.view})"
+    )
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description or []]
+    row = dict(zip(names, cursor.fetchone() or (), strict=True))
+    results = []
+    for i, item in enumerate(compiled.expectations):
+        if isinstance(item.rule, RowRule):
+            results.append(_map_result(item, row, i, result_format, partial_count))
+        else:
+            prefix = f"a{i}_"
+            observed = {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
+            success, fields = item.rule.judge(observed)
+            results.append(ExpectationResult(item.expectation, success, {} if result_format == "BOOLEAN_ONLY" else fields))
+    return ValidationResult(
+        compiled.suite, table, run_id, results, seconds=time.perf_counter() - started, rows=int(row["n"])
+    )
+
+
+def validate(
+    con: duckdb.DuckDBPyConnection,
+    suite: Suite,
+    relation: str,
+    *,
+    table: str,
+    run_id: str,
+    result_format: ResultFormat = "SUMMARY",
+    order_by: str | None = None,
+) -> ValidationResult:
+    """Compile and run ``suite`` against ``relation`` (any SQL relation), then drop the view."""
+    compiled = compile_suite(con, suite, relation, order_by=order_by)
+    try:
+        return run_compiled(con, compiled, table=table, run_id=run_id, result_format=result_format)
+    finally:
+        release(con, compiled)
+
+
+NULL_TESTS = ("expect_column_values_to_not_be_null", "expect_column_values_to_be_null")
+
+
+def _map_result(
+    item: CompiledExpectation, row: dict[str, Any], i: int, result_format: ResultFormat, partial_count: int
+) -> ExpectationResult:
+    e = item.expectation
+    n, missing, unexpected = int(row[f"e{i}"]), int(row[f"m{i}"]), int(row[f"u{i}"])
+    nonmissing = n - missing
+    mostly = float(e.kwargs.get("mostly", 1.0))
+    success = n == 0 or nonmissing == 0 or (float(nonmissing) - unexpected) / float(nonmissing) >= mostly
+    if result_format == "BOOLEAN_ONLY":
+        return ExpectationResult(e, success, {})
+    values = [_plain(v["v"]) for v in row.get(f"p{i}") or []]
+    if item.rule.shown == "values":  # a column pair is shown as [a, b]
+        values = [list(v.values()) for v in values]
+    result: dict[str, Any] = {"element_count": n, "unexpected_count": unexpected}
+    if e.type in NULL_TESTS:
+        result["unexpected_percent"] = unexpected / n * 100 if n else None
+    else:
+        result |= {
+            "unexpected_percent": unexpected / nonmissing * 100 if nonmissing else None,
+            "missing_count": missing,
+            "missing_percent": missing / n * 100 if n else None,
+            "unexpected_percent_total": unexpected / n * 100 if n else None,
+            "unexpected_percent_nonmissing": unexpected / nonmissing * 100 if nonmissing else None,
+        }
+    result["partial_unexpected_list"] = values[:partial_count]
+    if result_format in ("SUMMARY", "COMPLETE") and partial_count:
+        counts = _value_counts(values, partial_count)
+        if counts is not None:
+            result["partial_unexpected_counts"] = counts
+    if result_format == "COMPLETE":
+        result["unexpected_list"] = values
+    return ExpectationResult(e, success, result)
+
+
+def _value_counts(values: list[Any], limit: int) -> list[dict[str, Any]] | None:
+    """Counts of the values shown, most frequent first (ties by value); None when the values
+    cannot be ordered (mixed types), as Great Expectations leaves the key out then."""
+    keys = [tuple(v.values()) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v for v in values]
+    top = Counter(keys).most_common(limit)
+    try:
+        ordered = sorted(top, key=lambda item: (-item[1], item[0]))
+    except TypeError:
+        return None
+    return [{"value": list(v) if isinstance(v, tuple) else v, "count": c} for v, c in ordered]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> Any:
+    """Results as JSON values: dates as ISO strings, decimals as floats."""
+    if isinstance(value, datetime | date | clock):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json(v) for v in value]
+    return value
