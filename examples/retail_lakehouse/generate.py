@@ -2,8 +2,11 @@
 
 Writes realistic ERP orders, CRM leads and products (CSV) and web events (JSON lines) at any
 scale. A small, fixed share of rows is deliberately bad so the quarantine has work to do:
-unparseable numbers, impossible dates and lines with the wrong number of columns. A share of
-orders and leads is re-emitted later with a newer ``updated_at`` so de-duplication matters.
+unparseable numbers, impossible dates and lines with the wrong number of columns (caught while
+typing), and values that parse but break a business rule — zero or negative quantities, unknown
+statuses, lead scores above 100, malformed e-mails, misspelt event types, products without a
+category (caught by the expectation suites in ``quality/``). A share of orders and leads is
+re-emitted later with a newer ``updated_at`` so de-duplication matters.
 
     python generate.py --rows 100000 --out samples/
 
@@ -112,6 +115,9 @@ def order_chunks(scale: Scale, seed: int) -> Iterator[pa.Table]:
         table["order_ts"] = _plant_bad(
             rng, table["order_ts"], scale.bad_share / 3, ["2024-02-30 10:00:00", "yesterday"]
         )
+        # Parse fine, break the orders suite.
+        table["quantity"] = _plant_bad(rng, table["quantity"], scale.bad_share / 3, ["0", "-2"])
+        table["status"] = _plant_bad(rng, table["status"], scale.bad_share / 3, ["unknown", "PAID"])
         yield pa.table(table)
         # Later versions of a share of these orders: a newer status and updated_at.
         upd = rng.random(n) < scale.update_share
@@ -139,10 +145,14 @@ def lead_chunks(scale: Scale, seed: int) -> Iterator[pa.Table]:
         {
             "lead_id": pa.array(ids),
             "store_id": pa.array(rng.integers(1, scale.stores + 1, n)),
-            "email": pa.array([f"lead{i}@example.com" for i in ids]),
+            "email": _plant_bad(
+                rng, pa.array([f"lead{i}@example.com" for i in ids]), scale.bad_share, ["lead@", "n/a"]
+            ),
             "channel": pa.array(rng.choice(CHANNELS, n)),
             "status": pa.array(rng.choice(LEAD_STATUSES, n)),
-            "score": _plant_bad(rng, score, scale.bad_share, ["high", "-"]),
+            "score": _plant_bad(
+                rng, _plant_bad(rng, score, scale.bad_share, ["high", "-"]), scale.bad_share, ["150", "-5"]
+            ),
             "created_at": _ts_strings(created),
             "updated_at": _ts_strings(created + rng.integers(0, 86_400, n).astype("timedelta64[s]")),
         }
@@ -158,7 +168,7 @@ def product_table(scale: Scale, seed: int) -> pa.Table:
         {
             "product_id": pa.array(ids),
             "name": pa.array([f"Product {i}" for i in ids]),
-            "category": pa.array(rng.choice(CATEGORIES, n)),
+            "category": _plant_bad(rng, pa.array(rng.choice(CATEGORIES, n)), 0.01, [""]),
             "price": _plant_bad(rng, price, 0.01, ["free"]),
             "updated_at": _ts_strings(np.full(n, EPOCH)),
         }
@@ -177,6 +187,7 @@ def write_events(path: Path, scale: Scale, seed: int) -> int:
     stores = rng.integers(1, scale.stores + 1, n)
     products = rng.integers(1, scale.products + 1, n)
     kinds = rng.choice(EVENT_TYPES, n)
+    kinds[rng.random(n) < scale.bad_share] = "clik"  # a misspelt event type: parses, breaks the suite
     broken = set(rng.choice(n, max(int(n * scale.bad_share), 1), replace=False).tolist())
     with path.open("w") as out:
         for i in range(n):

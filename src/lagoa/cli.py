@@ -163,6 +163,7 @@ def _print_summary(summary: IngestSummary, out: Output) -> None:
             s.bronze_rows,
             s.silver_rows,
             s.quarantined,
+            s.failed_checks,
             s.silver_total,
         )
         for s in summary.sources
@@ -181,7 +182,7 @@ def _print_summary(summary: IngestSummary, out: Output) -> None:
         return
     out.table(
         f"ingest {summary.run_id}",
-        ["source", "files", "skipped", "bronze rows", "merged", "quarantined", "silver total"],
+        ["source", "files", "skipped", "bronze rows", "merged", "quarantined", "failed checks", "silver total"],
         rows,
     )
     for warning in summary.warnings:
@@ -230,6 +231,123 @@ def doctor(project_path: str, as_json: bool) -> None:
     )
     if not all(ok for _, ok, _ in checks):
         sys.exit(1)
+
+
+@project_command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--suite",
+    "suite_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Validate with this suite file instead of the table's own suites.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when any expectation fails, not only on_fail=fail ones.")
+def validate(
+    targets: tuple[str, ...], suite_file: Path | None, strict: bool, project_path: str, as_json: bool
+) -> None:
+    """Validate tables now against their expectation suites.
+
+    TARGETS are tables (silver.orders), entities, sources or domains; by default every silver
+    table that has a suite. Results are stored like an ingest's (see `lagoa quality report`).
+    Exits 1 when an expectation whose on_fail is `fail` does not hold (any, with --strict).
+    """
+    from datetime import UTC, datetime
+
+    from lagoa.project import new_run_id
+    from lagoa.quality.ondemand import validate_tables
+
+    project = _project(project_path)
+    run_id = new_run_id(datetime.now(UTC))
+    results = validate_tables(project, list(targets), suite_file=suite_file, run_id=run_id)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in results], indent=2, default=str))
+    else:
+        for result in results:
+            _print_result(result.to_json())
+        if not results:
+            click.echo("no table with a suite to validate")
+    failed = [x for r in results for x in r.failed() if strict or x.expectation.action == "fail"]
+    if failed:
+        sys.exit(1)
+
+
+def _print_result(data: dict[str, Any]) -> None:
+    from lagoa.quality.results import summary_line
+
+    lagoa = data["meta"].get("lagoa", {})
+    stats = data["statistics"]
+    rows = [
+        (
+            item["meta"]["lagoa"]["index"],
+            "passed" if item["success"] else "FAILED",
+            item["meta"]["lagoa"]["on_fail"],
+            _label(item["expectation_config"]),
+            summary_line(item),
+        )
+        for item in data["results"]
+    ]
+    title = (
+        f"{data['suite_name']} on {lagoa.get('table')} ({lagoa.get('rows')} rows): "
+        f"{stats['successful_expectations']}/{stats['evaluated_expectations']} passed"
+    )
+    Output().table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
+
+
+def _label(config: dict[str, Any]) -> str:
+    kwargs = config["kwargs"]
+    columns = [str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs]
+    columns += [str(c) for c in kwargs.get("column_list") or []]
+    return f"{config['type']}({', '.join(columns)})" if columns else config["type"]
+
+
+@main.group()
+def quality() -> None:
+    """Expectation suites: starter suites and validation reports."""
+
+
+@quality.command("init")
+@click.argument("table")
+@click.option("--force", is_flag=True, help="Overwrite an existing suite file.")
+@project_option
+@handle_errors
+def quality_init(table: str, force: bool, project_path: str) -> None:
+    """Write a starter suite for TABLE profiled from its data (types, nulls, ranges, value sets)."""
+    from lagoa.quality.ondemand import profile_suite, resolve_tables, write_suite
+
+    project = _project(project_path)
+    (identifier,) = resolve_tables(project, [table])[:1] or [table]
+    suite = profile_suite(project, identifier)
+    path = project.root / project.config.quality.path / f"{suite['name']}.json"
+    write_suite(path, suite, force=force)
+    click.echo(f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`")
+
+
+@quality.command("report")
+@click.option("--run", "run_id", help="Run id (default: the latest run with results).")
+@click.option("--html", "show_html", is_flag=True, help="Print the paths of the HTML reports instead.")
+@project_option
+@json_option
+@handle_errors
+def quality_report(run_id: str | None, show_html: bool, project_path: str, as_json: bool) -> None:
+    """Show the stored validation results of a run."""
+    from lagoa.quality.results import load_results
+
+    project = _project(project_path)
+    found, results = load_results(project.storage, run_id)
+    if found is None or not results:
+        click.echo("no validation results yet: run `lagoa ingest` or `lagoa validate`" if run_id is None else f"no results for run {run_id}")
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    if show_html:
+        for path in project.storage.list(f"quality/{found}"):
+            if path.endswith(".html"):
+                click.echo(project.storage.local_path(path))
+        return
+    click.echo(f"run {found}")
+    for data in results:
+        _print_result(data)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ import duckdb
 
 from lagoa.config import FileSource
 from lagoa.lake.merge import merge_silver
+from lagoa.quality.gate import QualityGate
+from lagoa.quality.results import save_result
 from lagoa.sources.bronze import load_bronze
 from lagoa.sources.files import discover
 
@@ -39,12 +41,25 @@ def ingest_source(
     )
     summary.skipped_files = bronze.skipped_files
     summary.bronze_rows = bronze.rows
-    report("merging silver")
-    silver = merge_silver(con, project.lake, name, config, run_id=run_id)
+    identifier = f"silver.{config.entity or name}"
+    suites = project.suites_for(identifier)
+    gate = None
+    if suites:
+        gate = QualityGate(
+            suites,
+            identifier,
+            run_id,
+            project.config.quality.result_format,
+            save=lambda result: save_result(project.storage, result),
+        )
+    report("validating and merging silver" if suites else "merging silver")
+    silver = merge_silver(con, project.lake, name, config, run_id=run_id, gate=gate)
     if silver is not None:
         summary.silver_rows = silver.merged_rows
         summary.quarantined = silver.quarantined_rows
-    table = project.lake.table(f"silver.{config.entity or name}")
+        summary.failed_checks = silver.dropped_rows
+        summary.warnings = silver.warnings
+    table = project.lake.table(identifier)
     if table is not None:
         summary.silver_total = project.lake.describe(table).rows
     report("done")

@@ -20,6 +20,8 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.quality.suite import Suite
+
 Progress = Callable[[str, str], None]
 """Called with (source, stage) as an ingest moves on; the CLI draws it."""
 
@@ -34,7 +36,11 @@ class SourceSummary:
     bronze_rows: int = 0
     silver_rows: int = 0
     quarantined: int = 0
+    """Rows sent to the quarantine: parse failures plus ``failed_checks``."""
+    failed_checks: int = 0
+    """Rows quarantined because they broke a ``drop`` expectation."""
     silver_total: int = 0
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -125,11 +131,11 @@ class Project:
         try:
             for name in self.source_names(sources):
                 report = _reporter(name, progress)
-                summary.sources.append(
-                    ingest_source(
-                        self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report
-                    )
+                source = ingest_source(
+                    self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report
                 )
+                summary.sources.append(source)
+                summary.warnings.extend(source.warnings)
         finally:
             con.close()
             try:
@@ -139,6 +145,18 @@ class Project:
                     f"warehouse views not refreshed ({exc.message}); they refresh on the next query"
                 )
         return summary
+
+    @cached_property
+    def suites(self) -> list[Suite]:
+        """The expectation suites in the project's quality folder."""
+        from lagoa.quality.suite import load_suites
+
+        return load_suites(self.root, self.config.quality)
+
+    def suites_for(self, table: str) -> list[Suite]:
+        """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
+        entity = table.split(".", 1)[-1]
+        return [s for s in self.suites if s.table == table or (s.table is None and s.name == entity)]
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

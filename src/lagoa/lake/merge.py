@@ -11,7 +11,7 @@ not finish in 10 minutes).
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -26,6 +26,8 @@ from lagoa.sources.bronze import ERROR_COLUMNS
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+
+    from lagoa.quality.gate import GateOutcome, QualityGate
 
 QUARANTINE_COLUMNS = (
     ("_lagoa_reason", "string"),
@@ -44,6 +46,9 @@ class SilverResult:
     merged_rows: int
     quarantined_rows: int
     rewritten_files: int
+    dropped_rows: int = 0
+    """Rows quarantined because they broke a ``drop`` expectation (part of quarantined_rows)."""
+    warnings: list[str] = field(default_factory=list)
 
 
 def files_sql(paths: list[str]) -> str:
@@ -73,31 +78,53 @@ def _quarantine(
     incoming: str,
     pending: list[str],
     run_id: str,
-) -> int:
-    """Append the rows of pending batches that did not parse; returns how many."""
+    dropped: tuple[str, list[str]] | None = None,
+) -> tuple[int, int]:
+    """Append the rows of pending batches that did not parse, and those that broke a ``drop``
+    expectation (``dropped``: a relation with ``_lagoa_reason`` and its row columns), in one
+    commit. Returns (rows quarantined, of which dropped by expectations)."""
     table = lake.table(identifier)
     already = lake.committed(table)
     if not set(pending) - already:
-        return 0
+        return 0, 0
     if table is None:
         table = lake.create_table(
             identifier, iceberg_schema([(n, iceberg_type(t)) for n, t in QUARANTINE_COLUMNS])
         )
     skip = f" AND _lagoa_batch_id NOT IN ({in_list(already)})" if already else ""
-    select = (
+    run = quote_literal(run_id)
+    selects = [
         "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
-        f"_lagoa_ingested_at, {quote_literal(run_id)} AS _lagoa_run_id "
-        f"FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
-    )
-    written = write_parquet(con, select, lake.staging_folder(table), layout(table))
+        f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+    ]
+    dropped_rows = 0
+    if dropped is not None:
+        relation, business = dropped
+        record = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in business) + "))"
+        failing = (
+            f"SELECT _lagoa_reason, CAST({record} AS VARCHAR) AS _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
+            f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
+        )
+        (dropped_rows,) = con.execute(f"SELECT count(*) FROM ({failing})").fetchone() or (0,)
+        selects.append(failing)
+    written = write_parquet(con, " UNION ALL ".join(selects), lake.staging_folder(table), layout(table))
     lake.commit(table, add=written.files, properties={BATCHES: pending, RUN_ID: run_id})
-    return written.rows
+    return written.rows, int(dropped_rows)
 
 
 def merge_silver(
-    con: duckdb.DuckDBPyConnection, lake: Lake, name: str, config: FileSource, *, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    name: str,
+    config: FileSource,
+    *,
+    run_id: str,
+    gate: QualityGate | None = None,
 ) -> SilverResult | None:
-    """Merge every bronze batch that silver has not seen; None when there is nothing to do."""
+    """Merge every bronze batch that silver has not seen; None when there is nothing to do.
+
+    With a ``gate``, the batch's parsed rows are validated first: a failed ``fail`` expectation
+    raises before any commit, and rows breaking a ``drop`` expectation go to the quarantine."""
     entity = config.entity or name
     identifier = f"silver.{entity}"
     bronze = lake.table(f"bronze.{name}")
@@ -118,14 +145,48 @@ def merge_silver(
         lake.commit(silver, properties=properties)
         return SilverResult(identifier, pending, 0, 0, 0)
 
+    projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
+    ordered = gate is not None and "file_row_number" not in {f.name for f in bronze.schema().fields}
+    position = ", filename='_lagoa_file', file_row_number=true" if ordered else ""
     incoming = (
-        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) "
+        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true{position}) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
-    quarantined = _quarantine(con, lake, f"{identifier}__quarantine", incoming, pending, run_id)
-
-    projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
     rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
+    outcome: GateOutcome | None = None
+    if gate is not None:
+        # Rows are judged in arrival order: file by file, line by line.
+        order = "struct_pack(f := _lagoa_file, r := file_row_number)" if ordered else None
+        validated = f"SELECT {projection}{', _lagoa_file, file_row_number' if ordered else ''} FROM {incoming} WHERE _lagoa_error IS NULL"
+        outcome = gate.apply(con, validated, order_by=order)
+        rows = f"SELECT {projection} FROM ({outcome.rows})"
+    try:
+        return _merge(con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, outcome)
+    finally:
+        if gate is not None and outcome is not None:
+            gate.release(con, outcome.compiled)
+
+
+def _merge(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    identifier: str,
+    silver: Table,
+    config: FileSource,
+    incoming: str,
+    rows: str,
+    projection: str,
+    pending: list[str],
+    run_id: str,
+    outcome: GateOutcome | None,
+) -> SilverResult:
+    properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
+    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
+    dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
+    quarantined, dropped_rows = _quarantine(
+        con, lake, f"{identifier}__quarantine", incoming, pending, run_id, dropped
+    )
+    warnings = outcome.warnings if outcome is not None else []
     existing = lake.data_files(silver) if config.primary_key else []
     partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
     if config.primary_key:
@@ -133,7 +194,7 @@ def merge_silver(
     if not existing:
         written = write_parquet(con, rows, lake.staging_folder(silver), layout(silver), partitions)
         lake.commit(silver, add=written.files, properties=properties)
-        return SilverResult(identifier, pending, written.rows, quarantined, 0)
+        return SilverResult(identifier, pending, written.rows, quarantined, 0, dropped_rows, warnings)
 
     # Stage the de-duplicated batch once: it is read to find affected files and to merge.
     batch_folder = lake.staging_folder(silver)
@@ -162,7 +223,9 @@ def merge_silver(
     finally:
         shutil.rmtree(batch_folder, ignore_errors=True)
     lake.commit(silver, add=written.files, remove=rewritten, properties=properties)
-    return SilverResult(identifier, pending, int(incoming_rows), quarantined, len(rewritten))
+    return SilverResult(
+        identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings
+    )
 
 
 def _latest_per_key(rows: str, projection: str, config: FileSource, tie_breakers: list[str]) -> str:

@@ -108,9 +108,6 @@ def _expectation(item: Any, index: int, file: str, default: Action, overrides: d
     meta = item.get("meta") or {}
     if not isinstance(kwargs, dict) or not isinstance(meta, dict):
         raise SuiteError(file, f"`{kind}`: kwargs and meta must be objects", index=index)
-    for name in spec.required:
-        if kwargs.get(name) is None:
-            raise SuiteError(file, f"`{kind}` needs the argument `{name}`", index=index)
     allowed = {*spec.required, *spec.optional, *COMMON_ARGUMENTS}
     for name, value in kwargs.items():
         if name not in allowed:
@@ -122,6 +119,9 @@ def _expectation(item: Any, index: int, file: str, default: Action, overrides: d
             raise SuiteError(
                 file, f"`{kind}`: argument `{name}` must be {check.description}, not {value!r}", index=index
             )
+    for name in spec.required:
+        if kwargs.get(name) is None:
+            raise SuiteError(file, f"`{kind}` needs the argument `{name}`", index=index)
     problem = spec.check(kwargs)
     if problem:
         raise SuiteError(file, f"`{kind}`: {problem}", index=index)

@@ -1,0 +1,184 @@
+"""Validation on demand (``lagoa validate``) and starter suites profiled from data
+(``lagoa quality init``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lagoa.engine.connection import quote_identifier
+from lagoa.errors import ConfigError, LakeError
+from lagoa.lake.merge import files_sql
+from lagoa.quality.results import save_result
+from lagoa.quality.suite import load_suite
+from lagoa.quality.validate import ValidationResult, validate
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from lagoa.project import Project
+
+LOW_CARDINALITY = 20
+"""String columns with at most this many distinct values get an ``in_set`` expectation."""
+
+
+def table_relation(project: Project, identifier: str) -> tuple[str, str | None]:
+    """SQL reading a lake table's live files, and the row order to validate them in."""
+    table = project.lake.table(identifier)
+    if table is None:
+        raise LakeError(f"table `{identifier}` does not exist", hint="run `lagoa tables` to list the tables")
+    files = project.lake.data_files(table)
+    if not files:
+        columns = ", ".join(f"NULL AS {quote_identifier(f.name)}" for f in table.schema().fields)
+        return f"SELECT {columns} WHERE false", None
+    return (
+        f"SELECT * EXCLUDE (_lagoa_file, file_row_number), _lagoa_file AS _lagoa_f, file_row_number AS _lagoa_r "
+        f"FROM read_parquet({files_sql(files)}, union_by_name=true, filename='_lagoa_file', file_row_number=true)",
+        "struct_pack(f := _lagoa_f, r := _lagoa_r)",
+    )
+
+
+def resolve_tables(project: Project, targets: list[str]) -> list[str]:
+    """Tables named by ``targets`` (tables, ``<entity>``, sources or domains); default: every
+    silver table with a suite."""
+    entities = {name: source.entity or name for name, source in project.config.sources.items()}
+    if not targets:
+        tables = {f"silver.{e}" for e in entities.values()}
+        tables |= {s.table for s in project.suites if s.table}
+        tables |= {f"silver.{s.name}" for s in project.suites if s.table is None}
+        return sorted(t for t in tables if project.suites_for(t) and project.lake.table(t) is not None)
+    chosen: list[str] = []
+    for target in targets:
+        if "." in target:
+            chosen.append(target)
+        elif target in project.config.domains:
+            chosen += [f"silver.{entities[s]}" for s in project.config.domains[target].sources]
+        elif target in entities:
+            chosen.append(f"silver.{entities[target]}")
+        else:
+            chosen.append(f"silver.{target}")
+    return list(dict.fromkeys(chosen))
+
+
+def validate_tables(
+    project: Project, targets: list[str], *, suite_file: Path | None = None, run_id: str
+) -> list[ValidationResult]:
+    """Validate the current contents of tables; results are stored with ``run_id``."""
+    tables = resolve_tables(project, targets)
+    if suite_file is not None and not tables:
+        raise ConfigError("name the table to validate with --suite", hint="e.g. lagoa validate silver.orders --suite s.json")
+    con = project.engine()
+    results = []
+    try:
+        for table in tables:
+            suites = [load_suite(suite_file, project.config.quality)] if suite_file else project.suites_for(table)
+            if not suites:
+                raise ConfigError(
+                    f"no suite applies to `{table}`",
+                    hint=f"add {project.config.quality.path}/{table.split('.')[-1]}.json "
+                    f"(`lagoa quality init {table}` writes a starter) or pass --suite",
+                )
+            relation, order = table_relation(project, table)
+            for suite in suites:
+                result = validate(
+                    con, suite, relation, table=table, run_id=run_id,
+                    result_format=project.config.quality.result_format, order_by=order,
+                )
+                save_result(project.storage, result)
+                results.append(result)
+    finally:
+        con.close()
+    return results
+
+
+def profile_suite(project: Project, identifier: str) -> dict[str, Any]:
+    """A starter suite for a table, profiled from its data: the column set, types, nulls, ranges
+    of numbers and times, and value sets of low-cardinality text columns."""
+    relation, _ = table_relation(project, identifier)
+    con = project.engine()
+    try:
+        return _profile(con, relation, identifier, project)
+    finally:
+        con.close()
+
+
+def _profile(con: duckdb.DuckDBPyConnection, relation: str, identifier: str, project: Project) -> dict[str, Any]:
+    described = con.execute(f"DESCRIBE SELECT * FROM ({relation})").fetchall()
+    columns = [(name, str(kind)) for name, kind, *_ in described if not name.startswith("_lagoa_")]
+    (rows,) = con.execute(f"SELECT count(*) FROM ({relation})").fetchone() or (0,)
+    entity = identifier.split(".")[-1]
+    key = next((s.primary_key for n, s in project.config.sources.items() if (s.entity or n) == entity), [])
+    expectations: list[dict[str, Any]] = [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "meta": {"lagoa": {"on_fail": "fail"}}},
+        {
+            "type": "expect_table_columns_to_match_set",
+            "kwargs": {"column_set": [c for c, _ in columns], "exact_match": False},
+            "meta": {"lagoa": {"on_fail": "fail"}},
+        },
+    ]
+    if len(key) == 1:
+        expectations.append({"type": "expect_column_values_to_be_unique", "kwargs": {"column": key[0]}})
+    elif len(key) > 1:
+        expectations.append({"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": key}})
+    for name, kind in columns:
+        col = quote_identifier(name)
+        upper = kind.upper()
+        ordered = not upper.startswith(("VARCHAR", "BOOLEAN", "STRUCT", "MAP", "LIST")) and not upper.endswith("[]")
+        stats = con.execute(
+            f"SELECT count({col}), count(DISTINCT {col})"
+            + (f", min({col}), max({col})" if ordered else "")
+            + f" FROM ({relation})"
+        ).fetchone() or (0, 0)
+        non_null, distinct = int(stats[0]), int(stats[1])
+        expectations.append({"type": "expect_column_values_to_be_of_type", "kwargs": {"column": name, "type_": kind}})
+        if rows and non_null == rows:
+            expectations.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": name}})
+        elif rows and non_null / rows >= 0.5:
+            mostly = int(non_null / rows * 100) / 100
+            expectations.append(
+                {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": name, "mostly": mostly}}
+            )
+        if ordered and non_null:
+            low, high = stats[2], stats[3]
+            bounds = {"min_value": _json_bound(low), "max_value": _json_bound(high)}
+            expectations.append({"type": "expect_column_values_to_be_between", "kwargs": {"column": name, **bounds}})
+        elif upper == "VARCHAR" and 0 < distinct <= LOW_CARDINALITY:
+            (values,) = con.execute(
+                f"SELECT list(DISTINCT {col} ORDER BY {col}) FROM ({relation}) WHERE {col} IS NOT NULL"
+            ).fetchone() or ([],)
+            expectations.append(
+                {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": name, "value_set": values}}
+            )
+    return {
+        "name": entity,
+        "expectations": expectations,
+        "meta": {
+            "lagoa": {
+                "table": identifier,
+                "profiled_rows": rows,
+                "profiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            },
+            "notes": "Starter suite written by `lagoa quality init`: review bounds and sets, and set "
+            "meta.lagoa.on_fail (warn, drop or fail) per expectation.",
+        },
+    }
+
+
+def _json_bound(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        return value
+    return float(value)
+
+
+def write_suite(path: Path, suite: dict[str, Any], *, force: bool) -> None:
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists", hint="pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(suite, indent=2, default=str) + "\n", encoding="utf-8")
+
