@@ -1,0 +1,219 @@
+"""Quality benchmarks: the cost of validating, and Lagoa against Great Expectations.
+
+1. (ingest + validate) / ingest alone: CSV → bronze + silver of the ERP orders, with and without
+   a 25-expectation suite (``orders_suite.json``, four of its row rules on ``drop``).
+2. Lagoa validation / Great Expectations validation: the same suite on the same rows, held in
+   memory by each (a pandas DataFrame for Great Expectations, an Arrow table for DuckDB);
+   loading the data is not timed, only validating it.
+
+Each side runs in its own process, alternating (A B A B …) after a warm-up; we report the median
+of the per-pair ratios with min–max and each side's peak memory.
+
+    python benchmarks/quality.py [--rows 10000000] [--gx-rows 1000000] [--pairs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATA = HERE / ".data"
+SUITE = HERE / "orders_suite.json"
+GENERATOR = HERE.parent / "examples" / "retail_lakehouse" / "generate.py"
+COLUMNS = (
+    "{order_id: long, store_id: long, customer_id: long, product_id: long, quantity: long, "
+    'unit_price: "decimal(12,2)", status: string, order_ts: timestamp, updated_at: timestamp}'
+)
+CONFIG = f"""\
+name: bench
+quality: {{path: quality}}
+sources:
+  erp_orders:
+    format: csv
+    path: PATH
+    primary_key: [order_id]
+    ordering: updated_at
+    partition_by: ["day(order_ts)"]
+    columns: {COLUMNS}
+"""
+
+INGEST_SIDE = """
+import resource, sys, time
+from datetime import UTC, datetime
+from lagoa.project import Project, new_run_id
+from lagoa.lake.merge import merge_silver
+from lagoa.quality.gate import QualityGate
+from lagoa.quality.results import save_result
+from lagoa.sources.bronze import load_bronze
+from lagoa.sources.files import discover
+project = Project.load(sys.argv[1])
+name, config = "erp_orders", project.config.sources["erp_orders"]
+started = time.perf_counter()
+con = project.engine()
+now = datetime.now(UTC)
+run_id = new_run_id(now)
+gate = None
+suites = project.suites_for("silver.erp_orders")
+if suites:
+    gate = QualityGate(suites, "silver.erp_orders", run_id, save=lambda r: save_result(project.storage, r))
+files = discover(name, config.path, project.root)
+load_bronze(con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now)
+merge_silver(con, project.lake, name, config, run_id=run_id, gate=gate)
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+LAGOA_VALIDATE_SIDE = """
+import resource, sys, time
+import duckdb, pyarrow.parquet as pq
+from lagoa.quality.suite import load_suite
+from lagoa.quality.validate import validate
+table = pq.read_table(sys.argv[1])
+suite = load_suite(__import__("pathlib").Path(sys.argv[2]))
+con = duckdb.connect()
+con.register("orders", table)
+started = time.perf_counter()
+result = validate(con, suite, "SELECT * FROM orders", table="orders", run_id="bench")
+seconds = time.perf_counter() - started
+print(result.statistics()["successful_expectations"], file=sys.stderr)
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+GX_SIDE = """
+import json, resource, sys, time, warnings
+warnings.simplefilter("ignore")
+import great_expectations as gx
+import pyarrow.parquet as pq
+frame = pq.read_table(sys.argv[1]).to_pandas()
+data = json.load(open(sys.argv[2]))
+for e in data["expectations"]:
+    e.pop("meta", None)
+context = gx.get_context(mode="ephemeral")
+batch = context.data_sources.add_pandas("p").add_dataframe_asset("orders").add_batch_definition_whole_dataframe("all")
+suite = context.suites.add(gx.ExpectationSuite(name=data["name"], expectations=data["expectations"]))
+definition = context.validation_definitions.add(gx.ValidationDefinition(name="v", data=batch, suite=suite))
+started = time.perf_counter()
+result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+seconds = time.perf_counter() - started
+print(result.statistics["successful_expectations"], file=sys.stderr)
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def side(code: str, *args: str) -> tuple[float, float]:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark side failed:\n{done.stderr[-3000:]}")
+    seconds, rss_kb = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(rss_kb) / 1024
+
+
+def ingest_once(csv: Path, with_suite: bool) -> tuple[float, float]:
+    project = DATA / f"quality-project-{'suite' if with_suite else 'plain'}"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    (project / "lagoa.yml").write_text(CONFIG.replace("PATH", str(csv)))
+    if with_suite:
+        (project / "quality").mkdir()
+        shutil.copy(SUITE, project / "quality" / SUITE.name)
+    try:
+        return side(INGEST_SIDE, str(project))
+    finally:
+        shutil.rmtree(project, ignore_errors=True)
+
+
+def alternate(
+    name: str, a: tuple[str, ...], b: tuple[str, ...], pairs: int, call: Callable[..., tuple[float, float]]
+) -> dict[str, object]:
+    """Median of per-pair ratios a/b after one warm-up pair."""
+    call(*a), call(*b)
+    ratios, a_rss, b_rss = [], [], []
+    for _ in range(pairs):
+        a_seconds, a_mb = call(*a)
+        b_seconds, b_mb = call(*b)
+        ratios.append(a_seconds / b_seconds)
+        a_rss.append(a_mb)
+        b_rss.append(b_mb)
+    return {
+        "benchmark": name,
+        "median ratio": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+        "A peak MB": round(max(a_rss)),
+        "B peak MB": round(max(b_rss)),
+    }
+
+
+def generate(rows: int) -> Path:
+    folder = DATA / f"orders-{rows}"
+    csv = folder / "erp_orders.csv"
+    if not csv.exists():
+        print(f"generating {rows:,} orders …", file=sys.stderr)
+        subprocess.run(
+            [sys.executable, str(GENERATOR), "--rows", str(rows), "--only", "erp_orders", "--out", str(folder)],
+            check=True,
+        )
+    return csv
+
+
+def typed_parquet(csv: Path) -> Path:
+    """The orders typed once (prices as doubles, as pandas holds them) for both validators."""
+    target = csv.with_suffix(".typed.parquet")
+    if not target.exists():
+        import duckdb
+
+        duckdb.connect().execute(
+            f"COPY (SELECT order_id, store_id, customer_id, product_id, quantity, "
+            f"CAST(unit_price AS DOUBLE) AS unit_price, status, order_ts, updated_at "
+            f"FROM read_csv('{csv}', ignore_errors=true, types={{'order_id': 'BIGINT', 'store_id': 'BIGINT', "
+            f"'customer_id': 'BIGINT', 'product_id': 'BIGINT', 'quantity': 'BIGINT', 'unit_price': 'DOUBLE', "
+            f"'status': 'VARCHAR', 'order_ts': 'TIMESTAMP', 'updated_at': 'TIMESTAMP'}})) TO '{target}'"
+        )
+    return target
+
+
+def print_table(results: list[dict[str, object]]) -> None:
+    header = list(results[0])
+    rows = [dict(zip(header, header, strict=True)), *results]
+    widths = [max(len(str(r[h])) for r in rows) for h in header]
+    for row in rows:
+        print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=10_000_000, help="orders for the ingest ratio")
+    parser.add_argument("--gx-rows", type=int, default=1_000_000, help="orders for the Great Expectations ratio")
+    parser.add_argument("--pairs", type=int, default=5, help="alternating pairs after a warm-up")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    csv = generate(args.rows)
+    typed = typed_parquet(generate(args.gx_rows))
+    results = [
+        alternate(
+            f"ingest + 25-expectation suite / ingest alone, {args.rows:,} rows (target ≤ 1.2)",
+            (str(csv), "1"),
+            (str(csv), ""),
+            args.pairs,
+            lambda path, suite: ingest_once(Path(path), bool(suite)),
+        ),
+        alternate(
+            f"Lagoa validate / Great Expectations (pandas), {args.gx_rows:,} rows (target ≤ 0.02)",
+            (LAGOA_VALIDATE_SIDE, str(typed), str(SUITE)),
+            (GX_SIDE, str(typed), str(SUITE)),
+            args.pairs,
+            side,
+        ),
+    ]
+    print(f"\n{args.pairs} pairs, {time.perf_counter() - started:.0f} s in all (A is Lagoa with the suite / Lagoa)")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
