@@ -20,6 +20,7 @@ demo: $(STAMP)
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa ingest
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa tables
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select 'silver.erp_orders' as table_name, count(*) as row_count from silver.erp_orders union all select 'silver.erp_orders__quarantine', count(*) from silver.erp_orders__quarantine"
+	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select split_part(_lagoa_reason, ':', 1) as reason, count(*) as rows from silver.erp_orders__quarantine group by 1 order by 2 desc"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
@@ -33,6 +34,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data
