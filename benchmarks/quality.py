@@ -156,7 +156,16 @@ def generate(rows: int) -> Path:
     if not csv.exists():
         print(f"generating {rows:,} orders …", file=sys.stderr)
         subprocess.run(
-            [sys.executable, str(GENERATOR), "--rows", str(rows), "--only", "erp_orders", "--out", str(folder)],
+            [
+                sys.executable,
+                str(GENERATOR),
+                "--rows",
+                str(rows),
+                "--only",
+                "erp_orders",
+                "--out",
+                str(folder),
+            ],
             check=True,
         )
     return csv
@@ -187,9 +196,13 @@ def print_table(results: list[dict[str, object]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=10_000_000, help="orders for the ingest ratio")
-    parser.add_argument("--gx-rows", type=int, default=1_000_000, help="orders for the Great Expectations ratio")
+    parser.add_argument(
+        "--gx-rows", type=int, default=1_000_000, help="orders for the Great Expectations ratio"
+    )
     parser.add_argument("--pairs", type=int, default=5, help="alternating pairs after a warm-up")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -211,7 +224,9 @@ def main() -> None:
             side,
         ),
     ]
-    print(f"\n{args.pairs} pairs, {time.perf_counter() - started:.0f} s in all (A is Lagoa with the suite / Lagoa)")
+    print(
+        f"\n{args.pairs} pairs, {time.perf_counter() - started:.0f} s in all (A is Lagoa with the suite / Lagoa)"
+    )
     print_table(results)
 
 

@@ -40,7 +40,9 @@ def expectation(kind: str, on_fail: str | None = None, **kwargs: Any) -> dict[st
     return {"type": kind, "kwargs": kwargs, "meta": meta}
 
 
-AMOUNT_RANGE = expectation("expect_column_values_to_be_between", "drop", column="amount", min_value=0, max_value=1000)
+AMOUNT_RANGE = expectation(
+    "expect_column_values_to_be_between", "drop", column="amount", min_value=0, max_value=1000
+)
 UPDATED_AFTER = expectation(
     "expect_column_pair_values_a_to_be_greater_than_b",
     "drop",
@@ -52,7 +54,8 @@ UPDATED_AFTER = expectation(
 
 def test_drop_quarantines_failing_rows_with_reasons_and_loses_none(make_project: MakeProject) -> None:
     project = make_project(
-        ORDERS_CONFIG, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE, UPDATED_AFTER)}
+        ORDERS_CONFIG,
+        {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE, UPDATED_AFTER)},
     )
     run = project.ingest()
     summary = run.sources[0]
@@ -76,7 +79,9 @@ def test_drop_quarantines_failing_rows_with_reasons_and_loses_none(make_project:
 
 
 def test_drop_counts_hold_on_a_merge_into_existing_silver(make_project: MakeProject) -> None:
-    project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE)})
+    project = make_project(
+        ORDERS_CONFIG, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE)}
+    )
     project.ingest()
     (project.root / "data/orders_2.csv").write_text(
         "order_id,amount,ordered_at,updated_at\n"
@@ -91,8 +96,13 @@ def test_drop_counts_hold_on_a_merge_into_existing_silver(make_project: MakeProj
 
 
 def test_fail_keeps_silver_at_its_previous_snapshot_and_the_batch_pending(make_project: MakeProject) -> None:
-    project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": "order_id,amount,ordered_at,updated_at\n"
-                                           "1,10.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n"})
+    project = make_project(
+        ORDERS_CONFIG,
+        {
+            "data/orders_1.csv": "order_id,amount,ordered_at,updated_at\n"
+            "1,10.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n"
+        },
+    )
     project.ingest()
     before = {t.identifier: t.snapshots for t in project.tables()}
     strict = expectation("expect_column_max_to_be_between", "fail", column="amount", max_value=100)
@@ -110,15 +120,21 @@ def test_fail_keeps_silver_at_its_previous_snapshot_and_the_batch_pending(make_p
     assert count(reloaded, "select count(*) from silver.orders") == 1
 
     # Relax the rule: the pending batch is validated again and published.
-    (project.root / "quality/orders.json").write_text(suite({**strict, "meta": {"lagoa": {"on_fail": "warn"}}}))
+    (project.root / "quality/orders.json").write_text(
+        suite({**strict, "meta": {"lagoa": {"on_fail": "warn"}}})
+    )
     summary = type(project).load(project.root).ingest()
     assert summary.sources[0].bronze_rows == 0
-    assert any("expect_column_max_to_be_between(amount) failed (observed 5000.0)" in w for w in summary.warnings)
+    assert any(
+        "expect_column_max_to_be_between(amount) failed (observed 5000.0)" in w for w in summary.warnings
+    )
     assert count(reloaded, "select count(*) from silver.orders") == 6
 
 
 def test_lagoa_yml_overrides_the_suite_action(make_project: MakeProject) -> None:
-    config = ORDERS_CONFIG + """
+    config = (
+        ORDERS_CONFIG
+        + """
 quality:
   on_fail: drop
   suites:
@@ -127,13 +143,16 @@ quality:
       expectations:
         expect_column_values_to_be_between:amount: warn
 """
+    )
     project = make_project(
         config,
         {
             "data/orders_1.csv": ORDERS,
             "quality/amounts.json": suite(
                 {**AMOUNT_RANGE, "meta": {}},
-                expectation("expect_column_values_to_be_in_set", column="order_id", value_set=[1, 2, 3, 4, 5]),
+                expectation(
+                    "expect_column_values_to_be_in_set", column="order_id", value_set=[1, 2, 3, 4, 5]
+                ),
                 name="amounts",
             ),
         },
@@ -147,21 +166,47 @@ quality:
     ("content", "message"),
     [
         ("{not json", r"not valid JSON"),
-        (suite(expectation("expect_column_values_to_be_purple", column="a")), r"expectations\[0\].*not supported"),
         (
-            suite(expectation("expect_column_values_to_not_be_null", column="a"), {"type": "expect_column_values_to_be_uniqe", "kwargs": {}}),
+            suite(expectation("expect_column_values_to_be_purple", column="a")),
+            r"expectations\[0\].*not supported",
+        ),
+        (
+            suite(
+                expectation("expect_column_values_to_not_be_null", column="a"),
+                {"type": "expect_column_values_to_be_uniqe", "kwargs": {}},
+            ),
             r"expectations\[1\].*`expect_column_values_to_be_uniqe` is not supported \(did you mean `expect_column_values_to_be_unique`\?\)",
         ),
-        (suite(expectation("expect_column_values_to_be_between", column="a", min_value="low")), r"expectations\[0\].*min_value"),
-        (suite(expectation("expect_column_values_to_be_in_set", column="a", value_sets=[1])), r"no argument `value_sets`.*did you mean `value_set`"),
-        (suite(expectation("expect_column_values_to_be_in_set", column="a")), r"needs the argument `value_set`"),
-        (suite(expectation("expect_column_values_to_be_between", column="a")), r"min_value, max_value or both"),
-        (suite(expectation("expect_column_mean_to_be_between", "drop", column="a", min_value=1)), r"cannot be dropped"),
-        (suite(expectation("expect_column_values_to_not_be_null", "explode", column="a")), r"on_fail must be one of"),
+        (
+            suite(expectation("expect_column_values_to_be_between", column="a", min_value="low")),
+            r"expectations\[0\].*min_value",
+        ),
+        (
+            suite(expectation("expect_column_values_to_be_in_set", column="a", value_sets=[1])),
+            r"no argument `value_sets`.*did you mean `value_set`",
+        ),
+        (
+            suite(expectation("expect_column_values_to_be_in_set", column="a")),
+            r"needs the argument `value_set`",
+        ),
+        (
+            suite(expectation("expect_column_values_to_be_between", column="a")),
+            r"min_value, max_value or both",
+        ),
+        (
+            suite(expectation("expect_column_mean_to_be_between", "drop", column="a", min_value=1)),
+            r"cannot be dropped",
+        ),
+        (
+            suite(expectation("expect_column_values_to_not_be_null", "explode", column="a")),
+            r"on_fail must be one of",
+        ),
         (json.dumps({"expectations": []}), r"no suite name"),
     ],
 )
-def test_bad_suites_name_the_file_the_index_and_the_problem(tmp_path: Path, content: str, message: str) -> None:
+def test_bad_suites_name_the_file_the_index_and_the_problem(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(SuiteError, match=message) as raised:
@@ -172,11 +217,17 @@ def test_bad_suites_name_the_file_the_index_and_the_problem(tmp_path: Path, cont
 def test_a_missing_column_is_an_error_naming_the_expectation() -> None:
     con = duckdb.connect()
     s = parse_suite(
-        json.loads(suite(expectation("expect_column_values_to_not_be_null", column="a"),
-                         expectation("expect_column_values_to_not_be_null", column="nope"))),
+        json.loads(
+            suite(
+                expectation("expect_column_values_to_not_be_null", column="a"),
+                expectation("expect_column_values_to_not_be_null", column="nope"),
+            )
+        ),
         "orders.json",
     )
-    with pytest.raises(SuiteError, match=r"orders.json, key `expectations\[1\]`.*column `nope` does not exist"):
+    with pytest.raises(
+        SuiteError, match=r"orders.json, key `expectations\[1\]`.*column `nope` does not exist"
+    ):
         validate(con, s, "select 1 as a", table="t", run_id="r")
 
 
@@ -190,15 +241,28 @@ def test_a_missing_column_is_an_error_naming_the_expectation() -> None:
         ("(a < 2) | (s.isnull())", "pandas", [1, 3]),
         ("a in [1, 3]", "pandas", [1, 3]),
         ("s not in ['x']", None, [2, 3]),
-        ({"type": "and", "conditions": [
-            {"type": "comparison", "column": {"name": "a"}, "operator": ">=", "parameter": 2},
-            {"type": "nullity", "column": {"name": "s"}, "is_null": False},
-        ]}, None, [2, 4]),
-        ({"type": "comparison", "column": {"name": "s"}, "operator": "NOT_IN", "parameter": ["y"]}, None, [1, 3, 4]),
+        (
+            {
+                "type": "and",
+                "conditions": [
+                    {"type": "comparison", "column": {"name": "a"}, "operator": ">=", "parameter": 2},
+                    {"type": "nullity", "column": {"name": "s"}, "is_null": False},
+                ],
+            },
+            None,
+            [2, 4],
+        ),
+        (
+            {"type": "comparison", "column": {"name": "s"}, "operator": "NOT_IN", "parameter": ["y"]},
+            None,
+            [1, 3, 4],
+        ),
         ({"type": "pass_through", "pass_through_filter": "`a` <= 2"}, "pandas", [1, 2]),
     ],
 )
-def test_row_conditions_follow_pandas_null_semantics(condition: Any, parser: str | None, kept: list[int]) -> None:
+def test_row_conditions_follow_pandas_null_semantics(
+    condition: Any, parser: str | None, kept: list[int]
+) -> None:
     con = duckdb.connect()
     con.execute("create table t as select * from (values (1, 'x'), (2, 'y'), (3, NULL), (4, 'x')) v(a, s)")
     rows = con.execute(f"select a from t where {condition_sql(condition, parser)} order by a").fetchall()
@@ -224,7 +288,9 @@ def test_validate_init_and_report_commands(make_project: MakeProject) -> None:
     written = json.loads((project.root / "quality/orders.json").read_text())
     types = {e["type"] for e in written["expectations"]}
     assert {"expect_column_values_to_be_unique", "expect_column_values_to_be_between"} <= types
-    assert runner.invoke(main, ["quality", "init", "orders", "-p", root]).exit_code == 2  # exists: needs --force
+    assert (
+        runner.invoke(main, ["quality", "init", "orders", "-p", root]).exit_code == 2
+    )  # exists: needs --force
 
     # The starter suite holds on the data it was profiled from.
     result = runner.invoke(main, ["validate", "-p", root, "--strict", "--json"])
@@ -233,7 +299,9 @@ def test_validate_init_and_report_commands(make_project: MakeProject) -> None:
     assert data["success"] and data["statistics"]["evaluated_expectations"] == len(written["expectations"])
 
     failing = project.root / "failing.json"
-    failing.write_text(suite(expectation("expect_column_values_to_be_between", "fail", column="amount", max_value=50)))
+    failing.write_text(
+        suite(expectation("expect_column_values_to_be_between", "fail", column="amount", max_value=50))
+    )
     result = runner.invoke(main, ["validate", "silver.orders", "--suite", str(failing), "-p", root])
     assert result.exit_code == 1
     assert "FAILED" in result.output
@@ -250,7 +318,14 @@ def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> No
     project_dir = tmp_path / "retail"
     shutil.copytree(example, project_dir, ignore=shutil.ignore_patterns(".lagoa", "samples"))
     subprocess.run(
-        [sys.executable, str(example / "generate.py"), "--rows", "20000", "--out", str(project_dir / "samples")],
+        [
+            sys.executable,
+            str(example / "generate.py"),
+            "--rows",
+            "20000",
+            "--out",
+            str(project_dir / "samples"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -266,6 +341,12 @@ def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> No
     )
     assert rows == [(0,)]
     assert count(project, "select count(*) from silver.web_events where event_type = 'clik'") == 0
-    assert count(project, "select count(*) from silver.web_events__quarantine where _lagoa_raw like '%clik%'") > 0
-    assert count(project, "select count(*) from silver.crm_leads where score > 100 or email not like '%@%.%'") == 0
+    assert (
+        count(project, "select count(*) from silver.web_events__quarantine where _lagoa_raw like '%clik%'")
+        > 0
+    )
+    assert (
+        count(project, "select count(*) from silver.crm_leads where score > 100 or email not like '%@%.%'")
+        == 0
+    )
     assert count(project, "select count(*) from silver.products where category = '' or category is null") == 0

@@ -182,7 +182,16 @@ def _print_summary(summary: IngestSummary, out: Output) -> None:
         return
     out.table(
         f"ingest {summary.run_id}",
-        ["source", "files", "skipped", "bronze rows", "merged", "quarantined", "failed checks", "silver total"],
+        [
+            "source",
+            "files",
+            "skipped",
+            "bronze rows",
+            "merged",
+            "quarantined",
+            "failed checks",
+            "silver total",
+        ],
         rows,
     )
     for warning in summary.warnings:
@@ -319,7 +328,9 @@ def quality_init(table: str, force: bool, project_path: str) -> None:
     suite = profile_suite(project, identifier)
     path = project.root / project.config.quality.path / f"{suite['name']}.json"
     write_suite(path, suite, force=force)
-    click.echo(f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`")
+    click.echo(
+        f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`"
+    )
 
 
 @quality.command("report")
@@ -335,7 +346,11 @@ def quality_report(run_id: str | None, show_html: bool, project_path: str, as_js
     project = _project(project_path)
     found, results = load_results(project.storage, run_id)
     if found is None or not results:
-        click.echo("no validation results yet: run `lagoa ingest` or `lagoa validate`" if run_id is None else f"no results for run {run_id}")
+        click.echo(
+            "no validation results yet: run `lagoa ingest` or `lagoa validate`"
+            if run_id is None
+            else f"no results for run {run_id}"
+        )
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(results, indent=2))

@@ -85,7 +85,9 @@ class SuiteError(ConfigError):
     """An expectation suite is invalid: bad JSON, an unknown expectation, a wrong argument."""
 
     def __init__(self, suite: str, message: str, *, index: int | None = None, hint: str | None = None):
-        super().__init__(message, file=suite, key=f"expectations[{index}]" if index is not None else None, hint=hint)
+        super().__init__(
+            message, file=suite, key=f"expectations[{index}]" if index is not None else None, hint=hint
+        )
         self.index = index
 
 

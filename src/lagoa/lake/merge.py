@@ -100,7 +100,11 @@ def _quarantine(
     dropped_rows = 0
     if dropped is not None:
         relation, business = dropped
-        record = "to_json(struct_pack(" + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in business) + "))"
+        record = (
+            "to_json(struct_pack("
+            + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in business)
+            + "))"
+        )
         failing = (
             f"SELECT _lagoa_reason, CAST({record} AS VARCHAR) AS _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
             f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
@@ -161,7 +165,9 @@ def merge_silver(
         outcome = gate.apply(con, validated, order_by=order)
         rows = f"SELECT {projection} FROM ({outcome.rows})"
     try:
-        return _merge(con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, outcome)
+        return _merge(
+            con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, outcome
+        )
     finally:
         if gate is not None and outcome is not None:
             gate.release(con, outcome.compiled)

@@ -40,7 +40,7 @@ class QualityGate:
     save: Callable[[ValidationResult], str] | None = None
     """Stores a result and returns where (for messages); called before any failure is raised."""
 
-    def apply(self, con: duckdb.DuckDBPyConnection, relation: str, *, order_by: str) -> GateOutcome:
+    def apply(self, con: duckdb.DuckDBPyConnection, relation: str, *, order_by: str | None) -> GateOutcome:
         """Validate ``relation`` (the batch's parsed rows) with every suite of the table."""
         compiled = [compile_suite(con, suite, relation, order_by=order_by) for suite in self.suites]
         try:
@@ -52,7 +52,11 @@ class QualityGate:
             self.release(con, compiled)
             raise
         saved = [self.save(result) for result in results] if self.save else []
-        failed = [f"{r.suite.name}#{x.expectation.index} {x.expectation.label}" for r in results for x in r.failed("fail")]
+        failed = [
+            f"{r.suite.name}#{x.expectation.index} {x.expectation.label}"
+            for r in results
+            for x in r.failed("fail")
+        ]
         if failed:
             self.release(con, compiled)
             raise QualityError(self.table, failed, report=saved[0] if saved else None)
@@ -66,12 +70,18 @@ class QualityGate:
         # row-local parts read the current row, and subqueries name their own suite's view.
         base = compiled[0].view if compiled else f"({relation})"
         drops = [
-            (c, f) for c, r in zip(compiled, results, strict=True) if _dropped_any(r) and (f := c.drop_filter())
+            (c, f)
+            for c, r in zip(compiled, results, strict=True)
+            if _dropped_any(r) and (f := c.drop_filter())
         ]
         if not drops:
             return GateOutcome(results, f"SELECT * FROM {base}", None, warnings, compiled)
         failing = "coalesce(" + " OR ".join(f"({f})" for _, f in drops) + ", false)"
-        reason = "concat_ws('; ', " + ", ".join(f"CASE WHEN {f} THEN {c.drop_reason()} END" for c, f in drops) + ")"
+        reason = (
+            "concat_ws('; ', "
+            + ", ".join(f"CASE WHEN {f} THEN {c.drop_reason()} END" for c, f in drops)
+            + ")"
+        )
         rows = f"SELECT * FROM {base} WHERE NOT {failing}"
         dropped = f"SELECT *, {reason} AS _lagoa_reason FROM {base} WHERE {failing}"
         return GateOutcome(results, rows, dropped, warnings, compiled)

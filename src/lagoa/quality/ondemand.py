@@ -68,12 +68,16 @@ def validate_tables(
     """Validate the current contents of tables; results are stored with ``run_id``."""
     tables = resolve_tables(project, targets)
     if suite_file is not None and not tables:
-        raise ConfigError("name the table to validate with --suite", hint="e.g. lagoa validate silver.orders --suite s.json")
+        raise ConfigError(
+            "name the table to validate with --suite", hint="e.g. lagoa validate silver.orders --suite s.json"
+        )
     con = project.engine()
     results = []
     try:
         for table in tables:
-            suites = [load_suite(suite_file, project.config.quality)] if suite_file else project.suites_for(table)
+            suites = (
+                [load_suite(suite_file, project.config.quality)] if suite_file else project.suites_for(table)
+            )
             if not suites:
                 raise ConfigError(
                     f"no suite applies to `{table}`",
@@ -83,8 +87,13 @@ def validate_tables(
             relation, order = table_relation(project, table)
             for suite in suites:
                 result = validate(
-                    con, suite, relation, table=table, run_id=run_id,
-                    result_format=project.config.quality.result_format, order_by=order,
+                    con,
+                    suite,
+                    relation,
+                    table=table,
+                    run_id=run_id,
+                    result_format=project.config.quality.result_format,
+                    order_by=order,
                 )
                 save_result(project.storage, result)
                 results.append(result)
@@ -104,14 +113,20 @@ def profile_suite(project: Project, identifier: str) -> dict[str, Any]:
         con.close()
 
 
-def _profile(con: duckdb.DuckDBPyConnection, relation: str, identifier: str, project: Project) -> dict[str, Any]:
+def _profile(
+    con: duckdb.DuckDBPyConnection, relation: str, identifier: str, project: Project
+) -> dict[str, Any]:
     described = con.execute(f"DESCRIBE SELECT * FROM ({relation})").fetchall()
     columns = [(name, str(kind)) for name, kind, *_ in described if not name.startswith("_lagoa_")]
     (rows,) = con.execute(f"SELECT count(*) FROM ({relation})").fetchone() or (0,)
     entity = identifier.split(".")[-1]
     key = next((s.primary_key for n, s in project.config.sources.items() if (s.entity or n) == entity), [])
     expectations: list[dict[str, Any]] = [
-        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "meta": {"lagoa": {"on_fail": "fail"}}},
+        {
+            "type": "expect_table_row_count_to_be_between",
+            "kwargs": {"min_value": 1},
+            "meta": {"lagoa": {"on_fail": "fail"}},
+        },
         {
             "type": "expect_table_columns_to_match_set",
             "kwargs": {"column_set": [c for c, _ in columns], "exact_match": False},
@@ -125,14 +140,18 @@ def _profile(con: duckdb.DuckDBPyConnection, relation: str, identifier: str, pro
     for name, kind in columns:
         col = quote_identifier(name)
         upper = kind.upper()
-        ordered = not upper.startswith(("VARCHAR", "BOOLEAN", "STRUCT", "MAP", "LIST")) and not upper.endswith("[]")
+        ordered = not upper.startswith(
+            ("VARCHAR", "BOOLEAN", "STRUCT", "MAP", "LIST")
+        ) and not upper.endswith("[]")
         stats = con.execute(
             f"SELECT count({col}), count(DISTINCT {col})"
             + (f", min({col}), max({col})" if ordered else "")
             + f" FROM ({relation})"
         ).fetchone() or (0, 0)
         non_null, distinct = int(stats[0]), int(stats[1])
-        expectations.append({"type": "expect_column_values_to_be_of_type", "kwargs": {"column": name, "type_": kind}})
+        expectations.append(
+            {"type": "expect_column_values_to_be_of_type", "kwargs": {"column": name, "type_": kind}}
+        )
         if rows and non_null == rows:
             expectations.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": name}})
         elif rows and non_null / rows >= 0.5:
@@ -143,7 +162,9 @@ def _profile(con: duckdb.DuckDBPyConnection, relation: str, identifier: str, pro
         if ordered and non_null:
             low, high = stats[2], stats[3]
             bounds = {"min_value": _json_bound(low), "max_value": _json_bound(high)}
-            expectations.append({"type": "expect_column_values_to_be_between", "kwargs": {"column": name, **bounds}})
+            expectations.append(
+                {"type": "expect_column_values_to_be_between", "kwargs": {"column": name, **bounds}}
+            )
         elif upper == "VARCHAR" and 0 < distinct <= LOW_CARDINALITY:
             (values,) = con.execute(
                 f"SELECT list(DISTINCT {col} ORDER BY {col}) FROM ({relation}) WHERE {col} IS NOT NULL"
@@ -181,4 +202,3 @@ def write_suite(path: Path, suite: dict[str, Any], *, force: bool) -> None:
         raise ConfigError(f"{path} already exists", hint="pass --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(suite, indent=2, default=str) + "\n", encoding="utf-8")
-

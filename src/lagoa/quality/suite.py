@@ -63,7 +63,9 @@ def load_suite(path: Path, quality: QualityConfig | None = None) -> Suite:
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(file, f"cannot be read ({exc})") from None
     except json.JSONDecodeError as exc:
-        raise SuiteError(file, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise SuiteError(
+            file, f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     return parse_suite(data, file, quality)
 
 
@@ -72,7 +74,7 @@ def parse_suite(data: Any, file: str, quality: QualityConfig | None = None) -> S
         raise SuiteError(file, "must be a JSON object with `name` and `expectations`")
     name = data.get("name") or data.get("expectation_suite_name")
     if not isinstance(name, str) or not name:
-        raise SuiteError(file, "has no suite name", hint="add \"name\": \"<suite name>\"")
+        raise SuiteError(file, "has no suite name", hint='add "name": "<suite name>"')
     items = data.get("expectations")
     if not isinstance(items, list):
         raise SuiteError(file, "`expectations` must be a list")
@@ -86,11 +88,13 @@ def parse_suite(data: Any, file: str, quality: QualityConfig | None = None) -> S
     table = settings.table if settings and settings.table else None
     if table is not None and "." not in table:
         table = f"silver.{table}"
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    meta = data["meta"] if isinstance(data.get("meta"), dict) else {}
     return Suite(name, file, expectations, meta, table)
 
 
-def _expectation(item: Any, index: int, file: str, default: Action, overrides: dict[str, Action]) -> Expectation:
+def _expectation(
+    item: Any, index: int, file: str, default: Action, overrides: dict[str, Action]
+) -> Expectation:
     if not isinstance(item, dict):
         raise SuiteError(file, "must be an object with `type` and `kwargs`", index=index)
     kind = item.get("type") or item.get("expectation_type")
