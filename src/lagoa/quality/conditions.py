@@ -63,6 +63,12 @@ def _compare(column: str, op: str, value: Any) -> str:
     return f"({sql} OR {name} IS NULL)" if op == "!=" else sql
 
 
+def _compare_columns(left: str, op: str, right: str) -> str:
+    a, b = quote_identifier(left), quote_identifier(right)
+    sql = f"{a} {OPERATORS[op]} {b}"
+    return f"({sql} OR {a} IS NULL OR {b} IS NULL)" if op == "!=" else sql
+
+
 def _object(condition: dict[str, Any]) -> str:
     kind = condition.get("type")
     if kind == "comparison":
@@ -94,7 +100,7 @@ def _legacy(text: str) -> str:
     match = LEGACY.match(text)
     if match is None:
         raise ConditionError(
-            f"cannot parse {text!r}: write one condition such as col(\"a\") > 5 or col(\"a\").notNull(); "
+            f'cannot parse {text!r}: write one condition such as col("a") > 5 or col("a").notNull(); '
             'for and/or use a condition object or condition_parser "pandas"'
         )
     column = match["column"]
@@ -145,9 +151,12 @@ class _PandasTranslator:
             joiner = " AND " if isinstance(node.op, ast.BitAnd) else " OR "
             return f"({self.visit(node.left)}{joiner}{self.visit(node.right)})"
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.Invert):
-            return f"(NOT {self.visit(node.operand)})"
+            # In pandas a comparison with a null is false, not unknown, so its negation keeps the row.
+            return f"(NOT coalesce({self.visit(node.operand)}, false))"
         if isinstance(node, ast.Compare):
             return self.compare(node)
+        if isinstance(node, ast.Name):  # a boolean column
+            return f"({quote_identifier(self.name(node))} IS TRUE)"
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and not node.args:
             column = quote_identifier(self.name(node.func.value))
             method = node.func.attr.lower()
@@ -174,10 +183,14 @@ class _PandasTranslator:
         left = node.left
         for op, right in zip(node.ops, node.comparators, strict=True):
             if isinstance(op, ast.In | ast.NotIn):
-                parts.append(_compare(self.name(left), "IN" if isinstance(op, ast.In) else "NOT_IN", self.value(right)))
+                parts.append(
+                    _compare(self.name(left), "IN" if isinstance(op, ast.In) else "NOT_IN", self.value(right))
+                )
             elif type(op) in symbols:
                 symbol = symbols[type(op)]
-                if isinstance(left, ast.Name):
+                if isinstance(left, ast.Name) and isinstance(right, ast.Name):
+                    parts.append(_compare_columns(self.name(left), symbol, self.name(right)))
+                elif isinstance(left, ast.Name):
                     parts.append(_compare(self.name(left), symbol, self.value(right)))
                 elif isinstance(right, ast.Name):  # 5 < a  →  a > 5
                     flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}.get(symbol, symbol)

@@ -6,12 +6,16 @@ rows are *missing* (left out, like Great Expectations' nulls) and which of the o
 :class:`AggregateRule` judges the table as a whole: SQL aggregates evaluated in that same scan,
 then a small Python judgement of the observed values.
 
-Semantics follow Great Expectations 1.x (pandas); the differences are listed in docs/quality.md.
+Semantics follow Great Expectations 1.x (pandas); the differences are listed in
+docs/quality-differences.md.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,6 +52,15 @@ def _bound(value: Any) -> bool:
 def _strings(value: Any) -> bool:
     return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
 
+
+IGNORE_ROW_IF = (
+    "all_values_are_missing",
+    "any_value_is_missing",
+    "never",
+    "both_values_are_missing",
+    "either_value_is_missing",
+    "neither",
+)
 
 ARGUMENTS: dict[str, Argument] = {
     "column": Argument("a column name", lambda v: isinstance(v, str)),
@@ -88,15 +101,14 @@ ARGUMENTS: dict[str, Argument] = {
         lambda v: v in ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE") or isinstance(v, dict),
     ),
 }
-IGNORE_ROW_IF = (
-    "all_values_are_missing",
-    "any_value_is_missing",
-    "never",
-    "both_values_are_missing",
-    "either_value_is_missing",
-    "neither",
+COMMON_ARGUMENTS = (
+    "row_condition",
+    "condition_parser",
+    "result_format",
+    "catch_exceptions",
+    "meta",
+    "batch_id",
 )
-COMMON_ARGUMENTS = ("row_condition", "condition_parser", "result_format", "catch_exceptions", "meta", "batch_id")
 """Arguments every expectation takes; ``catch_exceptions``, ``meta`` and ``batch_id`` are ignored."""
 
 
@@ -225,12 +237,16 @@ def typed_literal(value: Any, col: Column) -> str | None:
     family = col.family
     if value is None:
         return None
-    if family == "numeric":
+    if family == "numeric":  # as in Python, True equals 1 and False equals 0
+        if isinstance(value, bool):
+            return literal(int(value))
         return literal(value) if _number(value) else None
     if family == "string":
         return literal(value) if isinstance(value, str) else None
     if family == "boolean":
-        return literal(value) if isinstance(value, bool) else None
+        if isinstance(value, bool) or (_number(value) and value in (0, 1)):
+            return literal(bool(value))
+        return None
     if family == "temporal" and isinstance(value, str | date):
         return f"TRY_CAST({literal(value)} AS {col.type})"
     return literal(value)
@@ -247,8 +263,42 @@ def bound(value: Any, col: Column | None) -> str:
     return literal(value)
 
 
+def check_bounds(kwargs: dict[str, Any], col: Column | None) -> None:
+    """Bounds must fit what they bound (``col``, or a count or length when None): numbers for
+    numbers, ISO strings for dates and times, with a UTC offset exactly when the column has a time
+    zone, and no time of day for a DATE. Great Expectations raises on the other combinations."""
+    family = "numeric" if col is None else col.family
+    for key in ("min_value", "max_value"):
+        value = kwargs.get(key)
+        if value is None:
+            continue
+        if col is None or family in ("numeric", "boolean"):
+            wanted = None if _number(value) else "a number"
+        elif family == "temporal":
+            wanted = _temporal_bound(value, col.type.upper())
+        else:
+            raise CompileError(f"column `{col.name}` is {col.type}: bounds apply to numbers, dates and times")
+        if wanted:
+            name = f"column `{col.name}` ({col.type})" if col is not None else "a count or a length"
+            raise CompileError(f"{key} {value!r} does not fit {name}; it takes {wanted}")
+
+
+def _temporal_bound(value: Any, kind: str) -> str | None:
+    if not isinstance(value, str):
+        return "an ISO date or time string"
+    parsed = datetime.fromisoformat(value)
+    if kind == "DATE" and len(value) > 10:
+        return "a date without a time of day"
+    if "WITH TIME ZONE" in kind and parsed.tzinfo is None:
+        return "a time with a UTC offset, such as 2024-01-01T00:00:00+00:00"
+    if "WITH TIME ZONE" not in kind and parsed.tzinfo is not None:
+        return "a time without a UTC offset"
+    return None
+
+
 def between(expression: str, kwargs: dict[str, Any], col: Column | None) -> str:
     """SQL: ``expression`` lies outside [min_value, max_value] (the bounds' strictness applied)."""
+    check_bounds(kwargs, col)
     outside = []
     if kwargs.get("min_value") is not None:
         op = "<=" if kwargs.get("strict_min") else "<"
@@ -302,8 +352,51 @@ def _non_empty_set(kwargs: dict[str, Any]) -> str | None:
     return None if kwargs.get("value_set") else "value_set must not be empty"
 
 
+# Python's \d, \w and \s match any Unicode digit, word character or space; RE2's only ASCII ones.
+_UNICODE_CLASSES = {"d": r"\p{Nd}", "w": r"\p{L}\p{N}_", "s": r"\t-\r\x{1c}-\x{1f}\x{85}\p{Z}"}
+
+
+def python_regex(pattern: str) -> str:
+    """A Python regular expression (what Great Expectations runs) rewritten for DuckDB's RE2.
+
+    ``\\d``, ``\\w`` and ``\\s`` (and their negations) match Unicode as in Python, ``$`` also matches
+    before a final newline, and ``\\Z``, ``\\uXXXX`` are spelled the RE2 way. Anything else is kept."""
+    out: list[str] = []
+    multiline = re.search(r"\(\?[a-zA-Z]*m[a-zA-Z]*[):]", pattern) is not None
+    in_class, first = False, -1  # inside [...]; where its content starts (a "]" there is literal)
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            code, i = pattern[i + 1], i + 2
+            digits = pattern[i : i + {"u": 4, "U": 8}.get(code, 0)]
+            if code in _UNICODE_CLASSES:
+                out.append(_UNICODE_CLASSES[code] if in_class else f"[{_UNICODE_CLASSES[code]}]")
+            elif code == "D":
+                out.append(r"\P{Nd}")
+            elif code in "WS" and not in_class:
+                out.append(f"[^{_UNICODE_CLASSES[code.lower()]}]")
+            elif code == "Z":
+                out.append(r"\z")
+            elif digits and len(digits) == (4 if code == "u" else 8) and re.fullmatch("[0-9a-fA-F]+", digits):
+                out.append(f"\\x{{{digits}}}")
+                i += len(digits)
+            else:
+                out.append("\\" + code)
+            continue
+        if in_class:
+            in_class = not (char == "]" and i != first)
+        elif char == "[":
+            in_class, first = True, i + (2 if pattern[i + 1 : i + 2] == "^" else 1)
+        elif char == "$" and not multiline:
+            char = r"(?:\n?\z)"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _regex(pattern: str) -> str:
-    return quote_literal(pattern)
+    return quote_literal(python_regex(pattern))
 
 
 # --- column map rules --------------------------------------------------------------------------
@@ -338,13 +431,21 @@ def _unique(kwargs: dict[str, Any], ctx: Context) -> Rule:
     return RowRule(f"{col.sql} IS NULL", f"{col.sql} IN ({repeated})", col.sql)
 
 
+def _text(col: Column) -> str:
+    """The value as Python's ``str()`` writes it, which is what Great Expectations matches and
+    measures: DuckDB writes the same text, except for booleans (``True``, not ``true``)."""
+    if col.family == "boolean":
+        return f"CASE WHEN {col.sql} THEN 'True' ELSE 'False' END"
+    return f"CAST({col.sql} AS VARCHAR)"
+
+
 def _length(col: Column) -> str:
-    return f"length(CAST({col.sql} AS VARCHAR))"
+    return f"length({_text(col)})"
 
 
 def _regex_any(col: Column, patterns: list[str], match_on: str) -> str:
     """Unexpected unless the value matches any (or all) of the patterns."""
-    tests = [f"regexp_matches(CAST({col.sql} AS VARCHAR), {_regex(p)})" for p in patterns]
+    tests = [f"regexp_matches({_text(col)}, {_regex(p)})" for p in patterns]
     joined = (" OR " if match_on == "any" else " AND ").join(tests) or "false"
     return f"NOT ({joined})"
 
@@ -352,15 +453,12 @@ def _regex_any(col: Column, patterns: list[str], match_on: str) -> str:
 def _ordered(direction: Literal["increasing", "decreasing"]) -> Compile:
     def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
         col = column(kwargs, ctx)
-        alias = f"_lagoa_prev_{abs(hash((col.name, direction, ctx.domain))) % 10**8}"
-        previous = (
-            f"lag(CASE WHEN ({ctx.domain}) THEN {col.sql} END IGNORE NULLS) OVER (ORDER BY _lagoa_row)"
-        )
+        previous = f"lag(CASE WHEN ({ctx.domain}) THEN {col.sql} END IGNORE NULLS) OVER (ORDER BY _lagoa_row)"
+        # Named after the expression, so rules reading the same previous value share one window.
+        alias = f"_lagoa_prev_{hashlib.sha1(previous.encode()).hexdigest()[:16]}"
         strict = bool(kwargs.get("strictly"))
-        if direction == "increasing":
-            op = "<=" if strict else "<"
-        else:
-            op = ">=" if strict else ">"
+        # The operator that makes a row unexpected, given the previous value.
+        op = {"increasing": "<=" if strict else "<", "decreasing": ">=" if strict else ">"}[direction]
         return RowRule(
             f"{col.sql} IS NULL", f"coalesce({col.sql} {op} {alias}, false)", col.sql, {alias: previous}
         )
@@ -374,7 +472,18 @@ _ORDERED = (_INCREASING, _DECREASING)
 
 
 def _strftime(col: Column, kwargs: dict[str, Any]) -> str:
-    return f"try_strptime(CAST({col.sql} AS VARCHAR), {quote_literal(kwargs['strftime_format'])}) IS NULL"
+    """Unexpected unless Python's ``datetime.strptime`` would read the value. DuckDB's strptime is
+    more lenient (it skips spaces, reads "24" as a %Y year), so the text must also have the shape
+    Python's strptime matches, which Python's own ``_strptime`` module spells as a regex."""
+    text, fmt = f"CAST({col.sql} AS VARCHAR)", kwargs["strftime_format"]
+    try:
+        shape = importlib.import_module("_strptime").TimeRE().pattern(fmt)
+    except (KeyError, ValueError) as exc:
+        raise CompileError(
+            f"strftime_format {fmt!r} is not a format Python's strptime reads ({exc})"
+        ) from None
+    matches = f"regexp_full_match({text}, {_regex('(?i)' + shape)})"
+    return f"NOT ({matches} AND try_strptime({text}, {quote_literal(fmt)}) IS NOT NULL)"
 
 
 # --- type names --------------------------------------------------------------------------------
@@ -422,20 +531,34 @@ def _type_rule(names: Callable[[dict[str, Any]], list[str] | None]) -> Compile:
 # --- aggregate rules ---------------------------------------------------------------------------
 
 
-def _scalar(template: str, numeric: bool = False) -> Compile:
+def _scalar(template: str, numeric: bool = False, temporal: str | None = None) -> Compile:
     """``expect_column_<stat>_to_be_between``: one aggregate over the domain's non-null values.
-    ``template`` names the column ``{c}`` and the aggregate's filter clause ``{f}``."""
+    ``template`` names the column ``{c}`` and the aggregate's filter clause ``{f}``. A ``numeric``
+    aggregate reads booleans as 0 and 1, as pandas does. ``temporal``, when given, is the template
+    for dates and times: it reads microseconds since the epoch, and its result is truncated to a
+    whole microsecond as pandas does."""
 
     def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
         col = column(kwargs, ctx)
-        if numeric and col.family not in ("numeric", "boolean"):
-            raise CompileError(f"column `{col.name}` is {col.type}; this expectation needs numbers")
+        f = f"FILTER (WHERE {ctx.domain})"
+        if numeric and temporal and col.type.upper().startswith(("DATE", "TIMESTAMP")):
+            micros = f"CAST(trunc({temporal.format(c=f'epoch_us({col.sql})', f=f)}) AS BIGINT)"
+            utc = "WITH TIME ZONE" in col.type.upper()
+            sql = f"timezone('UTC', make_timestamp({micros}))" if utc else f"make_timestamp({micros})"
+        elif numeric and col.family not in ("numeric", "boolean"):
+            needs = "numbers, dates or timestamps" if temporal else "numbers"
+            raise CompileError(f"column `{col.name}` is {col.type}; this expectation needs {needs}")
+        else:
+            value = f"CAST({col.sql} AS INTEGER)" if numeric and col.family == "boolean" else col.sql
+            sql = template.format(c=value, f=f)
+
+        check_bounds(kwargs, col)
 
         def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
             value = _plain(observed["v"])
             return within(value, kwargs), {"observed_value": value}
 
-        return AggregateRule({"v": template.format(c=col.sql, f=f"FILTER (WHERE {ctx.domain})")}, judge)
+        return AggregateRule({"v": sql}, judge)
 
     return compile
 
@@ -507,6 +630,7 @@ def _unique_count(proportion: bool) -> Compile:
     def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
         col = column(kwargs, ctx)
         where = f"FILTER (WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL)"
+        check_bounds(kwargs, None)
 
         def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
             value: Any = observed["distinct"]
@@ -514,7 +638,9 @@ def _unique_count(proportion: bool) -> Compile:
                 value = value / observed["n"] if observed["n"] else 0
             return within(value, kwargs), {"observed_value": value}
 
-        return AggregateRule({"distinct": f"count(DISTINCT {col.sql}) {where}", "n": f"count({col.sql}) {where}"}, judge)
+        return AggregateRule(
+            {"distinct": f"count(DISTINCT {col.sql}) {where}", "n": f"count({col.sql}) {where}"}, judge
+        )
 
     return compile
 
@@ -523,6 +649,8 @@ def _unique_count(proportion: bool) -> Compile:
 
 
 def _row_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    check_bounds(kwargs, None)
+
     def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         n = observed["n"]
         ok = n == kwargs["value"] if "value" in kwargs else within(n, kwargs)
@@ -584,12 +712,14 @@ def _column_set(kwargs: dict[str, Any], ctx: Context) -> Rule:
 
 
 def _column_exists(kwargs: dict[str, Any], ctx: Context) -> Rule:
-    names = list(ctx.columns)
-    exists = kwargs["column"] in ctx.columns
+    names = _business(ctx)
+    exists = kwargs["column"] in names
     index = kwargs.get("column_index")
 
     def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        ok = exists and (index is None or (-len(names) <= index < len(names) and names[index] == kwargs["column"]))
+        ok = exists and (
+            index is None or (-len(names) <= index < len(names) and names[index] == kwargs["column"])
+        )
         return ok, {}
 
     return AggregateRule({}, judge)
@@ -644,18 +774,33 @@ def _sum_equal(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> s
 
 def _unique_within_record(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
     """A value repeats within the row; like pandas' ``nunique(dropna=False)``, two nulls repeat."""
-    cast = "DOUBLE" if all(c.family == "numeric" for c in columns) else "VARCHAR"
-    values = "[" + ", ".join(f"CAST({c.sql} AS {cast})" for c in columns) + "]"
+    if all(c.family in ("numeric", "boolean") for c in columns):
+        items = [f"CAST({c.sql} AS DOUBLE)" for c in columns]
+    else:  # compared as text, tagged by kind so that 1 and "1" stay different
+        items = [
+            f"'n:' || CAST(CAST({c.sql} AS DOUBLE) AS VARCHAR)"
+            if c.family in ("numeric", "boolean")
+            else f"'{c.family}:' || CAST({c.sql} AS VARCHAR)"
+            for c in columns
+        ]
+    values = "[" + ", ".join(items) + "]"
     nulls = " + ".join(f"CAST({c.sql} IS NULL AS INTEGER)" for c in columns)
     return f"len(list_distinct({values})) + least({nulls}, 1) < {len(columns)}"
 
 
+def _same_kind(a: Column, b: Column) -> bool:
+    """Whether values of the two columns can be compared; pandas never finds 1 equal to "1"."""
+    return a.family == b.family or "other" in (a.family, b.family)
+
+
 def _greater(a: Column, b: Column, kwargs: dict[str, Any]) -> str:
+    if not _same_kind(a, b):
+        raise CompileError(f"cannot compare `{a.name}` ({a.type}) with `{b.name}` ({b.type})")
     return f"{a.sql} {'>=' if kwargs.get('or_equal') else '>'} {b.sql}"
 
 
 def _equal(a: Column, b: Column, kwargs: dict[str, Any]) -> str:
-    return f"{a.sql} = {b.sql}"
+    return f"{a.sql} = {b.sql}" if _same_kind(a, b) else "false"
 
 
 # --- the registry ------------------------------------------------------------------------------
@@ -678,7 +823,10 @@ SPECS: dict[str, Spec] = {
     "expect_column_values_to_be_null": Spec("column", ("column",), _MOSTLY, _null),
     "expect_column_values_to_be_unique": Spec("column", ("column",), _MOSTLY, _unique),
     "expect_column_values_to_be_in_set": Spec(
-        "column", ("column", "value_set"), _MOSTLY, _column_rule(lambda c, k: f"NOT ({in_set(c, k['value_set'])})")
+        "column",
+        ("column", "value_set"),
+        _MOSTLY,
+        _column_rule(lambda c, k: f"NOT ({in_set(c, k['value_set'])})"),
     ),
     "expect_column_values_to_not_be_in_set": Spec(
         "column", ("column", "value_set"), _MOSTLY, _column_rule(lambda c, k: in_set(c, k["value_set"]))
@@ -687,15 +835,21 @@ SPECS: dict[str, Spec] = {
         "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_between_values), _needs_bounds
     ),
     "expect_column_values_to_match_regex": Spec(
-        "column", ("column",), (*_MOSTLY, "regex"),
+        "column",
+        ("column",),
+        (*_MOSTLY, "regex"),
         _column_rule(lambda c, k: _regex_any(c, [k.get("regex", "(?s).*")], "any")),
     ),
     "expect_column_values_to_not_match_regex": Spec(
-        "column", ("column", "regex"), _MOSTLY,
-        _column_rule(lambda c, k: f"regexp_matches(CAST({c.sql} AS VARCHAR), {_regex(k['regex'])})"),
+        "column",
+        ("column", "regex"),
+        _MOSTLY,
+        _column_rule(lambda c, k: f"regexp_matches({_text(c)}, {_regex(k['regex'])})"),
     ),
     "expect_column_values_to_match_regex_list": Spec(
-        "column", ("column", "regex_list"), (*_MOSTLY, "match_on"),
+        "column",
+        ("column", "regex_list"),
+        (*_MOSTLY, "match_on"),
         _column_rule(lambda c, k: _regex_any(c, k["regex_list"], k.get("match_on", "any"))),
     ),
     "expect_column_values_to_be_of_type": Spec(
@@ -708,7 +862,10 @@ SPECS: dict[str, Spec] = {
         "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_lengths_between), _needs_bounds
     ),
     "expect_column_value_lengths_to_equal": Spec(
-        "column", ("column", "value"), _MOSTLY, _column_rule(lambda c, k: f"{_length(c)} <> {literal(k['value'])}")
+        "column",
+        ("column", "value"),
+        _MOSTLY,
+        _column_rule(lambda c, k: f"{_length(c)} <> {literal(k['value'])}"),
     ),
     "expect_column_values_to_match_strftime_format": Spec(
         "column", ("column", "strftime_format"), _MOSTLY, _column_rule(_strftime)
@@ -718,10 +875,16 @@ SPECS: dict[str, Spec] = {
     "expect_column_min_to_be_between": Spec("aggregate", ("column",), _BOUNDS, _scalar("min({c}) {f}")),
     "expect_column_max_to_be_between": Spec("aggregate", ("column",), _BOUNDS, _scalar("max({c}) {f}")),
     "expect_column_mean_to_be_between": Spec(
-        "aggregate", ("column",), _BOUNDS, _scalar("CAST(avg({c}) {f} AS DOUBLE)", numeric=True)
+        "aggregate",
+        ("column",),
+        _BOUNDS,
+        _scalar("CAST(avg({c}) {f} AS DOUBLE)", numeric=True, temporal="sum({c}) {f} / count({c}) {f}"),
     ),
     "expect_column_median_to_be_between": Spec(
-        "aggregate", ("column",), _BOUNDS, _scalar("CAST(median({c}) {f} AS DOUBLE)", numeric=True)
+        "aggregate",
+        ("column",),
+        _BOUNDS,
+        _scalar("CAST(median({c}) {f} AS DOUBLE)", numeric=True, temporal="median({c}) {f}"),
     ),
     "expect_column_sum_to_be_between": Spec(
         "aggregate", ("column",), _BOUNDS, _scalar("coalesce(sum({c}) {f}, 0)", numeric=True)
@@ -736,7 +899,10 @@ SPECS: dict[str, Spec] = {
         "aggregate", ("column",), _BOUNDS, _unique_count(proportion=True)
     ),
     "expect_column_distinct_values_to_be_in_set": Spec(
-        "aggregate", ("column", "value_set"), (), lambda k, ctx: _distinct(k, ctx, "in"),
+        "aggregate",
+        ("column", "value_set"),
+        (),
+        lambda k, ctx: _distinct(k, ctx, "in"),
         _non_empty_set,
     ),
     "expect_column_distinct_values_to_contain_set": Spec(
@@ -754,7 +920,11 @@ SPECS: dict[str, Spec] = {
     "expect_table_columns_to_match_ordered_list": Spec("table", (), ("column_list",), _ordered_list),
     "expect_table_columns_to_match_set": Spec("table", (), ("column_set", "exact_match"), _column_set),
     "expect_compound_columns_to_be_unique": Spec(
-        "multicolumn", ("column_list",), (*_MOSTLY, "ignore_row_if"), _multicolumn(_compound_unique), _two_columns
+        "multicolumn",
+        ("column_list",),
+        (*_MOSTLY, "ignore_row_if"),
+        _multicolumn(_compound_unique),
+        _two_columns,
     ),
     "expect_column_pair_values_a_to_be_greater_than_b": Spec(
         "pair", ("column_A", "column_B"), (*_MOSTLY, "or_equal", "ignore_row_if"), _pair(_greater)
@@ -763,10 +933,17 @@ SPECS: dict[str, Spec] = {
         "pair", ("column_A", "column_B"), (*_MOSTLY, "ignore_row_if"), _pair(_equal)
     ),
     "expect_multicolumn_sum_to_equal": Spec(
-        "multicolumn", ("column_list", "sum_total"), (*_MOSTLY, "ignore_row_if"), _multicolumn(_sum_equal), _two_columns
+        "multicolumn",
+        ("column_list", "sum_total"),
+        (*_MOSTLY, "ignore_row_if"),
+        _multicolumn(_sum_equal),
+        _two_columns,
     ),
     "expect_select_column_values_to_be_unique_within_record": Spec(
-        "multicolumn", ("column_list",), (*_MOSTLY, "ignore_row_if"), _multicolumn(_unique_within_record),
+        "multicolumn",
+        ("column_list",),
+        (*_MOSTLY, "ignore_row_if"),
+        _multicolumn(_unique_within_record),
         _two_columns,
     ),
 }

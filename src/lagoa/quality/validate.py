@@ -14,7 +14,8 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time as clock
+from datetime import UTC, date, datetime
+from datetime import time as clock
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +25,7 @@ from lagoa.config import ResultFormat
 from lagoa.engine.connection import quote_identifier, quote_literal
 from lagoa.errors import SuiteError
 from lagoa.quality.conditions import ConditionError, condition_sql
-from lagoa.quality.expectations import SPECS, AggregateRule, Column, CompileError, Context, RowRule, Rule
+from lagoa.quality.expectations import SPECS, Column, CompileError, Context, RowRule, Rule
 from lagoa.quality.suite import Expectation, Suite
 
 ROW = "_lagoa_row"
@@ -54,7 +55,9 @@ class CompiledSuite:
     expectations: list[CompiledExpectation]
 
     def dropping(self) -> list[CompiledExpectation]:
-        return [c for c in self.expectations if c.expectation.action == "drop" and isinstance(c.rule, RowRule)]
+        return [
+            c for c in self.expectations if c.expectation.action == "drop" and isinstance(c.rule, RowRule)
+        ]
 
     def drop_filter(self) -> str | None:
         """SQL: the row breaks an expectation whose action is ``drop``; None without any."""
@@ -84,7 +87,11 @@ class ExpectationResult:
             "expectation_config": {"type": e.type, "kwargs": _json(e.kwargs), "meta": _json(meta)},
             "result": _json(self.result),
             "meta": {"lagoa": {"index": e.index, "on_fail": e.action}},
-            "exception_info": {"raised_exception": False, "exception_traceback": None, "exception_message": None},
+            "exception_info": {
+                "raised_exception": False,
+                "exception_traceback": None,
+                "exception_message": None,
+            },
         }
 
 
@@ -105,7 +112,9 @@ class ValidationResult:
         return all(r.success for r in self.results)
 
     def failed(self, action: str | None = None) -> list[ExpectationResult]:
-        return [r for r in self.results if not r.success and (action is None or r.expectation.action == action)]
+        return [
+            r for r in self.results if not r.success and (action is None or r.expectation.action == action)
+        ]
 
     def statistics(self) -> dict[str, Any]:
         n = len(self.results)
@@ -182,32 +191,14 @@ def run_compiled(
 ) -> ValidationResult:
     """Evaluate a compiled suite in one scan and judge the results."""
     started = time.perf_counter()
-    keep = 0 if result_format == "BOOLEAN_ONLY" else (MAX_LIST if result_format == "COMPLETE" else partial_count)
-    inner = [f"{quote_identifier(ROW)}"]
-    outer = ["count(*) AS n"]
-    for i, item in enumerate(compiled.expectations):
-        rule = item.rule
-        if isinstance(rule, RowRule):
-            inner += [f"{expr} AS {alias}" for alias, expr in rule.windows.items()]
-            inner += [f"({item.domain}) AS _d{i}", f"({rule.missing}) AS _m{i}", f"coalesce({rule.unexpected}, false) AS _u{i}"]
-            inner.append(f"{rule.value} AS _v{i}")
-            outer += [
-                f"count(*) FILTER (WHERE _d{i}) AS e{i}",
-                f"count(*) FILTER (WHERE _d{i} AND _m{i}) AS m{i}",
-                f"count(*) FILTER (WHERE _d{i} AND NOT _m{i} AND _u{i}) AS u{i}",
-            ]
-            if keep:
-                # Wrapped in a struct: min_by leaves out NULL values, and nulls can be the unexpected ones.
-                outer.append(
-                    f"min_by({{'v': _v{i}}}, {ROW}, {keep}) FILTER (WHERE _d{i} AND NOT _m{i} AND _u{i}) AS p{i}"
-                )
-        else:
-            outer += [f"{expr} AS a{i}_{alias}" for alias, expr in rule.aggregates.items()]
-    source_columns = ", ".join(quote_identifier(c) for c in compiled.columns)
-    sql = (
-        f"SELECT {', '.join(outer)} FROM (SELECT {source_columns}, {', '.join(inner)} FROM {compiled.view})"
+    keep = (
+        0 if result_format == "BOOLEAN_ONLY" else (MAX_LIST if result_format == "COMPLETE" else partial_count)
     )
-    cursor = con.execute(sql)
+    items = list(enumerate(compiled.expectations))
+    try:
+        cursor = con.execute(_scan(compiled, items, keep))
+    except duckdb.Error as exc:
+        raise _culprit(con, compiled, items, exc) from None
     names = [d[0] for d in cursor.description or []]
     row = dict(zip(names, cursor.fetchone() or (), strict=True))
     results = []
@@ -218,10 +209,76 @@ def run_compiled(
             prefix = f"a{i}_"
             observed = {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
             success, fields = item.rule.judge(observed)
-            results.append(ExpectationResult(item.expectation, success, {} if result_format == "BOOLEAN_ONLY" else fields))
+            results.append(
+                ExpectationResult(
+                    item.expectation, success, {} if result_format == "BOOLEAN_ONLY" else fields
+                )
+            )
     return ValidationResult(
         compiled.suite, table, run_id, results, seconds=time.perf_counter() - started, rows=int(row["n"])
     )
+
+
+def _scan(compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]], keep: int) -> str:
+    """The one query that evaluates ``items``: column ``e<i>``/``m<i>``/``u<i>`` count the rows in
+    expectation i's domain, the missing and the unexpected ones, ``p<i>`` lists the first ``keep``
+    unexpected values, and ``a<i>_<alias>`` are aggregate rules' aggregates."""
+    inner = [f"{quote_identifier(ROW)}"]
+    outer = ["count(*) AS n"]
+    windows: dict[str, str] = {}
+    for i, item in items:
+        rule = item.rule
+        if isinstance(rule, RowRule):
+            inner += [f"{expr} AS {alias}" for alias, expr in rule.windows.items() if alias not in windows]
+            windows |= rule.windows
+            inner += [
+                f"({item.domain}) AS _d{i}",
+                f"({rule.missing}) AS _m{i}",
+                f"coalesce({rule.unexpected}, false) AS _u{i}",
+                f"{rule.value} AS _v{i}",
+            ]
+            # count_if and CASE rather than FILTER clauses: DuckDB slices every input column for each
+            # filtered aggregate, which grows with the square of the suite's size.
+            fails = f"_d{i} AND NOT _m{i} AND _u{i}"
+            outer += [
+                f"coalesce(count_if(_d{i}), 0) AS e{i}",
+                f"coalesce(count_if(_d{i} AND _m{i}), 0) AS m{i}",
+                f"coalesce(count_if({fails}), 0) AS u{i}",
+            ]
+            if keep:
+                # The first unexpected values: min_by skips rows whose order is NULL. The value is
+                # wrapped in a struct, as min_by would leave out NULL values, and nulls can be unexpected.
+                outer.append(f"min_by({{'v': _v{i}}}, CASE WHEN {fails} THEN {ROW} END, {keep}) AS p{i}")
+        else:
+            outer += [f"{expr} AS a{i}_{alias}" for alias, expr in rule.aggregates.items()]
+    source_columns = ", ".join(quote_identifier(c) for c in compiled.columns)
+    return (
+        f"SELECT {', '.join(outer)} FROM (SELECT {source_columns}, {', '.join(inner)} FROM {compiled.view})"
+    )
+
+
+def _culprit(
+    con: duckdb.DuckDBPyConnection,
+    compiled: CompiledSuite,
+    items: list[tuple[int, CompiledExpectation]],
+    error: duckdb.Error,
+) -> Exception:
+    """The scan failed: find the expectation DuckDB cannot evaluate (a regular expression RE2 does
+    not read, a strftime directive DuckDB lacks…) and name it in a :class:`SuiteError`."""
+    for item in items:
+        try:
+            con.execute(_scan(compiled, [item], 0)).fetchall()
+        except duckdb.Error as exc:
+            e = item[1].expectation
+            message = str(exc).splitlines()[0]
+            return SuiteError(
+                compiled.suite.path,
+                f"`{e.type}` cannot run: {message}",
+                index=e.index,
+                hint="check its arguments against the column's type; regular expressions use RE2 syntax "
+                "(no lookaround, no backreferences)",
+            )
+    return error
 
 
 def validate(
@@ -256,7 +313,7 @@ def _map_result(
     if result_format == "BOOLEAN_ONLY":
         return ExpectationResult(e, success, {})
     values = [_plain(v["v"]) for v in row.get(f"p{i}") or []]
-    if item.rule.shown == "values":  # a column pair is shown as [a, b]
+    if isinstance(item.rule, RowRule) and item.rule.shown == "values":  # a column pair is shown as [a, b]
         values = [list(v.values()) for v in values]
     result: dict[str, Any] = {"element_count": n, "unexpected_count": unexpected}
     if e.type in NULL_TESTS:
@@ -280,15 +337,24 @@ def _map_result(
 
 
 def _value_counts(values: list[Any], limit: int) -> list[dict[str, Any]] | None:
-    """Counts of the values shown, most frequent first (ties by value); None when the values
-    cannot be ordered (mixed types), as Great Expectations leaves the key out then."""
-    keys = [tuple(v.values()) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v for v in values]
+    """Counts of the values shown, most frequent first (ties by value, nulls first); None when the
+    values cannot be ordered (mixed types), as Great Expectations leaves the key out then."""
+    keys = [
+        tuple(v.values()) if isinstance(v, dict) else tuple(v) if isinstance(v, list) else v for v in values
+    ]
     top = Counter(keys).most_common(limit)
     try:
-        ordered = sorted(top, key=lambda item: (-item[1], item[0]))
+        ordered = sorted(top, key=lambda item: (-item[1], _order(item[0])))
     except TypeError:
         return None
     return [{"value": list(v) if isinstance(v, tuple) else v, "count": c} for v, c in ordered]
+
+
+def _order(value: Any) -> Any:
+    """Sort key that puts nulls first, also inside the tuples of pair and multi-column values."""
+    if isinstance(value, tuple):
+        return tuple(_order(v) for v in value)
+    return (False, 0) if value is None else (True, value)
 
 
 def _plain(value: Any) -> Any:
