@@ -150,19 +150,14 @@ def merge_silver(
         return SilverResult(identifier, pending, 0, 0, 0)
 
     projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
-    ordered = gate is not None and "file_row_number" not in {f.name for f in bronze.schema().fields}
-    position = ", filename='_lagoa_file', file_row_number=true" if ordered else ""
     incoming = (
-        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true{position}) "
+        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
     rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
     outcome: GateOutcome | None = None
     if gate is not None:
-        # Rows are judged in arrival order: file by file, line by line.
-        order = "struct_pack(f := _lagoa_file, r := file_row_number)" if ordered else None
-        validated = f"SELECT {projection}{', _lagoa_file, file_row_number' if ordered else ''} FROM {incoming} WHERE _lagoa_error IS NULL"
-        outcome = gate.apply(con, validated, order_by=order)
+        outcome = gate.apply(con, rows)
         rows = f"SELECT {projection} FROM ({outcome.rows})"
     try:
         return _merge(

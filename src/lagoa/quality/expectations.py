@@ -1,10 +1,5 @@
-"""The expectation types Lagoa supports: their arguments, and how each compiles to DuckDB SQL.
-
-Each type compiles to one of two rules. A :class:`RowRule` judges rows: SQL booleans saying which
-rows are *missing* (left out, like Great Expectations' nulls) and which of the others are
-*unexpected*; the compiler counts them for every row rule of a suite in one scan. An
-:class:`AggregateRule` judges the table as a whole: SQL aggregates evaluated in that same scan,
-then a small Python judgement of the observed values.
+"""The expectation types Lagoa supports: their arguments, and how each compiles to a rule
+(:mod:`lagoa.quality.rules`) that the validator evaluates in DuckDB.
 
 Semantics follow Great Expectations 1.x (pandas); the differences are listed in
 docs/quality-differences.md.
@@ -15,171 +10,34 @@ from __future__ import annotations
 import hashlib
 import importlib
 import math
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from lagoa.engine.connection import quote_identifier, quote_literal
-
-Kind = Literal["column", "pair", "multicolumn", "aggregate", "table"]
-
-
-@dataclass(frozen=True)
-class Argument:
-    """What an argument accepts, checked when a suite is loaded."""
-
-    description: str
-    accepts: Callable[[Any], bool]
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _bound(value: Any) -> bool:
-    if isinstance(value, str):  # Great Expectations reads string bounds as dates or timestamps
-        try:
-            datetime.fromisoformat(value)
-        except ValueError:
-            return False
-        return True
-    return _number(value)
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
-
-
-IGNORE_ROW_IF = (
-    "all_values_are_missing",
-    "any_value_is_missing",
-    "never",
-    "both_values_are_missing",
-    "either_value_is_missing",
-    "neither",
+from lagoa.engine.connection import quote_literal
+from lagoa.quality.rules import (
+    AggregateRule,
+    Column,
+    Compile,
+    CompileError,
+    Context,
+    Kind,
+    RowRule,
+    Rule,
+    between,
+    check_bounds,
+    column,
+    in_set,
+    literal,
+    needs_bounds,
+    non_empty_set,
+    ordered_bounds,
+    regex_literal,
+    two_columns,
+    within,
 )
-
-ARGUMENTS: dict[str, Argument] = {
-    "column": Argument("a column name", lambda v: isinstance(v, str)),
-    "column_A": Argument("a column name", lambda v: isinstance(v, str)),
-    "column_B": Argument("a column name", lambda v: isinstance(v, str)),
-    "column_list": Argument("a list of column names", _strings),
-    "column_set": Argument("a list of column names", _strings),
-    "value_set": Argument("a list of values", lambda v: isinstance(v, list | tuple)),
-    "mostly": Argument("a number between 0 and 1", lambda v: _number(v) and 0 <= v <= 1),
-    "min_value": Argument("a number or an ISO date/time string", _bound),
-    "max_value": Argument("a number or an ISO date/time string", _bound),
-    "ignore_row_if": Argument(
-        "one of all_values_are_missing, any_value_is_missing, never, both_values_are_missing, "
-        "either_value_is_missing, neither",
-        lambda v: v in IGNORE_ROW_IF,
-    ),
-    "column_index": Argument("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    "strict_min": Argument("true or false", lambda v: isinstance(v, bool)),
-    "strict_max": Argument("true or false", lambda v: isinstance(v, bool)),
-    "strictly": Argument("true or false", lambda v: isinstance(v, bool)),
-    "or_equal": Argument("true or false", lambda v: isinstance(v, bool)),
-    "ties_okay": Argument("true or false", lambda v: isinstance(v, bool)),
-    "exact_match": Argument("true or false", lambda v: isinstance(v, bool)),
-    "regex": Argument("a regular expression string", lambda v: isinstance(v, str)),
-    "regex_list": Argument("a list of regular expression strings", _strings),
-    "match_on": Argument('"any" or "all"', lambda v: v in ("any", "all")),
-    "type_": Argument("a type name", lambda v: isinstance(v, str)),
-    "type_list": Argument("a list of type names", _strings),
-    "strftime_format": Argument("a strftime format string", lambda v: isinstance(v, str)),
-    "value": Argument("a number", _number),
-    "sum_total": Argument("a number", _number),
-    "row_condition": Argument("a condition string", lambda v: isinstance(v, str | dict)),
-    "condition_parser": Argument(
-        '"great_expectations" or "pandas"', lambda v: v in ("great_expectations", "pandas", "spark")
-    ),
-    "result_format": Argument(
-        "BOOLEAN_ONLY, BASIC, SUMMARY, COMPLETE or an object",
-        lambda v: v in ("BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE") or isinstance(v, dict),
-    ),
-}
-COMMON_ARGUMENTS = (
-    "row_condition",
-    "condition_parser",
-    "result_format",
-    "catch_exceptions",
-    "meta",
-    "batch_id",
-)
-"""Arguments every expectation takes; ``catch_exceptions``, ``meta`` and ``batch_id`` are ignored."""
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of the validated relation: name and DuckDB type."""
-
-    name: str
-    type: str
-
-    @property
-    def sql(self) -> str:
-        return quote_identifier(self.name)
-
-    @property
-    def family(self) -> str:
-        """numeric, string, boolean, temporal or other: decides how literals compare."""
-        upper = self.type.upper()
-        if upper.startswith(("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT")):
-            return "numeric"
-        if upper.startswith(("UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL", "REAL")):
-            return "numeric"
-        if upper in ("VARCHAR", "STRING", "TEXT"):
-            return "string"
-        if upper == "BOOLEAN":
-            return "boolean"
-        if upper.startswith(("DATE", "TIME", "TIMESTAMP")):
-            return "temporal"
-        return "other"
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a rule compiles against: the relation's columns, its name, the expectation's domain."""
-
-    columns: Mapping[str, Column]
-    relation: str
-    domain: str = "true"
-    """SQL boolean: the rows the expectation looks at (its row_condition)."""
-
-
-@dataclass(frozen=True)
-class RowRule:
-    """A rule judging each row. Counts: element = rows in the domain; missing = rows left out;
-    unexpected = the other rows that break it."""
-
-    missing: str
-    unexpected: str
-    value: str
-    windows: dict[str, str] = field(default_factory=dict)
-    """Window expressions the rule reads, by alias; computed in a sub-select of the scan."""
-    shown: Literal["value", "values", "record"] = "value"
-    """How ``value`` reads in results: one value, a struct shown as a list, or a struct shown as
-    an object (multi-column rules)."""
-
-
-Judge = Callable[[dict[str, Any]], tuple[bool, dict[str, Any]]]
-"""Observed aggregates → (success, the result's fields, e.g. ``observed_value``)."""
-
-
-@dataclass(frozen=True)
-class AggregateRule:
-    """A rule judging the table: ``aggregates`` (alias → SQL) are evaluated over the domain, then
-    ``judge`` turns them into the success and the result's fields."""
-
-    aggregates: dict[str, str]
-    judge: Judge
-
-
-Rule = RowRule | AggregateRule
-Compile = Callable[[dict[str, Any], Context], Rule]
 
 
 @dataclass(frozen=True)
@@ -191,6 +49,11 @@ class Spec:
     validate: Callable[[dict[str, Any]], str | None] = lambda kwargs: None
 
     @property
+    def ordered(self) -> bool:
+        """Whether the rule compares each row with the previous one (increasing, decreasing)."""
+        return self.compile in _ORDERED
+
+    @property
     def row_level(self) -> bool:
         """Whether failing rows can be told apart (and so quarantined by ``drop``)."""
         return self.kind in ("column", "pair", "multicolumn") and self.compile not in _ORDERED
@@ -200,203 +63,6 @@ class Spec:
             if isinstance(value, dict) and name not in ("row_condition", "result_format", "meta"):
                 return f"argument `{name}` is a suite parameter ({value}); suite parameters are not supported"
         return self.validate(kwargs)
-
-
-class CompileError(Exception):
-    """An expectation cannot apply to this relation (a missing column, a bad regex…)."""
-
-
-# --- SQL helpers -------------------------------------------------------------------------------
-
-
-def column(kwargs: dict[str, Any], ctx: Context, key: str = "column") -> Column:
-    name = kwargs[key]
-    found = ctx.columns.get(name)
-    if found is None:
-        raise CompileError(f"column `{name}` does not exist")
-    return found
-
-
-def literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float | Decimal):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    if isinstance(value, datetime):
-        return f"TIMESTAMP {quote_literal(value.isoformat(sep=' '))}"
-    if isinstance(value, date):
-        return f"DATE {quote_literal(value.isoformat())}"
-    return quote_literal(str(value))
-
-
-def typed_literal(value: Any, col: Column) -> str | None:
-    """``value`` as a literal comparable with ``col``, or None when it can never equal a value of
-    the column (pandas compares 1 and "1" as different, and so does Lagoa)."""
-    family = col.family
-    if value is None:
-        return None
-    if family == "numeric":  # as in Python, True equals 1 and False equals 0
-        if isinstance(value, bool):
-            return literal(int(value))
-        return literal(value) if _number(value) else None
-    if family == "string":
-        return literal(value) if isinstance(value, str) else None
-    if family == "boolean":
-        if isinstance(value, bool) or (_number(value) and value in (0, 1)):
-            return literal(bool(value))
-        return None
-    if family == "temporal" and isinstance(value, str | date):
-        return f"TRY_CAST({literal(value)} AS {col.type})"
-    return literal(value)
-
-
-def in_set(col: Column, values: list[Any]) -> str:
-    literals = [text for text in (typed_literal(v, col) for v in values) if text is not None]
-    return f"{col.sql} IN ({', '.join(literals)})" if literals else "false"
-
-
-def bound(value: Any, col: Column | None) -> str:
-    if col is not None and col.family == "temporal" and isinstance(value, str):
-        return f"CAST({literal(value)} AS {col.type})"
-    return literal(value)
-
-
-def check_bounds(kwargs: dict[str, Any], col: Column | None) -> None:
-    """Bounds must fit what they bound (``col``, or a count or length when None): numbers for
-    numbers, ISO strings for dates and times, with a UTC offset exactly when the column has a time
-    zone, and no time of day for a DATE. Great Expectations raises on the other combinations."""
-    family = "numeric" if col is None else col.family
-    for key in ("min_value", "max_value"):
-        value = kwargs.get(key)
-        if value is None:
-            continue
-        if col is None or family in ("numeric", "boolean"):
-            wanted = None if _number(value) else "a number"
-        elif family == "temporal":
-            wanted = _temporal_bound(value, col.type.upper())
-        else:
-            raise CompileError(f"column `{col.name}` is {col.type}: bounds apply to numbers, dates and times")
-        if wanted:
-            name = f"column `{col.name}` ({col.type})" if col is not None else "a count or a length"
-            raise CompileError(f"{key} {value!r} does not fit {name}; it takes {wanted}")
-
-
-def _temporal_bound(value: Any, kind: str) -> str | None:
-    if not isinstance(value, str):
-        return "an ISO date or time string"
-    parsed = datetime.fromisoformat(value)
-    if kind == "DATE" and len(value) > 10:
-        return "a date without a time of day"
-    if "WITH TIME ZONE" in kind and parsed.tzinfo is None:
-        return "a time with a UTC offset, such as 2024-01-01T00:00:00+00:00"
-    if "WITH TIME ZONE" not in kind and parsed.tzinfo is not None:
-        return "a time without a UTC offset"
-    return None
-
-
-def between(expression: str, kwargs: dict[str, Any], col: Column | None) -> str:
-    """SQL: ``expression`` lies outside [min_value, max_value] (the bounds' strictness applied)."""
-    check_bounds(kwargs, col)
-    outside = []
-    if kwargs.get("min_value") is not None:
-        op = "<=" if kwargs.get("strict_min") else "<"
-        outside.append(f"{expression} {op} {bound(kwargs['min_value'], col)}")
-    if kwargs.get("max_value") is not None:
-        op = ">=" if kwargs.get("strict_max") else ">"
-        outside.append(f"{expression} {op} {bound(kwargs['max_value'], col)}")
-    return "(" + " OR ".join(outside) + ")"
-
-
-def within(observed: Any, kwargs: dict[str, Any]) -> bool:
-    """Python twin of :func:`between` for an observed aggregate (True when inside the bounds)."""
-    if observed is None:
-        return False
-    low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    if isinstance(observed, datetime | date):
-        low = _as_temporal(low, observed)
-        high = _as_temporal(high, observed)
-    if low is not None and (observed <= low if kwargs.get("strict_min") else observed < low):
-        return False
-    return not (high is not None and (observed >= high if kwargs.get("strict_max") else observed > high))
-
-
-def _as_temporal(value: Any, like: date) -> Any:
-    if not isinstance(value, str):
-        return value
-    parsed = datetime.fromisoformat(value)
-    return parsed if isinstance(like, datetime) else parsed.date()
-
-
-def _needs_bounds(kwargs: dict[str, Any]) -> str | None:
-    if kwargs.get("min_value") is None and kwargs.get("max_value") is None:
-        return "give min_value, max_value or both"
-    return _ordered_bounds(kwargs)
-
-
-def _ordered_bounds(kwargs: dict[str, Any]) -> str | None:
-    low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    if low is not None and high is not None and type(low) is type(high) and low > high:
-        return f"min_value ({low}) is greater than max_value ({high})"
-    return None
-
-
-def _two_columns(kwargs: dict[str, Any]) -> str | None:
-    if len(kwargs.get("column_list") or []) < 2:
-        return "column_list must name at least two columns"
-    return None
-
-
-def _non_empty_set(kwargs: dict[str, Any]) -> str | None:
-    return None if kwargs.get("value_set") else "value_set must not be empty"
-
-
-# Python's \d, \w and \s match any Unicode digit, word character or space; RE2's only ASCII ones.
-_UNICODE_CLASSES = {"d": r"\p{Nd}", "w": r"\p{L}\p{N}_", "s": r"\t-\r\x{1c}-\x{1f}\x{85}\p{Z}"}
-
-
-def python_regex(pattern: str) -> str:
-    """A Python regular expression (what Great Expectations runs) rewritten for DuckDB's RE2.
-
-    ``\\d``, ``\\w`` and ``\\s`` (and their negations) match Unicode as in Python, ``$`` also matches
-    before a final newline, and ``\\Z``, ``\\uXXXX`` are spelled the RE2 way. Anything else is kept."""
-    out: list[str] = []
-    multiline = re.search(r"\(\?[a-zA-Z]*m[a-zA-Z]*[):]", pattern) is not None
-    in_class, first = False, -1  # inside [...]; where its content starts (a "]" there is literal)
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            code, i = pattern[i + 1], i + 2
-            digits = pattern[i : i + {"u": 4, "U": 8}.get(code, 0)]
-            if code in _UNICODE_CLASSES:
-                out.append(_UNICODE_CLASSES[code] if in_class else f"[{_UNICODE_CLASSES[code]}]")
-            elif code == "D":
-                out.append(r"\P{Nd}")
-            elif code in "WS" and not in_class:
-                out.append(f"[^{_UNICODE_CLASSES[code.lower()]}]")
-            elif code == "Z":
-                out.append(r"\z")
-            elif digits and len(digits) == (4 if code == "u" else 8) and re.fullmatch("[0-9a-fA-F]+", digits):
-                out.append(f"\\x{{{digits}}}")
-                i += len(digits)
-            else:
-                out.append("\\" + code)
-            continue
-        if in_class:
-            in_class = not (char == "]" and i != first)
-        elif char == "[":
-            in_class, first = True, i + (2 if pattern[i + 1 : i + 2] == "^" else 1)
-        elif char == "$" and not multiline:
-            char = r"(?:\n?\z)"
-        out.append(char)
-        i += 1
-    return "".join(out)
-
-
-def _regex(pattern: str) -> str:
-    return quote_literal(python_regex(pattern))
 
 
 # --- column map rules --------------------------------------------------------------------------
@@ -424,11 +90,19 @@ def _null(kwargs: dict[str, Any], ctx: Context) -> Rule:
 
 def _unique(kwargs: dict[str, Any], ctx: Context) -> Rule:
     col = column(kwargs, ctx)
-    repeated = (
-        f"SELECT {col.sql} FROM {ctx.relation} WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL "
-        f"GROUP BY ALL HAVING count(*) > 1"
+    kept = f"({ctx.domain}) AND {col.sql} IS NOT NULL"
+    repeated = f"SELECT {col.sql} FROM {ctx.relation} WHERE {kept} GROUP BY ALL HAVING count(*) > 1"
+    return RowRule(
+        f"{col.sql} IS NULL", f"{col.sql} IN ({repeated})", col.sql, count=_repeats(col.sql, kept, ctx)
     )
-    return RowRule(f"{col.sql} IS NULL", f"{col.sql} IN ({repeated})", col.sql)
+
+
+def _repeats(key: str, kept: str, ctx: Context) -> str:
+    """Rows whose key appears more than once among the ``kept`` rows (every copy counts)."""
+    return (
+        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {ctx.relation} WHERE {kept} "
+        f"GROUP BY {key} HAVING n > 1)"
+    )
 
 
 def _text(col: Column) -> str:
@@ -445,7 +119,7 @@ def _length(col: Column) -> str:
 
 def _regex_any(col: Column, patterns: list[str], match_on: str) -> str:
     """Unexpected unless the value matches any (or all) of the patterns."""
-    tests = [f"regexp_matches({_text(col)}, {_regex(p)})" for p in patterns]
+    tests = [f"regexp_matches({_text(col)}, {regex_literal(p)})" for p in patterns]
     joined = (" OR " if match_on == "any" else " AND ").join(tests) or "false"
     return f"NOT ({joined})"
 
@@ -482,7 +156,7 @@ def _strftime(col: Column, kwargs: dict[str, Any]) -> str:
         raise CompileError(
             f"strftime_format {fmt!r} is not a format Python's strptime reads ({exc})"
         ) from None
-    matches = f"regexp_full_match({text}, {_regex('(?i)' + shape)})"
+    matches = f"regexp_full_match({text}, {regex_literal('(?i)' + shape)})"
     return f"NOT ({matches} AND try_strptime({text}, {quote_literal(fmt)}) IS NOT NULL)"
 
 
@@ -752,7 +426,11 @@ def _multicolumn(test: Callable[[list[Column], dict[str, Any], Context], str]) -
         columns = [column({"c": name}, ctx, "c") for name in kwargs["column_list"]]
         missing = _ignore(columns, kwargs.get("ignore_row_if") or "all_values_are_missing")
         value = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
-        return RowRule(missing, test(columns, kwargs, ctx), value, shown="record")
+        count = None
+        if test is _compound_unique:  # grouping by the columns counts the repeats cheaply
+            keys = ", ".join(c.sql for c in columns)
+            count = _repeats(keys, f"({ctx.domain}) AND NOT ({missing})", ctx)
+        return RowRule(missing, test(columns, kwargs, ctx), value, shown="record", count=count)
 
     return compile
 
@@ -832,7 +510,7 @@ SPECS: dict[str, Spec] = {
         "column", ("column", "value_set"), _MOSTLY, _column_rule(lambda c, k: in_set(c, k["value_set"]))
     ),
     "expect_column_values_to_be_between": Spec(
-        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_between_values), _needs_bounds
+        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_between_values), needs_bounds
     ),
     "expect_column_values_to_match_regex": Spec(
         "column",
@@ -844,7 +522,7 @@ SPECS: dict[str, Spec] = {
         "column",
         ("column", "regex"),
         _MOSTLY,
-        _column_rule(lambda c, k: f"regexp_matches({_text(c)}, {_regex(k['regex'])})"),
+        _column_rule(lambda c, k: f"regexp_matches({_text(c)}, {regex_literal(k['regex'])})"),
     ),
     "expect_column_values_to_match_regex_list": Spec(
         "column",
@@ -859,7 +537,7 @@ SPECS: dict[str, Spec] = {
         "aggregate", ("column",), (*_MOSTLY, "type_list"), _type_rule(lambda k: k.get("type_list"))
     ),
     "expect_column_value_lengths_to_be_between": Spec(
-        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_lengths_between), _needs_bounds
+        "column", ("column",), (*_MOSTLY, *_BOUNDS), _column_rule(_lengths_between), needs_bounds
     ),
     "expect_column_value_lengths_to_equal": Spec(
         "column",
@@ -903,7 +581,7 @@ SPECS: dict[str, Spec] = {
         ("column", "value_set"),
         (),
         lambda k, ctx: _distinct(k, ctx, "in"),
-        _non_empty_set,
+        non_empty_set,
     ),
     "expect_column_distinct_values_to_contain_set": Spec(
         "aggregate", ("column", "value_set"), (), lambda k, ctx: _distinct(k, ctx, "contain")
@@ -914,7 +592,7 @@ SPECS: dict[str, Spec] = {
     "expect_column_most_common_value_to_be_in_set": Spec(
         "aggregate", ("column", "value_set"), ("ties_okay",), _most_common
     ),
-    "expect_table_row_count_to_be_between": Spec("table", (), _BOUNDS, _row_count, _ordered_bounds),
+    "expect_table_row_count_to_be_between": Spec("table", (), _BOUNDS, _row_count, ordered_bounds),
     "expect_table_row_count_to_equal": Spec("table", ("value",), (), _row_count),
     "expect_table_column_count_to_equal": Spec("table", ("value",), (), _column_count),
     "expect_table_columns_to_match_ordered_list": Spec("table", (), ("column_list",), _ordered_list),
@@ -924,7 +602,7 @@ SPECS: dict[str, Spec] = {
         ("column_list",),
         (*_MOSTLY, "ignore_row_if"),
         _multicolumn(_compound_unique),
-        _two_columns,
+        two_columns,
     ),
     "expect_column_pair_values_a_to_be_greater_than_b": Spec(
         "pair", ("column_A", "column_B"), (*_MOSTLY, "or_equal", "ignore_row_if"), _pair(_greater)
@@ -937,13 +615,13 @@ SPECS: dict[str, Spec] = {
         ("column_list", "sum_total"),
         (*_MOSTLY, "ignore_row_if"),
         _multicolumn(_sum_equal),
-        _two_columns,
+        two_columns,
     ),
     "expect_select_column_values_to_be_unique_within_record": Spec(
         "multicolumn",
         ("column_list",),
         (*_MOSTLY, "ignore_row_if"),
         _multicolumn(_unique_within_record),
-        _two_columns,
+        two_columns,
     ),
 }

@@ -40,9 +40,10 @@ class QualityGate:
     save: Callable[[ValidationResult], str] | None = None
     """Stores a result and returns where (for messages); called before any failure is raised."""
 
-    def apply(self, con: duckdb.DuckDBPyConnection, relation: str, *, order_by: str | None) -> GateOutcome:
-        """Validate ``relation`` (the batch's parsed rows) with every suite of the table."""
-        compiled = [compile_suite(con, suite, relation, order_by=order_by) for suite in self.suites]
+    def apply(self, con: duckdb.DuckDBPyConnection, relation: str) -> GateOutcome:
+        """Validate ``relation`` (the batch's parsed rows, in arrival order) with every suite of
+        the table."""
+        compiled = [compile_suite(con, suite, relation) for suite in self.suites]
         try:
             results = [
                 run_compiled(con, c, table=self.table, run_id=self.run_id, result_format=self.result_format)

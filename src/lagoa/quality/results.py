@@ -32,9 +32,14 @@ def _file_name(table: str, suite: str) -> str:
 
 
 def run_ids(storage: Storage) -> list[str]:
-    """Runs that stored results, oldest first."""
-    runs = {Path(key).parts[1] for key in storage.list(PREFIX) if key.endswith(".json")}
-    return sorted(runs)
+    """Runs that stored results, oldest first (by validation time: two runs can share a second)."""
+    latest: dict[str, str] = {}
+    for key in storage.list(PREFIX):
+        if key.endswith(".json"):
+            run = Path(key).parts[1]
+            when = json.loads(storage.local_path(key).read_text()).get("meta", {}).get("validation_time", "")
+            latest[run] = max(latest.get(run, ""), str(when))
+    return sorted(latest, key=lambda run: (latest[run], run))
 
 
 def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | None, list[dict[str, Any]]]:

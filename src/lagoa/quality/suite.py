@@ -15,7 +15,8 @@ from typing import Any
 
 from lagoa.config import Action, QualityConfig, did_you_mean
 from lagoa.errors import SuiteError
-from lagoa.quality.expectations import ARGUMENTS, COMMON_ARGUMENTS, SPECS
+from lagoa.quality.expectations import SPECS
+from lagoa.quality.rules import ARGUMENTS, COMMON_ARGUMENTS
 
 ACTIONS = ("warn", "drop", "fail")
 

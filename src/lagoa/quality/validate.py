@@ -1,10 +1,10 @@
 """Run a suite against a relation in DuckDB: one scan for every row rule and aggregate.
 
-The relation is wrapped in a temporary view that adds ``_lagoa_row`` (the row order that
-``partial_unexpected_list`` and the increasing/decreasing rules follow). One query then counts,
-for every row rule, the rows in its domain, the missing rows and the unexpected ones, keeps the
-first unexpected values, and evaluates every aggregate. Python only judges the handful of numbers
-that come back.
+The relation is wrapped in a temporary view. One query counts, for every row rule, the rows in its
+domain, the missing rows and the unexpected ones, and evaluates every aggregate. Uniqueness rules
+count by grouping, one query each. Only for the rules that found unexpected rows, a short read
+fetches the first ones, in the relation's order (``partial_unexpected_list``). Python only judges
+the handful of numbers that come back.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from lagoa.config import ResultFormat
 from lagoa.engine.connection import quote_identifier, quote_literal
 from lagoa.errors import SuiteError
 from lagoa.quality.conditions import ConditionError, condition_sql
-from lagoa.quality.expectations import SPECS, Column, CompileError, Context, RowRule, Rule
+from lagoa.quality.expectations import SPECS
+from lagoa.quality.rules import Column, CompileError, Context, RowRule, Rule
 from lagoa.quality.suite import Expectation, Suite
 
 ROW = "_lagoa_row"
@@ -53,6 +54,8 @@ class CompiledSuite:
     view: str
     columns: dict[str, Column]
     expectations: list[CompiledExpectation]
+    ordered: bool = False
+    """Whether the view numbers its rows (``_lagoa_row``)."""
 
     def dropping(self) -> list[CompiledExpectation]:
         return [
@@ -152,9 +155,13 @@ def compile_suite(
     :func:`release` drops it.
     """
     view = f"_lagoa_validated_{next(_views)}"
-    order = order_by or "row_number() OVER ()"
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *, {order} AS {ROW} FROM ({relation})")
-    described = con.execute(f"DESCRIBE SELECT * EXCLUDE ({ROW}) FROM {view}").fetchall()
+    # A row number only when something needs one: an explicit order, or increasing/decreasing rules
+    # (numbering the rows costs as much as the rest of a suite).
+    ordered = order_by is not None or any(SPECS[e.type].ordered for e in suite.expectations)
+    order = f", {order_by or 'row_number() OVER ()'} AS {ROW}" if ordered else ""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{order} FROM ({relation})")
+    hidden = f" EXCLUDE ({ROW})" if ordered else ""
+    described = con.execute(f"DESCRIBE SELECT *{hidden} FROM {view}").fetchall()
     columns = {name: Column(name, str(kind)) for name, kind, *_ in described}
     compiled = []
     for expectation in suite.expectations:
@@ -166,7 +173,7 @@ def compile_suite(
             con.execute(f"DROP VIEW IF EXISTS {view}")
             raise SuiteError(suite.path, f"`{expectation.type}`: {exc}", index=expectation.index) from None
         compiled.append(CompiledExpectation(expectation, rule, domain))
-    return CompiledSuite(suite, view, columns, compiled)
+    return CompiledSuite(suite, view, columns, compiled, ordered)
 
 
 def release(con: duckdb.DuckDBPyConnection, compiled: CompiledSuite) -> None:
@@ -195,12 +202,24 @@ def run_compiled(
         0 if result_format == "BOOLEAN_ONLY" else (MAX_LIST if result_format == "COMPLETE" else partial_count)
     )
     items = list(enumerate(compiled.expectations))
+    # Rows are numbered and shown in the relation's order, so keep it while validating.
+    (preserved,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() or (True,)
+    con.execute("SET preserve_insertion_order = true")
     try:
-        cursor = con.execute(_scan(compiled, items, keep))
+        cursor = con.execute(_scan(compiled, items))
+        names = [d[0] for d in cursor.description or []]
+        row = dict(zip(names, cursor.fetchone() or (), strict=True))
+        for i, item in items:
+            if isinstance(item.rule, RowRule) and item.rule.count is not None:
+                (row[f"u{i}"],) = con.execute(item.rule.count).fetchone() or (0,)
+        for i, item in items:
+            if isinstance(item.rule, RowRule) and keep and row[f"u{i}"]:
+                row[f"p{i}"] = _first_unexpected(con, compiled, i, item, keep)
     except duckdb.Error as exc:
         raise _culprit(con, compiled, items, exc) from None
-    names = [d[0] for d in cursor.description or []]
-    row = dict(zip(names, cursor.fetchone() or (), strict=True))
+    finally:
+        if not preserved:
+            con.execute("SET preserve_insertion_order = false")
     results = []
     for i, item in enumerate(compiled.expectations):
         if isinstance(item.rule, RowRule):
@@ -219,42 +238,61 @@ def run_compiled(
     )
 
 
-def _scan(compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]], keep: int) -> str:
-    """The one query that evaluates ``items``: column ``e<i>``/``m<i>``/``u<i>`` count the rows in
-    expectation i's domain, the missing and the unexpected ones, ``p<i>`` lists the first ``keep``
-    unexpected values, and ``a<i>_<alias>`` are aggregate rules' aggregates."""
-    inner = [f"{quote_identifier(ROW)}"]
-    outer = ["count(*) AS n"]
+def _flags(compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]], values: bool) -> str:
+    """A sub-select of the view adding, per row rule i, ``_d<i>`` (in its domain), ``_m<i>``
+    (missing), ``_u<i>`` (unexpected; not for rules that count on their own unless ``values``)
+    and, with ``values``, ``_v<i>`` (what results show)."""
+    inner = [quote_identifier(c) for c in compiled.columns]
+    if compiled.ordered:
+        inner.append(ROW)
     windows: dict[str, str] = {}
     for i, item in items:
         rule = item.rule
+        if not isinstance(rule, RowRule):
+            continue
+        inner += [f"{expr} AS {alias}" for alias, expr in rule.windows.items() if alias not in windows]
+        windows |= rule.windows
+        inner += [f"({item.domain}) AS _d{i}", f"({rule.missing}) AS _m{i}"]
+        if rule.count is None or values:
+            inner.append(f"coalesce({rule.unexpected}, false) AS _u{i}")
+        if values:
+            inner.append(f"{rule.value} AS _v{i}")
+    return f"SELECT {', '.join(inner)} FROM {compiled.view}"
+
+
+def _scan(compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]]) -> str:
+    """The one query that evaluates ``items``: columns ``e<i>``/``m<i>``/``u<i>`` count the rows
+    in expectation i's domain, the missing and the unexpected ones; ``a<i>_<alias>`` are aggregate
+    rules' aggregates."""
+    outer = ["count(*) AS n"]
+    for i, item in items:
+        rule = item.rule
         if isinstance(rule, RowRule):
-            inner += [f"{expr} AS {alias}" for alias, expr in rule.windows.items() if alias not in windows]
-            windows |= rule.windows
-            inner += [
-                f"({item.domain}) AS _d{i}",
-                f"({rule.missing}) AS _m{i}",
-                f"coalesce({rule.unexpected}, false) AS _u{i}",
-                f"{rule.value} AS _v{i}",
-            ]
-            # count_if and CASE rather than FILTER clauses: DuckDB slices every input column for each
+            # count_if rather than FILTER clauses: DuckDB slices every input column for each
             # filtered aggregate, which grows with the square of the suite's size.
-            fails = f"_d{i} AND NOT _m{i} AND _u{i}"
+            unexpected = (
+                "0" if rule.count is not None else f"coalesce(count_if(_d{i} AND NOT _m{i} AND _u{i}), 0)"
+            )
             outer += [
                 f"coalesce(count_if(_d{i}), 0) AS e{i}",
                 f"coalesce(count_if(_d{i} AND _m{i}), 0) AS m{i}",
-                f"coalesce(count_if({fails}), 0) AS u{i}",
+                f"{unexpected} AS u{i}",
             ]
-            if keep:
-                # The first unexpected values: min_by skips rows whose order is NULL. The value is
-                # wrapped in a struct, as min_by would leave out NULL values, and nulls can be unexpected.
-                outer.append(f"min_by({{'v': _v{i}}}, CASE WHEN {fails} THEN {ROW} END, {keep}) AS p{i}")
         else:
             outer += [f"{expr} AS a{i}_{alias}" for alias, expr in rule.aggregates.items()]
-    source_columns = ", ".join(quote_identifier(c) for c in compiled.columns)
-    return (
-        f"SELECT {', '.join(outer)} FROM (SELECT {source_columns}, {', '.join(inner)} FROM {compiled.view})"
-    )
+    return f"SELECT {', '.join(outer)} FROM ({_flags(compiled, items, values=False)})"
+
+
+def _first_unexpected(
+    con: duckdb.DuckDBPyConnection, compiled: CompiledSuite, i: int, item: CompiledExpectation, keep: int
+) -> list[Any]:
+    """The first ``keep`` unexpected values of rule i, in the relation's order: insertion order is
+    kept while validating, so DuckDB stops reading once it has them. Values are wrapped in a struct so that a
+    null value still reads as a row."""
+    fails = f"_d{i} AND NOT _m{i} AND _u{i}"
+    order = f" ORDER BY {ROW}" if compiled.ordered else ""
+    sql = f"SELECT {{'v': _v{i}}} FROM ({_flags(compiled, [(i, item)], values=True)}) WHERE {fails}{order} LIMIT {keep}"
+    return [r[0] for r in con.execute(sql).fetchall()]
 
 
 def _culprit(
@@ -267,7 +305,11 @@ def _culprit(
     not read, a strftime directive DuckDB lacks…) and name it in a :class:`SuiteError`."""
     for item in items:
         try:
-            con.execute(_scan(compiled, [item], 0)).fetchall()
+            con.execute(_scan(compiled, [item])).fetchall()
+            con.execute(f"SELECT count(*) FROM ({_flags(compiled, [item], values=True)})").fetchall()
+            rule = item[1].rule
+            if isinstance(rule, RowRule) and rule.count is not None:
+                con.execute(rule.count).fetchall()
         except duckdb.Error as exc:
             e = item[1].expectation
             message = str(exc).splitlines()[0]
