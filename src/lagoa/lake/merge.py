@@ -109,11 +109,15 @@ def _quarantine(
             f"SELECT _lagoa_reason, CAST({record} AS VARCHAR) AS _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
             f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
         )
-        (dropped_rows,) = con.execute(f"SELECT count(*) FROM ({failing})").fetchone() or (0,)
         selects.append(failing)
     written = write_parquet(con, " UNION ALL ".join(selects), lake.staging_folder(table), layout(table))
     lake.commit(table, add=written.files, properties={BATCHES: pending, RUN_ID: run_id})
-    return written.rows, int(dropped_rows)
+    if dropped is not None:  # counting the parse failures reads one column; the filter reads all
+        (parse_failures,) = con.execute(
+            f"SELECT count(*) FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+        ).fetchone() or (0,)
+        dropped_rows = written.rows - int(parse_failures)
+    return written.rows, dropped_rows
 
 
 def merge_silver(

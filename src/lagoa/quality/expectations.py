@@ -90,18 +90,34 @@ def _null(kwargs: dict[str, Any], ctx: Context) -> Rule:
 
 def _unique(kwargs: dict[str, Any], ctx: Context) -> Rule:
     col = column(kwargs, ctx)
-    kept = f"({ctx.domain}) AND {col.sql} IS NOT NULL"
-    repeated = f"SELECT {col.sql} FROM {ctx.relation} WHERE {kept} GROUP BY ALL HAVING count(*) > 1"
-    return RowRule(
-        f"{col.sql} IS NULL", f"{col.sql} IN ({repeated})", col.sql, count=_repeats(col.sql, kept, ctx)
+    return _repeats([col], f"({ctx.domain}) AND {col.sql} IS NOT NULL", f"{col.sql} IS NULL", col.sql, ctx)
+
+
+def _repeats(
+    columns: list[Column], kept: str, missing: str, value: str, ctx: Context, **shown: Any
+) -> RowRule:
+    """Rows whose key (``columns``) appears more than once among the ``kept`` rows; every copy
+    counts, and nulls are equal to each other, as in pandas' ``duplicated(keep=False)``. One
+    grouping writes the repeated keys to a temporary table; counting, showing and dropping rows
+    then read that small table instead of grouping again."""
+    keys = ", ".join(c.sql for c in columns)
+    key = (
+        columns[0].sql
+        if len(columns) == 1
+        else "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
     )
-
-
-def _repeats(key: str, kept: str, ctx: Context) -> str:
-    """Rows whose key appears more than once among the ``kept`` rows (every copy counts)."""
-    return (
-        f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {ctx.relation} WHERE {kept} "
-        f"GROUP BY {key} HAVING n > 1)"
+    prepare = (
+        f"CREATE OR REPLACE TEMP TABLE {ctx.scratch} AS SELECT {key} AS k, n FROM "
+        f"(SELECT {keys}, count(*) AS n FROM {ctx.relation} WHERE {kept} GROUP BY {keys} HAVING n > 1)"
+    )
+    return RowRule(
+        missing,
+        f"{key} IN (SELECT k FROM {ctx.scratch})",
+        value,
+        prepare=prepare,
+        count=f"SELECT coalesce(sum(n), 0) FROM {ctx.scratch}",
+        scratch=ctx.scratch,
+        **shown,
     )
 
 
@@ -426,23 +442,17 @@ def _multicolumn(test: Callable[[list[Column], dict[str, Any], Context], str]) -
         columns = [column({"c": name}, ctx, "c") for name in kwargs["column_list"]]
         missing = _ignore(columns, kwargs.get("ignore_row_if") or "all_values_are_missing")
         value = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
-        count = None
-        if test is _compound_unique:  # grouping by the columns counts the repeats cheaply
-            keys = ", ".join(c.sql for c in columns)
-            count = _repeats(keys, f"({ctx.domain}) AND NOT ({missing})", ctx)
-        return RowRule(missing, test(columns, kwargs, ctx), value, shown="record", count=count)
+        return RowRule(missing, test(columns, kwargs, ctx), value, shown="record")
 
     return compile
 
 
-def _compound_unique(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
-    key = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
+def _compound_unique(kwargs: dict[str, Any], ctx: Context) -> Rule:
+    columns = [column({"c": name}, ctx, "c") for name in kwargs["column_list"]]
     missing = _ignore(columns, kwargs.get("ignore_row_if") or "all_values_are_missing")
-    repeated = (
-        f"SELECT {key} FROM {ctx.relation} WHERE ({ctx.domain}) AND NOT ({missing}) "
-        f"GROUP BY ALL HAVING count(*) > 1"
-    )
-    return f"{key} IN ({repeated})"
+    value = "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
+    kept = f"({ctx.domain}) AND NOT ({missing})"
+    return _repeats(columns, kept, missing, value, ctx, shown="record")
 
 
 def _sum_equal(columns: list[Column], kwargs: dict[str, Any], ctx: Context) -> str:
@@ -601,7 +611,7 @@ SPECS: dict[str, Spec] = {
         "multicolumn",
         ("column_list",),
         (*_MOSTLY, "ignore_row_if"),
-        _multicolumn(_compound_unique),
+        _compound_unique,
         two_columns,
     ),
     "expect_column_pair_values_a_to_be_greater_than_b": Spec(

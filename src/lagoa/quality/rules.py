@@ -142,6 +142,8 @@ class Context:
     relation: str
     domain: str = "true"
     """SQL boolean: the rows the expectation looks at (its row_condition)."""
+    scratch: str = "_lagoa_scratch"
+    """A name the rule may give a temporary table of its own (see ``RowRule.prepare``)."""
 
 
 @dataclass(frozen=True)
@@ -157,10 +159,14 @@ class RowRule:
     shown: Literal["value", "values", "record"] = "value"
     """How ``value`` reads in results: one value, a struct shown as a list, or a struct shown as
     an object (multi-column rules)."""
+    prepare: str | None = None
+    """SQL run once before the scan, creating the temporary table that ``unexpected`` and
+    ``count`` read (uniqueness rules: the repeated keys, found by one grouping)."""
     count: str | None = None
-    """A query counting the unexpected rows on its own, for rules whose ``unexpected`` needs a
-    subquery (uniqueness): counting by grouping is far cheaper than testing each row against the
-    repeated keys, which is left for the rows shown and the rows dropped."""
+    """A query counting the unexpected rows on its own (from the prepared table), instead of
+    testing every row in the scan."""
+    scratch: str | None = None
+    """The temporary table ``prepare`` creates; dropped with the suite's view."""
 
 
 Judge = Callable[[dict[str, Any]], tuple[bool, dict[str, Any]]]

@@ -168,7 +168,9 @@ def compile_suite(
         spec = SPECS[expectation.type]
         try:
             domain = _domain(expectation)
-            rule = spec.compile(expectation.kwargs, Context(columns, view, domain))
+            rule = spec.compile(
+                expectation.kwargs, Context(columns, view, domain, f"{view}_{expectation.index}")
+            )
         except (CompileError, ConditionError) as exc:
             con.execute(f"DROP VIEW IF EXISTS {view}")
             raise SuiteError(suite.path, f"`{expectation.type}`: {exc}", index=expectation.index) from None
@@ -177,6 +179,10 @@ def compile_suite(
 
 
 def release(con: duckdb.DuckDBPyConnection, compiled: CompiledSuite) -> None:
+    """Drop the suite's view and the temporary tables its rules prepared."""
+    for item in compiled.expectations:
+        if isinstance(item.rule, RowRule) and item.rule.scratch:
+            con.execute(f"DROP TABLE IF EXISTS {item.rule.scratch}")
     con.execute(f"DROP VIEW IF EXISTS {compiled.view}")
 
 
@@ -206,6 +212,9 @@ def run_compiled(
     (preserved,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() or (True,)
     con.execute("SET preserve_insertion_order = true")
     try:
+        for _, item in items:
+            if isinstance(item.rule, RowRule) and item.rule.prepare:
+                con.execute(item.rule.prepare)
         cursor = con.execute(_scan(compiled, items))
         names = [d[0] for d in cursor.description or []]
         row = dict(zip(names, cursor.fetchone() or (), strict=True))
