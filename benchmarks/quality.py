@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-HERE = Path(__file__).parent
-DATA = HERE / ".data"
-SUITE = HERE / "orders_suite.json"
-GENERATOR = HERE.parent / "examples" / "retail_lakehouse" / "generate.py"
+sys.path.insert(0, str(Path(__file__).parent))
+from common import DATA, alternate, generate, print_table, side
+
+SUITE = Path(__file__).parent / "orders_suite.json"
 COLUMNS = (
     "{order_id: long, store_id: long, customer_id: long, product_id: long, quantity: long, "
     'unit_price: "decimal(12,2)", status: string, order_ts: timestamp, updated_at: timestamp}'
@@ -106,14 +103,6 @@ print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def side(code: str, *args: str) -> tuple[float, float]:
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark side failed:\n{done.stderr[-3000:]}")
-    seconds, rss_kb = done.stdout.strip().splitlines()[-1].split()
-    return float(seconds), float(rss_kb) / 1024
-
-
 def ingest_once(csv: Path, with_suite: bool) -> tuple[float, float]:
     project = DATA / f"quality-project-{'suite' if with_suite else 'plain'}"
     shutil.rmtree(project, ignore_errors=True)
@@ -126,49 +115,6 @@ def ingest_once(csv: Path, with_suite: bool) -> tuple[float, float]:
         return side(INGEST_SIDE, str(project))
     finally:
         shutil.rmtree(project, ignore_errors=True)
-
-
-def alternate(
-    name: str, a: tuple[str, ...], b: tuple[str, ...], pairs: int, call: Callable[..., tuple[float, float]]
-) -> dict[str, object]:
-    """Median of per-pair ratios a/b after one warm-up pair."""
-    call(*a), call(*b)
-    ratios, a_rss, b_rss = [], [], []
-    for _ in range(pairs):
-        a_seconds, a_mb = call(*a)
-        b_seconds, b_mb = call(*b)
-        ratios.append(a_seconds / b_seconds)
-        a_rss.append(a_mb)
-        b_rss.append(b_mb)
-    return {
-        "benchmark": name,
-        "median ratio": round(statistics.median(ratios), 3),
-        "min": round(min(ratios), 3),
-        "max": round(max(ratios), 3),
-        "A peak MB": round(max(a_rss)),
-        "B peak MB": round(max(b_rss)),
-    }
-
-
-def generate(rows: int) -> Path:
-    folder = DATA / f"orders-{rows}"
-    csv = folder / "erp_orders.csv"
-    if not csv.exists():
-        print(f"generating {rows:,} orders …", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                str(GENERATOR),
-                "--rows",
-                str(rows),
-                "--only",
-                "erp_orders",
-                "--out",
-                str(folder),
-            ],
-            check=True,
-        )
-    return csv
 
 
 def typed_parquet(csv: Path) -> Path:
@@ -185,14 +131,6 @@ def typed_parquet(csv: Path) -> Path:
             f"'status': 'VARCHAR', 'order_ts': 'TIMESTAMP', 'updated_at': 'TIMESTAMP'}})) TO '{target}'"
         )
     return target
-
-
-def print_table(results: list[dict[str, object]]) -> None:
-    header = list(results[0])
-    rows = [dict(zip(header, header, strict=True)), *results]
-    widths = [max(len(str(r[h])) for r in rows) for h in header]
-    for row in rows:
-        print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
 
 
 def main() -> None:

@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).parent
-DATA = HERE / ".data"
-GENERATOR = HERE.parent / "examples" / "retail_lakehouse" / "generate.py"
+sys.path.insert(0, str(Path(__file__).parent))
+from common import DATA, alternate, generate, print_table, side
+
 CONFIG = """\
 name: bench
 sources:
@@ -64,14 +62,6 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru
 """
 
 
-def side(code: str, *args: str) -> tuple[float, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args], check=True, capture_output=True, text=True
-    ).stdout
-    seconds, rss_kb = out.strip().splitlines()[-1].split()
-    return float(seconds), float(rss_kb) / 1024
-
-
 def lagoa_once(csv: Path, mode: str) -> tuple[float, float]:
     project = DATA / f"project-{mode}"
     shutil.rmtree(project, ignore_errors=True)
@@ -92,22 +82,9 @@ def duckdb_once(csv: Path) -> tuple[float, float]:
 
 
 def compare(name: str, csv: Path, mode: str, pairs: int) -> dict[str, object]:
-    lagoa_once(csv, mode), duckdb_once(csv)  # warm-up: page cache, imports
-    ratios, lagoa_rss, duck_rss = [], [], []
-    for _ in range(pairs):
-        lagoa_seconds, lagoa_mb = lagoa_once(csv, mode)
-        duck_seconds, duck_mb = duckdb_once(csv)
-        ratios.append(lagoa_seconds / duck_seconds)
-        lagoa_rss.append(lagoa_mb)
-        duck_rss.append(duck_mb)
-    return {
-        "benchmark": name,
-        "median ratio": round(statistics.median(ratios), 2),
-        "min": round(min(ratios), 2),
-        "max": round(max(ratios), 2),
-        "lagoa peak MB": round(max(lagoa_rss)),
-        "duckdb peak MB": round(max(duck_rss)),
-    }
+    return alternate(
+        name, (mode,), ("duckdb",), pairs, lambda m: duckdb_once(csv) if m == "duckdb" else lagoa_once(csv, m)
+    )
 
 
 def main() -> None:
@@ -118,23 +95,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="alternating Lagoa/DuckDB pairs after warm-up")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    folder = DATA / f"orders-{args.rows}"
-    csv = folder / "erp_orders.csv"
-    if not csv.exists():
-        print(f"generating {args.rows:,} orders …", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                str(GENERATOR),
-                "--rows",
-                str(args.rows),
-                "--only",
-                "erp_orders",
-                "--out",
-                str(folder),
-            ],
-            check=True,
-        )
+    csv = generate(args.rows)
     started = time.perf_counter()
     results = [
         compare("CSV → bronze Iceberg / DuckDB COPY csv→parquet (target ≤ 1.25)", csv, "bronze", args.pairs),
@@ -147,10 +108,7 @@ def main() -> None:
         f"\n{args.rows:,} orders ({csv.stat().st_size / 1e6:.0f} MB CSV), {args.pairs} pairs, "
         f"{time.perf_counter() - started:.0f} s in all"
     )
-    header = list(results[0])
-    widths = [max(len(str(r[h])) for r in [dict(zip(header, header, strict=True)), *results]) for h in header]
-    for row in [dict(zip(header, header, strict=True)), *results]:
-        print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
+    print_table(results)
 
 
 if __name__ == "__main__":

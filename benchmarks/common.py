@@ -1,0 +1,74 @@
+"""What the benchmark scripts share: running one side in its own process, alternating A and B,
+seeded input, and printing the results."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATA = HERE / ".data"
+GENERATOR = HERE.parent / "examples" / "retail_lakehouse" / "generate.py"
+
+
+def side(code: str, *args: str) -> tuple[float, float]:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark side failed:\n{done.stderr[-3000:]}")
+    seconds, rss_kb = done.stdout.strip().splitlines()[-1].split()
+    return float(seconds), float(rss_kb) / 1024
+
+
+def alternate(
+    name: str, a: tuple[str, ...], b: tuple[str, ...], pairs: int, call: Callable[..., tuple[float, float]]
+) -> dict[str, object]:
+    """Median of per-pair ratios a/b after one warm-up pair."""
+    call(*a), call(*b)
+    ratios, a_rss, b_rss = [], [], []
+    for _ in range(pairs):
+        a_seconds, a_mb = call(*a)
+        b_seconds, b_mb = call(*b)
+        ratios.append(a_seconds / b_seconds)
+        a_rss.append(a_mb)
+        b_rss.append(b_mb)
+    return {
+        "benchmark": name,
+        "median ratio": round(statistics.median(ratios), 3),
+        "min": round(min(ratios), 3),
+        "max": round(max(ratios), 3),
+        "A peak MB": round(max(a_rss)),
+        "B peak MB": round(max(b_rss)),
+    }
+
+
+def generate(rows: int) -> Path:
+    """Seeded ERP orders (``rows`` of them) as CSV, generated once and kept in benchmarks/.data."""
+    folder = DATA / f"orders-{rows}"
+    csv = folder / "erp_orders.csv"
+    if not csv.exists():
+        print(f"generating {rows:,} orders …", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                str(GENERATOR),
+                "--rows",
+                str(rows),
+                "--only",
+                "erp_orders",
+                "--out",
+                str(folder),
+            ],
+            check=True,
+        )
+    return csv
+
+
+def print_table(results: list[dict[str, object]]) -> None:
+    header = list(results[0])
+    rows = [dict(zip(header, header, strict=True)), *results]
+    widths = [max(len(str(r[h])) for r in rows) for h in header]
+    for row in rows:
+        print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
