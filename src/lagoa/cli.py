@@ -309,6 +309,56 @@ def _label(config: dict[str, Any]) -> str:
     return f"{config['type']}({', '.join(columns)})" if columns else config["type"]
 
 
+@main.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+        "help_option_names": [],
+    }
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@project_option
+@handle_errors
+def dbt(args: tuple[str, ...], project_path: str) -> None:
+    """Run dbt on the project's dbt project, with Lagoa's generated profile.
+
+    `lagoa dbt sources` writes the lake's bronze and silver tables as dbt sources; anything else
+    passes through to dbt (`lagoa dbt build --select tag:orders`, `lagoa dbt docs generate`).
+    """
+    project = _project(project_path)
+    if list(args[:1]) == ["sources"]:
+        from lagoa.transform.profiles import dbt_project_dir
+        from lagoa.transform.sources import write_sources
+
+        path = write_sources(project, dbt_project_dir(project))
+        click.echo(f"wrote {path}")
+        return
+    if not args or args[0] in ("-h", "--help"):
+        click.echo(click.get_current_context().get_help())
+        return
+    from lagoa.transform.runner import invoke
+
+    run = invoke(project, list(args))
+    if not run.success:
+        sys.exit(1)
+
+
+@project_command()
+@click.argument("domains", nargs=-1)
+def transform(domains: tuple[str, ...], project_path: str, as_json: bool) -> None:
+    """Build the dbt models (and run their tests) of DOMAINS, or of every domain.
+
+    A domain's models are its `select:` in lagoa.yml, by default `tag:<domain>`.
+    """
+    project = _project(project_path)
+    run = project.transform(list(domains) or None)
+    Output(as_json).table(
+        "dbt build",
+        ["node", "kind", "status", "seconds"],
+        [(n.name, n.kind, n.status, round(n.seconds, 2)) for n in run.nodes],
+    )
+
+
 @main.group()
 def quality() -> None:
     """Expectation suites: starter suites and validation reports."""

@@ -167,10 +167,22 @@ class QualityConfig(Model):
 
 
 class DomainConfig(Model):
-    """A business domain: the sources its ingest task loads."""
+    """A business domain: the sources its ingest task loads and the dbt models it transforms."""
 
     sources: list[str]
     description: str | None = None
+    select: str | None = None
+    """dbt selector of the domain's models (``tag:orders``, ``path:models/orders``…); default
+    ``tag:<domain>``."""
+
+
+class DbtConfig(Model):
+    """The dbt project Lagoa runs in process against the warehouse."""
+
+    project: str = "dbt"
+    """Folder of the dbt project (holding dbt_project.yml), relative to the project."""
+    threads: int = Field(default=2, ge=1)
+    """Models dbt builds at once."""
 
 
 class ProjectConfig(Model):
@@ -186,6 +198,7 @@ class ProjectConfig(Model):
     sources: dict[str, Source] = Field(default_factory=dict)
     domains: dict[str, DomainConfig] = Field(default_factory=dict)
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    dbt: DbtConfig = Field(default_factory=DbtConfig)
 
     @field_validator("sources")
     @classmethod

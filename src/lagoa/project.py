@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from lagoa.quality.suite import Suite
+    from lagoa.transform.runner import DbtRun
 
 Progress = Callable[[str, str], None]
 """Called with (source, stage) as an ingest moves on; the CLI draws it."""
@@ -157,6 +158,23 @@ class Project:
         """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
         entity = table.split(".", 1)[-1]
         return [s for s in self.suites if s.table == table or (s.table is None and s.name == entity)]
+
+    def transform(self, domains: list[str] | None = None) -> DbtRun:
+        """Build the dbt models of ``domains`` (all models by default) in one dbt invocation."""
+        from lagoa.transform.runner import build
+
+        selectors = None
+        if domains:
+            unknown = [d for d in domains if d not in self.config.domains]
+            if unknown:
+                raise ConfigError(
+                    f"no domain named `{unknown[0]}`{did_you_mean(unknown[0], self.config.domains)}",
+                    file=str(self.root / PROJECT_FILE),
+                )
+            selectors = [self.config.domains[d].select or f"tag:{d}" for d in domains]
+        run = build(self, selectors)
+        self.warehouse.refresh(self.lake)
+        return run
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

@@ -1,0 +1,1 @@
+"""Transform with dbt: generated profiles and sources, dbt-core run in process."""

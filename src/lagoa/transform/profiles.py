@@ -1,0 +1,58 @@
+"""The dbt profile Lagoa writes for local runs, so users never write one.
+
+dbt-duckdb opens the warehouse file, whose bronze/silver/gold views read Iceberg tables with
+``iceberg_scan``: the profile loads the iceberg extension, which Lagoa installs beforehand from the
+``duckdb-extension-iceberg`` package (dbt-duckdb would otherwise try to download it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from lagoa.engine.connection import connect
+from lagoa.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+TARGET = "lagoa"
+
+
+def dbt_project_dir(project: Project) -> Path:
+    folder = project.root / project.config.dbt.project
+    if not (folder / "dbt_project.yml").is_file():
+        raise ConfigError(
+            f"no dbt project at {folder} (dbt_project.yml not found)",
+            key="dbt.project",
+            hint="set dbt.project in lagoa.yml to the folder holding dbt_project.yml",
+        )
+    return folder
+
+
+def profile_name(dbt_dir: Path) -> str:
+    """The profile the dbt project asks for (``profile:`` in dbt_project.yml)."""
+    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    name = data.get("profile") or data.get("name")
+    if not isinstance(name, str):
+        raise ConfigError("dbt_project.yml names no profile", file=str(dbt_dir / "dbt_project.yml"))
+    return name
+
+
+def write_profiles(project: Project) -> Path:
+    """Write ``profiles.yml`` for the project's dbt project; returns its folder."""
+    dbt_dir = dbt_project_dir(project)
+    connect().close()  # installs the avro and iceberg extensions from their packages
+    output: dict[str, Any] = {
+        "type": "duckdb",
+        "path": str(project.warehouse.path),
+        "extensions": ["avro", "iceberg"],
+        "threads": project.config.dbt.threads,
+    }
+    profiles = {profile_name(dbt_dir): {"target": TARGET, "outputs": {TARGET: output}}}
+    folder = project.root / ".lagoa" / "dbt"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False), encoding="utf-8")
+    return folder

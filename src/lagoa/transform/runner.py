@@ -1,0 +1,134 @@
+"""dbt-core, run in this process against the warehouse: once per run, with partial parsing.
+
+Starting dbt costs seconds (imports, parsing); running it in process once per run, rather than a
+subprocess per model or per domain, pays that once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from lagoa.errors import LagoaError
+from lagoa.transform.profiles import dbt_project_dir, write_profiles
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+
+class TransformError(LagoaError):
+    """dbt failed: a compile error, a failing model or test, a missing source."""
+
+    def __init__(self, message: str, *, failures: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.failures = failures or []
+
+
+@dataclass
+class NodeResult:
+    name: str
+    kind: str
+    status: str
+    path: str
+    message: str | None
+    seconds: float
+
+
+@dataclass
+class DbtRun:
+    success: bool
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
+
+
+def invoke(project: Project, args: list[str]) -> DbtRun:
+    """Run ``dbt <args>`` for the project's dbt project with Lagoa's generated profile."""
+    dbt_dir = dbt_project_dir(project)
+    profiles = write_profiles(project)
+    project.warehouse.refresh(project.lake)
+    full = list(args)
+    if "--project-dir" not in full:
+        full += ["--project-dir", str(dbt_dir)]
+    if "--profiles-dir" not in full:
+        full += ["--profiles-dir", str(profiles)]
+    # No usage statistics leave the machine; dbt's target/ and logs/ live with Lagoa's state.
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("DBT_TARGET_PATH", str(profiles / "target"))
+    os.environ.setdefault("DBT_LOG_PATH", str(profiles / "logs"))
+    from dbt.cli.main import dbtRunner
+
+    try:
+        result = dbtRunner().invoke(full)
+    finally:
+        _release()
+    if result.exception is not None:
+        raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
+    return DbtRun(bool(result.success), _nodes(result.result, dbt_dir))
+
+
+def build(project: Project, selectors: list[str] | None = None) -> DbtRun:
+    """``dbt build`` (models, then their tests) for the selectors; raises on any failure."""
+    from lagoa.transform.sources import write_sources
+
+    write_sources(project, dbt_project_dir(project))
+    args = ["build"]
+    if selectors:
+        args += ["--select", *selectors]
+    run = invoke(project, args)
+    failures = run.failures()
+    if not run.success or failures:
+        lines = [f"{n.kind} {n.name} ({n.path}): {_condensed(n.message)}" for n in failures]
+        shown = "\n  ".join(lines[:5]) or "see dbt's output above"
+        raise TransformError(
+            f"dbt build failed ({len(failures)} node(s)):\n  {shown}",
+            failures=lines,
+            hint="fix the model or test named above, then run `lagoa transform` again",
+        )
+    return run
+
+
+def _nodes(result: Any, dbt_dir: Any) -> list[NodeResult]:
+    nodes = []
+    for item in getattr(result, "results", None) or []:
+        node = getattr(item, "node", None)
+        if node is None:
+            continue
+        nodes.append(
+            NodeResult(
+                name=str(getattr(node, "name", "")),
+                kind=str(getattr(node, "resource_type", "")),
+                status=str(getattr(item, "status", "")),
+                path=str(getattr(node, "original_file_path", "")),
+                message=getattr(item, "message", None),
+                seconds=float(getattr(item, "execution_time", 0.0) or 0.0),
+            )
+        )
+    return nodes
+
+
+def _condensed(value: object, limit: int = 400) -> str:
+    """dbt's multi-line message on one line: "Runtime Error in model x (path) — Catalog Error: …"."""
+    lines = [line.strip() for line in str(value or "").splitlines() if line.strip()]
+    text = " — ".join(lines) or "no message"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _release() -> None:
+    """Close what dbt keeps open after an invocation in this process: dbt-duckdb's connection to
+    the warehouse (DuckDB refuses a second connection to the same file with other settings) and
+    dbt's log file."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
+
+    environment = DuckDBConnectionManager._ENV  # dbt-duckdb has no public handle on it
+    connection = getattr(environment, "conn", None)
+    if connection is not None:
+        connection.close()
+    DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
+    for logger in get_event_manager().loggers:
+        for handler in getattr(getattr(logger, "_python_logger", None), "handlers", []):
+            handler.close()
+    cleanup_event_logger()

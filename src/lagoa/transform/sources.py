@@ -1,0 +1,54 @@
+"""``lagoa dbt sources``: a dbt sources file for every bronze and silver table Lagoa knows, so
+models read them as ``{{ source('silver', 'erp_orders') }}``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from lagoa.lake.schema import duckdb_type, type_name
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from lagoa.project import Project
+
+SOURCES_FILE = "_lagoa_sources.yml"
+HEADER = "# Written by `lagoa dbt sources`: the lake's bronze and silver tables. Do not edit.\n"
+
+
+def sources(project: Project) -> dict[str, Any]:
+    by_layer: dict[str, list[dict[str, Any]]] = {"bronze": [], "silver": []}
+    for identifier in project.lake.identifiers():
+        layer, name = identifier.split(".", 1)
+        table = project.lake.table(identifier)
+        if layer not in by_layer or table is None:
+            continue
+        columns = [
+            {"name": f.name, "data_type": duckdb_type(type_name(f.field_type))} for f in table.schema().fields
+        ]
+        by_layer[layer].append({"name": name, "columns": columns})
+    return {
+        "version": 2,
+        "sources": [
+            {
+                "name": layer,
+                "schema": layer,
+                "description": f"Lagoa's {layer} tables (Iceberg)",
+                "tables": tables,
+            }
+            for layer, tables in by_layer.items()
+            if tables
+        ],
+    }
+
+
+def write_sources(project: Project, dbt_dir: Path) -> Path:
+    """Write the sources file into the dbt project's first model path."""
+    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    model_paths = data.get("model-paths") or ["models"]
+    path = dbt_dir / str(model_paths[0]) / SOURCES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + yaml.safe_dump(sources(project), sort_keys=False), encoding="utf-8")
+    return path

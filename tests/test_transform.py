@@ -1,0 +1,95 @@
+"""dbt in process: generated profile and sources, the retail models, incremental runs, errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lagoa.project import Project
+from lagoa.transform.runner import TransformError
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
+METRICS = "select * from main.fct_daily_store_metrics order by dt, store_id"
+
+
+@pytest.fixture
+def retail(tmp_path: Path) -> Project:
+    folder = tmp_path / "retail"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
+    project = Project.load(folder)
+    project.ingest()
+    return project
+
+
+def test_retail_models_build_and_match_an_independent_computation(retail: Project) -> None:
+    run = retail.transform()
+    assert {n.name for n in run.nodes if n.kind == "model"} >= {
+        "stg_erp_orders",
+        "stg_crm_leads",
+        "stg_web_events",
+        "stg_products",
+        "fct_daily_store_metrics",
+    }
+    assert all(n.status in ("success", "pass") for n in run.nodes)
+
+    # The generated profile and sources: users write neither.
+    profiles = yaml.safe_load((retail.root / ".lagoa/dbt/profiles.yml").read_text())
+    assert profiles["retail_lakehouse"]["outputs"]["lagoa"]["path"] == str(retail.warehouse.path)
+    sources = yaml.safe_load((retail.root / "dbt/models/_lagoa_sources.yml").read_text())
+    silver = next(s for s in sources["sources"] if s["name"] == "silver")
+    assert {t["name"] for t in silver["tables"]} >= {"erp_orders", "products", "crm_leads", "web_events"}
+
+    _, built = retail.query(
+        "select dt, store_id, orders, revenue, units, distinct_customers from main.fct_daily_store_metrics "
+        "order by dt, store_id"
+    )
+    _, expected = retail.query(
+        "select cast(order_ts as date) as dt, store_id, count(*), "
+        "round(sum(quantity * cast(unit_price as double)), 2), sum(quantity), count(distinct customer_id) "
+        "from silver.erp_orders group by all order by dt, store_id"
+    )
+    assert built == expected and len(built) > 100
+
+
+def test_an_incremental_run_equals_a_full_rebuild(retail: Project) -> None:
+    retail.transform()
+    # A new order and a changed one, both inside the model's 7-day look-back.
+    _, recent = retail.query(
+        "select order_id, store_id, customer_id, product_id, order_ts from silver.erp_orders "
+        "order by order_ts desc limit 1"
+    )
+    order_id, store, customer, product, ordered = recent[0]
+    late = retail.root / "samples" / "erp_orders_late.csv"
+    late.write_text(
+        "order_id,store_id,customer_id,product_id,quantity,unit_price,status,order_ts,updated_at\n"
+        f"900001,{store},{customer},{product},3,10.00,paid,{ordered},{ordered}\n"
+        f"{order_id},{store},{customer},{product},5,20.00,shipped,{ordered},2024-08-01 00:00:00\n"
+    )
+    retail.ingest()
+    retail.transform()
+    _, incremental = retail.query(METRICS)
+    from lagoa.transform.runner import invoke
+
+    assert invoke(retail, ["build", "--full-refresh"]).success
+    _, rebuilt = retail.query(METRICS)
+    assert incremental == rebuilt
+
+
+def test_a_broken_model_is_an_error_naming_the_model_and_its_file(retail: Project) -> None:
+    broken = retail.root / "dbt/models/staging/stg_products.sql"
+    broken.write_text("select product_id, no_such_column from {{ source('silver', 'products') }}")
+    with pytest.raises(TransformError) as raised:
+        retail.transform()
+    message = str(raised.value)
+    assert "model stg_products (models/staging/stg_products.sql)" in message
+    assert "no_such_column" in message
+
+
+def test_a_missing_source_names_it(retail: Project) -> None:
+    broken = retail.root / "dbt/models/staging/stg_products.sql"
+    broken.write_text("select * from {{ source('silver', 'no_such_table') }}")
+    with pytest.raises(TransformError, match="no_such_table"):
+        retail.transform()
