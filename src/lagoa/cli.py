@@ -324,7 +324,11 @@ def dbt(args: tuple[str, ...], project_path: str) -> None:
 
     `lagoa dbt sources` writes the lake's bronze and silver tables as dbt sources; anything else
     passes through to dbt (`lagoa dbt build --select tag:orders`, `lagoa dbt docs generate`).
+    `lagoa dbt --help` shows this text; `lagoa dbt <command> --help` shows dbt's own help.
     """
+    if not args or args[0] in ("-h", "--help"):
+        click.echo(click.get_current_context().get_help())
+        return
     project = _project(project_path)
     if list(args[:1]) == ["sources"]:
         from lagoa.transform.profiles import dbt_project_dir
@@ -332,9 +336,6 @@ def dbt(args: tuple[str, ...], project_path: str) -> None:
 
         path = write_sources(project, dbt_project_dir(project))
         click.echo(f"wrote {path}")
-        return
-    if not args or args[0] in ("-h", "--help"):
-        click.echo(click.get_current_context().get_help())
         return
     from lagoa.transform.runner import invoke
 
