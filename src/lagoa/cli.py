@@ -360,6 +360,21 @@ def transform(domains: tuple[str, ...], project_path: str, as_json: bool) -> Non
     )
 
 
+@project_command()
+@click.argument("models", nargs=-1)
+def publish(models: tuple[str, ...], project_path: str, as_json: bool) -> None:
+    """Publish dbt models to gold Iceberg tables (all models marked for publishing by default).
+
+    `lagoa transform` publishes the models it built; this publishes again from the warehouse.
+    """
+    results = _project(project_path).publish(list(models) or None)
+    Output(as_json).table(
+        "publish",
+        ["table", "rows written", "partitions rewritten", "files removed", "files added", "skipped"],
+        [(r.table, r.rows, r.partitions, r.removed_files, r.added_files, r.skipped) for r in results],
+    )
+
+
 @main.group()
 def quality() -> None:
     """Expectation suites: starter suites and validation reports."""

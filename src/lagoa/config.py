@@ -176,6 +176,36 @@ class DomainConfig(Model):
     ``tag:<domain>``."""
 
 
+class PublishSettings(Model):
+    """How a dbt model is published to ``gold.<model>``: set in lagoa.yml (``publish:``) or in the
+    model's ``config(meta={'lagoa': {'publish': {...}}})``."""
+
+    partition_by: list[str] = Field(default_factory=list)
+    """Partition fields: ``column`` or ``day(column)``, ``month(…)``, ``year(…)``, ``hour(…)``."""
+    zorder: list[str] = Field(default_factory=list)
+    """Columns to Z-order rows by inside each partition (bit-interleaved ranks)."""
+    sort_by: list[str] = Field(default_factory=list)
+    """Columns to sort rows by inside each partition, when not Z-ordered."""
+    rows_per_file: int = Field(default=1_000_000, ge=1)
+    """Rows per data file at most; smaller files let point queries skip more."""
+
+    @field_validator("partition_by")
+    @classmethod
+    def _partition_fields(cls, value: list[str]) -> list[str]:
+        for field in value:
+            if not PARTITION_FIELD.match(field.strip()):
+                raise ValueError(
+                    f"partition field `{field}` is not understood; write `column` or day(column)"
+                )
+        return [field.strip() for field in value]
+
+    @model_validator(mode="after")
+    def _one_ordering(self) -> PublishSettings:
+        if self.zorder and self.sort_by:
+            raise ValueError("set either `zorder` or `sort_by`, not both")
+        return self
+
+
 class DbtConfig(Model):
     """The dbt project Lagoa runs in process against the warehouse."""
 
@@ -199,6 +229,8 @@ class ProjectConfig(Model):
     domains: dict[str, DomainConfig] = Field(default_factory=dict)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     dbt: DbtConfig = Field(default_factory=DbtConfig)
+    publish: dict[str, PublishSettings] = Field(default_factory=dict)
+    """dbt models published to gold, by model name (models may also say so in their meta)."""
 
     @field_validator("sources")
     @classmethod

@@ -20,6 +20,7 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
     from lagoa.transform.runner import DbtRun
 
@@ -173,8 +174,29 @@ class Project:
                 )
             selectors = [self.config.domains[d].select or f"tag:{d}" for d in domains]
         run = build(self, selectors)
-        self.warehouse.refresh(self.lake)
+        from lagoa.publish.models import publishable
+
+        built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
+        self.publish(sorted(built & set(publishable(self))))
         return run
+
+    def publish(self, models: list[str] | None = None, *, run_id: str | None = None) -> list[PublishResult]:
+        """Publish dbt models marked for publishing (all of them by default) to gold."""
+        from lagoa.publish.gold import publish
+        from lagoa.publish.models import publishable
+
+        marked = publishable(self)
+        for model in models or []:
+            if model not in marked:
+                raise ConfigError(
+                    f"model `{model}` is not marked for publishing{did_you_mean(model, marked)}",
+                    hint="add it under `publish:` in lagoa.yml or set meta.lagoa.publish in its config",
+                )
+        chosen = sorted(marked) if models is None else models
+        run_id = run_id or new_run_id(datetime.now(UTC))
+        results = [publish(self, model, marked[model], run_id=run_id) for model in chosen]
+        self.warehouse.refresh(self.lake)
+        return results
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

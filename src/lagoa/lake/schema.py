@@ -59,6 +59,8 @@ _FROM_DUCKDB: dict[str, str] = {
     "USMALLINT": "int",
     "BIGINT": "long",
     "UINTEGER": "long",
+    "HUGEINT": "long",  # sums of integers; published as long (a value that does not fit is an error)
+    "UBIGINT": "decimal(20,0)",
     "FLOAT": "float",
     "DOUBLE": "double",
     "DATE": "date",

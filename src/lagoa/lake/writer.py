@@ -50,11 +50,13 @@ def write_parquet(
     folder: Path,
     files: FileLayout,
     partitions: list[str] | None = None,
+    hidden: tuple[str, ...] = (),
 ) -> Written:
     """Stream ``select`` into Parquet files under ``folder``; returns the rows and the non-empty files.
 
     ``partitions`` are DuckDB expressions; each output file then holds a single value of each,
-    which is how pyiceberg derives a file's partition from its statistics.
+    which is how pyiceberg derives a file's partition from its statistics. ``hidden`` columns of
+    ``select`` are left out of the files (partition expressions may still read them).
     """
     id_map = ", ".join(f"{quote_literal(name)}: {field_id}" for name, field_id in files.ids.items())
     options = [
@@ -68,7 +70,8 @@ def write_parquet(
     if partitions:
         keys = [f"_lagoa_p{i}" for i in range(len(partitions))]
         options.append(f"PARTITION_BY ({', '.join(keys)})")
-        select = f"SELECT *, {', '.join(f'{e} AS {k}' for e, k in zip(partitions, keys, strict=True))} FROM ({select})"
+        star = f"* EXCLUDE ({', '.join(hidden)})" if hidden else "*"
+        select = f"SELECT {star}, {', '.join(f'{e} AS {k}' for e, k in zip(partitions, keys, strict=True))} FROM ({select})"
     else:
         options.append(f"FILE_SIZE_BYTES '{TARGET_FILE_SIZE}'")
     (rows,) = con.execute(

@@ -55,15 +55,24 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
     if "--profiles-dir" not in full:
         full += ["--profiles-dir", str(profiles)]
     # No usage statistics leave the machine; dbt's target/ and logs/ live with Lagoa's state.
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    os.environ.setdefault("DBT_TARGET_PATH", str(profiles / "target"))
-    os.environ.setdefault("DBT_LOG_PATH", str(profiles / "logs"))
+    settings = {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_TARGET_PATH": str(profiles / "target"),
+        "DBT_LOG_PATH": str(profiles / "logs"),
+    }
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
     from dbt.cli.main import dbtRunner
 
     try:
         result = dbtRunner().invoke(full)
     finally:
         _release()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     if result.exception is not None:
         raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
     return DbtRun(bool(result.success), _nodes(result.result, dbt_dir))

@@ -7,6 +7,7 @@
     incremental_strategy='delete+insert',
     unique_key=['dt', 'store_id'],
     tags=['orders'],
+    meta={'lagoa': {'publish': {'partition_by': ['dt'], 'zorder': ['store_id'], 'rows_per_file': 1000000}}},
 ) }}
 
 {% set lookback %}

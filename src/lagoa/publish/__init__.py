@@ -1,0 +1,1 @@
+"""Publish dbt models to gold: partitioned, Z-ordered Iceberg tables, one commit each."""

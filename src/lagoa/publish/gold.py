@@ -1,0 +1,159 @@
+"""Publish a dbt model from the warehouse to ``gold.<model>``: an Iceberg table, partitioned, its
+rows Z-ordered (or sorted) inside each partition, in files of bounded size.
+
+Only partitions whose content changed are rewritten: each partition's rows are hashed on both
+sides (the model and the gold table), and the partitions that differ are replaced in one commit
+(their old files removed, the new ones added). A publish whose run id is already the table's
+latest is a no-op, so retrying a run changes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from lagoa.config import PublishSettings
+from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.errors import LakeError
+from lagoa.lake.catalog import RUN_ID
+from lagoa.lake.merge import files_sql
+from lagoa.lake.partitioning import PartitionField, partition_spec
+from lagoa.lake.schema import duckdb_type, from_duckdb, iceberg_schema, iceberg_type
+from lagoa.lake.writer import layout, write_parquet
+from lagoa.publish.zorder import with_zorder
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+MODEL = "lagoa.model"
+
+
+@dataclass
+class PublishResult:
+    table: str
+    rows: int
+    """Rows written (those of the changed partitions)."""
+    partitions: int
+    """Partitions rewritten."""
+    removed_files: int
+    added_files: int
+    skipped: bool = False
+
+
+def publish(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> PublishResult:
+    """Publish ``main.<model>`` of the warehouse to ``gold.<model>``."""
+    identifier = f"gold.{model}"
+    con = connect()  # the model may be a view over silver's iceberg_scan views
+    try:
+        con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")
+        con.execute("SET preserve_insertion_order = true")  # files keep the sort order
+        return _publish(con, project, model, identifier, settings, run_id)
+    except duckdb.Error as exc:
+        raise LakeError(f"cannot publish `{model}` to {identifier}: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def _publish(
+    con: duckdb.DuckDBPyConnection,
+    project: Project,
+    model: str,
+    identifier: str,
+    settings: PublishSettings,
+    run_id: str,
+) -> PublishResult:
+    source = f"warehouse.main.{quote_identifier(model)}"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except duckdb.Error as exc:
+        raise LakeError(
+            f"cannot publish `{model}`: {str(exc).splitlines()[0]}",
+            hint="build it first (`lagoa transform`); only models in the warehouse's main schema publish",
+        ) from None
+    columns = [(name, from_duckdb(str(kind))) for name, kind, *_ in described]
+    lake = project.lake
+    table = lake.table(identifier)
+    fields = [PartitionField.parse(text) for text in settings.partition_by]
+    if table is None:
+        schema = iceberg_schema([(name, iceberg_type(kind)) for name, kind in columns])
+        table = lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
+    else:
+        table = lake.evolve(table, [(name, iceberg_type(kind)) for name, kind in columns])
+    if lake.latest(table, RUN_ID) == run_id:
+        return PublishResult(identifier, 0, 0, 0, 0, skipped=True)
+
+    # The model's rows in the table's types (sums of integers arrive as HUGEINT, for instance).
+    typed = (
+        "SELECT "
+        + ", ".join(
+            f"CAST({quote_identifier(name)} AS {duckdb_type(kind)}) AS {quote_identifier(name)}"
+            for name, kind in columns
+        )
+        + f" FROM {source}"
+    )
+    keys = [f.duckdb_expression() for f in fields]
+    key = "struct_pack(" + ", ".join(f"p{i} := {k}" for i, k in enumerate(keys)) + ")" if keys else "0"
+    existing = lake.data_files(table)
+    changed = _changed_partitions(con, typed, existing, key, [name for name, _ in columns])
+    if not changed:  # nothing to commit: gold already holds exactly the model's rows
+        return PublishResult(identifier, 0, 0, 0, 0)
+
+    con.execute("CREATE OR REPLACE TEMP TABLE _lagoa_changed AS SELECT unnest($1) AS k", [changed])
+    rows = f"SELECT * FROM ({typed}) WHERE {key} IN (SELECT k FROM _lagoa_changed)"
+    order = [*keys]
+    if settings.zorder:
+        rows = with_zorder(rows, settings.zorder)
+        order.append("_lagoa_z")
+    else:
+        order += [quote_identifier(c) for c in settings.sort_by]
+    # Files split within a partition every rows_per_file rows, in sort order; the window's output
+    # comes sorted by partition, then order, which is the order the files are written in.
+    within = f"ORDER BY {', '.join(order[len(keys) :])}" if len(order) > len(keys) else ""
+    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    chunk = f"(row_number() OVER ({partition} {within}) - 1) // {settings.rows_per_file}"
+    hidden = ("_lagoa_z",) if settings.zorder else ()
+    folder = lake.staging_folder(table)
+    try:
+        written = write_parquet(con, rows, folder, layout(table), [*keys, chunk], hidden)
+        removed = _files_of(con, existing, key) if existing else []
+        lake.commit(table, add=written.files, remove=removed, properties={RUN_ID: run_id, MODEL: model})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS _lagoa_changed")
+    return PublishResult(identifier, written.rows, len(changed), len(removed), len(written.files))
+
+
+def _changed_partitions(
+    con: duckdb.DuckDBPyConnection, typed: str, existing: list[str], key: str, names: list[str]
+) -> list[object]:
+    """Partition keys whose rows differ between the model and the gold table (added, changed or
+    gone), found by comparing an order-independent hash of each partition's rows."""
+    record = (
+        "hash(struct_pack("
+        + ", ".join(f"{quote_identifier(n)} := {quote_identifier(n)}" for n in names)
+        + "))"
+    )
+    signature = f"SELECT {key} AS k, bit_xor({record}) AS h, count(*) AS n FROM ({{rows}}) GROUP BY ALL"
+    new = signature.format(rows=typed)
+    if not existing:
+        return [row[0] for row in con.execute(f"SELECT k FROM ({new})").fetchall()]
+    projection = ", ".join(quote_identifier(n) for n in names)
+    old = signature.format(
+        rows=f"SELECT {projection} FROM read_parquet({files_sql(existing)}, union_by_name=true)"
+    )
+    differ = f"SELECT k FROM (({new}) EXCEPT ({old})) UNION SELECT k FROM (({old}) EXCEPT ({new}))"
+    return [row[0] for row in con.execute(differ).fetchall()]
+
+
+def _files_of(con: duckdb.DuckDBPyConnection, existing: list[str], key: str) -> list[str]:
+    """The gold files holding any changed partition (each file holds one partition)."""
+    rows = con.execute(
+        f"SELECT DISTINCT filename FROM read_parquet({files_sql(existing)}, union_by_name=true, filename=true) "
+        f"WHERE {key} IN (SELECT k FROM _lagoa_changed)"
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -1,0 +1,42 @@
+"""Which dbt models publish to gold, and how: lagoa.yml's ``publish:`` or the model's meta."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from lagoa.config import PublishSettings
+from lagoa.errors import ConfigError
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+
+def publishable(project: Project) -> dict[str, PublishSettings]:
+    """Models to publish, by name; lagoa.yml's settings win over a model's meta."""
+    found: dict[str, PublishSettings] = {}
+    manifest = project.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    if manifest.is_file():
+        nodes: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
+        for node in nodes.values():
+            if node.get("resource_type") != "model":
+                continue
+            meta = (node.get("config") or {}).get("meta") or node.get("meta") or {}
+            settings = (meta.get("lagoa") or {}).get("publish")
+            if settings is None:
+                continue
+            try:
+                found[node["name"]] = PublishSettings.model_validate(
+                    settings if isinstance(settings, dict) else {}
+                )
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                raise ConfigError(
+                    f"meta.lagoa.publish of model `{node['name']}`: {problem['msg']}",
+                    file=node.get("original_file_path"),
+                    key=".".join(str(p) for p in problem["loc"]),
+                ) from None
+    found.update(project.config.publish)
+    return found
