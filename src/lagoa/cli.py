@@ -375,6 +375,58 @@ def publish(models: tuple[str, ...], project_path: str, as_json: bool) -> None:
     )
 
 
+@project_command()
+@click.argument("table")
+def optimize(table: str, project_path: str, as_json: bool) -> None:
+    """Compact TABLE's files and re-apply its sort or Z-order, in one commit."""
+    from lagoa.lake.maintenance import optimize as run
+
+    result = run(_project(project_path).lake, table)
+    Output(as_json).table(
+        "optimize",
+        ["table", "files before", "files after", "rows"],
+        [(result.table, result.files_before, result.files_after, result.rows)],
+    )
+
+
+@project_command()
+@click.argument("table")
+@click.option(
+    "--older-than",
+    default="7d",
+    show_default=True,
+    help="Age of the snapshots to expire: 30m, 12h, 7d, or an ISO timestamp.",
+)
+def expire(table: str, older_than: str, project_path: str, as_json: bool) -> None:
+    """Expire TABLE's old snapshots and delete the files nothing references any more.
+
+    The current snapshot is always kept, and Lagoa's ledger of ingested batches is carried forward.
+    """
+    from lagoa.lake.maintenance import expire as run
+
+    result = run(_project(project_path).lake, table, _cutoff(older_than))
+    Output(as_json).table(
+        "expire",
+        ["table", "snapshots expired", "snapshots kept", "files deleted"],
+        [(result.table, result.expired_snapshots, result.kept_snapshots, result.deleted_files)],
+    )
+
+
+def _cutoff(text: str) -> datetime:
+    import re
+    from datetime import UTC, timedelta
+
+    match = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write 30m, 12h, 7d or an ISO timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @main.group()
 def quality() -> None:
     """Expectation suites: starter suites and validation reports."""

@@ -9,6 +9,7 @@ latest is a no-op, so retrying a run changes nothing.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ from lagoa.config import PublishSettings
 from lagoa.engine.connection import connect, quote_identifier, quote_literal
 from lagoa.errors import LakeError
 from lagoa.lake.catalog import RUN_ID
+from lagoa.lake.maintenance import SORT
 from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField, partition_spec
 from lagoa.lake.schema import duckdb_type, from_duckdb, iceberg_schema, iceberg_type
@@ -82,6 +84,13 @@ def _publish(
         table = lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
     else:
         table = lake.evolve(table, [(name, iceberg_type(kind)) for name, kind in columns])
+    sort = json.dumps(
+        {"zorder": settings.zorder, "sort_by": settings.sort_by, "rows_per_file": settings.rows_per_file}
+    )
+    if table.metadata.properties.get(SORT) != sort:  # `lagoa optimize` re-applies it
+        with table.transaction() as tx:
+            tx.set_properties({SORT: sort})
+        table = table.refresh()
     if lake.latest(table, RUN_ID) == run_id:
         return PublishResult(identifier, 0, 0, 0, 0, skipped=True)
 

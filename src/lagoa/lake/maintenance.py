@@ -1,0 +1,173 @@
+"""Table maintenance: snapshot expiry with orphan-file cleanup, and compaction.
+
+Lagoa keeps its ledger (the batches a table holds, the cursor) in snapshot summaries, so expiry
+first carries the ledger forward into a new snapshot: forgetting old snapshots never makes a batch
+look new. Only files older than the cut-off are deleted, so the staged files of a writer that is
+still running are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from lagoa.engine.connection import quote_identifier
+from lagoa.errors import LakeError
+from lagoa.lake.catalog import BATCHES, Lake, local_path
+from lagoa.lake.merge import files_sql
+from lagoa.lake.partitioning import PartitionField
+from lagoa.lake.writer import layout, write_parquet
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+LEDGER_PREFIX = "lagoa."
+SORT = "lagoa.sort"
+"""Table property: how optimize orders rows inside a partition (JSON: zorder, sort_by, rows_per_file)."""
+
+
+@dataclass
+class ExpireResult:
+    table: str
+    expired_snapshots: int
+    deleted_files: int
+    kept_snapshots: int
+
+
+@dataclass
+class OptimizeResult:
+    table: str
+    files_before: int
+    files_after: int
+    rows: int
+
+
+def _table(lake: Lake, identifier: str) -> Table:
+    table = lake.table(identifier)
+    if table is None:
+        raise LakeError(f"table `{identifier}` does not exist", hint="run `lagoa tables` to list the tables")
+    return table
+
+
+def expire(lake: Lake, identifier: str, older_than: datetime) -> ExpireResult:
+    """Expire the snapshots older than ``older_than`` (never the current one) and delete the files
+    no remaining snapshot references."""
+    table = _table(lake, identifier)
+    cutoff_ms = int(older_than.timestamp() * 1000)
+    doomed = _older(table, cutoff_ms)
+    if doomed:
+        # The carry-forward snapshot becomes current; every older one may then go.
+        table = _carry_ledger_forward(lake, table)
+        doomed = _older(table, cutoff_ms)
+        table.maintenance.expire_snapshots().by_ids(doomed).commit()
+        table = table.refresh()
+    deleted = _delete_orphans(table, cutoff_ms / 1000)
+    return ExpireResult(identifier, len(doomed), deleted, len(table.metadata.snapshots))
+
+
+def _older(table: Table, cutoff_ms: int) -> list[int]:
+    """Snapshots older than the cut-off, except the current one."""
+    current = table.current_snapshot()
+    return [
+        s.snapshot_id
+        for s in table.metadata.snapshots
+        if s.timestamp_ms < cutoff_ms and (current is None or s.snapshot_id != current.snapshot_id)
+    ]
+
+
+def _carry_ledger_forward(lake: Lake, table: Table) -> Table:
+    keys: set[str] = set()
+    for snapshot in table.metadata.snapshots:
+        if snapshot.summary:
+            keys |= {k for k in snapshot.summary.additional_properties if k.startswith(LEDGER_PREFIX)}
+    properties: dict[str, Any] = {BATCHES: sorted(lake.committed(table))}
+    for key in keys - {BATCHES}:
+        value = lake.latest(table, key)
+        if value is not None:
+            properties[key] = value
+    return lake.commit(table, properties=properties)
+
+
+def _referenced(table: Table) -> set[str]:
+    """Every data, manifest and manifest-list file of the remaining snapshots."""
+    files: set[str] = set()
+    for snapshot in table.metadata.snapshots:
+        files.add(local_path(snapshot.manifest_list))
+        for manifest in snapshot.manifests(table.io):
+            files.add(local_path(manifest.manifest_path))
+            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+                files.add(local_path(entry.data_file.file_path))
+    return files
+
+
+def _delete_orphans(table: Table, cutoff: float) -> int:
+    """Delete the table's data and manifest files that no snapshot references and that are older
+    than ``cutoff`` (seconds since the epoch); metadata JSON files are kept as history."""
+    root = Path(local_path(table.location()))
+    keep = _referenced(table)
+    deleted = 0
+    for path in list(root.rglob("*")):
+        if not path.is_file() or path.suffix == ".json" or str(path) in keep:
+            continue
+        if path.stat().st_mtime >= cutoff:
+            continue
+        path.unlink()
+        deleted += 1
+    for folder in sorted(
+        (p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
+    ):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return deleted
+
+
+def optimize(lake: Lake, identifier: str) -> OptimizeResult:
+    """Rewrite the table's files: small files merged per partition, rows put back in the table's
+    sort or Z-order (recorded when it was published), in one commit."""
+    from lagoa.publish.zorder import with_zorder
+
+    table = _table(lake, identifier)
+    files = lake.data_files(table)
+    if not files:
+        return OptimizeResult(identifier, 0, 0, 0)
+    sort = json.loads(table.metadata.properties.get(SORT, "{}"))
+    names = [f.name for f in table.schema().fields]
+    fields = [
+        PartitionField(
+            spec.transform.__class__.__name__.removesuffix("Transform").lower(),
+            table.schema().find_field(spec.source_id).name,
+        )
+        for spec in table.spec().fields
+    ]
+    keys = [f.duckdb_expression() for f in fields]
+    projection = ", ".join(quote_identifier(n) for n in names)
+    rows = f"SELECT {projection} FROM read_parquet({files_sql(files)}, union_by_name=true)"
+    order = list(keys)
+    hidden: tuple[str, ...] = ()
+    if sort.get("zorder"):
+        rows = with_zorder(rows, sort["zorder"])
+        order.append("_lagoa_z")
+        hidden = ("_lagoa_z",)
+    else:
+        order += [quote_identifier(c) for c in sort.get("sort_by", [])]
+    within = f"ORDER BY {', '.join(order[len(keys) :])}" if len(order) > len(keys) else ""
+    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    chunk = f"(row_number() OVER ({partition} {within}) - 1) // {int(sort.get('rows_per_file', 1_000_000))}"
+    con = duckdb.connect()
+    folder = lake.staging_folder(table)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        written = write_parquet(con, rows, folder, layout(table), [*keys, chunk], hidden)
+        lake.commit(table, add=written.files, remove=files, properties={"lagoa.operation": "optimize"})
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        con.close()
+    return OptimizeResult(identifier, len(files), len(written.files), written.rows)
