@@ -159,3 +159,51 @@ def test_an_incremental_publish_rewrites_only_the_touched_partitions(retail: Pro
     _, model = retail.query("select * from main.fct_daily_store_metrics order by dt, store_id")
     _, gold = retail.query("select * from gold.fct_daily_store_metrics order by dt, store_id")
     assert gold == model
+
+
+def test_a_failing_dbt_test_stops_the_publish_and_gold_keeps_its_snapshot(retail: Project) -> None:
+    retail.transform()
+    gold = retail.lake.table("gold.fct_daily_store_metrics")
+    assert gold is not None
+    before = retail.lake.describe(gold).snapshots
+    schema = retail.root / "dbt/models/marts/schema.yml"
+    schema.write_text(
+        schema.read_text().replace(
+            "      - name: store_id\n        data_tests: [not_null]",
+            "      - name: store_id\n        data_tests: [not_null, {accepted_values: {arguments: {values: [1]}}}]",
+        )
+    )
+    (retail.root / "samples" / "erp_orders_late.csv").write_text(
+        "order_id,store_id,customer_id,product_id,quantity,unit_price,status,order_ts,updated_at\n"
+        "900001,2,1,1,3,10.00,paid,2024-06-30 10:00:00,2024-06-30 10:00:00\n"
+    )
+    retail.ingest()
+    with pytest.raises(TransformError, match="accepted_values_fct_daily_store_metrics_store_id"):
+        retail.transform()
+    gold = retail.lake.table("gold.fct_daily_store_metrics")
+    assert gold is not None and retail.lake.describe(gold).snapshots == before
+
+
+def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
+    import threading
+    import urllib.request
+
+    from lagoa.publish.docs import docs_server, generate_docs
+
+    retail.transform()
+    folder = generate_docs(retail)
+    assert folder == retail.storage.local_path("gold/_docs")
+    catalog = (folder / "catalog.json").read_text()
+    assert "fct_daily_store_metrics" in catalog and "erp_orders" in catalog
+    server = docs_server(retail, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        with urllib.request.urlopen(f"{base}/index.html", timeout=10) as page:
+            assert page.status == 200 and b"dbt" in page.read()
+        with urllib.request.urlopen(f"{base}/manifest.json", timeout=10) as manifest:
+            assert b"stg_erp_orders" in manifest.read()
+    finally:
+        server.shutdown()
+        server.server_close()

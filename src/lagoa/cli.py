@@ -427,6 +427,41 @@ def _cutoff(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+@main.group(invoke_without_command=True)
+@project_option
+@click.pass_context
+@handle_errors
+def docs(ctx: click.Context, project_path: str) -> None:
+    """Generate the dbt docs site and publish it with the lake (gold/_docs/).
+
+    `lagoa docs serve` serves the published site locally.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from lagoa.publish.docs import generate_docs
+
+    folder = generate_docs(_project(project_path))
+    click.echo(f"published the docs site to {folder}; `lagoa docs serve` opens it")
+
+
+@docs.command("serve")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@project_option
+@handle_errors
+def docs_serve(port: int, project_path: str) -> None:
+    """Serve the published docs site on http://127.0.0.1:PORT until Ctrl-C."""
+    from lagoa.publish.docs import docs_server
+
+    server = docs_server(_project(project_path), port)
+    click.echo(f"serving the docs at http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @main.group()
 def quality() -> None:
     """Expectation suites: starter suites and validation reports."""
