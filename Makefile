@@ -37,6 +37,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/transform.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

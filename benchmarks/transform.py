@@ -1,0 +1,188 @@
+"""dbt inside Lagoa against the same SQL run in one DuckDB connection.
+
+Side A runs ``dbt run`` in process, the way ``lagoa transform`` does, in a fresh Python process,
+starting from a warehouse in which no model has been built. Side B takes the SQL dbt executed
+(``target/run/``, in dependency order) and runs it in one DuckDB connection, also in a fresh
+process, from the same starting warehouse. What A costs beyond B is dbt's overhead.
+
+Two dbt projects are measured:
+- the retail example's models, on its sample data;
+- a generated chain of views (1 model, then 100 models).
+
+The fixed overhead is the 1-model chain's A − B. The per-model overhead is the growth of A − B from
+1 model to 100 models, divided by 99.
+
+    python benchmarks/transform.py [--pairs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import DATA, alternate, print_table, side
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
+
+DBT_SIDE = """
+import resource, shutil, sys, time
+started = time.perf_counter()
+from lagoa.project import Project
+from lagoa.transform.runner import invoke
+project = Project.load(sys.argv[1])
+shutil.copy(sys.argv[2], project.warehouse.path)
+run = invoke(project, ["run"])
+assert run.success, "dbt run failed"
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+SQL_SIDE = """
+import json, resource, shutil, sys, time
+started = time.perf_counter()
+from lagoa.engine.connection import connect
+shutil.copy(sys.argv[2], sys.argv[3])
+con = connect(sys.argv[3])
+for statement in json.load(open(sys.argv[1])):
+    con.execute(statement)
+con.close()
+print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def prepare_retail() -> Path:
+    """The retail example, ingested once, with its dbt project."""
+    folder = DATA / "transform-retail"
+    if not (folder / ".lagoa").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
+        from lagoa.project import Project
+
+        project = Project.load(folder)
+        project.ingest()
+        from lagoa.transform.profiles import dbt_project_dir
+        from lagoa.transform.sources import write_sources
+
+        write_sources(project, dbt_project_dir(project))
+    return folder
+
+
+def prepare_chain(models: int, retail: Path) -> Path:
+    """A copy of the retail project whose dbt project is a chain of ``models`` views."""
+    folder = DATA / f"transform-chain-{models}"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(retail, folder, ignore=shutil.ignore_patterns("dbt"))
+    dbt = folder / "dbt"
+    (dbt / "models").mkdir(parents=True)
+    (dbt / "dbt_project.yml").write_text(
+        "name: chain\nversion: '1.0'\nconfig-version: 2\nprofile: chain\n"
+        "models:\n  chain:\n    +materialized: view\n"
+    )
+    shutil.copy(retail / "dbt" / "models" / "_lagoa_sources.yml", dbt / "models")
+    (dbt / "models" / "m000.sql").write_text(
+        "select order_id, quantity from {{ source('silver', 'erp_orders') }}"
+    )
+    for i in range(1, models):
+        (dbt / "models" / f"m{i:03d}.sql").write_text(
+            f"select order_id, quantity + 1 as quantity from {{{{ ref('m{i - 1:03d}') }}}}"
+        )
+    return folder
+
+
+def pristine_warehouse(project_dir: Path) -> Path:
+    """The warehouse before any model is built (only Lagoa's views)."""
+    from lagoa.project import Project
+
+    project = Project.load(project_dir)
+    project.warehouse.path.unlink(missing_ok=True)
+    project.warehouse.refresh(project.lake)
+    copy = project_dir / "pristine.duckdb"
+    shutil.copy(project.warehouse.path, copy)
+    return copy
+
+
+def executed_sql(project_dir: Path) -> Path:
+    """The statements one dbt run executed, in dependency order, saved as JSON."""
+    target = project_dir / ".lagoa" / "dbt" / "target"
+    manifest = json.loads((target / "manifest.json").read_text())
+    nodes = {k: v for k, v in manifest["nodes"].items() if v["resource_type"] == "model"}
+    ordered: list[str] = []
+
+    def visit(key: str) -> None:
+        if key in ordered or key not in nodes:
+            return
+        for parent in nodes[key]["depends_on"]["nodes"]:
+            visit(parent)
+        ordered.append(key)
+
+    for key in sorted(nodes):
+        visit(key)
+    statements = []
+    for key in ordered:
+        node = nodes[key]
+        path = target / "run" / node["package_name"] / node["original_file_path"]
+        # dbt builds into `<model>__dbt_tmp` and renames it; build the model directly instead.
+        statements.append(path.read_text().replace("__dbt_tmp", ""))
+    out = project_dir / "statements.json"
+    out.write_text(json.dumps(statements))
+    return out
+
+
+def _scratch(project_dir: Path) -> str:
+    """Where side B builds: a file named like the warehouse, as dbt's SQL names its catalog."""
+    folder = project_dir / "scratch"
+    folder.mkdir(exist_ok=True)
+    return str(folder / "warehouse.duckdb")
+
+
+def measure(project_dir: Path, pairs: int, label: str) -> dict[str, object]:
+    pristine = pristine_warehouse(project_dir)
+    side(DBT_SIDE, str(project_dir), str(pristine))  # one run to capture the executed SQL
+    statements = executed_sql(project_dir)
+    scratch = _scratch(project_dir)
+    result = alternate(
+        label,
+        (DBT_SIDE, str(project_dir), str(pristine)),
+        (SQL_SIDE, str(statements), str(pristine), scratch),
+        pairs,
+        side,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pairs", type=int, default=3, help="alternating pairs after a warm-up")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    retail = prepare_retail()
+    results = [measure(retail, args.pairs, "retail example (5 models): dbt in Lagoa / SQL in one connection")]
+    seconds: dict[int, tuple[float, float]] = {}
+    for models in (1, 100):
+        folder = prepare_chain(models, retail)
+        pristine = pristine_warehouse(folder)
+        side(DBT_SIDE, str(folder), str(pristine))
+        statements = executed_sql(folder)
+        scratch = _scratch(folder)
+        a = min(side(DBT_SIDE, str(folder), str(pristine))[0] for _ in range(args.pairs))
+        b = min(side(SQL_SIDE, str(statements), str(pristine), scratch)[0] for _ in range(args.pairs))
+        seconds[models] = (a, b)
+    fixed = seconds[1][0] - seconds[1][1]
+    per_model = ((seconds[100][0] - seconds[100][1]) - fixed) / 99
+    print(f"\n{time.perf_counter() - started:.0f} s in all")
+    print_table(results)
+    for models, (a, b) in seconds.items():
+        print(f"chain of {models} view(s): dbt in Lagoa {a:.2f} s, the SQL in one connection {b:.2f} s")
+    print(
+        f"fixed overhead {fixed:.2f} s (target ≤ 3 s); per model {per_model * 1000:.0f} ms (target ≤ 40 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
