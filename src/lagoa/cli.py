@@ -367,11 +367,18 @@ def publish(models: tuple[str, ...], project_path: str, as_json: bool) -> None:
 
     `lagoa transform` publishes the models it built; this publishes again from the warehouse.
     """
+    from lagoa.publish.gold import PublishResult
+
     results = _project(project_path).publish(list(models) or None)
     Output(as_json).table(
         "publish",
-        ["table", "rows written", "partitions rewritten", "files removed", "files added", "skipped"],
-        [(r.table, r.rows, r.partitions, r.removed_files, r.added_files, r.skipped) for r in results],
+        ["target", "rows written", "partitions rewritten", "files removed", "files added", "skipped"],
+        [
+            (r.table, r.rows, r.partitions, r.removed_files, r.added_files, r.skipped)
+            if isinstance(r, PublishResult)
+            else (r.location, r.rows, "all", "previous version", r.files, r.skipped)
+            for r in results
+        ],
     )
 
 

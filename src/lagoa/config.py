@@ -188,6 +188,11 @@ class PublishSettings(Model):
     """Columns to sort rows by inside each partition, when not Z-ordered."""
     rows_per_file: int = Field(default=1_000_000, ge=1)
     """Rows per data file at most; smaller files let point queries skip more."""
+    format: Literal["iceberg", "parquet"] = "iceberg"
+    """``iceberg``: the table ``gold.<model>``. ``parquet``: a CTAS-style dataset of Hive-partitioned
+    Parquet files at ``location``, replaced as a whole on each publish."""
+    location: str | None = None
+    """For ``parquet``: the dataset's folder, relative to the storage root (e.g. ``exports/orders_summary``)."""
 
     @field_validator("partition_by")
     @classmethod
@@ -203,6 +208,13 @@ class PublishSettings(Model):
     def _one_ordering(self) -> PublishSettings:
         if self.zorder and self.sort_by:
             raise ValueError("set either `zorder` or `sort_by`, not both")
+        if self.format == "parquet":
+            if not self.location:
+                raise ValueError("a `parquet` publish needs a `location` (a folder under the storage root)")
+            if any(not IDENTIFIER.match(field) for field in self.partition_by):
+                raise ValueError(
+                    "a `parquet` publish partitions by plain columns (Hive folders), not transforms"
+                )
         return self
 
 

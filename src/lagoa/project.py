@@ -20,6 +20,7 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
     from lagoa.transform.runner import DbtRun
@@ -91,7 +92,18 @@ class Project:
     @cached_property
     def warehouse(self) -> Warehouse:
         path = Path(self.config.warehouse)
-        return Warehouse(path if path.is_absolute() else self.root / path)
+        return Warehouse(path if path.is_absolute() else self.root / path, self._dataset_views)
+
+    def _dataset_views(self) -> dict[str, str]:
+        """Warehouse views over the models published as Parquet datasets."""
+        from lagoa.publish.dataset import dataset_view
+        from lagoa.publish.models import publishable
+
+        views = {}
+        for model, settings in publishable(self).items():
+            if settings.format == "parquet" and (body := dataset_view(self, settings)) is not None:
+                views[f"gold.{model}"] = body
+        return views
 
     def engine(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection for loading data: spills to the lake's .tmp folder, and
@@ -180,7 +192,9 @@ class Project:
         self.publish(sorted(built & set(publishable(self))))
         return run
 
-    def publish(self, models: list[str] | None = None, *, run_id: str | None = None) -> list[PublishResult]:
+    def publish(
+        self, models: list[str] | None = None, *, run_id: str | None = None
+    ) -> list[PublishResult | DatasetResult]:
         """Publish dbt models marked for publishing (all of them by default) to gold."""
         from lagoa.publish.gold import publish
         from lagoa.publish.models import publishable
@@ -194,7 +208,14 @@ class Project:
                 )
         chosen = sorted(marked) if models is None else models
         run_id = run_id or new_run_id(datetime.now(UTC))
-        results = [publish(self, model, marked[model], run_id=run_id) for model in chosen]
+        from lagoa.publish.dataset import publish_dataset
+
+        results: list[PublishResult | DatasetResult] = [
+            publish_dataset(self, model, marked[model], run_id=run_id)
+            if marked[model].format == "parquet"
+            else publish(self, model, marked[model], run_id=run_id)
+            for model in chosen
+        ]
         self.warehouse.refresh(self.lake)
         return results
 

@@ -7,6 +7,7 @@ sees the latest committed snapshot, never a half-written one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,10 @@ from lagoa.lake.schema import duckdb_type, type_name
 class Warehouse:
     """The project's DuckDB warehouse file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, datasets: Callable[[], dict[str, str]] | None = None) -> None:
         self.path = path
+        self.datasets = datasets
+        """Views over published Parquet datasets: ``gold.<name>`` → the SQL reading the dataset."""
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +57,13 @@ class Warehouse:
                 else:
                     body = f"SELECT * FROM iceberg_scan({quote_literal(local_path(table.metadata_location))})"
                 con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
+                count += 1
+            for identifier, body in (self.datasets() if self.datasets else {}).items():
+                namespace, name = identifier.split(".", 1)
+                wanted.add((namespace, name))
+                con.execute(
+                    f"CREATE OR REPLACE VIEW {quote_identifier(namespace)}.{quote_identifier(name)} AS {body}"
+                )
                 count += 1
             for namespace, name in con.execute(
                 "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"

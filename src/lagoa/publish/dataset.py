@@ -1,0 +1,104 @@
+"""CTAS-style publish: a model written as a Hive-partitioned Parquet dataset at a location, the
+whole dataset replaced on each publish (reference architecture C's ``orders_summary``).
+
+Each publish writes a new version folder next to the location, then swaps the location (a
+symbolic link) to it with one atomic rename. A reader therefore sees either the old dataset or
+the new one, never a half-written or mixed set of files; the version before the current one is
+kept for readers still reading it (readers resolve the link once, as the warehouse view does),
+older ones are deleted. Publishing the same run again is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from lagoa.config import PublishSettings
+from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.errors import LakeError
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+VERSIONS = ".versions"
+
+
+@dataclass
+class DatasetResult:
+    location: str
+    version: str
+    rows: int
+    files: int
+    skipped: bool = False
+
+
+def dataset_path(project: Project, settings: PublishSettings) -> Path:
+    assert settings.location is not None
+    return project.storage.local_path(settings.location)
+
+
+def publish_dataset(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> DatasetResult:
+    """Write ``main.<model>`` as a new version of the dataset and switch the location to it."""
+    location = dataset_path(project, settings)
+    versions = location.parent / f"{location.name}{VERSIONS}"
+    target = versions / run_id
+    if location.is_symlink() and Path(os.readlink(location)).name == run_id:
+        return DatasetResult(str(location), run_id, 0, 0, skipped=True)
+    if location.exists() and not location.is_symlink():
+        raise LakeError(
+            f"{location} exists and is not a dataset Lagoa published",
+            hint="move it away, or publish to another location",
+        )
+    shutil.rmtree(target, ignore_errors=True)  # a version left half-written by a killed run
+    versions.mkdir(parents=True, exist_ok=True)
+    con = connect()
+    try:
+        con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")
+        options = ["FORMAT parquet", "COMPRESSION zstd", "FILENAME_PATTERN 'part-{uuid}'"]
+        if settings.partition_by:
+            options.append(f"PARTITION_BY ({', '.join(quote_identifier(c) for c in settings.partition_by)})")
+        order = (
+            f" ORDER BY {', '.join(quote_identifier(c) for c in settings.sort_by)}"
+            if settings.sort_by
+            else ""
+        )
+        (rows,) = con.execute(
+            f"COPY (SELECT * FROM warehouse.main.{quote_identifier(model)}{order}) "
+            f"TO {quote_literal(str(target))} ({', '.join(options)})"
+        ).fetchone() or (0,)
+    except duckdb.Error as exc:
+        shutil.rmtree(target, ignore_errors=True)
+        raise LakeError(f"cannot publish `{model}` to {location}: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+    files = len(list(target.rglob("*.parquet")))
+    previous = Path(os.readlink(location)).name if location.is_symlink() else None
+    _switch(location, target)
+    for old in versions.iterdir():  # older versions, and any a killed publish left half-written
+        if old.name not in (target.name, previous):
+            shutil.rmtree(old, ignore_errors=True)
+    return DatasetResult(str(location), run_id, int(rows), files)
+
+
+def _switch(location: Path, target: Path) -> None:
+    """Point ``location`` at ``target`` in one atomic rename of a fresh link over the old one."""
+    link = location.parent / f".{location.name}.{target.name}.link"
+    link.unlink(missing_ok=True)
+    link.symlink_to(os.path.relpath(target, location.parent), target_is_directory=True)
+    os.replace(link, location)
+
+
+def dataset_view(project: Project, settings: PublishSettings) -> str | None:
+    """SQL reading the dataset (for the warehouse's ``gold`` view), or None before the first publish."""
+    location = dataset_path(project, settings)
+    if not location.exists():
+        return None
+    # The version the location points at now: a query keeps reading it even if a publish swaps
+    # the location meanwhile (that version is kept until the next swap after).
+    pattern = str(location.resolve() / "**" / "*.parquet")
+    return f"SELECT * FROM read_parquet({quote_literal(pattern)}, hive_partitioning=true)"
