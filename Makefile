@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/transform.py
+	$(BIN)/python benchmarks/incremental.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

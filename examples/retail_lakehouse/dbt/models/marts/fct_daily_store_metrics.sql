@@ -4,7 +4,7 @@
 #}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='merge',
     unique_key=['dt', 'store_id'],
     tags=['orders'],
     meta={'lagoa': {'publish': {'partition_by': ['dt'], 'zorder': ['store_id'], 'rows_per_file': 1000000}}},
