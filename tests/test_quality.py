@@ -350,3 +350,22 @@ def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> No
         == 0
     )
     assert count(project, "select count(*) from silver.products where category = '' or category is null") == 0
+
+
+def test_quality_settings_must_name_real_suites_and_expectations(make_project: MakeProject) -> None:
+    from lagoa.errors import ConfigError
+
+    unknown_suite = ORDERS_CONFIG + "\nquality:\n  suites:\n    order:\n      on_fail: drop\n"
+    project = make_project(
+        unknown_suite, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE)}
+    )
+    with pytest.raises(ConfigError, match=r"no suite named `order`.*did you mean `orders`"):
+        project.ingest()
+    unknown_key = ORDERS_CONFIG + (
+        "\nquality:\n  suites:\n    orders:\n      expectations:\n        expect_column_values_to_be_between:amnt: warn\n"
+    )
+    project = make_project(
+        unknown_key, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(AMOUNT_RANGE)}
+    )
+    with pytest.raises(ConfigError, match="matches no expectation of suite `orders`"):
+        project.ingest()

@@ -244,3 +244,46 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_publish_guards_partitioning_types_duplicates_and_new_columns(retail: Project) -> None:
+    from lagoa.config import PublishSettings
+    from lagoa.errors import LakeError, SchemaEvolutionError
+    from lagoa.publish.gold import publish
+
+    model = retail.root / "dbt/models/marts/tiny.sql"
+    model.write_text("select 1 as k, 'a' as v union all select 1, 'a'")
+    retail.transform()
+    plain = PublishSettings()
+    assert publish(retail, "tiny", plain, run_id="run-1").rows == 2
+
+    # Two identical rows changed into two other identical rows: still seen as a change.
+    model.write_text("select 1 as k, 'b' as v union all select 1, 'b'")
+    retail.transform()
+    assert publish(retail, "tiny", plain, run_id="run-2").rows == 2
+    assert retail.query("select v from gold.tiny")[1] == [("b",), ("b",)]
+
+    # A new column: the old files read it as NULL, and the table gains it.
+    model.write_text("select 1 as k, 'b' as v, 7 as extra union all select 1, 'b', 7")
+    retail.transform()
+    publish(retail, "tiny", plain, run_id="run-3")
+    assert retail.query("select extra from gold.tiny")[1] == [(7,), (7,)]
+
+    with pytest.raises(LakeError, match="partitioned by"):
+        publish(retail, "tiny", PublishSettings(partition_by=["k"]), run_id="run-4")
+    model.write_text("select 'x' as k, 'b' as v, 7 as extra")
+    retail.transform()
+    with pytest.raises(SchemaEvolutionError, match="column `k` is int in gold but string"):
+        publish(retail, "tiny", plain, run_id="run-5")
+
+
+def test_an_unpartitioned_dataset_publishes_into_a_folder(retail: Project) -> None:
+    from lagoa.config import PublishSettings
+    from lagoa.publish.dataset import dataset_view, publish_dataset
+
+    retail.transform()
+    settings = PublishSettings(format="parquet", location="exports/stores")
+    result = publish_dataset(retail, "stg_products", settings, run_id="run-1")
+    assert result.files == 1 and result.rows > 0
+    view = dataset_view(retail, settings)
+    assert view is not None and "part-0.parquet" not in view

@@ -169,8 +169,9 @@ class Project:
 
     def suites_for(self, table: str) -> list[Suite]:
         """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
-        entity = table.split(".", 1)[-1]
-        return [s for s in self.suites if s.table == table or (s.table is None and s.name == entity)]
+        return [
+            s for s in self.suites if s.table == table or (s.table is None and table == f"silver.{s.name}")
+        ]
 
     def transform(self, domains: list[str] | None = None) -> DbtRun:
         """Build the dbt models of ``domains`` (all models by default) in one dbt invocation."""

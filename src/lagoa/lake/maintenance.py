@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from lagoa.engine.connection import quote_identifier
-from lagoa.errors import LakeError
+from lagoa.errors import CommitConflictError, LakeError
 from lagoa.lake.catalog import BATCHES, Lake, local_path
 from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 LEDGER_PREFIX = "lagoa."
 SORT = "lagoa.sort"
 """Table property: how optimize orders rows inside a partition (JSON: zorder, sort_by, rows_per_file)."""
+PARTITIONING = "lagoa.partition-by"
+"""Table property: the ``partition_by`` fields a table was created with (JSON list of strings)."""
 
 
 @dataclass
@@ -65,7 +67,12 @@ def expire(lake: Lake, identifier: str, older_than: datetime) -> ExpireResult:
         # The carry-forward snapshot becomes current; every older one may then go.
         table = _carry_ledger_forward(lake, table)
         doomed = _older(table, cutoff_ms)
-        table.maintenance.expire_snapshots().by_ids(doomed).commit()
+        from pyiceberg.exceptions import CommitFailedException
+
+        try:
+            table.maintenance.expire_snapshots().by_ids(doomed).commit()
+        except CommitFailedException as exc:
+            raise CommitConflictError(f"expiring `{identifier}` failed: {exc}") from None
         table = table.refresh()
     deleted = _delete_orphans(table, cutoff_ms / 1000)
     return ExpireResult(identifier, len(doomed), deleted, len(table.metadata.snapshots))
@@ -113,18 +120,45 @@ def _delete_orphans(table: Table, cutoff: float) -> int:
     keep = _referenced(table)
     deleted = 0
     for path in list(root.rglob("*")):
-        if not path.is_file() or path.suffix == ".json" or str(path) in keep:
+        try:
+            if not path.is_file() or path.suffix == ".json" or str(path) in keep:
+                continue
+            if path.stat().st_mtime >= cutoff:
+                continue
+            path.unlink()
+            deleted += 1
+        except FileNotFoundError:  # a writer moved or removed it meanwhile
             continue
-        if path.stat().st_mtime >= cutoff:
-            continue
-        path.unlink()
-        deleted += 1
     for folder in sorted(
         (p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
     ):
-        if not any(folder.iterdir()):
-            folder.rmdir()
+        try:  # only old empty folders: a running writer's fresh staging folder stays
+            if folder.stat().st_mtime < cutoff and not any(folder.iterdir()):
+                folder.rmdir()
+        except OSError:
+            continue
     return deleted
+
+
+_TRANSFORMS = {
+    "IdentityTransform": "{}",
+    "DayTransform": "day({})",
+    "MonthTransform": "month({})",
+    "YearTransform": "year({})",
+    "HourTransform": "hour({})",
+}
+
+
+def _partitioning(table: Table) -> list[str]:
+    """The table's partition fields as Lagoa writes them (``dt``, ``day(order_ts)``): recorded at
+    creation by publish, else read back from the Iceberg spec."""
+    recorded = table.metadata.properties.get(PARTITIONING)
+    if recorded is not None:
+        return [str(text) for text in json.loads(recorded)]
+    return [
+        _TRANSFORMS[type(field.transform).__name__].format(table.schema().find_field(field.source_id).name)
+        for field in table.spec().fields
+    ]
 
 
 def optimize(lake: Lake, identifier: str) -> OptimizeResult:
@@ -138,13 +172,7 @@ def optimize(lake: Lake, identifier: str) -> OptimizeResult:
         return OptimizeResult(identifier, 0, 0, 0)
     sort = json.loads(table.metadata.properties.get(SORT, "{}"))
     names = [f.name for f in table.schema().fields]
-    fields = [
-        PartitionField(
-            spec.transform.__class__.__name__.removesuffix("Transform").lower(),
-            table.schema().find_field(spec.source_id).name,
-        )
-        for spec in table.spec().fields
-    ]
+    fields = [PartitionField.parse(text) for text in _partitioning(table)]
     keys = [f.duckdb_expression() for f in fields]
     projection = ", ".join(quote_identifier(n) for n in names)
     rows = f"SELECT {projection} FROM read_parquet({files_sql(files)}, union_by_name=true)"

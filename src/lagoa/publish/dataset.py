@@ -10,6 +10,7 @@ older ones are deleted. Publishing the same run again is a no-op.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from dataclasses import dataclass
@@ -43,8 +44,18 @@ def dataset_path(project: Project, settings: PublishSettings) -> Path:
 
 
 def publish_dataset(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> DatasetResult:
-    """Write ``main.<model>`` as a new version of the dataset and switch the location to it."""
+    """Write ``main.<model>`` as a new version of the dataset and switch the location to it. One
+    publish at a time per location: a lock file keeps two from pruning each other's versions."""
     location = dataset_path(project, settings)
+    location.parent.mkdir(parents=True, exist_ok=True)
+    with (location.parent / f".{location.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _publish(project, model, settings, location, run_id)
+
+
+def _publish(
+    project: Project, model: str, settings: PublishSettings, location: Path, run_id: str
+) -> DatasetResult:
     versions = location.parent / f"{location.name}{VERSIONS}"
     target = versions / run_id
     if location.is_symlink() and Path(os.readlink(location)).name == run_id:
@@ -59,9 +70,12 @@ def publish_dataset(project: Project, model: str, settings: PublishSettings, *, 
     con = connect()
     try:
         con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")
-        options = ["FORMAT parquet", "COMPRESSION zstd", "FILENAME_PATTERN 'part-{uuid}'"]
+        options = ["FORMAT parquet", "COMPRESSION zstd"]
         if settings.partition_by:
-            options.append(f"PARTITION_BY ({', '.join(quote_identifier(c) for c in settings.partition_by)})")
+            columns = ", ".join(quote_identifier(c) for c in settings.partition_by)
+            options += [f"PARTITION_BY ({columns})", "FILENAME_PATTERN 'part-{uuid}'"]
+        else:  # without partitions, COPY writes one file: give it a name inside the version folder
+            target.mkdir(parents=True)
         order = (
             f" ORDER BY {', '.join(quote_identifier(c) for c in settings.sort_by)}"
             if settings.sort_by
@@ -69,7 +83,8 @@ def publish_dataset(project: Project, model: str, settings: PublishSettings, *, 
         )
         (rows,) = con.execute(
             f"COPY (SELECT * FROM warehouse.main.{quote_identifier(model)}{order}) "
-            f"TO {quote_literal(str(target))} ({', '.join(options)})"
+            f"TO {quote_literal(str(target if settings.partition_by else target / 'part-0.parquet'))} "
+            f"({', '.join(options)})"
         ).fetchone() or (0,)
     except duckdb.Error as exc:
         shutil.rmtree(target, ignore_errors=True)
@@ -96,8 +111,8 @@ def _switch(location: Path, target: Path) -> None:
 def dataset_view(project: Project, settings: PublishSettings) -> str | None:
     """SQL reading the dataset (for the warehouse's ``gold`` view), or None before the first publish."""
     location = dataset_path(project, settings)
-    if not location.exists():
-        return None
+    if not location.exists() or not any(location.resolve().rglob("*.parquet")):
+        return None  # not published yet, or the model had no rows
     # The version the location points at now: a query keeps reading it even if a publish swaps
     # the location meanwhile (that version is kept until the next swap after).
     pattern = str(location.resolve() / "**" / "*.parquet")

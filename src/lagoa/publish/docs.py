@@ -41,7 +41,12 @@ def docs_server(project: Project, port: int, host: str = "127.0.0.1") -> http.se
     if not (folder / "index.html").is_file():
         raise LakeError("no published docs yet", hint="run `lagoa docs` first")
     handler = functools.partial(_QuietHandler, directory=str(folder))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise LakeError(
+            f"cannot listen on {host}:{port}: {exc.strerror}", hint="pick another --port (0: any free port)"
+        ) from None
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -18,16 +18,18 @@ import duckdb
 
 from lagoa.config import PublishSettings
 from lagoa.engine.connection import connect, quote_identifier, quote_literal
-from lagoa.errors import LakeError
+from lagoa.errors import LakeError, SchemaEvolutionError
 from lagoa.lake.catalog import RUN_ID
-from lagoa.lake.maintenance import SORT
+from lagoa.lake.maintenance import PARTITIONING, SORT
 from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField, partition_spec
-from lagoa.lake.schema import duckdb_type, from_duckdb, iceberg_schema, iceberg_type
+from lagoa.lake.schema import can_promote, duckdb_type, from_duckdb, iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.publish.zorder import with_zorder
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from lagoa.project import Project
 
 MODEL = "lagoa.model"
@@ -79,10 +81,21 @@ def _publish(
     lake = project.lake
     table = lake.table(identifier)
     fields = [PartitionField.parse(text) for text in settings.partition_by]
+    partitioning = json.dumps(settings.partition_by)
     if table is None:
         schema = iceberg_schema([(name, iceberg_type(kind)) for name, kind in columns])
         table = lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
+        with table.transaction() as tx:
+            tx.set_properties({PARTITIONING: partitioning})
+        table = table.refresh()
     else:
+        if table.metadata.properties.get(PARTITIONING, partitioning) != partitioning:
+            raise LakeError(
+                f"{identifier} is partitioned by {table.metadata.properties[PARTITIONING]}, "
+                f"not {partitioning} as `{model}` now asks",
+                hint=f"drop {identifier} to publish it with the new partitioning, or keep the old one",
+            )
+        _check_types(identifier, table, columns)
         table = lake.evolve(table, [(name, iceberg_type(kind)) for name, kind in columns])
     sort = json.dumps(
         {"zorder": settings.zorder, "sort_by": settings.sort_by, "rows_per_file": settings.rows_per_file}
@@ -106,7 +119,7 @@ def _publish(
     keys = [f.duckdb_expression() for f in fields]
     key = "struct_pack(" + ", ".join(f"p{i} := {k}" for i, k in enumerate(keys)) + ")" if keys else "0"
     existing = lake.data_files(table)
-    changed = _changed_partitions(con, typed, existing, key, [name for name, _ in columns])
+    changed = _changed_partitions(con, typed, existing, key, columns)
     if not changed:  # nothing to commit: gold already holds exactly the model's rows
         return PublishResult(identifier, 0, 0, 0, 0)
 
@@ -137,24 +150,43 @@ def _publish(
     return PublishResult(identifier, written.rows, len(changed), len(removed), len(written.files))
 
 
+def _check_types(identifier: str, table: Table, columns: list[tuple[str, str]]) -> None:
+    """A model's column may keep its type or widen it; anything else would need a rebuild."""
+    current = {f.name: type_name(f.field_type) for f in table.schema().fields}
+    for name, kind in columns:
+        if name in current and not can_promote(current[name], kind):
+            raise SchemaEvolutionError(
+                identifier,
+                f"column `{name}` is {current[name]} in gold but {kind} in the model",
+                hint=f"cast it back to {current[name]} in the model, or drop {identifier} to rebuild it",
+            )
+
+
 def _changed_partitions(
-    con: duckdb.DuckDBPyConnection, typed: str, existing: list[str], key: str, names: list[str]
+    con: duckdb.DuckDBPyConnection, typed: str, existing: list[str], key: str, columns: list[tuple[str, str]]
 ) -> list[object]:
     """Partition keys whose rows differ between the model and the gold table (added, changed or
     gone), found by comparing an order-independent hash of each partition's rows."""
     record = (
         "hash(struct_pack("
-        + ", ".join(f"{quote_identifier(n)} := {quote_identifier(n)}" for n in names)
+        + ", ".join(f"{quote_identifier(n)} := {quote_identifier(n)}" for n, _ in columns)
         + "))"
     )
-    signature = f"SELECT {key} AS k, bit_xor({record}) AS h, count(*) AS n FROM ({{rows}}) GROUP BY ALL"
+    # A sum, not an xor: an xor cancels rows that appear twice.
+    signature = (
+        f"SELECT {key} AS k, sum(CAST({record} AS HUGEINT)) AS h, count(*) AS n FROM ({{rows}}) GROUP BY ALL"
+    )
     new = signature.format(rows=typed)
     if not existing:
         return [row[0] for row in con.execute(f"SELECT k FROM ({new})").fetchall()]
-    projection = ", ".join(quote_identifier(n) for n in names)
-    old = signature.format(
-        rows=f"SELECT {projection} FROM read_parquet({files_sql(existing)}, union_by_name=true)"
+    files = f"read_parquet({files_sql(existing)}, union_by_name=true)"
+    present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
+    # Columns the model gained since read as NULL from the older files.
+    projection = ", ".join(
+        quote_identifier(n) if n in present else f"CAST(NULL AS {duckdb_type(kind)}) AS {quote_identifier(n)}"
+        for n, kind in columns
     )
+    old = signature.format(rows=f"SELECT {projection} FROM {files}")
     differ = f"SELECT k FROM (({new}) EXCEPT ({old})) UNION SELECT k FROM (({old}) EXCEPT ({new}))"
     return [row[0] for row in con.execute(differ).fetchall()]
 

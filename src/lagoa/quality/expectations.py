@@ -362,8 +362,6 @@ def _column_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
 def _ordered_list(kwargs: dict[str, Any], ctx: Context) -> Rule:
     found = _business(ctx)
     wanted = list(kwargs.get("column_list") or [])
-    if kwargs.get("column_list") is None:
-        wanted = []
 
     def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
         if not wanted or found == wanted:

@@ -43,8 +43,10 @@ class QualityGate:
     def apply(self, con: duckdb.DuckDBPyConnection, relation: str) -> GateOutcome:
         """Validate ``relation`` (the batch's parsed rows, in arrival order) with every suite of
         the table."""
-        compiled = [compile_suite(con, suite, relation) for suite in self.suites]
+        compiled: list[CompiledSuite] = []
         try:
+            for suite in self.suites:
+                compiled.append(compile_suite(con, suite, relation))
             results = [
                 run_compiled(con, c, table=self.table, run_id=self.run_id, result_format=self.result_format)
                 for c in compiled

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from lagoa.engine.connection import quote_identifier
 from lagoa.errors import ConfigError, LakeError
 from lagoa.lake.merge import files_sql
+from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.quality.results import save_result
 from lagoa.quality.suite import load_suite
 from lagoa.quality.validate import ValidationResult, validate
@@ -20,6 +21,19 @@ if TYPE_CHECKING:
 
     from lagoa.project import Project
 
+RANGED = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "DECIMAL",
+    "DATE",
+    "TIMESTAMP",
+)
+"""Column types whose observed range becomes a between expectation."""
 LOW_CARDINALITY = 20
 """String columns with at most this many distinct values get an ``in_set`` expectation."""
 
@@ -31,7 +45,10 @@ def table_relation(project: Project, identifier: str) -> tuple[str, str | None]:
         raise LakeError(f"table `{identifier}` does not exist", hint="run `lagoa tables` to list the tables")
     files = project.lake.data_files(table)
     if not files:
-        columns = ", ".join(f"NULL AS {quote_identifier(f.name)}" for f in table.schema().fields)
+        columns = ", ".join(
+            f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
+            for f in table.schema().fields
+        )
         return f"SELECT {columns} WHERE false", None
     return (
         f"SELECT * EXCLUDE (_lagoa_file, file_row_number), _lagoa_file AS _lagoa_f, file_row_number AS _lagoa_r "
@@ -140,9 +157,8 @@ def _profile(
     for name, kind in columns:
         col = quote_identifier(name)
         upper = kind.upper()
-        ordered = not upper.startswith(
-            ("VARCHAR", "BOOLEAN", "STRUCT", "MAP", "LIST")
-        ) and not upper.endswith("[]")
+        # Ranges only for numbers, dates and timestamps: the bounds a suite can express.
+        ordered = upper.startswith(RANGED) and not upper.endswith("[]")
         stats = con.execute(
             f"SELECT count({col}), count(DISTINCT {col})"
             + (f", min({col}), max({col})" if ordered else "")
@@ -188,13 +204,11 @@ def _profile(
 
 
 def _json_bound(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
+    if hasattr(value, "isoformat"):  # dates and timestamps
         return value.isoformat()
     if isinstance(value, int | float):
         return value
-    return float(value)
+    return float(value)  # decimals
 
 
 def write_suite(path: Path, suite: dict[str, Any], *, force: bool) -> None:

@@ -1,7 +1,7 @@
 """Validation results kept with the run: Great Expectations' JSON shape plus a static HTML page.
 
-Results live in the lake's storage under ``quality/<run id>/<suite>.json`` (and ``.html``), so
-they travel with the data they judged. Run ids sort by time, so the newest run is the last.
+Results live in the lake's storage under ``quality/<run id>/<table>__<suite>.json`` (and
+``.html``), so they travel with the data they judged.
 """
 
 from __future__ import annotations

@@ -88,7 +88,8 @@ ARGUMENTS: dict[str, Argument] = {
     "sum_total": Argument("a number", _number),
     "row_condition": Argument("a condition string", lambda v: isinstance(v, str | dict)),
     "condition_parser": Argument(
-        '"great_expectations" or "pandas"', lambda v: v in ("great_expectations", "pandas", "spark")
+        '"great_expectations" or "pandas"',
+        lambda v: v in ("great_expectations", "great_expectations__experimental__", "pandas"),
     ),
     "result_format": Argument(
         "BOOLEAN_ONLY, BASIC, SUMMARY, COMPLETE or an object",

@@ -9,12 +9,12 @@ skipped silently.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from lagoa.config import Action, QualityConfig, did_you_mean
-from lagoa.errors import SuiteError
+from lagoa.errors import ConfigError, SuiteError
 from lagoa.quality.expectations import SPECS
 from lagoa.quality.rules import ARGUMENTS, COMMON_ARGUMENTS
 
@@ -86,11 +86,26 @@ def parse_suite(data: Any, file: str, quality: QualityConfig | None = None) -> S
         _expectation(item, index, file, default, settings.expectations if settings else {})
         for index, item in enumerate(items)
     ]
-    table = settings.table if settings and settings.table else None
-    if table is not None and "." not in table:
-        table = f"silver.{table}"
+    overrides = settings.expectations if settings else {}
+    matched = {key for e in expectations for key in _override_keys(e)}
+    for key in overrides:
+        if key not in matched:
+            raise ConfigError(
+                f"`{key}` matches no expectation of suite `{name}` ({file})",
+                key=f"quality.suites.{name}.expectations",
+                hint="keys are `<type>`, `<type>:<column>` or `#<index>` of the suite's expectations",
+            )
     meta = data["meta"] if isinstance(data.get("meta"), dict) else {}
-    return Suite(name, file, expectations, meta, table)
+    lagoa: dict[str, Any] = meta["lagoa"] if isinstance(meta.get("lagoa"), dict) else {}
+    table = (settings.table if settings else None) or lagoa.get("table")
+    if isinstance(table, str) and "." not in table:
+        table = f"silver.{table}"
+    return Suite(name, file, expectations, meta, table if isinstance(table, str) else None)
+
+
+def _override_keys(expectation: Expectation) -> tuple[str, ...]:
+    """The keys lagoa.yml may use to set this expectation's action, most specific first."""
+    return (f"#{expectation.index}", f"{expectation.type}:{expectation.column}", expectation.type)
 
 
 def _expectation(
@@ -139,13 +154,13 @@ def _expectation(
             index=index,
             hint="use on_fail: warn or fail for aggregate and table expectations",
         )
-    return Expectation(index, kind, dict(kwargs), dict(meta), action)
+    return replace(expectation, action=action)
 
 
 def _action(
     expectation: Expectation, meta: dict[str, Any], default: Action, overrides: dict[str, Action], file: str
 ) -> Action:
-    for key in (f"#{expectation.index}", f"{expectation.type}:{expectation.column}", expectation.type):
+    for key in _override_keys(expectation):
         if key in overrides:
             return overrides[key]
     lagoa = meta.get("lagoa")
@@ -172,4 +187,11 @@ def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
         if suite.name in seen:
             raise SuiteError(suite.path, f"suite name `{suite.name}` is also used by {seen[suite.name]}")
         seen[suite.name] = suite.path
+    for name in quality.suites:
+        if name not in seen:
+            raise ConfigError(
+                f"no suite named `{name}` in {folder}{did_you_mean(name, seen)}",
+                key=f"quality.suites.{name}",
+                hint="the key is the suite's `name` inside its JSON file",
+            )
     return suites

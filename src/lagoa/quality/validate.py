@@ -84,10 +84,9 @@ class ExpectationResult:
 
     def to_json(self) -> dict[str, Any]:
         e = self.expectation
-        meta = {k: v for k, v in e.meta.items()}
         return {
             "success": self.success,
-            "expectation_config": {"type": e.type, "kwargs": _json(e.kwargs), "meta": _json(meta)},
+            "expectation_config": {"type": e.type, "kwargs": _json(e.kwargs), "meta": _json(e.meta)},
             "result": _json(self.result),
             "meta": {"lagoa": {"index": e.index, "on_fail": e.action}},
             "exception_info": {

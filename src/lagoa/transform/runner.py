@@ -75,7 +75,7 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
                 os.environ[name] = value
     if result.exception is not None:
         raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
-    return DbtRun(bool(result.success), _nodes(result.result, dbt_dir))
+    return DbtRun(bool(result.success), _nodes(result.result))
 
 
 def build(project: Project, selectors: list[str] | None = None) -> DbtRun:
@@ -99,7 +99,7 @@ def build(project: Project, selectors: list[str] | None = None) -> DbtRun:
     return run
 
 
-def _nodes(result: Any, dbt_dir: Any) -> list[NodeResult]:
+def _nodes(result: Any) -> list[NodeResult]:
     nodes = []
     for item in getattr(result, "results", None) or []:
         node = getattr(item, "node", None)
