@@ -38,6 +38,17 @@ DECIMAL_TYPE = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
 PARTITION_FIELD = re.compile(r"^(?:(identity|year|month|day|hour)\((\w+)\)|(\w+))$")
 
 
+def partition_fields(value: list[str]) -> list[str]:
+    """Check partition fields (``column``, ``day(column)``…) and strip them."""
+    for field in value:
+        if not PARTITION_FIELD.match(field.strip()):
+            raise ValueError(
+                f"partition field `{field}` is not understood; write `column` or day(column), "
+                "month(column), year(column), hour(column)"
+            )
+    return [field.strip() for field in value]
+
+
 class Model(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
@@ -118,13 +129,7 @@ class FileSource(Model):
     @field_validator("partition_by")
     @classmethod
     def _partition_fields(cls, value: list[str]) -> list[str]:
-        for field in value:
-            if not PARTITION_FIELD.match(field.strip()):
-                raise ValueError(
-                    f"partition field `{field}` is not understood; write `column` or day(column), "
-                    "month(column), year(column), hour(column)"
-                )
-        return [field.strip() for field in value]
+        return partition_fields(value)
 
     @model_validator(mode="after")
     def _ordering_needs_key(self) -> FileSource:
@@ -197,12 +202,7 @@ class PublishSettings(Model):
     @field_validator("partition_by")
     @classmethod
     def _partition_fields(cls, value: list[str]) -> list[str]:
-        for field in value:
-            if not PARTITION_FIELD.match(field.strip()):
-                raise ValueError(
-                    f"partition field `{field}` is not understood; write `column` or day(column)"
-                )
-        return [field.strip() for field in value]
+        return partition_fields(value)
 
     @model_validator(mode="after")
     def _one_ordering(self) -> PublishSettings:
