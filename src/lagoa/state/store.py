@@ -1,0 +1,289 @@
+"""Run history, task attempts and run leases, in SQLite (WAL) or Postgres: one implementation on
+SQLAlchemy Core, chosen by the state URI.
+
+A lease is how ``max_active_runs`` holds across processes: a run takes one of the pipeline's
+slots by inserting a row, keeps it alive with a heartbeat, and deletes it when done. A slot whose
+heartbeat is older than the timeout belongs to a dead process and may be taken over. Taking a
+slot is a single INSERT on a primary key, so two processes can never hold the same slot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from lagoa.errors import LagoaError
+
+METADATA = sa.MetaData()
+
+RUNS = sa.Table(
+    "lagoa_runs",
+    METADATA,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False, index=True),
+    sa.Column("interval_start", sa.DateTime(timezone=True)),
+    sa.Column("interval_end", sa.DateTime(timezone=True)),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.Column("details", sa.Text, doc="JSON: anything else worth keeping about the run"),
+)
+
+ATTEMPTS = sa.Table(
+    "lagoa_task_attempts",
+    METADATA,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("lagoa_runs.run_id"), primary_key=True),
+    sa.Column("task", sa.String(200), primary_key=True),
+    sa.Column("attempt", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended_at", sa.DateTime(timezone=True)),
+    sa.Column("error", sa.Text),
+    sa.Column("rows_in", sa.BigInteger),
+    sa.Column("rows_out", sa.BigInteger),
+    sa.Column("log", sa.Text),
+)
+
+LEASES = sa.Table(
+    "lagoa_leases",
+    METADATA,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("holder", sa.String(200), nullable=False, doc="host:pid of the process holding it"),
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+RUN_STATES = ("running", "succeeded", "failed", "cancelled")
+ATTEMPT_STATES = ("running", "succeeded", "failed", "retrying", "timed_out", "cancelled")
+
+
+class StateError(LagoaError):
+    """The state database cannot be reached or written."""
+
+    transient = True
+
+
+@dataclass(frozen=True)
+class Lease:
+    pipeline: str
+    slot: int
+    run_id: str
+    holder: str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands timestamps back without a zone; they were written in UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def holder_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def engine_for(uri: str, project_dir: Path) -> Engine:
+    """An engine for the state URI; relative SQLite paths are relative to the project."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        path = project_dir / uri.removeprefix("sqlite:///")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uri = f"sqlite:///{path}"
+    if uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    engine = sa.create_engine(uri, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+class StateStore:
+    """The project's state database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        try:
+            METADATA.create_all(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(f"cannot open the state database: {_short(exc)}") from None
+
+    @classmethod
+    def open(cls, uri: str, project_dir: Path) -> StateStore:
+        return cls(engine_for(uri, project_dir))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        interval: tuple[datetime, datetime] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        start, end = interval or (None, None)
+        with self.engine.begin() as con:
+            con.execute(
+                RUNS.insert().values(
+                    run_id=run_id,
+                    pipeline=pipeline,
+                    interval_start=start,
+                    interval_end=end,
+                    state="running",
+                    started_at=_now(),
+                    details=json.dumps(details or {}),
+                )
+            )
+
+    def finish_run(self, run_id: str, state: str, error: str | None = None) -> None:
+        if state not in RUN_STATES:
+            raise ValueError(state)
+        with self.engine.begin() as con:
+            con.execute(
+                RUNS.update().where(RUNS.c.run_id == run_id).values(state=state, ended_at=_now(), error=error)
+            )
+
+    def runs(
+        self, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        query = sa.select(RUNS).order_by(RUNS.c.started_at.desc()).limit(limit)
+        if pipeline:
+            query = query.where(RUNS.c.pipeline == pipeline)
+        if state:
+            query = query.where(RUNS.c.state == state)
+        with self.engine.connect() as con:
+            return [_row(r) for r in con.execute(query).mappings()]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as con:
+            row = con.execute(sa.select(RUNS).where(RUNS.c.run_id == run_id)).mappings().first()
+            if row is None:
+                return None
+            attempts = con.execute(
+                sa.select(ATTEMPTS)
+                .where(ATTEMPTS.c.run_id == run_id)
+                .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.task, ATTEMPTS.c.attempt)
+            ).mappings()
+            return {**_row(row), "attempts": [_row(a) for a in attempts]}
+
+    # --- task attempts -------------------------------------------------------------------------
+
+    def start_attempt(self, run_id: str, task: str, attempt: int) -> None:
+        with self.engine.begin() as con:
+            con.execute(
+                ATTEMPTS.insert().values(
+                    run_id=run_id, task=task, attempt=attempt, state="running", started_at=_now()
+                )
+            )
+
+    def finish_attempt(
+        self,
+        run_id: str,
+        task: str,
+        attempt: int,
+        state: str,
+        *,
+        error: str | None = None,
+        rows_in: int | None = None,
+        rows_out: int | None = None,
+        log: str | None = None,
+    ) -> None:
+        if state not in ATTEMPT_STATES:
+            raise ValueError(state)
+        with self.engine.begin() as con:
+            con.execute(
+                ATTEMPTS.update()
+                .where(ATTEMPTS.c.run_id == run_id, ATTEMPTS.c.task == task, ATTEMPTS.c.attempt == attempt)
+                .values(
+                    state=state, ended_at=_now(), error=error, rows_in=rows_in, rows_out=rows_out, log=log
+                )
+            )
+
+    # --- leases --------------------------------------------------------------------------------
+
+    def acquire(
+        self, pipeline: str, run_id: str, *, slots: int = 1, stale_after: timedelta = timedelta(minutes=2)
+    ) -> Lease | None:
+        """Take one of the pipeline's ``slots``; a slot whose holder stopped heartbeating for
+        ``stale_after`` is taken over. None when every slot is held by a live run."""
+        holder = holder_name()
+        for slot in range(slots):
+            lease = Lease(pipeline, slot, run_id, holder)
+            with self.engine.begin() as con:
+                stale = _now() - stale_after
+                con.execute(
+                    LEASES.delete().where(
+                        LEASES.c.pipeline == pipeline, LEASES.c.slot == slot, LEASES.c.heartbeat_at < stale
+                    )
+                )
+            try:
+                with self.engine.begin() as con:
+                    con.execute(
+                        LEASES.insert().values(
+                            pipeline=pipeline, slot=slot, run_id=run_id, holder=holder, heartbeat_at=_now()
+                        )
+                    )
+            except sa.exc.IntegrityError:
+                continue  # a live run holds this slot
+            return lease
+        return None
+
+    def heartbeat(self, lease: Lease) -> bool:
+        """Keep the lease alive; False when it was lost (taken over after going stale)."""
+        with self.engine.begin() as con:
+            result = con.execute(
+                LEASES.update()
+                .where(
+                    LEASES.c.pipeline == lease.pipeline,
+                    LEASES.c.slot == lease.slot,
+                    LEASES.c.run_id == lease.run_id,
+                )
+                .values(heartbeat_at=_now())
+            )
+            return bool(result.rowcount)
+
+    def release(self, lease: Lease) -> None:
+        with self.engine.begin() as con:
+            con.execute(
+                LEASES.delete().where(
+                    LEASES.c.pipeline == lease.pipeline,
+                    LEASES.c.slot == lease.slot,
+                    LEASES.c.run_id == lease.run_id,
+                )
+            )
+
+    def leases(self, pipeline: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as con:
+            rows = con.execute(sa.select(LEASES).where(LEASES.c.pipeline == pipeline).order_by(LEASES.c.slot))
+            return [_row(r) for r in rows.mappings()]
+
+
+def _row(row: Any) -> dict[str, Any]:
+    return {key: _aware(value) if isinstance(value, datetime) else value for key, value in dict(row).items()}
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0]

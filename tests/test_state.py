@@ -1,0 +1,102 @@
+"""The state database on SQLite and on a real Postgres: runs, attempts, leases across processes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from lagoa.state import StateStore
+from tests.postgres import postgres_server
+
+
+@pytest.fixture(scope="module")
+def postgres_uri() -> Iterator[str]:
+    with postgres_server() as uri:
+        yield uri
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    uri: str = request.getfixturevalue("postgres_uri")
+    # A fresh schema per test: drop what an earlier test left.
+    store = StateStore.open(uri, tmp_path)
+    with store.engine.begin() as con:
+        for table in ("lagoa_task_attempts", "lagoa_leases", "lagoa_runs"):
+            con.exec_driver_sql(f"DELETE FROM {table}")
+    store.close()
+    return uri
+
+
+def test_runs_and_attempts_are_recorded(state_uri: str, tmp_path: Path) -> None:
+    store = StateStore.open(state_uri, tmp_path)
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    store.start_run("run-1", "daily", (day, day + timedelta(days=1)), {"trigger": "manual"})
+    store.start_attempt("run-1", "ingest_orders", 1)
+    store.finish_attempt("run-1", "ingest_orders", 1, "retrying", error="busy catalog")
+    store.start_attempt("run-1", "ingest_orders", 2)
+    store.finish_attempt("run-1", "ingest_orders", 2, "succeeded", rows_in=10, rows_out=9, log="ok")
+    store.finish_run("run-1", "succeeded")
+    store.start_run("run-2", "daily")
+    store.finish_run("run-2", "failed", error="boom")
+
+    run = store.run("run-1")
+    assert run is not None and run["state"] == "succeeded" and run["interval_start"] == day
+    assert [(a["attempt"], a["state"], a["rows_out"]) for a in run["attempts"]] == [
+        (1, "retrying", None),
+        (2, "succeeded", 9),
+    ]
+    assert [r["run_id"] for r in store.runs(state="failed")] == ["run-2"]
+    assert {r["run_id"] for r in store.runs(pipeline="daily")} == {"run-1", "run-2"}
+    assert store.run("nope") is None
+    store.close()
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from lagoa.state import StateStore
+store = StateStore.open(sys.argv[1], Path(sys.argv[2]))
+lease = store.acquire("daily", "run-holder")
+print("held" if lease else "refused", flush=True)
+while lease:
+    store.heartbeat(lease)
+    time.sleep(0.2)
+"""
+
+
+def test_a_live_lease_is_respected_and_a_dead_ones_is_recovered(state_uri: str, tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, state_uri, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        store = StateStore.open(state_uri, tmp_path)
+        stale = timedelta(seconds=2)
+        assert store.acquire("daily", "run-other", stale_after=stale) is None  # alive: refused
+        assert store.acquire("daily", "run-other", slots=2, stale_after=stale) is not None  # a second slot
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        deadline = time.monotonic() + 10
+        lease = None
+        while lease is None and time.monotonic() < deadline:
+            lease = store.acquire("daily", "run-next", stale_after=stale)
+            time.sleep(0.2)
+        assert lease is not None and lease.slot == 0  # the dead holder's slot, taken over
+        assert store.heartbeat(lease)
+        store.release(lease)
+        assert [row["run_id"] for row in store.leases("daily")] == ["run-other"]
+        store.close()
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
