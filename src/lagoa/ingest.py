@@ -29,6 +29,23 @@ def ingest_source(
     now: datetime,
     report: Callable[[str], None],
 ) -> SourceSummary:
+    """Both halves of an ingest for one source: bronze, then validated silver."""
+    summary = load_source(project, con, name, config, run_id=run_id, now=now, report=report)
+    merge_source(project, con, name, config, summary, run_id=run_id, report=report)
+    return summary
+
+
+def load_source(
+    project: Project,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: FileSource,
+    *,
+    run_id: str,
+    now: datetime,
+    report: Callable[[str], None],
+) -> SourceSummary:
+    """The ``ingest`` step: discover the source's files, land them raw, load bronze."""
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
@@ -41,6 +58,21 @@ def ingest_source(
     )
     summary.skipped_files = bronze.skipped_files
     summary.bronze_rows = bronze.rows
+    return summary
+
+
+def merge_source(
+    project: Project,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: FileSource,
+    summary: SourceSummary,
+    *,
+    run_id: str,
+    report: Callable[[str], None],
+) -> SourceSummary:
+    """The ``validate`` step: run the table's suites on bronze's pending batches, then merge them
+    into silver (and the quarantine)."""
     identifier = f"silver.{config.entity or name}"
     suites = project.suites_for(identifier)
     gate = None

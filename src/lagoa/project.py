@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
 from lagoa.engine import Warehouse, connect, quote_literal
-from lagoa.errors import ConfigError, EngineError
+from lagoa.errors import ConfigError, EngineError, LagoaError
 from lagoa.lake import Lake, TableInfo
 from lagoa.lake.catalog import sqlite_uri
 from lagoa.storage import Storage, open_storage
@@ -20,9 +20,11 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.orchestrate.executor import EventStream, Outcome
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
+    from lagoa.state import Lease, StateStore
     from lagoa.transform.runner import DbtRun
 
 Progress = Callable[[str, str], None]
@@ -173,7 +175,7 @@ class Project:
             s for s in self.suites if s.table == table or (s.table is None and table == f"silver.{s.name}")
         ]
 
-    def transform(self, domains: list[str] | None = None) -> DbtRun:
+    def transform(self, domains: list[str] | None = None, *, publish: bool = True) -> DbtRun:
         """Build the dbt models of ``domains`` (all models by default) in one dbt invocation."""
         from lagoa.transform.runner import build
 
@@ -190,7 +192,10 @@ class Project:
         from lagoa.publish.models import publishable
 
         built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
-        self.publish(sorted(built & set(publishable(self))))
+        if publish:
+            self.publish(sorted(built & set(publishable(self))))
+        else:
+            self.warehouse.refresh(self.lake)
         return run
 
     def publish(
@@ -220,6 +225,57 @@ class Project:
         self.warehouse.refresh(self.lake)
         return results
 
+    @cached_property
+    def state(self) -> StateStore:
+        from lagoa.state import StateStore
+
+        return StateStore.open(self.config.state.uri, self.root)
+
+    def run(
+        self,
+        domains: list[str] | None = None,
+        *,
+        interval: tuple[datetime, datetime] | None = None,
+        events: EventStream | None = None,
+        max_parallel: int = 2,
+    ) -> RunResult:
+        """One run of the domains' task graphs (all domains by default), recorded in the state
+        database. Only one run of the same set of domains at a time: another gets a LeaseError."""
+        from lagoa.orchestrate.executor import EventStream, execute, record_to
+        from lagoa.orchestrate.graph import project_graph
+        from lagoa.orchestrate.tasks import ProjectTasks
+
+        graph = project_graph(self, domains)
+        pipeline = "+".join(sorted(domains)) if domains else "all"
+        run_id = new_run_id(datetime.now(UTC))
+        lease = self.state.acquire(pipeline, run_id)
+        if lease is None:
+            raise LeaseError(
+                f"a run of `{pipeline}` is already going on",
+                hint="wait for it (`lagoa runs`), or stop it; a dead run's lease expires after 2 minutes",
+            )
+        events = events or EventStream()
+        events.subscribe(record_to(self.state))
+        beat = _Heartbeat(self.state, lease)
+        self.state.start_run(run_id, pipeline, interval)
+        try:
+            outcomes = execute(
+                graph, ProjectTasks(self, run_id), run_id=run_id, events=events, max_parallel=max_parallel
+            )
+            failed = [o for o in outcomes.values() if o.state == "failed"]
+            self.state.finish_run(
+                run_id,
+                "failed" if failed else "succeeded",
+                "; ".join(f"{o.task}: {o.error}" for o in failed) or None,
+            )
+            return RunResult(run_id, pipeline, outcomes)
+        except BaseException:
+            self.state.finish_run(run_id, "cancelled")
+            raise
+        finally:
+            beat.stop()
+            self.state.release(lease)
+
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())
         return [self.lake.describe(table) for table in found if table is not None]
@@ -232,6 +288,40 @@ class Project:
         from lagoa.doctor import run_checks
 
         return run_checks(self)
+
+
+class LeaseError(LagoaError):
+    """Another run of the same pipeline holds the lease."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    outcomes: dict[str, Outcome]
+
+    @property
+    def succeeded(self) -> bool:
+        return all(o.state == "succeeded" for o in self.outcomes.values())
+
+
+class _Heartbeat:
+    """Keeps a run's lease alive from a background thread until stopped."""
+
+    def __init__(self, state: StateStore, lease: Lease, every: float = 20.0) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(state, lease, every), daemon=True)
+        self._thread.start()
+
+    def _beat(self, state: StateStore, lease: Lease, every: float) -> None:
+        while not self._stop.wait(every):
+            state.heartbeat(lease)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def load_project(path: Path | str = ".") -> Project:

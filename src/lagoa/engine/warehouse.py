@@ -7,6 +7,7 @@ sees the latest committed snapshot, never a half-written one.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,17 @@ from lagoa.engine.connection import connect, quote_identifier, quote_literal
 from lagoa.errors import EngineError
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
+
+_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def warehouse_lock(path: Path) -> threading.RLock:
+    """One lock per warehouse file in this process. DuckDB shares one database between the
+    connections of a process, so concurrent writers (view refreshes, dbt, publishes reading it)
+    would conflict; tasks running in parallel take turns at the warehouse instead."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(path.resolve(), threading.RLock())
 
 
 class Warehouse:
@@ -33,6 +45,10 @@ class Warehouse:
 
     def refresh(self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> int:
         """Point every view at its table's current snapshot; returns the number of views."""
+        with warehouse_lock(self.path):
+            return self._refresh(lake, con)
+
+    def _refresh(self, lake: Lake, con: duckdb.DuckDBPyConnection | None) -> int:
         own = con is None
         con = con or self.connect()
         try:
@@ -81,6 +97,10 @@ class Warehouse:
 
     def query(self, lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run SQL against fresh views; returns column names and rows."""
+        with warehouse_lock(self.path):
+            return self._query(lake, sql)
+
+    def _query(self, lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
         con = self.connect()
         try:
             self.refresh(lake, con)

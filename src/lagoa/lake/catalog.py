@@ -43,12 +43,15 @@ class TableInfo:
 
 
 def sqlite_uri(uri: str, project_dir: Path) -> str:
-    """Make a relative ``sqlite:///path`` absolute against the project folder."""
+    """Make a relative ``sqlite:///path`` absolute against the project folder, and let a writer
+    wait for another (tasks commit to the catalog in parallel) rather than fail at once."""
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/") and uri != prefix + ":memory:":
         path = project_dir / uri.removeprefix(prefix)
         path.parent.mkdir(parents=True, exist_ok=True)
-        return prefix + str(path.resolve())
+        uri = prefix + str(path.resolve())
+    if uri.startswith(prefix) and "timeout=" not in uri:
+        uri += ("&" if "?" in uri else "?") + "timeout=30"
     return uri
 
 

@@ -21,6 +21,7 @@ import duckdb
 
 from lagoa.config import PublishSettings
 from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.engine.warehouse import warehouse_lock
 from lagoa.errors import LakeError
 
 if TYPE_CHECKING:
@@ -48,7 +49,10 @@ def publish_dataset(project: Project, model: str, settings: PublishSettings, *, 
     publish at a time per location: a lock file keeps two from pruning each other's versions."""
     location = dataset_path(project, settings)
     location.parent.mkdir(parents=True, exist_ok=True)
-    with (location.parent / f".{location.name}.lock").open("w") as lock:
+    with (
+        (location.parent / f".{location.name}.lock").open("w") as lock,
+        warehouse_lock(project.warehouse.path),
+    ):
         fcntl.flock(lock, fcntl.LOCK_EX)
         return _publish(project, model, settings, location, run_id)
 

@@ -18,6 +18,7 @@ import duckdb
 
 from lagoa.config import PublishSettings
 from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.engine.warehouse import warehouse_lock
 from lagoa.errors import LakeError, SchemaEvolutionError
 from lagoa.lake.catalog import RUN_ID
 from lagoa.lake.maintenance import PARTITIONING, SORT
@@ -50,6 +51,13 @@ class PublishResult:
 def publish(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> PublishResult:
     """Publish ``main.<model>`` of the warehouse to ``gold.<model>``."""
     identifier = f"gold.{model}"
+    with warehouse_lock(project.warehouse.path):
+        return _publish_locked(project, model, identifier, settings, run_id)
+
+
+def _publish_locked(
+    project: Project, model: str, identifier: str, settings: PublishSettings, run_id: str
+) -> PublishResult:
     con = connect()  # the model may be a view over silver's iceberg_scan views
     try:
         con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")

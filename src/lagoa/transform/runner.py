@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lagoa.engine.warehouse import warehouse_lock
 from lagoa.errors import LagoaError
 from lagoa.transform.profiles import dbt_project_dir, write_profiles
 
@@ -60,19 +61,22 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
         "DBT_TARGET_PATH": str(profiles / "target"),
         "DBT_LOG_PATH": str(profiles / "logs"),
     }
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
     from dbt.cli.main import dbtRunner
 
-    try:
-        result = dbtRunner().invoke(full)
-    finally:
-        _release()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    # dbt keeps global state (environment, loggers, the adapter's connection): one at a time.
+    with warehouse_lock(project.warehouse.path):
+        saved = {name: os.environ.get(name) for name in settings}
+        os.environ.update(settings)
+        _close_logs()
+        try:
+            result = dbtRunner().invoke(full)
+        finally:
+            _release()
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
     if result.exception is not None:
         raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
     return DbtRun(bool(result.success), _nodes(result.result))
@@ -130,13 +134,19 @@ def _release() -> None:
     the warehouse (DuckDB refuses a second connection to the same file with other settings) and
     dbt's log file."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
 
     environment = DuckDBConnectionManager._ENV  # dbt-duckdb has no public handle on it
     connection = getattr(environment, "conn", None)
     if connection is not None:
         connection.close()
     DuckDBConnectionManager.close_all_connections()  # type: ignore[no-untyped-call]
+    _close_logs()
+
+
+def _close_logs() -> None:
+    """Close and drop dbt's loggers; each invocation sets up its own, without closing the last."""
+    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
+
     for logger in get_event_manager().loggers:
         for handler in getattr(getattr(logger, "_python_logger", None), "handlers", []):
             handler.close()

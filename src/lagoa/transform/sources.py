@@ -29,6 +29,11 @@ def sources(project: Project) -> dict[str, Any]:
             {"name": f.name, "data_type": duckdb_type(type_name(f.field_type))} for f in table.schema().fields
         ]
         by_layer[layer].append({"name": name, "columns": columns})
+    # Tables the project will have after its first ingest, so dbt can parse before any data.
+    for name, source in project.config.sources.items():
+        for layer, table_name in (("bronze", name), ("silver", source.entity or name)):
+            if all(t["name"] != table_name for t in by_layer[layer]):
+                by_layer[layer].append({"name": table_name, "columns": []})
     return {
         "version": 2,
         "sources": [

@@ -1,0 +1,1 @@
+"""The embedded orchestrator: task graphs per domain, a parallel executor, events."""
