@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/transform.py
 	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/orchestrate.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data
