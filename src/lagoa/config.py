@@ -179,6 +179,54 @@ class DomainConfig(Model):
     select: str | None = None
     """dbt selector of the domain's models (``tag:orders``, ``path:models/orders``…); default
     ``tag:<domain>``."""
+    sla: str | None = None
+    """How long after its data interval ends the domain must be published (``2h``, ``30m``); a
+    miss fires the ``sla_miss`` notifications once per run."""
+
+    @field_validator("sla")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+Event = Literal["failure", "retry", "success", "sla_miss"]
+DEFAULT_EVENTS: tuple[Event, ...] = ("failure", "sla_miss")
+
+
+class Notifier(Model):
+    """Where run and task events are sent. Secrets (URLs, tokens, passwords) are ``${env:NAME}``."""
+
+    kind: Literal["slack", "webhook", "email"]
+    events: list[Event] = Field(default_factory=lambda: list(DEFAULT_EVENTS))
+    """Which events to send: failure, retry, success, sla_miss."""
+    url: str | None = None
+    """slack: the incoming-webhook URL; webhook: the URL JSON is POSTed to."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """webhook: extra HTTP headers (e.g. ``Authorization: Bearer ${env:TOKEN}``)."""
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    sender: str | None = None
+    to: list[str] = Field(default_factory=list)
+    username: str | None = None
+    password: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Notifier:
+        if self.kind in ("slack", "webhook") and not self.url:
+            raise ValueError(f"a {self.kind} notifier needs a `url`")
+        if self.kind == "email" and not (self.smtp_host and self.sender and self.to):
+            raise ValueError("an email notifier needs `smtp_host`, `sender` and `to`")
+        return self
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if match is None:
+        raise ValueError(f"`{text}` is not a duration; write 30s, 15m, 2h or 1d")
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 class PublishSettings(Model):
@@ -243,6 +291,8 @@ class ProjectConfig(Model):
     dbt: DbtConfig = Field(default_factory=DbtConfig)
     publish: dict[str, PublishSettings] = Field(default_factory=dict)
     """dbt models published to gold, by model name (models may also say so in their meta)."""
+    notifications: list[Notifier] = Field(default_factory=list)
+    """Slack, webhook or e-mail notifiers for run and task events."""
 
     @field_validator("sources")
     @classmethod

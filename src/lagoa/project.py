@@ -243,6 +243,8 @@ class Project:
         database. Only one run of the same set of domains at a time: another gets a LeaseError."""
         from lagoa.orchestrate.executor import EventStream, execute, record_to
         from lagoa.orchestrate.graph import project_graph
+        from lagoa.orchestrate.notify import RunContext, subscriber
+        from lagoa.orchestrate.sla import SlaWatch
         from lagoa.orchestrate.tasks import ProjectTasks
 
         graph = project_graph(self, domains)
@@ -256,8 +258,19 @@ class Project:
             )
         events = events or EventStream()
         events.subscribe(record_to(self.state))
+        context = RunContext(pipeline, interval)
+        for notifier in self.config.notifications:
+            events.subscribe(subscriber(notifier, context))
+        slas = {
+            d: c.sla
+            for d, c in self.config.domains.items()
+            if c.sla and d in {t.domain for t in graph.tasks.values()}
+        }
+        watch = SlaWatch(graph, slas, interval[1] if interval else datetime.now(UTC), run_id, events)
+        events.subscribe(watch)
         beat = _Heartbeat(self.state, lease)
         self.state.start_run(run_id, pipeline, interval)
+        watch.start()
         try:
             outcomes = execute(
                 graph, ProjectTasks(self, run_id), run_id=run_id, events=events, max_parallel=max_parallel
@@ -273,6 +286,7 @@ class Project:
             self.state.finish_run(run_id, "cancelled")
             raise
         finally:
+            watch.stop()
             beat.stop()
             self.state.release(lease)
 

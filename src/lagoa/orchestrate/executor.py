@@ -28,6 +28,7 @@ EventKind = Literal[
     "task_failed",
     "task_skipped",
     "run_finished",
+    "sla_missed",
 ]
 
 
