@@ -141,3 +141,25 @@ notifications:
     stored = json.dumps(project.state.run(result.run_id), default=str)
     for secret in ("tok-s3cret-123", "xyzSECRET"):
         assert secret not in everything and secret not in stored
+
+
+def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
+    from lagoa.orchestrate.executor import Event, EventStream
+    from lagoa.orchestrate.graph import Graph, Task
+    from lagoa.orchestrate.sla import SlaWatch
+
+    graph = Graph()
+    graph.add(Task("ingest_a", "ingest", "a"))
+    graph.add(Task("ingest_b", "ingest", "b"))
+    events = EventStream()
+    seen: list[Event] = []
+    events.subscribe(seen.append)
+    now = datetime.now(UTC)
+    watch = SlaWatch(graph, {"a": "1h", "b": "1s"}, now - timedelta(seconds=30), "r", events)
+    events.subscribe(watch)
+    watch.start()
+    events.emit(Event("task_succeeded", "r", "ingest_a"))
+    events.emit(Event("task_succeeded", "r", "ingest_b"))
+    watch.stop()
+    misses = [e.task for e in seen if e.kind == "sla_missed"]
+    assert misses == ["ingest_b"]

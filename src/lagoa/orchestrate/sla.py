@@ -27,7 +27,8 @@ class SlaWatch:
             if tasks:
                 self.deadlines[domain] = interval_end + timedelta(seconds=parse_duration(sla))
                 self.last_task[domain] = tasks[-1].name
-        self.done: set[str] = set()
+        self.done: dict[str, datetime] = {}
+        """When each watched domain finished."""
         self.fired: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -38,10 +39,11 @@ class SlaWatch:
             for domain, task in self.last_task.items():
                 if task == event.task:
                     with self._lock:
-                        self.done.add(domain)
+                        self.done[domain] = event.at
 
     def start(self) -> None:
         if self.deadlines:
+            self._check()  # a run that starts after a deadline has already missed it
             self._thread.start()
 
     def stop(self) -> None:
@@ -58,7 +60,9 @@ class SlaWatch:
         now = datetime.now(UTC)
         for domain, deadline in self.deadlines.items():
             with self._lock:
-                missed = domain not in self.fired and domain not in self.done and now > deadline
+                finished = self.done.get(domain)
+                late = finished > deadline if finished else now > deadline
+                missed = domain not in self.fired and late
                 if missed:
                     self.fired.add(domain)
             if missed:
