@@ -483,9 +483,9 @@ def graph(domains: tuple[str, ...], dot: bool, project_path: str) -> None:
 @project_command()
 @click.argument("domains", nargs=-1)
 @click.option("--date", "day", help="Data interval: this UTC day (YYYY-MM-DD); default the previous day.")
-@click.option("--max-parallel", default=2, show_default=True, help="Tasks run at once.")
+@click.option("--max-parallel", type=int, help="Tasks run at once (default: orchestration.max_parallel, 2).")
 def run(
-    domains: tuple[str, ...], day: str | None, max_parallel: int, project_path: str, as_json: bool
+    domains: tuple[str, ...], day: str | None, max_parallel: int | None, project_path: str, as_json: bool
 ) -> None:
     """Run the task graph of DOMAINS (all by default) once, recorded in the state database.
 

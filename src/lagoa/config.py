@@ -266,6 +266,25 @@ class PublishSettings(Model):
         return self
 
 
+class OrchestrationConfig(Model):
+    """How runs execute."""
+
+    max_parallel: int = Field(default=2, ge=1)
+    """Tasks run at once within a run."""
+    max_active_runs: int = Field(default=1, ge=1)
+    """Runs of the same pipeline at once, across processes (held by leases in the state database)."""
+    when_busy: Literal["refuse", "wait"] = "refuse"
+    """What a run does when every slot is taken: stop with an error, or wait for a slot."""
+    lease_timeout: str = "2m"
+    """A run's lease is taken over when its heartbeat is this old (its process died)."""
+
+    @field_validator("lease_timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
 class DbtConfig(Model):
     """The dbt project Lagoa runs in process against the warehouse."""
 
@@ -291,6 +310,7 @@ class ProjectConfig(Model):
     dbt: DbtConfig = Field(default_factory=DbtConfig)
     publish: dict[str, PublishSettings] = Field(default_factory=dict)
     """dbt models published to gold, by model name (models may also say so in their meta)."""
+    orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     notifications: list[Notifier] = Field(default_factory=list)
     """Slack, webhook or e-mail notifiers for run and task events."""
 

@@ -237,7 +237,7 @@ class Project:
         *,
         interval: tuple[datetime, datetime] | None = None,
         events: EventStream | None = None,
-        max_parallel: int = 2,
+        max_parallel: int | None = None,
     ) -> RunResult:
         """One run of the domains' task graphs (all domains by default), recorded in the state
         database. Only one run of the same set of domains at a time: another gets a LeaseError."""
@@ -250,12 +250,7 @@ class Project:
         graph = project_graph(self, domains)
         pipeline = "+".join(sorted(domains)) if domains else "all"
         run_id = new_run_id(datetime.now(UTC))
-        lease = self.state.acquire(pipeline, run_id)
-        if lease is None:
-            raise LeaseError(
-                f"a run of `{pipeline}` is already going on",
-                hint="wait for it (`lagoa runs`), or stop it; a dead run's lease expires after 2 minutes",
-            )
+        lease = self._lease(pipeline, run_id)
         events = events or EventStream()
         events.subscribe(record_to(self.state))
         context = RunContext(pipeline, interval)
@@ -273,7 +268,11 @@ class Project:
         watch.start()
         try:
             outcomes = execute(
-                graph, ProjectTasks(self, run_id), run_id=run_id, events=events, max_parallel=max_parallel
+                graph,
+                ProjectTasks(self, run_id),
+                run_id=run_id,
+                events=events,
+                max_parallel=max_parallel or self.config.orchestration.max_parallel,
             )
             failed = [o for o in outcomes.values() if o.state == "failed"]
             self.state.finish_run(
@@ -289,6 +288,28 @@ class Project:
             watch.stop()
             beat.stop()
             self.state.release(lease)
+
+    def _lease(self, pipeline: str, run_id: str) -> Lease:
+        """A slot among the pipeline's ``max_active_runs``: refused or waited for when all are
+        held by live runs; a dead run's slot is taken over after ``lease_timeout``."""
+        import time
+        from datetime import timedelta
+
+        from lagoa.config import parse_duration
+
+        settings = self.config.orchestration
+        stale = timedelta(seconds=parse_duration(settings.lease_timeout))
+        while True:
+            lease = self.state.acquire(pipeline, run_id, slots=settings.max_active_runs, stale_after=stale)
+            if lease is not None:
+                return lease
+            if settings.when_busy == "refuse":
+                raise LeaseError(
+                    f"a run of `{pipeline}` is already going on (max_active_runs: {settings.max_active_runs})",
+                    hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "
+                    f"a dead run's lease is taken over after {settings.lease_timeout}",
+                )
+            time.sleep(1.0)
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

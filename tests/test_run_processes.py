@@ -1,0 +1,101 @@
+"""`lagoa run` in real processes: one run of a pipeline at a time, waiting or refused, and a
+killed run's lease taken over once it goes stale."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lagoa.state import StateStore
+
+GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
+LAGOA = [sys.executable, "-m", "lagoa.cli"]
+CONFIG = """\
+name: runs
+orchestration: {{when_busy: {when_busy}, lease_timeout: 3s}}
+sources:
+  erp_orders:
+    format: csv
+    path: samples/erp_orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    columns: {{order_id: long, quantity: long, order_ts: timestamp, updated_at: timestamp}}
+domains:
+  orders: {{sources: [erp_orders]}}
+"""
+
+
+def wait_for_lease(root: Path, timeout: float = 60) -> None:
+    store = StateStore.open("sqlite:///.lagoa/state.db", root)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if store.leases("all"):
+                return
+            time.sleep(0.05)
+    finally:
+        store.close()
+    raise AssertionError("the first run never took its lease")
+
+
+def start(root: Path, config: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*LAGOA, "run", "-p", str(root / config), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--rows",
+            "300000",
+            "--only",
+            "erp_orders",
+            "--out",
+            str(tmp_path / "samples"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "refuse.yml").write_text(CONFIG.format(when_busy="refuse"))
+    (tmp_path / "wait.yml").write_text(CONFIG.format(when_busy="wait"))
+
+    first = start(tmp_path, "refuse.yml")
+    wait_for_lease(tmp_path)
+    refused = subprocess.run(
+        [*LAGOA, "run", "-p", str(tmp_path / "refuse.yml")], capture_output=True, text=True
+    )
+    assert refused.returncode == 1 and "already going on" in refused.stderr
+    waiting = start(tmp_path, "wait.yml")
+    assert first.wait(timeout=300) == 0, first.communicate()[1]
+    assert waiting.wait(timeout=300) == 0, waiting.communicate()[1]
+    for process in (first, waiting):
+        process.communicate()
+
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    runs = store.runs()
+    assert [r["state"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[0]["started_at"] >= runs[1]["ended_at"]  # the waiting run started after the first ended
+
+    # A run killed mid-way leaves its lease; the next run takes it over once it is stale.
+    killed = start(tmp_path, "refuse.yml")
+    wait_for_lease(tmp_path)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate()
+    assert store.leases("all"), "the killed run's lease should still be there"
+    began = time.monotonic()
+    after = subprocess.run([*LAGOA, "run", "-p", str(tmp_path / "wait.yml")], capture_output=True, text=True)
+    assert after.returncode == 0, after.stderr
+    assert time.monotonic() - began >= 2  # it waited for the lease to go stale
+    assert store.leases("all") == []
+    store.close()
