@@ -98,4 +98,6 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
     assert after.returncode == 0, after.stderr
     assert time.monotonic() - began >= 2  # it waited for the lease to go stale
     assert store.leases("all") == []
+    states = [r["state"] for r in store.runs()]
+    assert states[:2] == ["succeeded", "failed"]  # the killed run is marked failed when its lease is taken
     store.close()

@@ -234,11 +234,19 @@ class StateStore:
             lease = Lease(pipeline, slot, run_id, holder)
             with self.engine.begin() as con:
                 stale = _now() - stale_after
-                con.execute(
-                    LEASES.delete().where(
-                        LEASES.c.pipeline == pipeline, LEASES.c.slot == slot, LEASES.c.heartbeat_at < stale
+                dead = LEASES.c.pipeline == pipeline, LEASES.c.slot == slot, LEASES.c.heartbeat_at < stale
+                for (dead_run,) in con.execute(sa.select(LEASES.c.run_id).where(*dead)).all():
+                    # Its process died holding the lease: the run did not finish.
+                    con.execute(
+                        RUNS.update()
+                        .where(RUNS.c.run_id == dead_run, RUNS.c.state == "running")
+                        .values(
+                            state="failed",
+                            ended_at=_now(),
+                            error="the process running it stopped (lease expired)",
+                        )
                     )
-                )
+                con.execute(LEASES.delete().where(*dead))
             try:
                 with self.engine.begin() as con:
                     con.execute(
