@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,3 +63,14 @@ sources:
 def count(project: Project, sql: str) -> int:
     _, rows = project.query(sql)
     return int(rows[0][0])
+
+
+EXAMPLES = Path(__file__).parents[1] / "examples"
+
+
+def copy_example(name: str, folder: Path, *, skip: tuple[str, ...] = ()) -> Path:
+    """A copy of ``examples/<name>`` in ``folder``, without what a previous run left there."""
+    shutil.copytree(
+        EXAMPLES / name, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml", *skip)
+    )
+    return folder

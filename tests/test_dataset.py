@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from lagoa.project import Project
-
-EXAMPLE = Path(__file__).parents[1] / "examples" / "orders_summary"
+from tests.conftest import copy_example
 
 
 @pytest.fixture
 def orders(tmp_path: Path) -> Project:
     folder = tmp_path / "orders_summary"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
+    copy_example("orders_summary", folder)
     project = Project.load(folder)
     project.ingest()
     project.transform()

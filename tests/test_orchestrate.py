@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -13,8 +12,7 @@ from lagoa.errors import CommitConflictError, ConfigError
 from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute
 from lagoa.orchestrate.graph import Graph, Task, project_graph
 from lagoa.project import LeaseError, Project
-
-EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
+from tests.conftest import copy_example
 
 
 def chain_graph() -> Graph:
@@ -78,7 +76,7 @@ def test_a_failed_task_skips_its_downstream_and_independent_tasks_run_in_paralle
 
 def test_graph_and_a_recorded_run_of_the_retail_example(tmp_path: Path) -> None:
     folder = tmp_path / "retail"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
+    copy_example("retail_lakehouse", folder)
     project = Project.load(folder)
     graph = project_graph(project)
     assert graph.tasks["publish_orders"].upstream == ("transform_orders",)

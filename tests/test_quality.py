@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from lagoa.errors import QualityError, SuiteError
 from lagoa.quality.conditions import ConditionError, condition_sql
 from lagoa.quality.suite import load_suite, parse_suite
 from lagoa.quality.validate import validate
-from tests.conftest import ORDERS_CONFIG, MakeProject, count
+from tests.conftest import ORDERS_CONFIG, MakeProject, copy_example, count
 
 ORDERS = """\
 order_id,amount,ordered_at,updated_at
@@ -314,13 +313,11 @@ def test_validate_init_and_report_commands(make_project: MakeProject) -> None:
 
 
 def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> None:
-    example = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
-    project_dir = tmp_path / "retail"
-    shutil.copytree(example, project_dir, ignore=shutil.ignore_patterns(".lagoa", "samples"))
+    project_dir = copy_example("retail_lakehouse", tmp_path / "retail", skip=("samples",))
     subprocess.run(
         [
             sys.executable,
-            str(example / "generate.py"),
+            str(project_dir / "generate.py"),
             "--rows",
             "20000",
             "--out",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,15 +9,15 @@ import yaml
 
 from lagoa.project import Project
 from lagoa.transform.runner import TransformError
+from tests.conftest import copy_example
 
-EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
 METRICS = "select * from main.fct_daily_store_metrics order by dt, store_id"
 
 
 @pytest.fixture
 def retail(tmp_path: Path) -> Project:
     folder = tmp_path / "retail"
-    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
+    copy_example("retail_lakehouse", folder)
     project = Project.load(folder)
     project.ingest()
     return project

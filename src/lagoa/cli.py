@@ -282,6 +282,7 @@ def validate(
 
 def _print_result(data: dict[str, Any]) -> None:
     from lagoa.quality.results import summary_line
+    from lagoa.quality.suite import label
 
     lagoa = data["meta"].get("lagoa", {})
     stats = data["statistics"]
@@ -290,7 +291,7 @@ def _print_result(data: dict[str, Any]) -> None:
             item["meta"]["lagoa"]["index"],
             "passed" if item["success"] else "FAILED",
             item["meta"]["lagoa"]["on_fail"],
-            _label(item["expectation_config"]),
+            label(item["expectation_config"]["type"], item["expectation_config"]["kwargs"]),
             summary_line(item),
         )
         for item in data["results"]
@@ -300,13 +301,6 @@ def _print_result(data: dict[str, Any]) -> None:
         f"{stats['successful_expectations']}/{stats['evaluated_expectations']} passed"
     )
     Output().table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
-
-
-def _label(config: dict[str, Any]) -> str:
-    kwargs = config["kwargs"]
-    columns = [str(kwargs[k]) for k in ("column", "column_A", "column_B") if k in kwargs]
-    columns += [str(c) for c in kwargs.get("column_list") or []]
-    return f"{config['type']}({', '.join(columns)})" if columns else config["type"]
 
 
 @main.command(

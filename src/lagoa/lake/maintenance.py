@@ -164,7 +164,7 @@ def _partitioning(table: Table) -> list[str]:
 def optimize(lake: Lake, identifier: str) -> OptimizeResult:
     """Rewrite the table's files: small files merged per partition, rows put back in the table's
     sort or Z-order (recorded when it was published), in one commit."""
-    from lagoa.publish.zorder import with_zorder
+    from lagoa.publish.zorder import file_layout
 
     table = _table(lake, identifier)
     files = lake.data_files(table)
@@ -176,22 +176,14 @@ def optimize(lake: Lake, identifier: str) -> OptimizeResult:
     keys = [f.duckdb_expression() for f in fields]
     projection = ", ".join(quote_identifier(n) for n in names)
     rows = f"SELECT {projection} FROM read_parquet({files_sql(files)}, union_by_name=true)"
-    order = list(keys)
-    hidden: tuple[str, ...] = ()
-    if sort.get("zorder"):
-        rows = with_zorder(rows, sort["zorder"])
-        order.append("_lagoa_z")
-        hidden = ("_lagoa_z",)
-    else:
-        order += [quote_identifier(c) for c in sort.get("sort_by", [])]
-    within = f"ORDER BY {', '.join(order[len(keys) :])}" if len(order) > len(keys) else ""
-    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
-    chunk = f"(row_number() OVER ({partition} {within}) - 1) // {int(sort.get('rows_per_file', 1_000_000))}"
+    rows, partitions, hidden = file_layout(
+        rows, keys, sort.get("zorder", []), sort.get("sort_by", []), int(sort.get("rows_per_file", 1_000_000))
+    )
     con = duckdb.connect()
     folder = lake.staging_folder(table)
     try:
         con.execute("SET preserve_insertion_order = true")
-        written = write_parquet(con, rows, folder, layout(table), [*keys, chunk], hidden)
+        written = write_parquet(con, rows, folder, layout(table), partitions, hidden)
         lake.commit(table, add=written.files, remove=files, properties={"lagoa.operation": "optimize"})
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

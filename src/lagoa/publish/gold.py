@@ -26,7 +26,7 @@ from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField, partition_spec
 from lagoa.lake.schema import can_promote, duckdb_type, from_duckdb, iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.publish.zorder import with_zorder
+from lagoa.publish.zorder import file_layout
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -133,21 +133,12 @@ def _publish(
 
     con.execute("CREATE OR REPLACE TEMP TABLE _lagoa_changed AS SELECT unnest($1) AS k", [changed])
     rows = f"SELECT * FROM ({typed}) WHERE {key} IN (SELECT k FROM _lagoa_changed)"
-    order = [*keys]
-    if settings.zorder:
-        rows = with_zorder(rows, settings.zorder)
-        order.append("_lagoa_z")
-    else:
-        order += [quote_identifier(c) for c in settings.sort_by]
-    # Files split within a partition every rows_per_file rows, in sort order; the window's output
-    # comes sorted by partition, then order, which is the order the files are written in.
-    within = f"ORDER BY {', '.join(order[len(keys) :])}" if len(order) > len(keys) else ""
-    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
-    chunk = f"(row_number() OVER ({partition} {within}) - 1) // {settings.rows_per_file}"
-    hidden = ("_lagoa_z",) if settings.zorder else ()
+    rows, partitions, hidden = file_layout(
+        rows, keys, settings.zorder, settings.sort_by, settings.rows_per_file
+    )
     folder = lake.staging_folder(table)
     try:
-        written = write_parquet(con, rows, folder, layout(table), [*keys, chunk], hidden)
+        written = write_parquet(con, rows, folder, layout(table), partitions, hidden)
         removed = _files_of(con, existing, key) if existing else []
         lake.commit(table, add=written.files, remove=removed, properties={RUN_ID: run_id, MODEL: model})
     except BaseException:

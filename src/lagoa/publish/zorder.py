@@ -33,3 +33,24 @@ def with_zorder(relation: str, columns: list[str]) -> str:
         f"SELECT * EXCLUDE ({hidden}), {key} AS _lagoa_z FROM "
         f"(SELECT *, {scaled} FROM (SELECT *, {ranks} FROM ({relation})))"
     )
+
+
+def file_layout(
+    rows: str, keys: list[str], zorder: list[str], sort_by: list[str], rows_per_file: int
+) -> tuple[str, list[str], tuple[str, ...]]:
+    """How to write ``rows`` into a table's files: (the rows with their sort key, the partition
+    expressions to write by, the helper columns to leave out of the files).
+
+    Inside each partition (``keys``) rows follow the Z-order or ``sort_by``, and a new file starts
+    every ``rows_per_file`` rows: the chunk number is one more partition expression. The window's
+    output comes sorted by partition then order, the order the files are written in.
+    """
+    hidden: tuple[str, ...] = ()
+    if zorder:
+        rows, order, hidden = with_zorder(rows, zorder), ["_lagoa_z"], ("_lagoa_z",)
+    else:
+        order = [quote_identifier(c) for c in sort_by]
+    within = f"ORDER BY {', '.join(order)}" if order else ""
+    partition = f"PARTITION BY {', '.join(keys)}" if keys else ""
+    chunk = f"(row_number() OVER ({partition} {within}) - 1) // {rows_per_file}"
+    return rows, [*keys, chunk], hidden

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 from lagoa.engine.connection import quote_literal
@@ -34,6 +32,7 @@ from lagoa.quality.rules import (
     needs_bounds,
     non_empty_set,
     ordered_bounds,
+    plain,
     regex_literal,
     two_columns,
     within,
@@ -245,7 +244,7 @@ def _scalar(template: str, numeric: bool = False, temporal: str | None = None) -
         check_bounds(kwargs, col)
 
         def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-            value = _plain(observed["v"])
+            value = plain(observed["v"])
             return within(value, kwargs), {"observed_value": value}
 
         return AggregateRule({"v": sql}, judge)
@@ -253,21 +252,12 @@ def _scalar(template: str, numeric: bool = False, temporal: str | None = None) -
     return compile
 
 
-def _plain(value: Any) -> Any:
-    """Aggregates as Great Expectations reports them: Decimal as float, NaN as None."""
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def _distinct(kwargs: dict[str, Any], ctx: Context, test: Literal["in", "contain", "equal"]) -> Rule:
     """The distinct non-null values against ``value_set``; the lists shown hold at most 20 values."""
     col = column(kwargs, ctx)
 
     def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        found = {_plain(v) for v in observed["v"] or []}
+        found = {plain(v) for v in observed["v"] or []}
         wanted = {_comparable(v, col) for v in kwargs.get("value_set") or []}
         unexpected, missing = _sorted(found - wanted), _sorted(wanted - found)
         result: dict[str, Any] = {"observed_value": None}
@@ -306,7 +296,7 @@ def _most_common(kwargs: dict[str, Any], ctx: Context) -> Rule:
     wanted = {_comparable(v, col) for v in kwargs["value_set"]}
 
     def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-        found = [_plain(v) for v in observed["v"] or []]
+        found = [plain(v) for v in observed["v"] or []]
         if kwargs.get("ties_okay"):
             ok = any(v in wanted for v in found)
         else:  # any tie fails, as in Great Expectations

@@ -32,13 +32,13 @@ def _file_name(table: str, suite: str) -> str:
 
 
 def run_ids(storage: Storage) -> list[str]:
-    """Runs that stored results, oldest first (by validation time: two runs can share a second)."""
-    latest: dict[str, str] = {}
+    """Runs that stored results, oldest first: by the time their files were written (two runs
+    can share a second, so the id alone does not order them)."""
+    latest: dict[str, int] = {}
     for key in storage.list(PREFIX):
         if key.endswith(".json"):
             run = Path(key).parts[1]
-            when = json.loads(storage.local_path(key).read_text()).get("meta", {}).get("validation_time", "")
-            latest[run] = max(latest.get(run, ""), str(when))
+            latest[run] = max(latest.get(run, 0), storage.local_path(key).stat().st_mtime_ns)
     return sorted(latest, key=lambda run: (latest[run], run))
 
 

@@ -382,3 +382,17 @@ def python_regex(pattern: str) -> str:
 
 def regex_literal(pattern: str) -> str:
     return quote_literal(python_regex(pattern))
+
+
+def plain(value: Any) -> Any:
+    """Values as Great Expectations reports them: decimals as floats, NaN as None (also inside
+    the structs and lists of pair and multi-column rules)."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value

@@ -21,6 +21,13 @@ from lagoa.quality.rules import ARGUMENTS, COMMON_ARGUMENTS
 ACTIONS = ("warn", "drop", "fail")
 
 
+def label(kind: str, kwargs: dict[str, Any]) -> str:
+    """Short name of an expectation for reports and quarantine reasons: ``type(columns)``."""
+    columns = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    columns += kwargs.get("column_list") or []
+    return f"{kind}({', '.join(map(str, columns))})" if columns else kind
+
+
 @dataclass(frozen=True)
 class Expectation:
     """One expectation of a suite, its arguments checked."""
@@ -38,10 +45,7 @@ class Expectation:
 
     @property
     def label(self) -> str:
-        """Short name for reports and quarantine reasons: ``type(column)``."""
-        columns = [self.kwargs[k] for k in ("column", "column_A", "column_B") if k in self.kwargs]
-        columns += self.kwargs.get("column_list") or []
-        return f"{self.type}({', '.join(map(str, columns))})" if columns else self.type
+        return label(self.type, self.kwargs)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from lagoa.engine.connection import quote_identifier, quote_literal
 from lagoa.errors import SuiteError
 from lagoa.quality.conditions import ConditionError, condition_sql
 from lagoa.quality.expectations import SPECS
-from lagoa.quality.rules import Column, CompileError, Context, RowRule, Rule
+from lagoa.quality.rules import Column, CompileError, Context, RowRule, Rule, plain
 from lagoa.quality.suite import Expectation, Suite
 
 ROW = "_lagoa_row"
@@ -362,7 +362,7 @@ def _map_result(
     success = n == 0 or nonmissing == 0 or (float(nonmissing) - unexpected) / float(nonmissing) >= mostly
     if result_format == "BOOLEAN_ONLY":
         return ExpectationResult(e, success, {})
-    values = [_plain(v["v"]) for v in row.get(f"p{i}") or []]
+    values = [plain(v["v"]) for v in row.get(f"p{i}") or []]
     if isinstance(item.rule, RowRule) and item.rule.shown == "values":  # a column pair is shown as [a, b]
         values = [list(v.values()) for v in values]
     result: dict[str, Any] = {"element_count": n, "unexpected_count": unexpected}
@@ -405,18 +405,6 @@ def _order(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_order(v) for v in value)
     return (False, 0) if value is None else (True, value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _json(value: Any) -> Any:
