@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lagoa.errors import CommitConflictError, ConfigError
 from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute
 from lagoa.orchestrate.graph import Graph, Task, project_graph
-from lagoa.project import LeaseError, Project
+from lagoa.orchestrate.runs import LeaseError, retry
+from lagoa.orchestrate.scheduler import Scheduler
+from lagoa.project import Project
 from tests.conftest import copy_example
 
 
@@ -101,3 +106,120 @@ def test_graph_and_a_recorded_run_of_the_retail_example(tmp_path: Path) -> None:
     with pytest.raises(LeaseError, match="already going on"):
         project.run()
     project.state.release(lease)
+
+
+def test_a_task_past_its_timeout_fails_and_its_downstream_is_skipped() -> None:
+    release = threading.Event()
+    interrupted: list[str] = []
+
+    class Runner:
+        def __call__(self, task: Task) -> int:
+            if task.name == "b":
+                release.wait(30)
+            return 1
+
+        def interrupt(self, task: Task) -> None:
+            interrupted.append(task.name)
+            release.set()
+
+    outcomes = execute(chain_graph(), Runner(), run_id="r", events=EventStream(), timeout=0.2)
+    assert outcomes["b"].state == "failed" and "timed out after 0.2s" in (outcomes["b"].error or "")
+    assert outcomes["b"].attempts == 1  # a timeout is not retried
+    assert outcomes["c"].state == "skipped" and outcomes["x"].state == "succeeded"
+    assert interrupted == ["b"]
+
+
+def test_cancelling_starts_no_new_task_and_lets_running_ones_finish() -> None:
+    cancel = threading.Event()
+    finished: list[str] = []
+
+    def runner(task: Task) -> None:
+        if task.name == "a":
+            cancel.set()  # Ctrl-C while `a` runs
+            time.sleep(0.1)
+        finished.append(task.name)
+
+    graph = chain_graph()
+    outcomes = execute(graph, runner, run_id="r", events=EventStream(), max_parallel=1, cancel=cancel)
+    assert outcomes["a"].state == "succeeded" and "a" in finished
+    assert {outcomes[name].state for name in ("b", "c")} == {"cancelled"}
+    assert "b" not in finished and "c" not in finished
+
+
+RETRY_CONFIG = """
+name: retry
+quality: {on_fail: fail}
+sources:
+  erp_orders:
+    format: csv
+    path: data/orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    columns: {order_id: long, quantity: long, updated_at: timestamp}
+domains:
+  orders: {sources: [erp_orders]}
+"""
+SUITE = """{"name": "erp_orders", "expectations": [
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "quantity", "min_value": 0}}]}"""
+
+
+def test_a_retried_run_reruns_only_what_did_not_succeed(make_project: Any, tmp_path: Path) -> None:
+    orders = "order_id,quantity,updated_at\n1,2,2024-06-01 10:00:00\n2,-1,2024-06-01 11:00:00\n"
+    project = make_project(RETRY_CONFIG, {"data/orders.csv": orders, "quality/erp_orders.json": SUITE})
+    failed = project.run(
+        ["orders"], interval=(datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))
+    )
+    assert failed.state == "failed"
+    assert failed.outcomes["validate_orders"].state == "failed"
+    assert "quantity" in (failed.outcomes["validate_orders"].error or "")
+
+    # The fix: the expectation only warns now. The retry does not ingest again.
+    (tmp_path / "lagoa.yml").write_text(RETRY_CONFIG.replace("on_fail: fail", "on_fail: warn"))
+    fixed = Project.load(tmp_path)
+    retried = retry(fixed, failed.run_id)
+    assert retried.run_id == failed.run_id and retried.succeeded
+    assert retried.outcomes["ingest_orders"].attempts == 0  # succeeded before: not run again
+    run = fixed.state.run(failed.run_id)
+    assert run is not None and run["state"] == "succeeded"
+    assert [(a["task"], a["attempt"], a["state"]) for a in run["attempts"]] == [
+        ("ingest_orders", 1, "succeeded"),
+        ("validate_orders", 1, "failed"),
+        ("validate_orders", 2, "succeeded"),
+    ]
+    assert run["interval_start"] == datetime(2024, 6, 1, tzinfo=UTC)
+    assert "rows to bronze" in (run["attempts"][0]["log"] or "")  # each attempt's log is kept
+    assert fixed.query("select count(*) from silver.erp_orders")[1] == [(2,)]
+
+
+SCHEDULED = """
+name: scheduled
+sources:
+  erp_orders:
+    format: csv
+    path: data/orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    columns: {order_id: long, quantity: long, updated_at: timestamp}
+domains:
+  orders: {sources: [erp_orders]}
+pipelines:
+  nightly: {domains: [orders], schedule: "0 2 * * *", catchup: true, start: 2024-06-01}
+"""
+
+
+def test_the_scheduler_catches_up_in_order_then_waits_for_the_next_tick(make_project: Any) -> None:
+    orders = "order_id,quantity,updated_at\n1,2,2024-06-01 10:00:00\n"
+    project = make_project(SCHEDULED, {"data/orders.csv": orders})
+    now = datetime(2024, 6, 4, 3, 0, tzinfo=UTC)
+    scheduler = Scheduler(project, clock=lambda: now)
+    results = scheduler.run_once()
+    assert [(r.pipeline, r.interval.start.day, r.state) for r in results] == [
+        ("nightly", 1, "succeeded"),
+        ("nightly", 2, "succeeded"),
+        ("nightly", 3, "succeeded"),
+    ]
+    assert Scheduler(project, clock=lambda: now).run_once() == []  # nothing new is due
+    tomorrow = Scheduler(project, clock=lambda: now + timedelta(days=1)).run_once()
+    assert [r.interval.start.day for r in tomorrow] == [4]
+    stored = project.state.runs(pipeline="nightly")
+    assert len(stored) == 4 and all(json.loads(r["details"])["trigger"] == "scheduled" for r in stored)

@@ -100,3 +100,39 @@ def test_a_live_lease_is_respected_and_a_dead_ones_is_recovered(state_uri: str, 
         holder.wait()
         if holder.stdout is not None:
             holder.stdout.close()
+
+
+def test_retries_and_schedules_read_back_what_runs_recorded(state_uri: str, tmp_path: Path) -> None:
+    store = StateStore.open(state_uri, tmp_path)
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    tick = day + timedelta(days=1, hours=2)
+    store.start_run("run-1", "daily", (day, day + timedelta(days=1)), {"tick": tick.isoformat()})
+    store.start_attempt("run-1", "ingest_orders", 1)
+    store.finish_attempt("run-1", "ingest_orders", 1, "succeeded", rows_out=5)
+    store.start_attempt("run-1", "validate_orders", 1)
+    store.finish_attempt("run-1", "validate_orders", 1, "failed", error="quality")
+    store.record_unstarted("run-1", "transform_orders", "skipped")
+    store.finish_run("run-1", "failed", "validate_orders: quality")
+    assert store.task_states("run-1") == {
+        "ingest_orders": ("succeeded", 1),
+        "validate_orders": ("failed", 1),
+        "transform_orders": ("skipped", 0),
+    }
+    assert store.last_scheduled("daily") == tick
+    assert store.last_scheduled("hourly") is None
+
+    store.reopen_run("run-1")
+    run = store.run("run-1")
+    assert run is not None and (run["state"], run["ended_at"], run["error"]) == ("running", None, None)
+    store.start_attempt("run-1", "transform_orders", 1)
+    store.finish_attempt("run-1", "transform_orders", 1, "succeeded")
+    assert store.task_states("run-1")["transform_orders"] == ("succeeded", 1)
+
+    # A cancelled scheduled run does not count: its tick runs again.
+    later = tick + timedelta(days=1)
+    store.start_run(
+        "run-2", "daily", (day + timedelta(days=1), day + timedelta(days=2)), {"tick": later.isoformat()}
+    )
+    store.finish_run("run-2", "cancelled")
+    assert store.last_scheduled("daily") == tick
+    store.close()

@@ -463,106 +463,6 @@ def docs_serve(port: int, project_path: str) -> None:
         server.server_close()
 
 
-@project_command(with_json=False)
-@click.argument("domains", nargs=-1)
-@click.option("--dot", is_flag=True, help="Print Graphviz DOT instead of text.")
-def graph(domains: tuple[str, ...], dot: bool, project_path: str) -> None:
-    """Print the task graph of DOMAINS (all by default): ingest → validate → transform → publish."""
-    from lagoa.orchestrate.graph import project_graph
-
-    tasks = project_graph(_project(project_path), list(domains) or None)
-    click.echo(tasks.dot() if dot else tasks.text())
-
-
-@project_command()
-@click.argument("domains", nargs=-1)
-@click.option("--date", "day", help="Data interval: this UTC day (YYYY-MM-DD); default the previous day.")
-@click.option("--max-parallel", type=int, help="Tasks run at once (default: orchestration.max_parallel, 2).")
-def run(
-    domains: tuple[str, ...], day: str | None, max_parallel: int | None, project_path: str, as_json: bool
-) -> None:
-    """Run the task graph of DOMAINS (all by default) once, recorded in the state database.
-
-    Independent tasks run in parallel; transient errors are retried with backoff; a failed task's
-    downstream tasks are skipped. Exits 1 when a task failed.
-    """
-    from datetime import UTC, date, timedelta
-
-    from lagoa.orchestrate.executor import Event, EventStream
-
-    start = date.fromisoformat(day) if day else datetime.now(UTC).date() - timedelta(days=1)
-    interval = (
-        datetime(start.year, start.month, start.day, tzinfo=UTC),
-        datetime(start.year, start.month, start.day, tzinfo=UTC) + timedelta(days=1),
-    )
-    events = EventStream()
-    if not as_json:
-
-        def show(event: Event) -> None:
-            if event.task and event.kind != "task_started":
-                detail = (
-                    f": {event.error}"
-                    if event.error
-                    else (f" ({event.rows} rows)" if event.rows is not None else "")
-                )
-                click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)
-
-        events.subscribe(show)
-    result = _project(project_path).run(
-        list(domains) or None, interval=interval, events=events, max_parallel=max_parallel
-    )
-    Output(as_json).table(
-        f"run {result.run_id}",
-        ["task", "state", "attempts", "rows", "error"],
-        [(o.task, o.state, o.attempts, o.rows, o.error) for o in result.outcomes.values()],
-    )
-    if not result.succeeded:
-        sys.exit(1)
-
-
-@project_command()
-@click.argument("run_id", required=False)
-@click.option(
-    "--state",
-    type=click.Choice(["running", "succeeded", "failed", "cancelled"]),
-    help="Only runs in this state.",
-)
-def runs(run_id: str | None, state: str | None, project_path: str, as_json: bool) -> None:
-    """List recent runs, or show RUN_ID's task attempts."""
-    store = _project(project_path).state
-    out = Output(as_json)
-    if run_id is None:
-        rows = store.runs(state=state)
-        out.table(
-            "runs",
-            ["run", "pipeline", "state", "interval start", "started", "ended", "error"],
-            [
-                (
-                    r["run_id"],
-                    r["pipeline"],
-                    r["state"],
-                    r["interval_start"],
-                    r["started_at"],
-                    r["ended_at"],
-                    r["error"],
-                )
-                for r in rows
-            ],
-        )
-        return
-    found = store.run(run_id)
-    if found is None:
-        raise click.ClickException(f"no run {run_id}")
-    out.table(
-        f"run {run_id} ({found['state']})",
-        ["task", "attempt", "state", "started", "ended", "rows", "error"],
-        [
-            (a["task"], a["attempt"], a["state"], a["started_at"], a["ended_at"], a["rows_out"], a["error"])
-            for a in found["attempts"]
-        ],
-    )
-
-
 @main.group()
 def quality() -> None:
     """Expectation suites: starter suites and validation reports."""
@@ -619,5 +519,12 @@ def quality_report(run_id: str | None, show_html: bool, project_path: str, as_js
         _print_result(data)
 
 
-if __name__ == "__main__":
-    main()
+# The orchestration commands (graph, run, runs, backfill, scheduler) live in their own module.
+from lagoa import cli_runs  # noqa: E402
+
+__all__ = ["cli_runs", "main"]
+
+if __name__ == "__main__":  # `python -m lagoa.cli`: the importable module has every command
+    from lagoa.cli import main as registered
+
+    registered()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lagoa.errors import ConfigError, SecretError
+from lagoa.orchestrate.schedule import check_cron
 
 PROJECT_FILE = "lagoa.yml"
 SECRET_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -171,17 +173,21 @@ class QualityConfig(Model):
     """Settings per suite name."""
 
 
-class DomainConfig(Model):
-    """A business domain: the sources its ingest task loads and the dbt models it transforms."""
+class Scheduled(Model):
+    """When a domain or pipeline runs on its own, and how late it may finish."""
 
-    sources: list[str]
-    description: str | None = None
-    select: str | None = None
-    """dbt selector of the domain's models (``tag:orders``, ``path:models/orders``…); default
-    ``tag:<domain>``."""
+    schedule: str | None = None
+    """Cron expression (UTC), e.g. ``0 2 * * *`` to process D-1 at 02:00, ``5 * * * *`` hourly."""
+    interval: Literal["daily", "hourly"] | None = None
+    """The data interval of each run; default hourly when the schedule fires every hour, daily
+    otherwise."""
+    catchup: bool = False
+    """Run every missed tick since ``start`` (or since the last scheduled run), not just the latest."""
+    start: datetime | None = None
+    """The first data interval a catch-up runs (UTC)."""
     sla: str | None = None
-    """How long after its data interval ends the domain must be published (``2h``, ``30m``); a
-    miss fires the ``sla_miss`` notifications once per run."""
+    """How long after its data interval ends it must be published (``2h``, ``30m``); a miss fires
+    the ``sla_miss`` notifications once per run."""
 
     @field_validator("sla")
     @classmethod
@@ -190,6 +196,36 @@ class DomainConfig(Model):
             parse_duration(value)
         return value
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @field_validator("start")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class DomainConfig(Scheduled):
+    """A business domain: the sources its ingest task loads and the dbt models it transforms. A
+    domain with a ``schedule`` is also a pipeline of its own, named after it."""
+
+    sources: list[str]
+    description: str | None = None
+    select: str | None = None
+    """dbt selector of the domain's models (``tag:orders``, ``path:models/orders``…); default
+    ``tag:<domain>``."""
+
+
+class PipelineConfig(Scheduled):
+    """A named set of domains run together: by ``lagoa run <pipeline>`` or on its schedule."""
+
+    domains: list[str]
+    description: str | None = None
+
+
+RESERVED_PIPELINE_NAMES = ("show", "retry", "all")
 
 Event = Literal["failure", "retry", "success", "sla_miss"]
 DEFAULT_EVENTS: tuple[Event, ...] = ("failure", "sla_miss")
@@ -277,11 +313,16 @@ class OrchestrationConfig(Model):
     """What a run does when every slot is taken: stop with an error, or wait for a slot."""
     lease_timeout: str = "2m"
     """A run's lease is taken over when its heartbeat is this old (its process died)."""
+    task_timeout: str | None = None
+    """A task attempt running longer than this fails (``30m``, ``2h``); none by default."""
+    run_url: str | None = None
+    """Link to a run in notifications, with ``{run_id}`` (e.g. ``http://lagoa.internal:8080/runs/{run_id}``)."""
 
-    @field_validator("lease_timeout")
+    @field_validator("lease_timeout", "task_timeout")
     @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
 
@@ -306,6 +347,8 @@ class ProjectConfig(Model):
     """DuckDB file holding bronze/silver/gold views over the lake (the local Athena)."""
     sources: dict[str, Source] = Field(default_factory=dict)
     domains: dict[str, DomainConfig] = Field(default_factory=dict)
+    pipelines: dict[str, PipelineConfig] = Field(default_factory=dict)
+    """Named sets of domains with their schedules; ``lagoa run <pipeline>``."""
     quality: QualityConfig = Field(default_factory=QualityConfig)
     dbt: DbtConfig = Field(default_factory=DbtConfig)
     publish: dict[str, PublishSettings] = Field(default_factory=dict)
@@ -331,7 +374,41 @@ class ProjectConfig(Model):
                         f"domain `{domain}` lists source `{source}`, which is not defined"
                         f"{did_you_mean(source, self.sources)}"
                     )
+        for name, pipeline in self.pipelines.items():
+            if name in RESERVED_PIPELINE_NAMES or name in self.domains:
+                raise ValueError(
+                    f"pipeline name `{name}` is taken (by a domain or a `lagoa run` subcommand); choose another"
+                )
+            for domain in pipeline.domains:
+                if domain not in self.domains:
+                    raise ValueError(
+                        f"pipeline `{name}` lists domain `{domain}`, which is not defined"
+                        f"{did_you_mean(domain, self.domains)}"
+                    )
         return self
+
+    def pipeline(self, name: str) -> PipelineConfig:
+        """The pipeline ``name``: a configured one, a domain (a pipeline of one), or ``all``."""
+        if name in self.pipelines:
+            return self.pipelines[name]
+        if name in self.domains:
+            domain = self.domains[name]
+            return PipelineConfig(
+                domains=[name],
+                schedule=domain.schedule,
+                interval=domain.interval,
+                catchup=domain.catchup,
+                start=domain.start,
+            )
+        if name == "all":
+            return PipelineConfig(domains=list(self.domains))
+        known = [*self.pipelines, *self.domains, "all"]
+        raise ConfigError(f"no pipeline or domain named `{name}`{did_you_mean(name, known)}")
+
+    def scheduled(self) -> dict[str, PipelineConfig]:
+        """Every pipeline with a schedule: configured ones and scheduled domains."""
+        names = [*self.pipelines, *self.domains]
+        return {name: self.pipeline(name) for name in names if self.pipeline(name).schedule}
 
 
 def did_you_mean(word: str, choices: Any) -> str:

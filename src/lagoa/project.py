@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
 from lagoa.engine import Warehouse, connect, quote_literal
-from lagoa.errors import ConfigError, EngineError, LagoaError
+from lagoa.errors import ConfigError, EngineError
 from lagoa.lake import Lake, TableInfo
 from lagoa.lake.catalog import sqlite_uri
 from lagoa.storage import Storage, open_storage
@@ -20,11 +20,12 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
-    from lagoa.orchestrate.executor import EventStream, Outcome
+    from lagoa.orchestrate.runs import RunOptions, RunResult
+    from lagoa.orchestrate.schedule import Interval
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
-    from lagoa.state import Lease, StateStore
+    from lagoa.state import StateStore
     from lagoa.transform.runner import DbtRun
 
 Progress = Callable[[str, str], None]
@@ -175,8 +176,12 @@ class Project:
             s for s in self.suites if s.table == table or (s.table is None and table == f"silver.{s.name}")
         ]
 
-    def transform(self, domains: list[str] | None = None, *, publish: bool = True) -> DbtRun:
-        """Build the dbt models of ``domains`` (all models by default) in one dbt invocation."""
+    def transform(
+        self, domains: list[str] | None = None, *, publish: bool = True, interval: Interval | None = None
+    ) -> DbtRun:
+        """Build the dbt models of ``domains`` (all models by default) in one dbt invocation.
+        With an ``interval``, models see it as ``var('interval_start')`` and ``var('interval_end')``
+        (UTC, ``YYYY-MM-DD HH:MM:SS``)."""
         from lagoa.transform.runner import build
 
         selectors = None
@@ -188,7 +193,13 @@ class Project:
                     file=str(self.root / PROJECT_FILE),
                 )
             selectors = [self.config.domains[d].select or f"tag:{d}" for d in domains]
-        run = build(self, selectors)
+        variables = None
+        if interval is not None:
+            variables = {
+                "interval_start": interval.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                "interval_end": interval.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        run = build(self, selectors, variables)
         from lagoa.publish.models import publishable
 
         built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
@@ -233,83 +244,21 @@ class Project:
 
     def run(
         self,
-        domains: list[str] | None = None,
+        names: list[str] | None = None,
         *,
-        interval: tuple[datetime, datetime] | None = None,
-        events: EventStream | None = None,
-        max_parallel: int | None = None,
+        interval: Interval | tuple[datetime, datetime] | None = None,
+        options: RunOptions | None = None,
     ) -> RunResult:
-        """One run of the domains' task graphs (all domains by default), recorded in the state
-        database. Only one run of the same set of domains at a time: another gets a LeaseError."""
-        from lagoa.orchestrate.executor import EventStream, execute, record_to
-        from lagoa.orchestrate.graph import project_graph
-        from lagoa.orchestrate.notify import RunContext, subscriber
-        from lagoa.orchestrate.sla import SlaWatch
-        from lagoa.orchestrate.tasks import ProjectTasks
+        """One run of a pipeline (or of domains; all by default) for ``interval`` (default: the
+        previous day, or hour for an hourly pipeline), recorded in the state database. A run that
+        finds all of the pipeline's ``max_active_runs`` slots taken gets a LeaseError (or waits)."""
+        from lagoa.orchestrate.runs import default_interval, resolve, run
+        from lagoa.orchestrate.schedule import Interval
 
-        graph = project_graph(self, domains)
-        pipeline = "+".join(sorted(domains)) if domains else "all"
-        run_id = new_run_id(datetime.now(UTC))
-        lease = self._lease(pipeline, run_id)
-        events = events or EventStream()
-        events.subscribe(record_to(self.state))
-        context = RunContext(pipeline, interval)
-        for notifier in self.config.notifications:
-            events.subscribe(subscriber(notifier, context))
-        slas = {
-            d: c.sla
-            for d, c in self.config.domains.items()
-            if c.sla and d in {t.domain for t in graph.tasks.values()}
-        }
-        watch = SlaWatch(graph, slas, interval[1] if interval else datetime.now(UTC), run_id, events)
-        events.subscribe(watch)
-        beat = _Heartbeat(self.state, lease)
-        self.state.start_run(run_id, pipeline, interval)
-        watch.start()
-        try:
-            outcomes = execute(
-                graph,
-                ProjectTasks(self, run_id),
-                run_id=run_id,
-                events=events,
-                max_parallel=max_parallel or self.config.orchestration.max_parallel,
-            )
-            failed = [o for o in outcomes.values() if o.state == "failed"]
-            self.state.finish_run(
-                run_id,
-                "failed" if failed else "succeeded",
-                "; ".join(f"{o.task}: {o.error}" for o in failed) or None,
-            )
-            return RunResult(run_id, pipeline, outcomes)
-        except BaseException:
-            self.state.finish_run(run_id, "cancelled")
-            raise
-        finally:
-            watch.stop()
-            beat.stop()
-            self.state.release(lease)
-
-    def _lease(self, pipeline: str, run_id: str) -> Lease:
-        """A slot among the pipeline's ``max_active_runs``: refused or waited for when all are
-        held by live runs; a dead run's slot is taken over after ``lease_timeout``."""
-        import time
-        from datetime import timedelta
-
-        from lagoa.config import parse_duration
-
-        settings = self.config.orchestration
-        stale = timedelta(seconds=parse_duration(settings.lease_timeout))
-        while True:
-            lease = self.state.acquire(pipeline, run_id, slots=settings.max_active_runs, stale_after=stale)
-            if lease is not None:
-                return lease
-            if settings.when_busy == "refuse":
-                raise LeaseError(
-                    f"a run of `{pipeline}` is already going on (max_active_runs: {settings.max_active_runs})",
-                    hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "
-                    f"a dead run's lease is taken over after {settings.lease_timeout}",
-                )
-            time.sleep(1.0)
+        pipeline, domains = resolve(self, names or [])
+        if isinstance(interval, tuple):
+            interval = Interval(*interval)
+        return run(self, pipeline, domains, interval or default_interval(self, pipeline), options)
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())
@@ -323,40 +272,6 @@ class Project:
         from lagoa.doctor import run_checks
 
         return run_checks(self)
-
-
-class LeaseError(LagoaError):
-    """Another run of the same pipeline holds the lease."""
-
-
-@dataclass
-class RunResult:
-    run_id: str
-    pipeline: str
-    outcomes: dict[str, Outcome]
-
-    @property
-    def succeeded(self) -> bool:
-        return all(o.state == "succeeded" for o in self.outcomes.values())
-
-
-class _Heartbeat:
-    """Keeps a run's lease alive from a background thread until stopped."""
-
-    def __init__(self, state: StateStore, lease: Lease, every: float = 20.0) -> None:
-        import threading
-
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(state, lease, every), daemon=True)
-        self._thread.start()
-
-    def _beat(self, state: StateStore, lease: Lease, every: float) -> None:
-        while not self._stop.wait(every):
-            state.heartbeat(lease)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def load_project(path: Path | str = ".") -> Project:

@@ -7,6 +7,7 @@ lineage subscribe to it, so the executor never needs to know who listens.
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -27,6 +28,7 @@ EventKind = Literal[
     "task_succeeded",
     "task_failed",
     "task_skipped",
+    "task_cancelled",
     "run_finished",
     "sla_missed",
 ]
@@ -40,6 +42,8 @@ class Event:
     attempt: int = 0
     error: str | None = None
     rows: int | None = None
+    log: str | None = None
+    """What the attempt logged (on task_retried, task_succeeded, task_failed)."""
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -78,14 +82,19 @@ class RetryPolicy:
 @dataclass
 class Outcome:
     task: str
-    state: Literal["succeeded", "failed", "skipped"]
+    state: Literal["succeeded", "failed", "skipped", "cancelled"]
     attempts: int = 0
     error: str | None = None
     rows: int | None = None
 
 
 TaskRunner = Callable[[Task], int | None]
-"""Runs one task; returns the rows it wrote (or None). Raises LagoaError on failure."""
+"""Runs one task; returns the rows it wrote (or None). Raises LagoaError on failure. A runner may
+also have an ``interrupt(task)`` method, called when the task times out."""
+
+
+class TaskTimeoutError(LagoaError):
+    """A task attempt ran longer than its timeout."""
 
 
 def execute(
@@ -97,62 +106,167 @@ def execute(
     max_parallel: int = 2,
     policy: RetryPolicy | None = None,
     cancel: threading.Event | None = None,
+    timeout: float | None = None,
+    done: set[str] | frozenset[str] = frozenset(),
+    attempts_before: dict[str, int] | None = None,
 ) -> dict[str, Outcome]:
     """Run every task once its upstream tasks succeeded; a failed task's downstream is skipped.
-    Setting ``cancel`` starts no new task and lets running ones finish."""
+
+    Setting ``cancel`` starts no new task (they end ``cancelled``) and lets running ones finish.
+    An attempt longer than ``timeout`` seconds fails. Tasks in ``done`` succeeded earlier (a
+    retried run) and are not run again; ``attempts_before`` numbers the new attempts after the old.
+    """
     policy = policy or RetryPolicy()
     cancel = cancel or threading.Event()
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, Outcome] = {name: Outcome(name, "succeeded") for name in done if name in graph.tasks}
     running: dict[Future[Outcome], str] = {}
+    first = attempts_before or {}
     events.emit(Event("run_started", run_id))
-    with ThreadPoolExecutor(max_workers=max(max_parallel, 1), thread_name_prefix="lagoa-task") as pool:
+    pool = ThreadPoolExecutor(max_workers=max(max_parallel, 1), thread_name_prefix="lagoa-task")
+    try:
         while len(outcomes) < len(graph.tasks):
             for task in graph.order():
                 if task.name in outcomes or task.name in running.values():
                     continue
                 upstream = [outcomes.get(name) for name in task.upstream]
-                if any(o is not None and o.state != "succeeded" for o in upstream) or cancel.is_set():
+                if any(o is not None and o.state in ("failed", "skipped") for o in upstream):
                     outcomes[task.name] = Outcome(task.name, "skipped")
                     events.emit(Event("task_skipped", run_id, task.name))
-                    continue
-                if all(o is not None for o in upstream) and len(running) < max_parallel:
-                    running[pool.submit(_attempts, task, runner, run_id, events, policy, cancel)] = task.name
+                elif cancel.is_set() or any(o is not None and o.state == "cancelled" for o in upstream):
+                    outcomes[task.name] = Outcome(task.name, "cancelled")
+                    events.emit(Event("task_cancelled", run_id, task.name))
+                elif all(o is not None for o in upstream) and len(running) < max_parallel:
+                    attempt = _Attempts(task, runner, run_id, events, policy, cancel, timeout)
+                    running[pool.submit(attempt, first.get(task.name, 0))] = task.name
             if not running:
                 continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                outcome = future.result()
-                outcomes[running.pop(future)] = outcome
+            finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                outcomes[running.pop(future)] = future.result()
+    finally:
+        pool.shutdown(wait=False)
     state = "succeeded" if all(o.state == "succeeded" for o in outcomes.values()) else "failed"
     events.emit(Event("run_finished", run_id, error=None if state == "succeeded" else "some tasks failed"))
     return outcomes
 
 
-def _attempts(
-    task: Task,
-    runner: TaskRunner,
-    run_id: str,
-    events: EventStream,
-    policy: RetryPolicy,
-    cancel: threading.Event,
-) -> Outcome:
-    attempt = 0
-    while True:
-        attempt += 1
-        events.emit(Event("task_started", run_id, task.name, attempt))
-        try:
-            rows = runner(task)
-        except Exception as exc:  # every failure is recorded, then judged
-            message = _summary(exc)
-            transient = isinstance(exc, LagoaError) and exc.transient
-            if transient and attempt <= policy.retries and not cancel.is_set():
-                events.emit(Event("task_retried", run_id, task.name, attempt, message))
-                time.sleep(policy.delay(attempt))
+class _Attempts:
+    """A task's attempts: retried with backoff while the error is transient, each one logged."""
+
+    def __init__(
+        self,
+        task: Task,
+        runner: TaskRunner,
+        run_id: str,
+        events: EventStream,
+        policy: RetryPolicy,
+        cancel: threading.Event,
+        timeout: float | None,
+    ) -> None:
+        self.task = task
+        self.runner = runner
+        self.run_id = run_id
+        self.events = events
+        self.policy = policy
+        self.cancel = cancel
+        self.timeout = timeout
+
+    def __call__(self, before: int) -> Outcome:
+        task, events, run_id = self.task, self.events, self.run_id
+        attempt = before
+        while True:
+            attempt += 1
+            events.emit(Event("task_started", run_id, task.name, attempt))
+            with capture_log() as log:
+                try:
+                    rows = self._once()
+                    error: Exception | None = None
+                except Exception as exc:  # every failure is recorded, then judged
+                    error = exc
+            if error is None:
+                events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log.text()))
+                return Outcome(task.name, "succeeded", attempt - before, rows=rows)
+            message = _summary(error)
+            transient = isinstance(error, LagoaError) and error.transient
+            if transient and attempt - before <= self.policy.retries and not self.cancel.is_set():
+                events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log.text()))
+                time.sleep(self.policy.delay(attempt - before))
                 continue
-            events.emit(Event("task_failed", run_id, task.name, attempt, message))
-            return Outcome(task.name, "failed", attempt, message)
-        events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows))
-        return Outcome(task.name, "succeeded", attempt, rows=rows)
+            events.emit(Event("task_failed", run_id, task.name, attempt, message, log=log.text()))
+            return Outcome(task.name, "failed", attempt - before, message)
+
+    def _once(self) -> int | None:
+        if self.timeout is None:
+            return self.runner(self.task)
+        # Python cannot stop a thread: the attempt runs in its own (daemon) thread, and on timeout
+        # the runner is asked to interrupt it. Its commit, if it still comes, is atomic.
+        box: dict[str, Any] = {}
+        parent = _buffer()
+
+        def target() -> None:
+            _local.buffer = parent
+            try:
+                box["rows"] = self.runner(self.task)
+            except BaseException as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, daemon=True, name=f"lagoa-{self.task.name}")
+        thread.start()
+        thread.join(self.timeout)
+        if thread.is_alive():
+            interrupt = getattr(self.runner, "interrupt", None)
+            if interrupt is not None:
+                interrupt(self.task)
+            raise TaskTimeoutError(f"timed out after {self.timeout:g}s (orchestration.task_timeout)")
+        if "error" in box:
+            raise box["error"]
+        rows: int | None = box.get("rows")
+        return rows
+
+
+_local = threading.local()
+
+
+def _buffer() -> list[str] | None:
+    return getattr(_local, "buffer", None)
+
+
+class _ThreadLog(logging.Handler):
+    """Appends records to the log of the attempt running in the current thread, if any."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        buffer = _buffer()
+        if buffer is not None:
+            buffer.append(self.format(record))
+
+
+class _Captured:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def text(self) -> str | None:
+        return "\n".join(self.lines) or None
+
+
+class capture_log:  # noqa: N801 - used as a context manager, like contextlib's
+    """Collect what the ``lagoa`` loggers say in this thread while the block runs."""
+
+    def __enter__(self) -> _Captured:
+        self.captured = _Captured()
+        self.saved = _buffer()
+        _local.buffer = self.captured.lines
+        return self.captured
+
+    def __exit__(self, *exc: object) -> None:
+        _local.buffer = self.saved
+
+
+_handler = _ThreadLog()
+_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+_logger = logging.getLogger("lagoa")
+_logger.addHandler(_handler)
+_logger.setLevel(logging.INFO)
+_logger.propagate = False
 
 
 def _summary(exc: BaseException) -> str:
@@ -169,10 +283,19 @@ def record_to(store: Any) -> Callable[[Event], None]:
         if event.kind == "task_started":
             store.start_attempt(event.run_id, event.task, event.attempt)
         elif event.kind == "task_retried":
-            store.finish_attempt(event.run_id, event.task, event.attempt, "retrying", error=event.error)
+            store.finish_attempt(
+                event.run_id, event.task, event.attempt, "retrying", error=event.error, log=event.log
+            )
         elif event.kind == "task_failed":
-            store.finish_attempt(event.run_id, event.task, event.attempt, "failed", error=event.error)
+            state = "timed_out" if event.error and event.error.startswith("timed out") else "failed"
+            store.finish_attempt(
+                event.run_id, event.task, event.attempt, state, error=event.error, log=event.log
+            )
         elif event.kind == "task_succeeded":
-            store.finish_attempt(event.run_id, event.task, event.attempt, "succeeded", rows_out=event.rows)
+            store.finish_attempt(
+                event.run_id, event.task, event.attempt, "succeeded", rows_out=event.rows, log=event.log
+            )
+        elif event.kind in ("task_skipped", "task_cancelled"):
+            store.record_unstarted(event.run_id, event.task, event.kind.removeprefix("task_"))
 
     return record

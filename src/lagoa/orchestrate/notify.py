@@ -38,6 +38,8 @@ class RunContext:
 
     pipeline: str
     interval: tuple[datetime, datetime] | None
+    url: str | None = None
+    """Where the run can be seen, when a server shows runs."""
 
 
 def subscriber(notifier: Notifier, context: RunContext) -> Callable[[Event], None]:
@@ -78,6 +80,7 @@ def _payload(kind: str, event: Event, context: RunContext) -> dict[str, object]:
         "interval": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},
         "error": event.error,
         "at": event.at.isoformat(),
+        "url": context.url,
     }
 
 
@@ -99,6 +102,8 @@ def _text(payload: dict[str, object]) -> str:
     ]
     if payload["error"]:
         lines.append(f"error: {str(payload['error'])[:500]}")
+    if payload["url"]:
+        lines.append(f"<{payload['url']}|open the run>")
     return "\n".join(lines)
 
 

@@ -1,5 +1,5 @@
-"""SLAs: a domain must be published within ``sla`` after its data interval ends. A miss is one
-``sla_missed`` event per domain per run, fired when the deadline passes with the domain
+"""SLAs: a domain (or a whole pipeline) must be published within ``sla`` after its data interval
+ends. A miss is one ``sla_missed`` event per domain (or pipeline) per run, fired when the deadline passes with the domain
 unfinished (or at once, when the run starts after it)."""
 
 from __future__ import annotations
@@ -13,33 +13,51 @@ from lagoa.orchestrate.graph import Graph
 
 
 class SlaWatch:
-    """Watches the domains of one run; subscribe it to the run's events and start it."""
+    """Watches the domains (and the whole pipeline) of one run; subscribe it to the run's events
+    and start it."""
 
     def __init__(
-        self, graph: Graph, slas: dict[str, str], interval_end: datetime, run_id: str, events: EventStream
+        self,
+        graph: Graph,
+        slas: dict[str, str],
+        interval_end: datetime,
+        run_id: str,
+        events: EventStream,
+        pipeline: tuple[str, str] | None = None,
     ) -> None:
+        """``slas`` maps domains to their SLA; ``pipeline`` is the pipeline's (name, SLA)."""
         self.run_id = run_id
         self.events = events
         self.deadlines: dict[str, datetime] = {}
+        self.waiting: dict[str, set[str]] = {}
+        """The tasks each watched target still waits for."""
         self.last_task: dict[str, str] = {}
-        for domain, sla in slas.items():
-            tasks = [t for t in graph.order() if t.domain == domain]
+        targets = {
+            f"domain `{d}`": (sla, {t.name for t in graph.tasks.values() if t.domain == d})
+            for d, sla in slas.items()
+        }
+        if pipeline is not None:
+            targets[f"pipeline `{pipeline[0]}`"] = (pipeline[1], set(graph.tasks))
+        order = [t.name for t in graph.order()]
+        for label, (sla, tasks) in targets.items():
             if tasks:
-                self.deadlines[domain] = interval_end + timedelta(seconds=parse_duration(sla))
-                self.last_task[domain] = tasks[-1].name
+                self.deadlines[label] = interval_end + timedelta(seconds=parse_duration(sla))
+                self.waiting[label] = set(tasks)
+                self.last_task[label] = max(tasks, key=order.index)
         self.done: dict[str, datetime] = {}
-        """When each watched domain finished."""
+        """When each watched target finished."""
         self.fired: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True, name="lagoa-sla")
 
     def __call__(self, event: Event) -> None:
-        if event.kind == "task_succeeded":
-            for domain, task in self.last_task.items():
-                if task == event.task:
-                    with self._lock:
-                        self.done[domain] = event.at
+        if event.kind == "task_succeeded" and event.task:
+            with self._lock:
+                for label, tasks in self.waiting.items():
+                    tasks.discard(event.task)
+                    if not tasks and label not in self.done:
+                        self.done[label] = event.at
 
     def start(self) -> None:
         if self.deadlines:
@@ -50,7 +68,7 @@ class SlaWatch:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        self._check()  # a domain that finished late, or never
+        self._check()  # a target that finished late, or never
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):
@@ -58,13 +76,13 @@ class SlaWatch:
 
     def _check(self) -> None:
         now = datetime.now(UTC)
-        for domain, deadline in self.deadlines.items():
+        for label, deadline in self.deadlines.items():
             with self._lock:
-                finished = self.done.get(domain)
+                finished = self.done.get(label)
                 late = finished > deadline if finished else now > deadline
-                missed = domain not in self.fired and late
+                missed = label not in self.fired and late
                 if missed:
-                    self.fired.add(domain)
+                    self.fired.add(label)
             if missed:
-                message = f"domain `{domain}` was not published by {deadline.isoformat()}"
-                self.events.emit(Event("sla_missed", self.run_id, self.last_task[domain], error=message))
+                message = f"{label} was not published by {deadline.isoformat()}"
+                self.events.emit(Event("sla_missed", self.run_id, self.last_task[label], error=message))

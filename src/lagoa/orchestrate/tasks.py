@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lagoa.ingest import load_source, merge_source
 from lagoa.orchestrate.graph import Task
+from lagoa.orchestrate.schedule import Interval
 
 if TYPE_CHECKING:
     from lagoa.project import Project, SourceSummary
 
 
+log = logging.getLogger("lagoa.tasks")
+
+
 class ProjectTasks:
     """Runs the tasks of one run of a project; remembers what earlier steps produced."""
 
-    def __init__(self, project: Project, run_id: str) -> None:
+    def __init__(self, project: Project, run_id: str, interval: Interval) -> None:
         self.project = project
         self.run_id = run_id
+        self.interval = interval
         self.now = datetime.now(UTC)
         self.summaries: dict[str, SourceSummary] = {}
         self.built: dict[str, list[str]] = {}
@@ -42,8 +48,9 @@ class ProjectTasks:
             for name in self._sources(domain):
                 config = self.project.config.sources[name]
                 summary = load_source(
-                    self.project, con, name, config, run_id=self.run_id, now=self.now, report=_quiet
+                    self.project, con, name, config, run_id=self.run_id, now=self.now, report=_log(name)
                 )
+                log.info("%s: %d rows to bronze", name, summary.bronze_rows)
                 self.summaries[name] = summary
                 rows += summary.bronze_rows
             return rows
@@ -59,7 +66,8 @@ class ProjectTasks:
             for name in self._sources(domain):
                 config = self.project.config.sources[name]
                 summary = self.summaries.get(name) or SourceSummary(name)
-                merge_source(self.project, con, name, config, summary, run_id=self.run_id, report=_quiet)
+                merge_source(self.project, con, name, config, summary, run_id=self.run_id, report=_log(name))
+                log.info("%s: %d rows to silver", name, summary.silver_rows)
                 rows += summary.silver_rows
             return rows
         finally:
@@ -67,18 +75,26 @@ class ProjectTasks:
             self.project.warehouse.refresh(self.project.lake)
 
     def transform(self, domain: str) -> int:
-        run = self.project.transform([domain], publish=False)
+        run = self.project.transform([domain], publish=False, interval=self.interval)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         return len(self.built[domain])
 
     def publish(self, domain: str) -> int:
         from lagoa.publish.models import publishable
+        from lagoa.transform.runner import selected_models
 
         marked = set(publishable(self.project))
-        models = sorted(set(self.built.get(domain, [])) & marked)
+        if domain in self.built:
+            models = sorted(set(self.built[domain]) & marked)
+        else:  # a retried run whose transform succeeded before
+            config = self.project.config.domains[domain]
+            models = sorted(set(selected_models(self.project, [config.select or f"tag:{domain}"])) & marked)
         results = self.project.publish(models, run_id=self.run_id) if models else []
         return sum(r.rows for r in results)
 
 
-def _quiet(stage: str) -> None:
-    del stage
+def _log(source: str) -> Callable[[str], None]:
+    def report(stage: str) -> None:
+        log.info("%s: %s", source, stage)
+
+    return report

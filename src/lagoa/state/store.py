@@ -64,7 +64,9 @@ LEASES = sa.Table(
 )
 
 RUN_STATES = ("running", "succeeded", "failed", "cancelled")
-ATTEMPT_STATES = ("running", "succeeded", "failed", "retrying", "timed_out", "cancelled")
+ATTEMPT_STATES = ("running", "succeeded", "failed", "retrying", "timed_out", "skipped", "cancelled")
+"""``skipped`` (upstream failed) and ``cancelled`` (the run was stopped) tasks never started:
+they are recorded as attempt 0."""
 
 
 class StateError(LagoaError):
@@ -166,6 +168,32 @@ class StateStore:
                 RUNS.update().where(RUNS.c.run_id == run_id).values(state=state, ended_at=_now(), error=error)
             )
 
+    def reopen_run(self, run_id: str) -> None:
+        """A retried run is running again."""
+        with self.engine.begin() as con:
+            con.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id)
+                .values(state="running", ended_at=None, error=None)
+            )
+
+    def last_scheduled(self, pipeline: str) -> datetime | None:
+        """The schedule tick of the pipeline's latest scheduled run that was not cancelled (a
+        cancelled one runs again)."""
+        query = (
+            sa.select(RUNS.c.details)
+            .where(
+                RUNS.c.pipeline == pipeline,
+                RUNS.c.details.like('%"tick"%'),
+                RUNS.c.state != "cancelled",
+            )
+            .order_by(RUNS.c.started_at.desc())
+        )
+        with self.engine.connect() as con:
+            ticks = [json.loads(str(details or "{}")).get("tick") for (details,) in con.execute(query)]
+        found = [datetime.fromisoformat(t) for t in ticks if t]
+        return max(found) if found else None
+
     def runs(
         self, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
     ) -> list[dict[str, Any]]:
@@ -198,6 +226,37 @@ class StateStore:
                     run_id=run_id, task=task, attempt=attempt, state="running", started_at=_now()
                 )
             )
+
+    def record_unstarted(self, run_id: str, task: str, state: str) -> None:
+        """A task that never started: ``skipped`` or ``cancelled``, as attempt 0."""
+        if state not in ATTEMPT_STATES:
+            raise ValueError(state)
+        now = _now()
+        with self.engine.begin() as con:
+            con.execute(
+                ATTEMPTS.delete().where(
+                    ATTEMPTS.c.run_id == run_id, ATTEMPTS.c.task == task, ATTEMPTS.c.attempt == 0
+                )
+            )
+            con.execute(
+                ATTEMPTS.insert().values(
+                    run_id=run_id, task=task, attempt=0, state=state, started_at=now, ended_at=now
+                )
+            )
+
+    def task_states(self, run_id: str) -> dict[str, tuple[str, int]]:
+        """Each task's latest state in the run and its highest attempt number."""
+        query = (
+            sa.select(ATTEMPTS.c.task, ATTEMPTS.c.attempt, ATTEMPTS.c.state)
+            .where(ATTEMPTS.c.run_id == run_id)
+            .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.attempt)
+        )
+        found: dict[str, tuple[str, int]] = {}
+        with self.engine.connect() as con:
+            for row in con.execute(query).mappings():
+                task, attempt = str(row["task"]), int(row["attempt"])
+                found[task] = (str(row["state"]), max(attempt, found.get(task, ("", 0))[1]))
+        return found
 
     def finish_attempt(
         self,

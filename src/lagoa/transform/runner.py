@@ -6,6 +6,7 @@ subprocess per model or per domain, pays that once.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,8 @@ class NodeResult:
 class DbtRun:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
+    listed: list[str] = field(default_factory=list)
+    """What ``dbt ls`` printed."""
 
     def failures(self) -> list[NodeResult]:
         return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
@@ -79,17 +82,23 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
                     os.environ[name] = value
     if result.exception is not None:
         raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
-    return DbtRun(bool(result.success), _nodes(result.result))
+    listed = [str(item) for item in result.result] if isinstance(result.result, list) else []
+    return DbtRun(bool(result.success), _nodes(result.result), listed)
 
 
-def build(project: Project, selectors: list[str] | None = None) -> DbtRun:
-    """``dbt build`` (models, then their tests) for the selectors; raises on any failure."""
+def build(
+    project: Project, selectors: list[str] | None = None, variables: dict[str, str] | None = None
+) -> DbtRun:
+    """``dbt build`` (models, then their tests) for the selectors; raises on any failure.
+    ``variables`` are passed as dbt vars (``var('interval_start')``…)."""
     from lagoa.transform.sources import write_sources
 
     write_sources(project, dbt_project_dir(project))
     args = ["build"]
     if selectors:
         args += ["--select", *selectors]
+    if variables:
+        args += ["--vars", json.dumps(variables)]
     run = invoke(project, args)
     failures = run.failures()
     if not run.success or failures:
@@ -101,6 +110,15 @@ def build(project: Project, selectors: list[str] | None = None) -> DbtRun:
             hint="fix the model or test named above, then run `lagoa transform` again",
         )
     return run
+
+
+def selected_models(project: Project, selectors: list[str]) -> list[str]:
+    """The names of the models ``selectors`` select (``dbt ls``)."""
+    from lagoa.transform.sources import write_sources
+
+    write_sources(project, dbt_project_dir(project))
+    args = ["ls", "--resource-type", "model", "--output", "name", "--quiet", "--select", *selectors]
+    return invoke(project, args).listed
 
 
 def _nodes(result: Any) -> list[NodeResult]:

@@ -1,6 +1,10 @@
 {#
-  Daily metrics per store. Incremental: each run rebuilds the last 7 days (late orders, leads and
+  Daily metrics per store. Incremental: each run rebuilds 7 days back (late orders, leads and
   events land within a week) and merges them on (dt, store_id).
+
+  Runs of a pipeline pass their data interval (`var('interval_start')`, `var('interval_end')`):
+  the model then builds the days before the interval's end, from 7 days before its start. Without
+  an interval (`lagoa transform`) it rebuilds the 7 days before the latest day it holds.
 #}
 {{ config(
     materialized='incremental',
@@ -10,9 +14,17 @@
     meta={'lagoa': {'publish': {'partition_by': ['dt'], 'zorder': ['store_id'], 'rows_per_file': 1000000}}},
 ) }}
 
+{% set interval_start = var('interval_start', none) %}
+{% set interval_end = var('interval_end', none) %}
 {% set lookback %}
-    {% if is_incremental() %}
-    where dt >= (select coalesce(max(dt), date '1970-01-01') - interval 7 day from {{ this }})
+    where true
+    {% if interval_end %}
+    and dt < cast('{{ interval_end }}' as timestamp)
+    {% endif %}
+    {% if is_incremental() and interval_start %}
+    and dt >= cast('{{ interval_start }}' as timestamp) - interval 7 day
+    {% elif is_incremental() %}
+    and dt >= (select coalesce(max(dt), date '1970-01-01') - interval 7 day from {{ this }})
     {% endif %}
 {% endset %}
 

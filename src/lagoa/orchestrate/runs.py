@@ -1,0 +1,304 @@
+"""Runs of a pipeline: one data interval through the task graph, recorded in the state database
+and held by a lease so that ``max_active_runs`` holds across processes. Retries of a failed run
+and backfills of many intervals are runs too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from lagoa.config import parse_duration
+from lagoa.errors import ConfigError, LagoaError
+from lagoa.orchestrate.executor import EventStream, Outcome, execute, record_to
+from lagoa.orchestrate.graph import project_graph
+from lagoa.orchestrate.notify import RunContext, subscriber
+from lagoa.orchestrate.schedule import Interval, Unit, intervals, previous_interval, unit_of
+from lagoa.orchestrate.sla import SlaWatch
+from lagoa.orchestrate.tasks import ProjectTasks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from lagoa.project import Project
+    from lagoa.state import Lease, StateStore
+
+
+class LeaseError(LagoaError):
+    """Another run of the same pipeline holds the lease."""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    pipeline: str
+    interval: Interval
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return all(o.state == "succeeded" for o in self.outcomes.values())
+
+    @property
+    def state(self) -> str:
+        if self.succeeded:
+            return "succeeded"
+        if any(o.state == "cancelled" for o in self.outcomes.values()):
+            return "cancelled"
+        return "failed"
+
+
+@dataclass
+class RunOptions:
+    """How a run executes, beyond what it processes."""
+
+    events: EventStream | None = None
+    max_parallel: int | None = None
+    cancel: threading.Event | None = None
+    """Set it to stop starting tasks; running ones finish (or time out)."""
+    trigger: str = "manual"
+    """manual, scheduled, backfill: kept in the run's details."""
+    tick: datetime | None = None
+    """The schedule tick a scheduled run is for."""
+    slots: int | None = None
+    """Runs of the pipeline at once (default: orchestration.max_active_runs)."""
+    wait: bool | None = None
+    """Wait for a slot instead of refusing (default: orchestration.when_busy)."""
+
+
+def resolve(project: Project, names: list[str]) -> tuple[str, list[str]]:
+    """The pipeline name and domains that ``names`` (a pipeline, or domains) select."""
+    config = project.config
+    if not names:
+        return "all", list(config.domains)
+    if len(names) == 1:
+        return names[0], list(config.pipeline(names[0]).domains)
+    for name in names:
+        if name not in config.domains:
+            raise ConfigError(
+                f"`{name}` is not a domain; name one pipeline, or domains only",
+                hint=f"domains: {', '.join(config.domains)}; pipelines: {', '.join(config.pipelines) or 'none'}",
+            )
+    return "+".join(sorted(names)), sorted(names)
+
+
+def default_interval(project: Project, pipeline: str, now: datetime | None = None) -> Interval:
+    """The interval a run processes when none is given: the previous day, or hour for an hourly
+    pipeline."""
+    return previous_interval(now or datetime.now(UTC), unit_for(project, pipeline))
+
+
+def unit_for(project: Project, pipeline: str) -> Unit:
+    """Daily or hourly: the pipeline's ``interval``, else what its schedule implies."""
+    named = {*project.config.pipelines, *project.config.domains, "all"}
+    config = project.config.pipeline(pipeline) if pipeline in named else None
+    if config is None:
+        return "daily"
+    return config.interval or unit_of(config.schedule)
+
+
+def run(
+    project: Project,
+    pipeline: str,
+    domains: list[str],
+    interval: Interval,
+    options: RunOptions | None = None,
+) -> RunResult:
+    """One run of ``domains`` for ``interval``, recorded as a run of ``pipeline``."""
+    from lagoa.project import new_run_id
+
+    options = options or RunOptions()
+    run_id = new_run_id(datetime.now(UTC))
+    details: dict[str, object] = {"domains": domains, "trigger": options.trigger}
+    if options.tick is not None:
+        details["tick"] = options.tick.isoformat()
+    return _execute(project, run_id, pipeline, domains, interval, options, details=details)
+
+
+def retry(project: Project, run_id: str, options: RunOptions | None = None) -> RunResult:
+    """Run the tasks of ``run_id`` that did not succeed again, for the same interval, as new
+    attempts of the same run."""
+    import json
+
+    found = project.state.run(run_id)
+    if found is None:
+        raise ConfigError(f"no run `{run_id}`", hint="`lagoa runs` lists them")
+    if found["state"] == "running":
+        raise LeaseError(f"run `{run_id}` is still running", hint="wait for it, or stop it first")
+    if found["interval_start"] is None or found["interval_end"] is None:
+        raise ConfigError(f"run `{run_id}` has no data interval to retry")
+    details = json.loads(found.get("details") or "{}")
+    pipeline = str(found["pipeline"])
+    domains = list(details.get("domains") or resolve(project, [pipeline])[1])
+    states = project.state.task_states(run_id)
+    done = {task for task, (state, _) in states.items() if state == "succeeded"}
+    before = {task: attempts for task, (_, attempts) in states.items()}
+    interval = Interval(found["interval_start"], found["interval_end"])
+    return _execute(
+        project, run_id, pipeline, domains, interval, options or RunOptions(), done=done, before=before
+    )
+
+
+def backfill(
+    project: Project,
+    pipeline: str,
+    domains: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    concurrency: int = 1,
+    options: RunOptions | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """A run per interval in [start, end), started in order, ``concurrency`` at a time."""
+    options = options or RunOptions()
+    unit = unit_for(project, pipeline)
+    todo = intervals(start, end, unit)
+    if not todo:
+        raise ConfigError(f"no whole {unit} interval between {start.isoformat()} and {end.isoformat()}")
+    slots = max(concurrency, options.slots or project.config.orchestration.max_active_runs)
+    cancel = options.cancel or threading.Event()
+    each = RunOptions(
+        events=options.events,
+        max_parallel=options.max_parallel,
+        cancel=cancel,
+        trigger="backfill",
+        slots=slots,
+        wait=True,
+    )
+    results: list[RunResult] = []
+    lock = threading.Lock()
+
+    def one(interval: Interval) -> None:
+        if cancel.is_set():
+            return
+        try:
+            result = run(project, pipeline, domains, interval, each)
+        except LeaseError:
+            if cancel.is_set():  # stopped while waiting for a slot
+                return
+            raise
+        with lock:
+            results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lagoa-backfill") as pool:
+        for future in [pool.submit(one, interval) for interval in todo]:
+            future.result()
+    return sorted(results, key=lambda r: r.interval.start)
+
+
+def _execute(
+    project: Project,
+    run_id: str,
+    pipeline: str,
+    domains: list[str],
+    interval: Interval,
+    options: RunOptions,
+    *,
+    details: dict[str, object] | None = None,
+    done: set[str] | None = None,
+    before: dict[str, int] | None = None,
+) -> RunResult:
+    settings = project.config.orchestration
+    graph = project_graph(project, domains)
+    lease = _lease(project, pipeline, run_id, options)
+    events = options.events or EventStream()
+    cancel = options.cancel or threading.Event()
+    state = project.state
+    try:
+        if done is None:
+            state.start_run(run_id, pipeline, interval.pair, details)
+        else:
+            state.reopen_run(run_id)
+    except BaseException:
+        state.release(lease)
+        raise
+    # Subscribers of this run only: the caller's stream may serve several runs (a backfill).
+    stream = EventStream()
+    stream.subscribe(events.emit)
+    stream.subscribe(record_to(state))
+    context = RunContext(
+        pipeline, interval.pair, settings.run_url.format(run_id=run_id) if settings.run_url else None
+    )
+    for notifier in project.config.notifications:
+        stream.subscribe(subscriber(notifier, context))
+    slas = {d: c.sla for d, c in project.config.domains.items() if c.sla and d in domains}
+    pipeline_sla = project.config.pipelines[pipeline].sla if pipeline in project.config.pipelines else None
+    watch = SlaWatch(
+        graph, slas, interval.end, run_id, stream, pipeline=(pipeline, pipeline_sla) if pipeline_sla else None
+    )
+    stream.subscribe(watch)
+    beat = _Heartbeat(state, lease)
+    watch.start()
+    try:
+        outcomes = execute(
+            graph,
+            ProjectTasks(project, run_id, interval),
+            run_id=run_id,
+            events=stream,
+            max_parallel=options.max_parallel or settings.max_parallel,
+            cancel=cancel,
+            timeout=parse_duration(settings.task_timeout) if settings.task_timeout else None,
+            done=done or set(),
+            attempts_before=before,
+        )
+        result = RunResult(run_id, pipeline, interval, outcomes)
+        failed = [o for o in outcomes.values() if o.state == "failed"]
+        error = "; ".join(f"{o.task}: {o.error}" for o in failed) or None
+        if result.state == "cancelled" and error is None:
+            error = "cancelled: tasks not started were cancelled"
+        state.finish_run(run_id, result.state, error)
+        return result
+    except BaseException:
+        state.finish_run(run_id, "cancelled", "interrupted")
+        raise
+    finally:
+        watch.stop()
+        beat.stop()
+        state.release(lease)
+
+
+def _lease(project: Project, pipeline: str, run_id: str, options: RunOptions) -> Lease:
+    """A slot among the pipeline's ``max_active_runs``: refused or waited for when all are held
+    by live runs; a dead run's slot is taken over after ``lease_timeout``."""
+    settings = project.config.orchestration
+    stale = timedelta(seconds=parse_duration(settings.lease_timeout))
+    slots = options.slots or settings.max_active_runs
+    wait = options.wait if options.wait is not None else settings.when_busy == "wait"
+    while True:
+        lease = project.state.acquire(pipeline, run_id, slots=slots, stale_after=stale)
+        if lease is not None:
+            return lease
+        if not wait:
+            raise LeaseError(
+                f"a run of `{pipeline}` is already going on (max_active_runs: {slots})",
+                hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "
+                f"a dead run's lease is taken over after {settings.lease_timeout}",
+            )
+        if options.cancel is not None and options.cancel.wait(1.0):
+            raise LeaseError(f"stopped while waiting for a slot to run `{pipeline}`")
+        if options.cancel is None:
+            time.sleep(1.0)
+
+
+class _Heartbeat:
+    """Keeps a run's lease alive from a background thread until stopped."""
+
+    def __init__(self, state: StateStore, lease: Lease, every: float = 20.0) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, args=(state, lease, every), daemon=True)
+        self._thread.start()
+
+    def _beat(self, state: StateStore, lease: Lease, every: float) -> None:
+        while not self._stop.wait(every):
+            state.heartbeat(lease)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
