@@ -93,3 +93,27 @@ def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(
         subprocess.run(ingest_command(project), check=True, capture_output=True)
         assert fingerprint(project) == expected
     assert killed_somewhere >= 3
+
+
+def test_a_commit_on_a_stale_table_fails_rather_than_commit_a_batch_twice(tmp_path: Path) -> None:
+    from lagoa.errors import CommitConflictError
+    from lagoa.lake.catalog import BATCHES
+    from lagoa.lake.schema import iceberg_schema, iceberg_type
+
+    (tmp_path / "lagoa.yml").write_text("name: stale\n")
+    lake = Project.load(tmp_path).lake
+    table = lake.create_table("bronze.events", iceberg_schema([("id", iceberg_type("long"))]))
+    stale = lake.table("bronze.events")
+    assert stale is not None
+    lake.commit(table, properties={BATCHES: ["b1"]})
+    # Two writers read the ledger before either committed: the second must not land.
+    with pytest.raises(CommitConflictError):
+        lake.commit(stale, properties={BATCHES: ["b1"]})
+    with pytest.raises(CommitConflictError):
+        lake.commit(stale, properties={BATCHES: ["b2"]})
+    fresh = lake.table("bronze.events")
+    assert fresh is not None
+    with pytest.raises(CommitConflictError, match="same batches"):
+        lake.commit(fresh, properties={BATCHES: ["b1"]})
+    lake.commit(fresh, properties={BATCHES: ["b2"]})
+    assert lake.committed(lake.table("bronze.events")) == {"b1", "b2"}

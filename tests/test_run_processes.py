@@ -101,3 +101,58 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
     states = [r["state"] for r in store.runs()]
     assert states[:2] == ["succeeded", "failed"]  # the killed run is marked failed when its lease is taken
     store.close()
+
+
+SCHEDULED = """\
+name: scheduled
+sources:
+  erp_orders:
+    format: csv
+    path: samples/erp_orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    columns: {{order_id: long, quantity: long, order_ts: timestamp, updated_at: timestamp}}
+domains:
+  orders: {{sources: [erp_orders]}}
+pipelines:
+  hourly: {{domains: [orders], schedule: "0 * * * *", catchup: true, start: "{start}"}}
+"""
+
+
+def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    sample = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "samples" / "erp_orders.csv"
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "erp_orders.csv").write_bytes(sample.read_bytes())
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now - timedelta(hours=40)
+    (tmp_path / "lagoa.yml").write_text(SCHEDULED.format(start=start.isoformat()))
+    expected = [start + timedelta(hours=h) for h in range(40)]
+
+    scheduler = subprocess.Popen(
+        [*LAGOA, "scheduler", "-p", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(store.runs(state="succeeded")) < 3:
+        time.sleep(0.1)
+    scheduler.send_signal(signal.SIGTERM)
+    _, stderr = scheduler.communicate(timeout=120)
+    assert scheduler.returncode == 0, stderr
+    assert "SIGTERM: stopping after the running tasks" in stderr
+    first = store.runs(limit=100)
+    assert first and all(r["state"] in ("succeeded", "cancelled") for r in first)
+    assert len([r for r in first if r["state"] == "succeeded"]) < len(expected)  # it stopped early
+
+    again = subprocess.run(
+        [*LAGOA, "scheduler", "--once", "-p", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr
+    done = sorted(r["interval_start"] for r in store.runs(state="succeeded", limit=100))
+    assert done == expected  # every hour once, in order, none twice
+    store.close()

@@ -177,7 +177,12 @@ class Project:
         ]
 
     def transform(
-        self, domains: list[str] | None = None, *, publish: bool = True, interval: Interval | None = None
+        self,
+        domains: list[str] | None = None,
+        *,
+        publish: bool = True,
+        interval: Interval | None = None,
+        quiet: bool = False,
     ) -> DbtRun:
         """Build the dbt models of ``domains`` (all models by default) in one dbt invocation.
         With an ``interval``, models see it as ``var('interval_start')`` and ``var('interval_end')``
@@ -199,7 +204,7 @@ class Project:
                 "interval_start": interval.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                 "interval_end": interval.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             }
-        run = build(self, selectors, variables)
+        run = build(self, selectors, variables, quiet=quiet)
         from lagoa.publish.models import publishable
 
         built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 NAMESPACES = ("raw", "bronze", "silver", "gold")
 BATCHES = "lagoa.batches"
+NO_COMMIT_RETRIES = "commit.retry.num-retries"
+"""Set to 0 on every table: pyiceberg would otherwise re-apply a conflicting append on top of the
+other writer's snapshot, committing a batch twice. Lagoa retries the whole step instead, which
+reads the ledger again."""
 RUN_ID = "lagoa.run-id"
 COMPRESSION = "write.parquet.compression-codec"
 COMPRESSION_LEVEL = "write.parquet.compression-level"
@@ -101,7 +105,12 @@ class Lake:
             identifier,
             schema=schema,
             partition_spec=spec or UNPARTITIONED_PARTITION_SPEC,
-            properties={"format-version": "2", COMPRESSION: compression, COMPRESSION_LEVEL: str(level)},
+            properties={
+                "format-version": "2",
+                COMPRESSION: compression,
+                COMPRESSION_LEVEL: str(level),
+                NO_COMMIT_RETRIES: "0",
+            },
         )
 
     def identifiers(self) -> list[str]:
@@ -152,13 +161,27 @@ class Lake:
         add: Iterable[str] = (),
         remove: Iterable[str] = (),
         properties: dict[str, Any],
+        carry_forward: bool = False,
     ) -> Table:
         """Add and remove data files in one Iceberg commit.
 
-        ``properties`` go into the snapshot summary (values are JSON-encoded unless strings).
+        ``properties`` go into the snapshot summary (values are JSON-encoded unless strings). The
+        commit is optimistic on ``table`` as loaded: if another writer committed since, it fails
+        with a (transient) CommitConflictError, and so does a batch the table already holds
+        (unless the commit only ``carry_forward``s the ledger before old snapshots expire).
         """
         from pyiceberg.exceptions import CommitFailedException
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+        name = ".".join(table.name())
+        if table.metadata.properties.get(NO_COMMIT_RETRIES) != "0":  # a table from an older Lagoa
+            try:
+                table = table.transaction().set_properties({NO_COMMIT_RETRIES: "0"}).commit_transaction()
+            except CommitFailedException as exc:
+                raise CommitConflictError(f"commit to `{name}` failed: {exc}") from None
+        batches = properties.get(BATCHES)
+        if batches and not carry_forward and set(batches) & self.committed(table):
+            raise CommitConflictError(f"another writer committed the same batches to `{name}` first")
 
         summary = {
             key: value if isinstance(value, str) else json.dumps(value) for key, value in properties.items()
@@ -172,9 +195,7 @@ class Lake:
                         task.file for task in table.scan().plan_files() if task.file.file_path in remove_paths
                     ]
                     if len(doomed) != len(remove_paths):
-                        raise CommitConflictError(
-                            f"table `{'.'.join(table.name())}` changed while Lagoa was rewriting it"
-                        )
+                        raise CommitConflictError(f"table `{name}` changed while Lagoa was rewriting it")
                     producer = tx.update_snapshot(snapshot_properties=summary).overwrite()
                 else:
                     producer = tx.update_snapshot(snapshot_properties=summary).fast_append()
@@ -187,7 +208,7 @@ class Lake:
                             parquet_file_to_data_file(table.io, tx.table_metadata, path)
                         )
         except CommitFailedException as exc:
-            raise CommitConflictError(f"commit to `{'.'.join(table.name())}` failed: {exc}") from None
+            raise CommitConflictError(f"commit to `{name}` failed: {exc}") from None
         return table.refresh()
 
     def committed(self, table: Table | None, key: str = BATCHES) -> set[str]:

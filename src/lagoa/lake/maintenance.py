@@ -98,7 +98,7 @@ def _carry_ledger_forward(lake: Lake, table: Table) -> Table:
         value = lake.latest(table, key)
         if value is not None:
             properties[key] = value
-    return lake.commit(table, properties=properties)
+    return lake.commit(table, properties=properties, carry_forward=True)
 
 
 def _referenced(table: Table) -> set[str]:

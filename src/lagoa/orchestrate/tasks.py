@@ -12,6 +12,8 @@ from lagoa.orchestrate.graph import Task
 from lagoa.orchestrate.schedule import Interval
 
 if TYPE_CHECKING:
+    import duckdb
+
     from lagoa.project import Project, SourceSummary
 
 
@@ -28,6 +30,8 @@ class ProjectTasks:
         self.now = datetime.now(UTC)
         self.summaries: dict[str, SourceSummary] = {}
         self.built: dict[str, list[str]] = {}
+        self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
+        """The DuckDB connection each running ingest or validate task uses, to interrupt it."""
 
     def __call__(self, task: Task) -> int | None:
         step: dict[str, Callable[[str], int]] = {
@@ -38,11 +42,22 @@ class ProjectTasks:
         }
         return step[task.step](task.domain)
 
+    def interrupt(self, task: Task) -> None:
+        """Stop what ``task`` is running in DuckDB (its timeout passed)."""
+        con = self.connections.get(f"{task.step}_{task.domain}")
+        if con is not None:
+            con.interrupt()
+
     def _sources(self, domain: str) -> list[str]:
         return list(self.project.config.domains[domain].sources)
 
-    def ingest(self, domain: str) -> int:
+    def _engine(self, step: str, domain: str) -> duckdb.DuckDBPyConnection:
         con = self.project.engine()
+        self.connections[f"{step}_{domain}"] = con
+        return con
+
+    def ingest(self, domain: str) -> int:
+        con = self._engine("ingest", domain)
         try:
             rows = 0
             for name in self._sources(domain):
@@ -55,12 +70,13 @@ class ProjectTasks:
                 rows += summary.bronze_rows
             return rows
         finally:
+            self.connections.pop(f"ingest_{domain}", None)
             con.close()
 
     def validate(self, domain: str) -> int:
         from lagoa.project import SourceSummary
 
-        con = self.project.engine()
+        con = self._engine("validate", domain)
         try:
             rows = 0
             for name in self._sources(domain):
@@ -71,11 +87,14 @@ class ProjectTasks:
                 rows += summary.silver_rows
             return rows
         finally:
+            self.connections.pop(f"validate_{domain}", None)
             con.close()
             self.project.warehouse.refresh(self.project.lake)
 
     def transform(self, domain: str) -> int:
-        run = self.project.transform([domain], publish=False, interval=self.interval)
+        run = self.project.transform([domain], publish=False, interval=self.interval, quiet=True)
+        for node in run.nodes:
+            log.info("dbt %s %s: %s in %.2fs", node.kind, node.name, node.status, node.seconds)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         return len(self.built[domain])
 
@@ -90,6 +109,8 @@ class ProjectTasks:
             config = self.project.config.domains[domain]
             models = sorted(set(selected_models(self.project, [config.select or f"tag:{domain}"])) & marked)
         results = self.project.publish(models, run_id=self.run_id) if models else []
+        for result in results:
+            log.info("published %s", result)
         return sum(r.rows for r in results)
 
 

@@ -42,3 +42,17 @@ class LocalStorage:
         if not base.exists():
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (readers never see it half-written); an unchanged file
+    is left alone, so tools that watch file times (dbt's partial parsing) see no change."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import yaml
 
 from lagoa.engine.connection import connect
 from lagoa.errors import ConfigError
+from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
     from lagoa.project import Project
@@ -54,5 +55,5 @@ def write_profiles(project: Project) -> Path:
     profiles = {profile_name(dbt_dir): {"target": TARGET, "outputs": {TARGET: output}}}
     folder = project.root / ".lagoa" / "dbt"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "profiles.yml").write_text(yaml.safe_dump(profiles, sort_keys=False), encoding="utf-8")
+    replace_text(folder / "profiles.yml", yaml.safe_dump(profiles, sort_keys=False))
     return folder

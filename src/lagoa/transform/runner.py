@@ -87,10 +87,14 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
 
 
 def build(
-    project: Project, selectors: list[str] | None = None, variables: dict[str, str] | None = None
+    project: Project,
+    selectors: list[str] | None = None,
+    variables: dict[str, str] | None = None,
+    *,
+    quiet: bool = False,
 ) -> DbtRun:
     """``dbt build`` (models, then their tests) for the selectors; raises on any failure.
-    ``variables`` are passed as dbt vars (``var('interval_start')``…)."""
+    ``variables`` are passed as dbt vars (``var('interval_start')``…); ``quiet`` prints errors only."""
     from lagoa.transform.sources import write_sources
 
     write_sources(project, dbt_project_dir(project))
@@ -99,6 +103,8 @@ def build(
         args += ["--select", *selectors]
     if variables:
         args += ["--vars", json.dumps(variables)]
+    if quiet:
+        args.append("--quiet")
     run = invoke(project, args)
     failures = run.failures()
     if not run.success or failures:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lagoa.lake.schema import duckdb_type, type_name
+from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,6 +55,5 @@ def write_sources(project: Project, dbt_dir: Path) -> Path:
     data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
     model_paths = data.get("model-paths") or ["models"]
     path = dbt_dir / str(model_paths[0]) / SOURCES_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + yaml.safe_dump(sources(project), sort_keys=False), encoding="utf-8")
+    replace_text(path, HEADER + yaml.safe_dump(sources(project), sort_keys=False))
     return path
