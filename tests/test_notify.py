@@ -97,6 +97,7 @@ def test_failure_and_sla_miss_reach_every_notifier_without_secrets(
 domains:
   orders: {{sources: [orders], sla: 1s}}
   broken: {{sources: [missing]}}
+orchestration: {{run_url: "http://lagoa.test/runs/{{run_id}}"}}
 notifications:
   - kind: webhook
     url: {base}/hook
@@ -127,6 +128,7 @@ notifications:
     failure = next(body for path, _, body in received if path == "/hook" and body["event"] == "failure")
     assert failure["interval"] == {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat()}
     assert "no file matches" in failure["error"] and failure["attempt"] == 1
+    assert failure["url"] == f"http://lagoa.test/runs/{result.run_id}"
     assert all(
         headers["Authorization"] == "Bearer tok-s3cret-123"
         for path, headers, _ in received
@@ -135,6 +137,7 @@ notifications:
 
     slack = [body["text"] for path, _, body in received if path.startswith("/slack")]
     assert len(slack) == 1 and "task failed" in slack[0] and "ingest_broken" in slack[0]
+    assert f"http://lagoa.test/runs/{result.run_id}" in slack[0]
     assert len(mails) == 2 and any("sla_miss" in m for m in mails)
 
     everything = json.dumps([body for _, _, body in received]) + "".join(mails)
@@ -163,3 +166,15 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
     watch.stop()
     misses = [e.task for e in seen if e.kind == "sla_missed"]
     assert misses == ["ingest_b"]
+
+    # A pipeline's SLA covers all of its tasks: missed when the last one finishes late.
+    seen.clear()
+    watch = SlaWatch(graph, {}, now - timedelta(seconds=30), "r", events, pipeline=("daily", "10s"))
+    events.subscribe(watch)
+    watch.start()
+    misses_at_start = [e for e in seen if e.kind == "sla_missed"]
+    watch.stop()
+    assert [e.error for e in seen if e.kind == "sla_missed"] == [
+        f"pipeline `daily` was not published by {(now - timedelta(seconds=20)).isoformat()}"
+    ]
+    assert len(misses_at_start) == 1

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from lagoa.errors import CommitConflictError, ConfigError
-from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute
+from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute, record_to
 from lagoa.orchestrate.graph import Graph, Task, project_graph
 from lagoa.orchestrate.runs import LeaseError, retry
 from lagoa.orchestrate.scheduler import Scheduler
 from lagoa.project import Project
+from lagoa.state import StateStore
 from tests.conftest import copy_example
 
 
@@ -29,7 +30,7 @@ def chain_graph() -> Graph:
     return graph
 
 
-def test_a_transient_error_is_retried_and_a_terminal_one_is_not() -> None:
+def test_a_transient_error_is_retried_and_a_terminal_one_is_not(tmp_path: Path) -> None:
     calls: dict[str, int] = {}
     seen: list[Event] = []
 
@@ -43,9 +44,20 @@ def test_a_transient_error_is_retried_and_a_terminal_one_is_not() -> None:
 
     events = EventStream()
     events.subscribe(seen.append)
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    store.start_run("r", "all")
+    events.subscribe(record_to(store))
     outcomes = execute(
         chain_graph(), runner, run_id="r", events=events, policy=RetryPolicy(retries=3, backoff=0.01)
     )
+    run = store.run("r")
+    assert run is not None
+    assert [(a["attempt"], a["state"]) for a in run["attempts"] if a["task"] == "a"] == [
+        (1, "retrying"),
+        (2, "retrying"),
+        (3, "succeeded"),
+    ]
+    assert [(a["attempt"], a["state"]) for a in run["attempts"] if a["task"] == "x"] == [(1, "failed")]
     assert (outcomes["a"].state, outcomes["a"].attempts) == ("succeeded", 3)
     assert (outcomes["x"].state, outcomes["x"].attempts) == ("failed", 1)
     assert outcomes["c"].state == "succeeded" and calls["x"] == 1

@@ -156,3 +156,41 @@ def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tm
     done = sorted(r["interval_start"] for r in store.runs(state="succeeded", limit=100))
     assert done == expected  # every hour once, in order, none twice
     store.close()
+
+
+def test_ctrl_c_lets_the_running_task_finish_and_cancels_the_rest(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--rows",
+            "300000",
+            "--only",
+            "erp_orders",
+            "--out",
+            str(tmp_path / "samples"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
+    running = subprocess.Popen(
+        [*LAGOA, "run", "-p", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    wait_for_lease(tmp_path)  # the run has started ingesting
+    running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 130, stderr
+    assert "SIGINT: starting no new task" in stderr
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    (run,) = store.runs()
+    found = store.run(run["run_id"])
+    assert found is not None and found["state"] == "cancelled"
+    states = {a["task"]: a["state"] for a in found["attempts"]}
+    assert states == {"ingest_orders": "succeeded", "validate_orders": "cancelled"}
+    assert store.leases("all") == []
+    store.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -188,8 +188,11 @@ def backfill(
             on_result(result)
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="lagoa-backfill") as pool:
-        for future in [pool.submit(one, interval) for interval in todo]:
-            future.result()
+        pending = {pool.submit(one, interval) for interval in todo}
+        while pending:  # in slices, so that Ctrl-C's handler runs in the main thread
+            finished, pending = wait(pending, timeout=0.2)
+            for future in finished:
+                future.result()
     return sorted(results, key=lambda r: r.interval.start)
 
 
@@ -270,12 +273,12 @@ def _lease(project: Project, pipeline: str, run_id: str, options: RunOptions) ->
     settings = project.config.orchestration
     stale = timedelta(seconds=parse_duration(settings.lease_timeout))
     slots = options.slots or settings.max_active_runs
-    wait = options.wait if options.wait is not None else settings.when_busy == "wait"
+    patient = options.wait if options.wait is not None else settings.when_busy == "wait"
     while True:
         lease = project.state.acquire(pipeline, run_id, slots=slots, stale_after=stale)
         if lease is not None:
             return lease
-        if not wait:
+        if not patient:
             raise LeaseError(
                 f"a run of `{pipeline}` is already going on (max_active_runs: {slots})",
                 hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "

@@ -8,6 +8,7 @@ last left off; leases keep two schedulers from running the same pipeline at once
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from lagoa.project import Project
 
 Report = Callable[[str], None]
+SLICE = 0.2
+"""Seconds the main thread waits at a time: a signal delivered to another thread only runs its
+Python handler once the main thread wakes."""
 
 
 class Scheduler:
@@ -80,7 +84,9 @@ class Scheduler:
             return
         while not self.stop.is_set():
             self._start_due()
-            self.stop.wait(self._sleep())
+            until = time.monotonic() + self._sleep()
+            while not self.stop.is_set() and time.monotonic() < until:
+                self.stop.wait(SLICE)
         self.report("stopping: no new runs; waiting for running tasks to finish")
         self._join()
 
@@ -127,4 +133,5 @@ class Scheduler:
         with self._lock:
             threads = list(self._busy.values())
         for thread in threads:
-            thread.join()
+            while thread.is_alive():
+                thread.join(SLICE)
