@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import json
 import sys
@@ -173,7 +174,7 @@ def _print_summary(summary: IngestSummary, out: Output) -> None:
             json.dumps(
                 {
                     "run_id": summary.run_id,
-                    "sources": [vars(s) for s in summary.sources],
+                    "sources": [dataclasses.asdict(s) for s in summary.sources],
                     "warnings": summary.warnings,
                 },
                 indent=2,

@@ -13,10 +13,19 @@ import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lagoa.errors import ConfigError, SecretError
 from lagoa.orchestrate.schedule import check_cron
@@ -92,14 +101,9 @@ class CsvOptions(Model):
     """Longest line accepted, in bytes; longer lines are quarantined."""
 
 
-class FileSource(Model):
-    """Files on disk (a path or glob), landed raw and appended to ``bronze.<source>``."""
+class TableSource(Model):
+    """What every source kind shares: how its rows become ``bronze.<source>`` and ``silver.<entity>``."""
 
-    kind: Literal["file"] = "file"
-    format: Literal["csv", "json", "jsonl", "parquet"]
-    """``json`` is one JSON array per file; ``jsonl`` is one JSON object per line."""
-    path: str
-    """Path or glob, relative to the project folder (e.g. ``samples/orders_*.csv``)."""
     columns: dict[str, str] = Field(default_factory=dict)
     """Declared column types (``long``, ``double``, ``decimal(18,2)``, ``timestamp``…). Columns not
     declared are inferred from the data."""
@@ -107,13 +111,15 @@ class FileSource(Model):
     """Columns identifying a row in silver; without one, silver keeps every row."""
     ordering: str | None = None
     """Column deciding which version of a key wins in silver (the greatest)."""
-    cursor: str | None = None
-    """Column for incremental loads: rows at or below the last committed maximum are skipped."""
     partition_by: list[str] = Field(default_factory=list)
     """Silver partition fields: ``column`` or ``day(column)``, ``month(…)``, ``year(…)``, ``hour(…)``."""
     entity: str | None = None
     """Silver table name; defaults to the source name."""
-    csv: CsvOptions = Field(default_factory=CsvOptions)
+
+    @property
+    def cursor(self) -> str | None:
+        """The column whose committed maximum is the source's watermark."""
+        return None
 
     @field_validator("columns")
     @classmethod
@@ -134,13 +140,137 @@ class FileSource(Model):
         return partition_fields(value)
 
     @model_validator(mode="after")
-    def _ordering_needs_key(self) -> FileSource:
+    def _ordering_needs_key(self) -> TableSource:
         if self.ordering and not self.primary_key:
             raise ValueError("`ordering` only applies with a `primary_key`; declare the key columns")
         return self
 
 
-Source = FileSource  # more kinds (http, postgres) join this union later
+class FileSource(TableSource):
+    """Files on disk (a path or glob), landed raw and appended to ``bronze.<source>``."""
+
+    kind: Literal["file"] = "file"
+    format: Literal["csv", "json", "jsonl", "parquet"]
+    """``json`` is one JSON array per file; ``jsonl`` is one JSON object per line."""
+    path: str
+    """Path or glob, relative to the project folder (e.g. ``samples/orders_*.csv``)."""
+    cursor_column: str | None = Field(default=None, alias="cursor")
+    """Column for incremental loads: rows at or below the last committed maximum are skipped."""
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+
+    @property
+    def cursor(self) -> str | None:
+        return self.cursor_column
+
+
+class Auth(Model):
+    """How requests authenticate; every secret is ``${env:NAME}``."""
+
+    type: Literal["bearer", "basic", "api_key", "oauth2"]
+    token: str | None = None
+    """bearer: the token."""
+    username: str | None = None
+    password: str | None = None
+    name: str | None = None
+    """api_key: the header or query parameter name."""
+    value: str | None = None
+    """api_key: the key."""
+    location: Literal["header", "query"] = "header"
+    """api_key: where the key goes."""
+    token_url: str | None = None
+    """oauth2 (client credentials): where tokens are granted."""
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Auth:
+        needs = {
+            "bearer": ("token",),
+            "basic": ("username", "password"),
+            "api_key": ("name", "value"),
+            "oauth2": ("token_url", "client_id", "client_secret"),
+        }[self.type]
+        missing = [key for key in needs if getattr(self, key) is None]
+        if missing:
+            raise ValueError(f"`{self.type}` auth needs {', '.join(f'`{m}`' for m in missing)}")
+        return self
+
+
+class Paginate(Model):
+    """How to get the next page."""
+
+    type: Literal["none", "page_number", "offset", "cursor", "next_url", "link_header"] = "none"
+    param: str | None = None
+    """page_number: the page parameter (default ``page``); offset: the offset parameter (default
+    ``offset``); cursor: the parameter carrying the cursor (default ``cursor``)."""
+    start: int = 1
+    """page_number: the first page's number."""
+    size_param: str | None = None
+    """page_number / offset: the page-size parameter (``limit``, ``per_page``…), sent with ``size``."""
+    size: int | None = None
+    path: str | None = None
+    """cursor: JSON path of the next cursor in the body; next_url: of the next page's URL."""
+
+
+class Incremental(Model):
+    """An incremental cursor: the greatest value of ``field`` committed is the next watermark."""
+
+    field: str
+    """The record field (column) holding the cursor, e.g. ``updated_at``."""
+    initial: str | None = None
+    """The watermark before the first load."""
+    lookback: str | None = None
+    """Ask again for this much before the watermark (``2h``, ``1d``): late records are re-read
+    and merged in silver by key, not duplicated."""
+
+    @field_validator("lookback")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class HttpSource(TableSource):
+    """A REST API endpoint: every page landed raw, its records appended to ``bronze.<source>``."""
+
+    kind: Literal["http"]
+    base_url: str
+    endpoint: str = ""
+    """Path after ``base_url`` (e.g. ``/v1/orders``)."""
+    method: Literal["GET", "POST"] = "GET"
+    params: dict[str, str] = Field(default_factory=dict)
+    """Query parameters; values may use ``{{ interval.start }}``, ``{{ interval.end }}`` and
+    ``{{ watermark }}``."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    """POST: the JSON body (templated like ``params``)."""
+    auth: Auth | None = None
+    paginate: Paginate = Field(default_factory=Paginate)
+    records: str = ""
+    """JSON path of the records in a page (``data``, ``results.items``); empty: the page is the list."""
+    incremental: Incremental | None = None
+    timeout: float = 30.0
+    """Seconds to wait for a response."""
+    retries: int = Field(default=5, ge=0)
+    """Extra attempts for 408, 429, 5xx and connection errors, with backoff (``Retry-After`` wins)."""
+    backoff: float = 1.0
+    """Seconds before the first retry; doubled each time."""
+    rate_limit: float | None = None
+    """Requests per second at most."""
+    max_pages: int | None = None
+    """Stop after this many pages (a safety net for runaway pagination)."""
+
+    @property
+    def cursor(self) -> str | None:
+        return self.incremental.field if self.incremental else None
+
+
+Source = Annotated[
+    Annotated[FileSource, Tag("file")] | Annotated[HttpSource, Tag("http")],
+    Discriminator(lambda value: (value.get("kind") if isinstance(value, dict) else value.kind) or "file"),
+]
 
 
 Action = Literal["warn", "drop", "fail"]
@@ -416,8 +546,12 @@ def did_you_mean(word: str, choices: Any) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
+SOURCE_KINDS: dict[str, type[BaseModel]] = {"file": FileSource, "http": HttpSource}
+
+
 def _allowed_keys(path: list[str | int]) -> list[str]:
-    """Field names valid at ``path`` (a validation error's location), for "did you mean" hints."""
+    """Keys valid at ``path`` (a validation error's location, source kind tag included), for "did
+    you mean" hints."""
     model: type[BaseModel] = ProjectConfig
     parts = list(path)
     while parts:
@@ -426,19 +560,29 @@ def _allowed_keys(path: list[str | int]) -> list[str]:
         if get_origin(annotation) is dict:  # sources / domains: skip the user-chosen name
             annotation = get_args(annotation)[1]
             parts = parts[1:]
+            if parts and str(parts[0]) in SOURCE_KINDS:
+                annotation = SOURCE_KINDS[str(parts.pop(0))]
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
         model = annotation
-    return list(model.model_fields)
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _location(path: list[str | int]) -> list[str | int]:
+    """The error's location as the user wrote it: without the source kind tag."""
+    if len(path) > 2 and path[0] == "sources" and str(path[2]) in SOURCE_KINDS:
+        return [*path[:2], *path[3:]]
+    return path
 
 
 def _format_validation_error(error: ValidationError, file: str) -> ConfigError:
     first = error.errors()[0]
-    location = list(first["loc"])
+    tagged = list(first["loc"])
+    location = _location(tagged)
     key = ".".join(str(part) for part in location)
     if first["type"] == "extra_forbidden":
         bad = str(location[-1])
-        suggestion = did_you_mean(bad, _allowed_keys(location[:-1]))
+        suggestion = did_you_mean(bad, _allowed_keys(tagged[:-1]))
         return ConfigError(
             f"unknown key `{bad}`{suggestion}",
             file=file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 from typing import TYPE_CHECKING
 
+from lagoa.config import SECRET_PATTERN, HttpSource
 from lagoa.errors import LagoaError
 
 if TYPE_CHECKING:
@@ -22,6 +23,9 @@ def run_checks(project: Project) -> list[Check]:
         ("project file", True, f"{project.root / 'lagoa.yml'} ({len(project.config.sources)} sources)")
     ]
     for name, source in project.config.sources.items():
+        if isinstance(source, HttpSource):
+            checks.append((f"source {name}", *_reachable(source)))
+            continue
         pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
         matches = glob.glob(pattern, recursive=True)
         detail = (
@@ -49,3 +53,19 @@ def run_checks(project: Project) -> list[Check]:
     except LagoaError as exc:
         checks.append(("warehouse", False, str(exc)))
     return checks
+
+
+def _reachable(source: HttpSource) -> tuple[bool, str]:
+    """Whether the API's host accepts connections (no request is sent)."""
+    import socket
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(source.base_url)
+    if SECRET_PATTERN.search(source.base_url) or not url.hostname:
+        return True, "base_url is templated or a secret: not checked"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=3).close()
+    except OSError as exc:
+        return False, f"cannot connect to {url.hostname}:{port} ({exc.__class__.__name__})"
+    return True, f"{url.hostname}:{port} accepts connections"

@@ -1,4 +1,4 @@
-"""Ingest one source: discover files, land them raw, load bronze, merge silver."""
+"""Ingest one source: discover files (or fetch pages), land them raw, load bronze, merge silver."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import FileSource
+from lagoa.config import HttpSource, Source, TableSource
 from lagoa.lake.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
@@ -23,14 +23,17 @@ def ingest_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: FileSource,
+    config: Source,
     *,
     run_id: str,
     now: datetime,
     report: Callable[[str], None],
+    interval: tuple[datetime, datetime] | None = None,
 ) -> SourceSummary:
     """Both halves of an ingest for one source: bronze, then validated silver."""
-    summary = load_source(project, con, name, config, run_id=run_id, now=now, report=report)
+    summary = load_source(
+        project, con, name, config, run_id=run_id, now=now, report=report, interval=interval
+    )
     merge_source(project, con, name, config, summary, run_id=run_id, report=report)
     return summary
 
@@ -39,16 +42,22 @@ def load_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: FileSource,
+    config: Source,
     *,
     run_id: str,
     now: datetime,
     report: Callable[[str], None],
+    interval: tuple[datetime, datetime] | None = None,
 ) -> SourceSummary:
-    """The ``ingest`` step: discover the source's files, land them raw, load bronze."""
+    """The ``ingest`` step: discover the source's files (or fetch its pages), land them raw, load
+    bronze. ``interval`` is the run's data interval, for templated HTTP requests."""
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
+    if isinstance(config, HttpSource):
+        return _load_pages(
+            project, con, name, config, summary, run_id=run_id, now=now, report=report, interval=interval
+        )
     report("hashing files")
     files = discover(name, config.path, project.root)
     summary.files = len(files)
@@ -61,11 +70,63 @@ def load_source(
     return summary
 
 
+def _load_pages(
+    project: Project,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: HttpSource,
+    summary: SourceSummary,
+    *,
+    run_id: str,
+    now: datetime,
+    report: Callable[[str], None],
+    interval: tuple[datetime, datetime] | None,
+) -> SourceSummary:
+    """Fetch every page from the committed watermark on, then load them as one batch: the new
+    watermark is committed with the rows, so a failed or killed run never advances it."""
+    from lagoa.sources.bronze import CURSOR
+    from lagoa.sources.files import SourceFile, content_hash
+    from lagoa.sources.http import RunContext, fetch, request_watermark
+    from lagoa.sources.readers import read_pages
+
+    committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)
+    context = RunContext(interval, request_watermark(config, committed))
+    folder = project.root / ".lagoa" / "fetch" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = folder / f"{run_id}.jsonl"
+    try:
+        report("fetching pages")
+        fetched = fetch(name, config, pages, context)
+        summary.files = fetched.pages
+        summary.fetch = fetched
+        if fetched.records == 0:
+            report("no new records")
+            return summary
+        stat = pages.stat()
+        file = SourceFile(pages, fetched.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(pages))
+        report("loading bronze")
+        bronze = load_bronze(
+            con,
+            project.lake,
+            project.storage,
+            name,
+            config,
+            [file],
+            run_id=run_id,
+            ingested_at=now,
+            reader=read_pages(config.records),
+        )
+        summary.bronze_rows = bronze.rows
+        return summary
+    finally:
+        pages.unlink(missing_ok=True)
+
+
 def merge_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: FileSource,
+    config: TableSource,
     summary: SourceSummary,
     *,
     run_id: str,

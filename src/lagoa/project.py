@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
+    from lagoa.sources.http import FetchResult
     from lagoa.state import StateStore
     from lagoa.transform.runner import DbtRun
 
@@ -47,6 +48,8 @@ class SourceSummary:
     """Rows quarantined because they broke a ``drop`` expectation."""
     silver_total: int = 0
     warnings: list[str] = field(default_factory=list)
+    fetch: FetchResult | None = None
+    """An HTTP source's pages, records, retries and time spent waiting on the server."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lagoa.config import FileSource
+from lagoa.config import TableSource
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
@@ -59,7 +59,7 @@ def in_list(values: list[str] | set[str]) -> str:
     return ", ".join(quote_literal(v) for v in sorted(values))
 
 
-def _silver_table(lake: Lake, identifier: str, bronze: Table, config: FileSource) -> Table:
+def _silver_table(lake: Lake, identifier: str, bronze: Table, config: TableSource) -> Table:
     """Create silver from bronze's columns, or add the columns bronze has gained since."""
     system = {name for name, _ in ERROR_COLUMNS}
     wanted = [(f.name, f.field_type) for f in bronze.schema().fields if f.name not in system]
@@ -124,7 +124,7 @@ def merge_silver(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
     name: str,
-    config: FileSource,
+    config: TableSource,
     *,
     run_id: str,
     gate: QualityGate | None = None,
@@ -177,7 +177,7 @@ def _merge(
     lake: Lake,
     identifier: str,
     silver: Table,
-    config: FileSource,
+    config: TableSource,
     incoming: str,
     rows: str,
     projection: str,
@@ -233,7 +233,7 @@ def _merge(
     )
 
 
-def _latest_per_key(rows: str, projection: str, config: FileSource, tie_breakers: list[str]) -> str:
+def _latest_per_key(rows: str, projection: str, config: TableSource, tie_breakers: list[str]) -> str:
     """The row with the greatest ordering value per primary key; ``tie_breakers`` decide ties.
 
     Most keys arrive once, so only rows whose key repeats are ranked with a window: ranking every

@@ -63,7 +63,14 @@ class ProjectTasks:
             for name in self._sources(domain):
                 config = self.project.config.sources[name]
                 summary = load_source(
-                    self.project, con, name, config, run_id=self.run_id, now=self.now, report=_log(name)
+                    self.project,
+                    con,
+                    name,
+                    config,
+                    run_id=self.run_id,
+                    now=self.now,
+                    report=_log(name),
+                    interval=self.interval.pair,
                 )
                 log.info("%s: %d rows to bronze", name, summary.bronze_rows)
                 self.summaries[name] = summary

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import FileSource
+from lagoa.config import FileSource, TableSource
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import SchemaEvolutionError, SourceError
 from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches
-from lagoa.sources.readers import READERS, RawRelation
+from lagoa.sources.readers import READERS, RawRelation, Reader
 from lagoa.sources.typing import infer_types, rejects_select, typed_select
 from lagoa.storage import Storage
 
@@ -60,7 +60,7 @@ def _table_columns(table: Table | None) -> list[tuple[str, str]]:
 
 def plan_schema(
     identifier: str,
-    config: FileSource,
+    config: TableSource,
     existing: list[tuple[str, str]],
     relations: list[RawRelation],
     inferred: list[dict[str, str]],
@@ -104,12 +104,16 @@ def load_bronze(
     lake: Lake,
     storage: Storage,
     name: str,
-    config: FileSource,
+    config: TableSource,
     files: list[SourceFile],
     *,
     run_id: str,
     ingested_at: datetime,
+    reader: Reader | None = None,
 ) -> BronzeResult:
+    """Append the files' rows to ``bronze.<name>`` in one commit. ``reader`` reads each file
+    (default: the reader of the source's format); a file source's ``cursor`` skips rows at or
+    below the watermark, while an HTTP source's records are all kept (silver merges them)."""
     identifier = f"bronze.{name}"
     result = BronzeResult(identifier)
     table = lake.table(identifier)
@@ -127,7 +131,9 @@ def load_bronze(
     if not pending:
         return result
 
-    reader = READERS[config.format]
+    if reader is None:
+        assert isinstance(config, FileSource), "only file sources have a format"
+        reader = READERS[config.format]
     relations = [reader(con, name, config, f.path, uuid.uuid4().hex[:12]) for f in pending.values()]
     for file, relation in zip(pending.values(), relations, strict=True):
         missing = [key for key in config.primary_key if key not in relation.select]
@@ -150,7 +156,7 @@ def load_bronze(
 
     cursor_filter = None
     watermark = lake.latest(table, CURSOR)
-    if config.cursor and watermark is not None:
+    if isinstance(config, FileSource) and config.cursor and watermark is not None:
         cursor_type = schema_types[config.cursor]
         cursor_filter = f"{quote_identifier(config.cursor)} > {_typed_literal(watermark, cursor_type)}"
 

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import duckdb
 
-from lagoa.config import CsvOptions, FileSource
+from lagoa.config import CsvOptions, FileSource, TableSource
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import SourceError
 from lagoa.lake.schema import from_duckdb
@@ -74,8 +74,13 @@ def _unique(names: list[str]) -> list[str]:
 
 class Reader(Protocol):
     def __call__(
-        self, con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+        self, con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
     ) -> RawRelation: ...
+
+
+def csv_of(config: TableSource) -> CsvOptions:
+    """A file source's CSV options; other kinds read with the defaults."""
+    return config.csv if isinstance(config, FileSource) else CsvOptions()
 
 
 def _first_line(message: str) -> str:
@@ -127,9 +132,9 @@ def _record_json(select: dict[str, str]) -> str:
 
 
 def read_csv(
-    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+    con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
-    scan = f"read_csv({quote_literal(str(path))}, {_csv_options(config.csv)}, {{}})"
+    scan = f"read_csv({quote_literal(str(path))}, {_csv_options(csv_of(config))}, {{}})"
     unreadable = "cannot be read as CSV"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {scan.format(_rejects(None))}").fetchall()
@@ -137,7 +142,7 @@ def read_csv(
         raise SourceError(
             source,
             f"file `{path.name}` {unreadable}: {_first_line(str(exc))}",
-            hint=f"check that it is a text CSV file with lines under {config.csv.max_line_size} bytes "
+            hint=f"check that it is a text CSV file with lines under {csv_of(config).max_line_size} bytes "
             f"(`sources.{source}.csv.max_line_size`); set `sources.{source}.csv.delimiter` if detection fails",
         ) from None
     columns = _columns([row[0] for row in described])
@@ -201,13 +206,13 @@ def json_path(key: str) -> str:
 
 
 def read_jsonl(
-    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+    con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
     # Lines are read as single text columns: valid JSON never holds a raw \x1f, so no line splits.
     lines = (
         f"read_csv({quote_literal(str(path))}, columns={{{{'{JSON_LINE}': 'VARCHAR'}}}}, header=false, "
         f"delim=E'\\x1f', quote='', escape='', auto_detect=false, "
-        f"max_line_size={config.csv.max_line_size}, buffer_size={_buffer_size(config.csv.max_line_size)}, {{}})"
+        f"max_line_size={csv_of(config).max_line_size}, buffer_size={_buffer_size(csv_of(config).max_line_size)}, {{}})"
     )
     return _json_relation(
         con,
@@ -221,17 +226,17 @@ def read_jsonl(
 
 
 def read_json_array(
-    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+    con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
     values = (
         f"(SELECT CAST(json AS VARCHAR) AS {JSON_LINE} FROM read_json({quote_literal(str(path))}, "
-        f"format='array', records=false, maximum_object_size={config.csv.max_line_size}))"
+        f"format='array', records=false, maximum_object_size={csv_of(config).max_line_size}))"
     )
     return _json_relation(con, source, path, values, values, None, "is not a valid JSON array")
 
 
 def read_parquet(
-    con: duckdb.DuckDBPyConnection, source: str, config: FileSource, path: Path, tag: str
+    con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
     relation = f"read_parquet({quote_literal(str(path))})"
     unreadable = "is not a readable Parquet file"
@@ -244,6 +249,36 @@ def read_parquet(
     return RawRelation(
         columns, relation, relation, select, "NULL", _record_json(select), None, unreadable, typed=True
     )
+
+
+PAGE_LINE_SIZE = 32 << 20
+"""Longest page accepted, in bytes."""
+
+
+def read_pages(records: str) -> Reader:
+    """A reader of the pages an HTTP source fetched: one relation row per record."""
+    path_sql = "$.body" + "".join(
+        f".{json_path(part)[2:]}" for part in records.removeprefix("$").split(".") if part
+    )
+
+    def read(
+        con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
+    ) -> RawRelation:
+        del tag  # pages were written by Lagoa: no line to reject
+        lines = (
+            f"read_csv({quote_literal(str(path))}, columns={{'{JSON_LINE}': 'VARCHAR'}}, header=false, "
+            f"delim=E'\\x1f', quote='', escape='', auto_detect=false, "
+            f"max_line_size={PAGE_LINE_SIZE}, buffer_size={_buffer_size(PAGE_LINE_SIZE)})"
+        )
+        records_sql = (
+            f"(SELECT CAST(unnest(json_extract({JSON_LINE}, {quote_literal(path_sql + '[*]')})) AS VARCHAR) "
+            f"AS {JSON_LINE} FROM {lines})"
+        )
+        return _json_relation(
+            con, source, path, records_sql, records_sql, None, "holds pages Lagoa cannot read"
+        )
+
+    return read
 
 
 READERS: dict[str, Reader] = {
