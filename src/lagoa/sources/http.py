@@ -248,13 +248,11 @@ def fetch(
         for number, (meta, body, records) in enumerate(_pages(client, context), start=1):
             line = json.dumps(meta, separators=(",", ":")).encode()
             # A JSON document holds raw line breaks only as whitespace: dropping them keeps it one line.
-            out.write(
-                b'{"_lagoa_page":'
-                + line
-                + b',"body":'
-                + body.replace(b"\r", b"").replace(b"\n", b" ")
-                + b"}\n"
-            )
+            body = body.replace(b"\r", b"").replace(b"\n", b" ")
+            for secret in client.secrets:  # some APIs echo credentials (next links carrying the key)
+                body = body.replace(secret.encode(), b"***")
+                body = body.replace(urllib.parse.quote(secret, safe="").encode(), b"***")
+            out.write(b'{"_lagoa_page":' + line + b',"body":' + body + b"}\n")
             client.result.pages = number
             client.result.records += records
     return client.result
