@@ -286,3 +286,30 @@ def test_client_errors_are_terminal_and_name_the_source_url_and_status(
     project = project_for(tmp_path, COMMON + f"base_url: {base}\nendpoint: /v1/orders\nrecords: orders\n")
     with pytest.raises(SourceError, match=r"page 1 \(.*\) has no list of records at `orders`"):
         project.ingest()
+
+
+def test_the_medallion_example_runs_its_hourly_and_daily_pipelines_into_gold(
+    api: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lagoa.orchestrate.graph import project_graph
+    from tests.conftest import copy_example
+
+    base = api("--throttle-every", "40", "--duplicates")
+    folder = copy_example("medallion_apis", tmp_path / "medallion")
+    config = folder / "lagoa.yml"
+    config.write_text(config.read_text().replace("http://127.0.0.1:8765", base))
+    monkeypatch.setenv("MEDALLION_API_TOKEN", TOKEN)
+    project = Project.load(folder)
+    hourly = project.run(["hourly"])
+    daily = project.run(["daily"])
+    assert hourly.succeeded and daily.succeeded, (hourly.outcomes, daily.outcomes)
+    graph = project_graph(project, project.config.pipeline("hourly").domains)
+    assert {t.domain for t in graph.tasks.values()} == {"weather", "marketplace"}
+    for table in ("orders", "observations", "rates", "tickets"):
+        assert count(project, f"select count(distinct id) from silver.{table}") == RECORDS
+        assert count(project, f"select count(*) from silver.{table}") == RECORDS  # duplicates merged
+    assert count(project, "select sum(orders) from gold.fct_hourly_orders") == RECORDS
+    assert count(project, "select sum(tickets) from gold.fct_daily_tickets") == RECORDS
+    assert count(project, "select sum(quotes) from gold.fct_daily_fx") == RECORDS
+    assert count(project, "select sum(observations) from gold.fct_station_daily") == RECORDS
+    assert_no_secret(folder)
