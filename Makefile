@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
 	$(BIN)/python benchmarks/incremental.py
 	$(BIN)/python benchmarks/orchestrate.py
+	$(BIN)/python benchmarks/http.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

@@ -267,8 +267,34 @@ class HttpSource(TableSource):
         return self.incremental.field if self.incremental else None
 
 
+class PythonSource(TableSource):
+    """A Python generator in the project: yields dicts or Arrow record batches/tables, committed
+    to ``bronze.<source>`` like any other batch, with the same watermark semantics."""
+
+    kind: Literal["python"]
+    function: str
+    """``module:function`` or ``path/to/file.py:function``, relative to the project folder. It is
+    called with a ``lagoa.sources.context.SourceContext`` and the ``options``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the function."""
+    incremental: Incremental | None = None
+
+    @property
+    def cursor(self) -> str | None:
+        return self.incremental.field if self.incremental else None
+
+    @field_validator("function")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        if value.count(":") != 1 or not all(value.split(":")):
+            raise ValueError(f"`{value}` is not `module:function` or `file.py:function`")
+        return value
+
+
 Source = Annotated[
-    Annotated[FileSource, Tag("file")] | Annotated[HttpSource, Tag("http")],
+    Annotated[FileSource, Tag("file")]
+    | Annotated[HttpSource, Tag("http")]
+    | Annotated[PythonSource, Tag("python")],
     Discriminator(lambda value: (value.get("kind") if isinstance(value, dict) else value.kind) or "file"),
 ]
 
@@ -546,7 +572,7 @@ def did_you_mean(word: str, choices: Any) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-SOURCE_KINDS: dict[str, type[BaseModel]] = {"file": FileSource, "http": HttpSource}
+SOURCE_KINDS: dict[str, type[BaseModel]] = {"file": FileSource, "http": HttpSource, "python": PythonSource}
 
 
 def _allowed_keys(path: list[str | int]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from typing import TYPE_CHECKING
 
-from lagoa.config import SECRET_PATTERN, HttpSource
+from lagoa.config import SECRET_PATTERN, HttpSource, PythonSource
 from lagoa.errors import LagoaError
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ def run_checks(project: Project) -> list[Check]:
     for name, source in project.config.sources.items():
         if isinstance(source, HttpSource):
             checks.append((f"source {name}", *_reachable(source)))
+            continue
+        if isinstance(source, PythonSource):
+            checks.append((f"source {name}", *_importable(project, name, source)))
             continue
         pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
         matches = glob.glob(pattern, recursive=True)
@@ -69,3 +72,13 @@ def _reachable(source: HttpSource) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"cannot connect to {url.hostname}:{port} ({exc.__class__.__name__})"
     return True, f"{url.hostname}:{port} accepts connections"
+
+
+def _importable(project: Project, name: str, source: PythonSource) -> tuple[bool, str]:
+    from lagoa.sources.python import load_function
+
+    try:
+        load_function(name, source, project.root)
+    except LagoaError as exc:
+        return False, exc.message
+    return True, f"`{source.function}` imports"

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import HttpSource, Source, TableSource
+from lagoa.config import HttpSource, PythonSource, Source, TableSource
 from lagoa.lake.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
@@ -54,8 +54,8 @@ def load_source(
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
-    if isinstance(config, HttpSource):
-        return _load_pages(
+    if isinstance(config, HttpSource | PythonSource):
+        return _load_fetched(
             project, con, name, config, summary, run_id=run_id, now=now, report=report, interval=interval
         )
     report("hashing files")
@@ -70,11 +70,11 @@ def load_source(
     return summary
 
 
-def _load_pages(
+def _load_fetched(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: HttpSource,
+    config: HttpSource | PythonSource,
     summary: SourceSummary,
     *,
     run_id: str,
@@ -82,28 +82,35 @@ def _load_pages(
     report: Callable[[str], None],
     interval: tuple[datetime, datetime] | None,
 ) -> SourceSummary:
-    """Fetch every page from the committed watermark on, then load them as one batch: the new
-    watermark is committed with the rows, so a failed or killed run never advances it."""
+    """Fetch from the committed watermark on (HTTP pages or a Python generator), then load what
+    came as one batch: the new watermark is committed with the rows, so a failed or killed run
+    never advances it."""
+    from lagoa.sources import http, python
     from lagoa.sources.bronze import CURSOR
+    from lagoa.sources.context import SourceContext, request_watermark
     from lagoa.sources.files import SourceFile, content_hash
-    from lagoa.sources.http import RunContext, fetch, request_watermark
-    from lagoa.sources.readers import read_pages
+    from lagoa.sources.readers import READERS, read_pages
 
     committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)
-    context = RunContext(interval, request_watermark(config, committed))
+    context = SourceContext(interval, request_watermark(config.incremental, committed))
     folder = project.root / ".lagoa" / "fetch" / name
     folder.mkdir(parents=True, exist_ok=True)
-    pages = folder / f"{run_id}.jsonl"
+    target = folder / f"{run_id}.{'jsonl' if isinstance(config, HttpSource) else 'parquet'}"
     try:
-        report("fetching pages")
-        fetched = fetch(name, config, pages, context)
+        report("fetching")
+        if isinstance(config, HttpSource):
+            fetched = http.fetch(name, config, target, context)
+            reader = read_pages(config.records)
+        else:
+            fetched = python.fetch(name, config, project.root, target, context)
+            reader = READERS["parquet"]
         summary.files = fetched.pages
         summary.fetch = fetched
         if fetched.records == 0:
             report("no new records")
             return summary
-        stat = pages.stat()
-        file = SourceFile(pages, fetched.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(pages))
+        stat = target.stat()
+        file = SourceFile(target, fetched.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target))
         report("loading bronze")
         bronze = load_bronze(
             con,
@@ -114,12 +121,12 @@ def _load_pages(
             [file],
             run_id=run_id,
             ingested_at=now,
-            reader=read_pages(config.records),
+            reader=reader,
         )
         summary.bronze_rows = bronze.rows
         return summary
     finally:
-        pages.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
 
 
 def merge_source(

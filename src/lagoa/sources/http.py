@@ -17,14 +17,15 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import urllib3
 
-from lagoa.config import SECRET_PATTERN, HttpSource, parse_duration, redact, resolve_secrets
+from lagoa.config import SECRET_PATTERN, HttpSource, redact, resolve_secrets
 from lagoa.errors import ConfigError, SourceError
+from lagoa.sources.context import SourceContext
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TEMPLATE = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
@@ -43,38 +44,7 @@ class FetchResult:
     """The first page's URL, secrets removed."""
 
 
-@dataclass(frozen=True)
-class RunContext:
-    """What requests may be templated with."""
-
-    interval: tuple[datetime, datetime] | None
-    watermark: str | None
-
-    def values(self) -> dict[str, str]:
-        start, end = self.interval or (None, None)
-        return {
-            "interval.start": start.isoformat() if start else "",
-            "interval.end": end.isoformat() if end else "",
-            "watermark": self.watermark or "",
-        }
-
-
-def request_watermark(config: HttpSource, committed: str | None) -> str | None:
-    """The watermark requests ask from: the committed one (or ``initial``), minus the look-back."""
-    incremental = config.incremental
-    if incremental is None:
-        return None
-    value = committed or incremental.initial
-    if value is None or not incremental.lookback:
-        return value
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return value  # not a time: the look-back does not apply
-    return (moment - timedelta(seconds=parse_duration(incremental.lookback))).isoformat()
-
-
-def render(text: str, context: RunContext, source: str) -> str:
+def render(text: str, context: SourceContext, source: str) -> str:
     values = context.values()
 
     def substitute(match: re.Match[str]) -> str:
@@ -239,7 +209,7 @@ def fetch(
     name: str,
     config: HttpSource,
     target: Path,
-    context: RunContext,
+    context: SourceContext,
     pool: urllib3.PoolManager | None = None,
 ) -> FetchResult:
     """Request every page into ``target`` (JSON lines); raise on the first page that fails."""
@@ -258,7 +228,7 @@ def fetch(
     return client.result
 
 
-def _pages(client: Client, context: RunContext) -> Iterator[tuple[dict[str, Any], bytes, int]]:
+def _pages(client: Client, context: SourceContext) -> Iterator[tuple[dict[str, Any], bytes, int]]:
     config, name = client.config, client.name
     paginate = config.paginate
     url = (

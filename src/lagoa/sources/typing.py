@@ -83,7 +83,7 @@ def cast_expression(text: str, type_name: str, typed_source: bool) -> str:
 
 
 def failure_message(column: str, text: str, type_name: str) -> str:
-    preview = f"left({text}, {PREVIEW})"
+    preview = f"left(CAST({text} AS VARCHAR), {PREVIEW})"
     return f"{quote_literal(column + ': ')} || '''' || {preview} || ''' is not a {type_name}'"
 
 
