@@ -76,7 +76,7 @@ def test_a_failing_generator_commits_nothing_and_keeps_the_watermark(tmp_path: P
     before = project.lake.latest(project.lake.table("bronze.readings"), "lagoa.cursor")
     failing = make(tmp_path, "{total: 200, fail_at: 150}")
     with pytest.raises(
-        SourceError, match="sensors.py:readings` raised RuntimeError: the sensor API went away"
+        SourceError, match=r"sensors\.py:readings` raised RuntimeError: the sensor API went away"
     ):
         failing.ingest()
     assert failing.lake.latest(failing.lake.table("bronze.readings"), "lagoa.cursor") == before
