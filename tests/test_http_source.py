@@ -313,3 +313,44 @@ def test_the_medallion_example_runs_its_hourly_and_daily_pipelines_into_gold(
     assert count(project, "select sum(quotes) from gold.fct_daily_fx") == RECORDS
     assert count(project, "select sum(observations) from gold.fct_station_daily") == RECORDS
     assert_no_secret(folder)
+
+
+def test_sources_fetch_concurrently_within_the_limit(api: Start, tmp_path: Path) -> None:
+    base = api()
+    endpoints = {
+        "rates": ("/v1/rates", "data"),
+        "orders": ("/v1/orders", "results"),
+        "tickets": ("/v1/tickets", ""),
+    }
+    config = "name: apis\norchestration: {max_fetches: 2}\nsources:\n"
+    for name, (endpoint, records) in endpoints.items():
+        source = (
+            COMMON
+            + f"""
+base_url: {base}
+endpoint: {endpoint}
+records: "{records}"
+params: {{paging: offset, limit: "100"}}
+paginate: {{type: offset, size_param: limit, size: 100}}
+rate_limit: 8
+"""
+        )
+        config += f"  {name}:\n" + textwrap.indent(textwrap.dedent(source), "    ")
+    (tmp_path / "lagoa.yml").write_text(config)
+    project = Project.load(tmp_path)
+    project.ingest()
+    for name in endpoints:
+        assert count(project, f"select count(distinct id) from silver.{name}") == RECORDS
+    served = admin(base, "/_admin/requests")
+    assert isinstance(served, list)
+    spans = {
+        path: (
+            min(r["at"] for r in served if r["path"] == path),
+            max(r["at"] for r in served if r["path"] == path),
+        )
+        for path in {r["path"] for r in served}
+    }
+    moments = sorted(t for first, last in spans.values() for t in (first, last))
+    overlap = max(sum(first <= t <= last for first, last in spans.values()) for t in moments)
+    assert overlap == 2  # two sources fetched at once, never three
+    assert not list((tmp_path / ".lagoa" / "fetch").rglob("*.jsonl"))  # staging files cleaned up

@@ -469,6 +469,8 @@ class OrchestrationConfig(Model):
     """What a run does when every slot is taken: stop with an error, or wait for a slot."""
     lease_timeout: str = "2m"
     """A run's lease is taken over when its heartbeat is this old (its process died)."""
+    max_fetches: int = Field(default=4, ge=1)
+    """HTTP and Python sources of one ingest fetched at once."""
     task_timeout: str | None = None
     """A task attempt running longer than this fails (``30m``, ``2h``); none by default."""
     run_url: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from lagoa.sources.files import discover
 
 if TYPE_CHECKING:
     from lagoa.project import Project, SourceSummary
+    from lagoa.sources.fetching import Fetched
 
 
 def ingest_source(
@@ -29,10 +31,19 @@ def ingest_source(
     now: datetime,
     report: Callable[[str], None],
     interval: tuple[datetime, datetime] | None = None,
+    prefetched: Future[Fetched] | None = None,
 ) -> SourceSummary:
     """Both halves of an ingest for one source: bronze, then validated silver."""
     summary = load_source(
-        project, con, name, config, run_id=run_id, now=now, report=report, interval=interval
+        project,
+        con,
+        name,
+        config,
+        run_id=run_id,
+        now=now,
+        report=report,
+        interval=interval,
+        prefetched=prefetched,
     )
     merge_source(project, con, name, config, summary, run_id=run_id, report=report)
     return summary
@@ -48,15 +59,26 @@ def load_source(
     now: datetime,
     report: Callable[[str], None],
     interval: tuple[datetime, datetime] | None = None,
+    prefetched: Future[Fetched] | None = None,
 ) -> SourceSummary:
     """The ``ingest`` step: discover the source's files (or fetch its pages), land them raw, load
-    bronze. ``interval`` is the run's data interval, for templated HTTP requests."""
+    bronze. ``interval`` is the run's data interval, for templated HTTP requests; ``prefetched``
+    is a fetch started ahead (see :class:`lagoa.sources.fetching.Prefetch`)."""
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
     if isinstance(config, HttpSource | PythonSource):
         return _load_fetched(
-            project, con, name, config, summary, run_id=run_id, now=now, report=report, interval=interval
+            project,
+            con,
+            name,
+            config,
+            summary,
+            run_id=run_id,
+            now=now,
+            report=report,
+            interval=interval,
+            prefetched=prefetched,
         )
     report("hashing files")
     files = discover(name, config.path, project.root)
@@ -81,36 +103,30 @@ def _load_fetched(
     now: datetime,
     report: Callable[[str], None],
     interval: tuple[datetime, datetime] | None,
+    prefetched: Future[Fetched] | None,
 ) -> SourceSummary:
-    """Fetch from the committed watermark on (HTTP pages or a Python generator), then load what
-    came as one batch: the new watermark is committed with the rows, so a failed or killed run
-    never advances it."""
-    from lagoa.sources import http, python
-    from lagoa.sources.bronze import CURSOR
-    from lagoa.sources.context import SourceContext, request_watermark
+    """Fetch from the committed watermark on (HTTP pages or a Python generator), unless it was
+    fetched ahead, then load what came as one batch: the new watermark is committed with the
+    rows, so a failed or killed run never advances it."""
+    from lagoa.sources.fetching import fetch_source
     from lagoa.sources.files import SourceFile, content_hash
-    from lagoa.sources.readers import READERS, read_pages
 
-    committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)
-    context = SourceContext(interval, request_watermark(config.incremental, committed))
-    folder = project.root / ".lagoa" / "fetch" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{run_id}.{'jsonl' if isinstance(config, HttpSource) else 'parquet'}"
+    report("fetching")
+    if prefetched is not None:
+        fetched = prefetched.result()
+    else:
+        fetched = fetch_source(project, name, config, run_id=run_id, interval=interval)
     try:
-        report("fetching")
-        if isinstance(config, HttpSource):
-            fetched = http.fetch(name, config, target, context)
-            reader = read_pages(config.records)
-        else:
-            fetched = python.fetch(name, config, project.root, target, context)
-            reader = READERS["parquet"]
-        summary.files = fetched.pages
-        summary.fetch = fetched
-        if fetched.records == 0:
+        summary.files = fetched.result.pages
+        summary.fetch = fetched.result
+        if fetched.result.records == 0:
             report("no new records")
             return summary
+        target = fetched.target
         stat = target.stat()
-        file = SourceFile(target, fetched.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target))
+        file = SourceFile(
+            target, fetched.result.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target)
+        )
         report("loading bronze")
         bronze = load_bronze(
             con,
@@ -121,12 +137,12 @@ def _load_fetched(
             [file],
             run_id=run_id,
             ingested_at=now,
-            reader=reader,
+            reader=fetched.reader,
         )
         summary.bronze_rows = bronze.rows
         return summary
     finally:
-        target.unlink(missing_ok=True)
+        fetched.target.unlink(missing_ok=True)
 
 
 def merge_source(

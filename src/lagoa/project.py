@@ -143,19 +143,29 @@ class Project:
     def ingest(self, sources: list[str] | None = None, progress: Progress | None = None) -> IngestSummary:
         """Land, type and merge the given sources (all by default) into bronze and silver."""
         from lagoa.ingest import ingest_source
+        from lagoa.sources.fetching import Prefetch
 
         now = datetime.now(UTC)
         run_id = new_run_id(now)
         summary = IngestSummary(run_id, [])
+        names = self.source_names(sources)
         con = self.engine()
         try:
-            for name in self.source_names(sources):
-                report = _reporter(name, progress)
-                source = ingest_source(
-                    self, con, name, self.config.sources[name], run_id=run_id, now=now, report=report
-                )
-                summary.sources.append(source)
-                summary.warnings.extend(source.warnings)
+            with Prefetch(self, names, run_id=run_id) as ahead:
+                for name in names:
+                    report = _reporter(name, progress)
+                    source = ingest_source(
+                        self,
+                        con,
+                        name,
+                        self.config.sources[name],
+                        run_id=run_id,
+                        now=now,
+                        report=report,
+                        prefetched=ahead.take(name),
+                    )
+                    summary.sources.append(source)
+                    summary.warnings.extend(source.warnings)
         finally:
             con.close()
             try:

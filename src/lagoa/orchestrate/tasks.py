@@ -57,24 +57,29 @@ class ProjectTasks:
         return con
 
     def ingest(self, domain: str) -> int:
+        from lagoa.sources.fetching import Prefetch
+
         con = self._engine("ingest", domain)
+        names = self._sources(domain)
         try:
             rows = 0
-            for name in self._sources(domain):
-                config = self.project.config.sources[name]
-                summary = load_source(
-                    self.project,
-                    con,
-                    name,
-                    config,
-                    run_id=self.run_id,
-                    now=self.now,
-                    report=_log(name),
-                    interval=self.interval.pair,
-                )
-                log.info("%s: %d rows to bronze", name, summary.bronze_rows)
-                self.summaries[name] = summary
-                rows += summary.bronze_rows
+            with Prefetch(self.project, names, run_id=self.run_id, interval=self.interval.pair) as ahead:
+                for name in names:
+                    config = self.project.config.sources[name]
+                    summary = load_source(
+                        self.project,
+                        con,
+                        name,
+                        config,
+                        run_id=self.run_id,
+                        now=self.now,
+                        report=_log(name),
+                        interval=self.interval.pair,
+                        prefetched=ahead.take(name),
+                    )
+                    log.info("%s: %d rows to bronze", name, summary.bronze_rows)
+                    self.summaries[name] = summary
+                    rows += summary.bronze_rows
             return rows
         finally:
             self.connections.pop(f"ingest_{domain}", None)

@@ -1,0 +1,99 @@
+"""Fetching HTTP and Python sources, one by one or several at once.
+
+A fetch writes what the source returned to a staging file; loading it into bronze comes after.
+Several sources of one ingest are fetched concurrently (``orchestration.max_fetches`` at once)
+while the earlier ones load, so a slow API does not hold up the others.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lagoa.config import HttpSource, PythonSource
+from lagoa.sources.http import FetchResult
+from lagoa.sources.readers import READERS, Reader, read_pages
+
+if TYPE_CHECKING:
+    from lagoa.project import Project
+
+
+@dataclass
+class Fetched:
+    target: Path
+    """The staging file: JSON lines of pages, or Parquet; deleted once loaded."""
+    result: FetchResult
+    reader: Reader
+
+
+def fetch_source(
+    project: Project,
+    name: str,
+    config: HttpSource | PythonSource,
+    *,
+    run_id: str,
+    interval: tuple[datetime, datetime] | None,
+) -> Fetched:
+    """Fetch from the committed watermark (minus the look-back) into a staging file."""
+    from lagoa.sources import http, python
+    from lagoa.sources.bronze import CURSOR
+    from lagoa.sources.context import SourceContext, request_watermark
+
+    committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)
+    context = SourceContext(interval, request_watermark(config.incremental, committed))
+    folder = project.root / ".lagoa" / "fetch" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{run_id}.{'jsonl' if isinstance(config, HttpSource) else 'parquet'}"
+    try:
+        if isinstance(config, HttpSource):
+            return Fetched(target, http.fetch(name, config, target, context), read_pages(config.records))
+        return Fetched(target, python.fetch(name, config, project.root, target, context), READERS["parquet"])
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
+class Prefetch:
+    """Fetches started ahead for the fetchable sources among ``names``; use as a context manager,
+    which removes the staging files of fetches nobody loaded."""
+
+    def __init__(
+        self,
+        project: Project,
+        names: list[str],
+        *,
+        run_id: str,
+        interval: tuple[datetime, datetime] | None = None,
+    ) -> None:
+        sources = project.config.sources
+        fetchable = [n for n in names if isinstance(sources[n], HttpSource | PythonSource)]
+        self.futures: dict[str, Future[Fetched]] = {}
+        self._pool = None
+        if len(fetchable) > 1:
+            self._pool = ThreadPoolExecutor(
+                max_workers=project.config.orchestration.max_fetches, thread_name_prefix="lagoa-fetch"
+            )
+            for name in fetchable:
+                config = sources[name]
+                assert isinstance(config, HttpSource | PythonSource)
+                self.futures[name] = self._pool.submit(
+                    fetch_source, project, name, config, run_id=run_id, interval=interval
+                )
+
+    def take(self, name: str) -> Future[Fetched] | None:
+        return self.futures.pop(name, None)
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self.futures.values():
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        for future in self.futures.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().target.unlink(missing_ok=True)
