@@ -158,9 +158,7 @@ def test_cancelling_starts_no_new_task_and_lets_running_ones_finish() -> None:
     assert "b" not in finished and "c" not in finished
 
 
-RETRY_CONFIG = """
-name: retry
-quality: {on_fail: fail}
+ORDERS_DOMAIN = """
 sources:
   erp_orders:
     format: csv
@@ -171,6 +169,7 @@ sources:
 domains:
   orders: {sources: [erp_orders]}
 """
+RETRY_CONFIG = "name: retry\nquality: {on_fail: fail}" + ORDERS_DOMAIN
 SUITE = """{"name": "erp_orders", "expectations": [
   {"type": "expect_column_values_to_be_between", "kwargs": {"column": "quantity", "min_value": 0}}]}"""
 
@@ -203,20 +202,13 @@ def test_a_retried_run_reruns_only_what_did_not_succeed(make_project: Any, tmp_p
     assert fixed.query("select count(*) from silver.erp_orders")[1] == [(2,)]
 
 
-SCHEDULED = """
-name: scheduled
-sources:
-  erp_orders:
-    format: csv
-    path: data/orders*.csv
-    primary_key: [order_id]
-    ordering: updated_at
-    columns: {order_id: long, quantity: long, updated_at: timestamp}
-domains:
-  orders: {sources: [erp_orders]}
-pipelines:
+SCHEDULED = (
+    "name: scheduled"
+    + ORDERS_DOMAIN
+    + """pipelines:
   nightly: {domains: [orders], schedule: "0 2 * * *", catchup: true, start: 2024-06-01}
 """
+)
 
 
 def test_the_scheduler_catches_up_in_order_then_waits_for_the_next_tick(make_project: Any) -> None:

@@ -42,17 +42,8 @@ def wait_for_lease(root: Path, timeout: float = 60) -> None:
     raise AssertionError("the first run never took its lease")
 
 
-def start(root: Path, config: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*LAGOA, "run", "-p", str(root / config), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-
-
-def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_path: Path) -> None:
+def generate_orders(folder: Path) -> None:
+    """300,000 orders: enough that a run's ingest takes a moment."""
     subprocess.run(
         [
             sys.executable,
@@ -62,11 +53,26 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
             "--only",
             "erp_orders",
             "--out",
-            str(tmp_path / "samples"),
+            str(folder / "samples"),
         ],
         check=True,
         capture_output=True,
     )
+
+
+def start(root: Path, config: str, *command: str) -> subprocess.Popen[str]:
+    """``lagoa run`` (or another command) on the project file ``config``, in its own process."""
+    return subprocess.Popen(
+        [*LAGOA, *(command or ("run", "--json")), "-p", str(root / config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_path: Path) -> None:
+    generate_orders(tmp_path)
     (tmp_path / "refuse.yml").write_text(CONFIG.format(when_busy="refuse"))
     (tmp_path / "wait.yml").write_text(CONFIG.format(when_busy="wait"))
 
@@ -130,13 +136,7 @@ def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tm
     (tmp_path / "lagoa.yml").write_text(SCHEDULED.format(start=start.isoformat()))
     expected = [start + timedelta(hours=h) for h in range(40)]
 
-    scheduler = subprocess.Popen(
-        [*LAGOA, "scheduler", "-p", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    scheduler = start(tmp_path, "lagoa.yml", "scheduler")
     store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(store.runs(state="succeeded")) < 3:
@@ -159,28 +159,9 @@ def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tm
 
 
 def test_ctrl_c_lets_the_running_task_finish_and_cancels_the_rest(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            str(GENERATOR),
-            "--rows",
-            "300000",
-            "--only",
-            "erp_orders",
-            "--out",
-            str(tmp_path / "samples"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    generate_orders(tmp_path)
     (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
-    running = subprocess.Popen(
-        [*LAGOA, "run", "-p", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    running = start(tmp_path, "lagoa.yml")
     wait_for_lease(tmp_path)  # the run has started ingesting
     running.send_signal(signal.SIGINT)
     _, stderr = running.communicate(timeout=300)
