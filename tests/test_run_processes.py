@@ -132,9 +132,9 @@ def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tm
     (tmp_path / "samples").mkdir()
     (tmp_path / "samples" / "erp_orders.csv").write_bytes(sample.read_bytes())
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = now - timedelta(hours=40)
-    (tmp_path / "lagoa.yml").write_text(SCHEDULED.format(start=start.isoformat()))
-    expected = [start + timedelta(hours=h) for h in range(40)]
+    first_hour = now - timedelta(hours=40)
+    (tmp_path / "lagoa.yml").write_text(SCHEDULED.format(start=first_hour.isoformat()))
+    expected = [first_hour + timedelta(hours=h) for h in range(40)]
 
     scheduler = start(tmp_path, "lagoa.yml", "scheduler")
     store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
