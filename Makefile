@@ -22,7 +22,7 @@ demo: $(STAMP)
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa tables
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select 'silver.erp_orders' as table_name, count(*) as row_count from silver.erp_orders union all select 'silver.erp_orders__quarantine', count(*) from silver.erp_orders__quarantine"
 	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select split_part(_lagoa_reason, ':', 1) as reason, count(*) as rows from silver.erp_orders__quarantine group by 1 order by 2 desc"
-	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select store_id, sum(orders) as orders, round(sum(revenue), 2) as revenue, round(avg(conversion_rate), 3) as conversion, mode(top_category) as top_category from gold.fct_daily_store_metrics group by 1 order by revenue desc limit 5"
+	cd $(EXAMPLE) && ../../$(BIN)/lagoa query "select store_id, sum(orders) as orders, round(sum(revenue), 2) as revenue, round(avg(conversion_rate), 3) as conversion, arg_max(top_category, revenue) as best_day_category from gold.fct_daily_store_metrics group by 1 order by revenue desc limit 5"
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -162,12 +162,19 @@ def test_ctrl_c_lets_the_running_task_finish_and_cancels_the_rest(tmp_path: Path
     generate_orders(tmp_path)
     (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
     running = start(tmp_path, "lagoa.yml")
-    wait_for_lease(tmp_path)  # the run has started ingesting
+    wait_for_lease(tmp_path)
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until ingest is running
+        runs = store.runs()
+        found = store.run(runs[0]["run_id"]) if runs else None
+        if found and any(a["task"] == "ingest_orders" for a in found["attempts"]):
+            break
+        time.sleep(0.02)
     running.send_signal(signal.SIGINT)
     _, stderr = running.communicate(timeout=300)
     assert running.returncode == 130, stderr
     assert "SIGINT: starting no new task" in stderr
-    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
     (run,) = store.runs()
     found = store.run(run["run_id"])
     assert found is not None and found["state"] == "cancelled"
