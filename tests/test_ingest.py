@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,23 @@ def test_composite_key_keeps_latest_per_key_including_null_members(make_project:
         "select store_id, sku, qty from silver.stock order by store_id nulls first, sku"
     )
     assert result == [(None, "a", 41), (1, "a", 11), (1, "b", 25), (2, "a", 30)]
+
+
+def test_a_json_field_that_first_appears_late_still_becomes_a_column(make_project: MakeProject) -> None:
+    lines = [json.dumps({"id": i, "name": f"n{i}"}) for i in range(60_000)]
+    lines.append(json.dumps({"id": 60_000, "name": "late", "extra": "kept"}))
+    project = make_project(
+        """
+        name: late_field
+        sources:
+          events:
+            format: jsonl
+            path: data/events.jsonl
+            primary_key: [id]
+        """,
+        {"data/events.jsonl": "\n".join(lines) + "\n"},
+    )
+    project.ingest()
+    assert project.query("select id, extra from silver.events where extra is not null")[1] == [
+        (60_000, "kept")
+    ]

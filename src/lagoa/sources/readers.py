@@ -175,6 +175,8 @@ def _json_relation(
     # CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on invalid JSON.
     is_object = f"(CASE WHEN json_valid({JSON_LINE}) THEN json_type({JSON_LINE}) = 'OBJECT' ELSE false END)"
     try:
+        # Column order from the first rows; every key of every row counts, so a field that first
+        # appears late in the data still becomes a column (a hash aggregate: one parallel pass).
         keys = con.execute(
             f"""
             SELECT key FROM (
@@ -183,6 +185,11 @@ def _json_relation(
             ) GROUP BY key ORDER BY min(position)
             """
         ).fetchall()
+        every = con.execute(
+            f"SELECT DISTINCT unnest(json_keys({JSON_LINE})) FROM {sample} WHERE {is_object}"
+        ).fetchall()
+        seen = {row[0] for row in keys}
+        keys += sorted(row for row in every if row[0] not in seen)
     except duckdb.Error as exc:
         raise SourceError(
             source,
