@@ -299,6 +299,14 @@ def test_the_medallion_example_runs_its_hourly_and_daily_pipelines_into_gold(
     config = folder / "lagoa.yml"
     config.write_text(config.read_text().replace("http://127.0.0.1:8765", base))
     monkeypatch.setenv("MEDALLION_API_TOKEN", TOKEN)
+    monkeypatch.setenv("MEDALLION_API_URL", base)  # a base URL from the environment is resolved too
+    config.write_text(
+        config.read_text().replace(
+            f"base_url: {base}\n    endpoint: /v1/rates",
+            "base_url: ${env:MEDALLION_API_URL}\n    endpoint: /v1/rates",
+        )
+    )
+    assert "${env:MEDALLION_API_URL}" in config.read_text()
     project = Project.load(folder)
     hourly = project.run(["hourly"])
     daily = project.run(["daily"])

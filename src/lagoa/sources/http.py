@@ -231,11 +231,8 @@ def fetch(
 def _pages(client: Client, context: SourceContext) -> Iterator[tuple[dict[str, Any], bytes, int]]:
     config, name = client.config, client.name
     paginate = config.paginate
-    url = (
-        config.base_url.rstrip("/") + "/" + config.endpoint.lstrip("/")
-        if config.endpoint
-        else config.base_url
-    )
+    base = resolve_secrets(config.base_url)  # a secret base URL (or one set per environment)
+    url = base.rstrip("/") + "/" + config.endpoint.lstrip("/") if config.endpoint else base
     params = {k: render(v, context, name) for k, v in config.params.items()}
     if paginate.size_param and paginate.size:
         params[paginate.size_param] = str(paginate.size)
