@@ -17,9 +17,9 @@ def test_every_command_is_documented_in_the_readme() -> None:
 
 
 def test_readme_documents_every_source_key() -> None:
-    from lagoa.config import FileSource, HttpSource, PythonSource
+    from lagoa.config import FileSource, HttpSource, PostgresSource, PythonSource
 
-    for kind in (FileSource, HttpSource, PythonSource):
+    for kind in (FileSource, HttpSource, PythonSource, PostgresSource):
         for name, field in kind.model_fields.items():
             key = field.alias or name
             assert f"    {key}:" in README, f"README's lagoa.yml example lacks `{key}` ({kind.__name__})"

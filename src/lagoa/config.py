@@ -291,10 +291,38 @@ class PythonSource(TableSource):
         return value
 
 
+class PostgresSource(Model):
+    """Tables of an operational Postgres database, copied from one consistent snapshot: per
+    table, ``bronze.<table>__changes`` (append-only: every copied row, with ``lagoa_op`` and
+    ``lagoa_lsn``) and ``silver.<table>`` (the table as it was at the snapshot)."""
+
+    kind: Literal["postgres"]
+    dsn: str
+    """libpq URI, normally ``${env:NAME}`` (``postgresql://user:password@host:5432/db``)."""
+    tables: list[str] = Field(min_length=1)
+    """Tables to copy: ``orders`` (in ``schema``) or ``sales.orders``."""
+    schema_name: str = Field(default="public", alias="schema")
+    """The schema of unqualified table names."""
+    mode: Literal["snapshot"] = "snapshot"
+    """``snapshot``: a consistent copy of every table (one exported snapshot), replacing silver."""
+    keys: dict[str, list[str]] = Field(default_factory=dict)
+    """Key columns for tables without a primary key (``table: [col, …]``)."""
+    parallel: int = Field(default=2, ge=1)
+    """Tables copied at once."""
+
+    def entities(self) -> list[str]:
+        """The lake name of each table: its name without the schema."""
+        return [table.split(".")[-1] for table in self.tables]
+
+
+TableSources = FileSource | HttpSource | PythonSource
+"""The kinds of source that are one table."""
+
 Source = Annotated[
     Annotated[FileSource, Tag("file")]
     | Annotated[HttpSource, Tag("http")]
-    | Annotated[PythonSource, Tag("python")],
+    | Annotated[PythonSource, Tag("python")]
+    | Annotated[PostgresSource, Tag("postgres")],
     Discriminator(lambda value: (value.get("kind") if isinstance(value, dict) else value.kind) or "file"),
 ]
 
@@ -574,7 +602,19 @@ def did_you_mean(word: str, choices: Any) -> str:
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
-SOURCE_KINDS: dict[str, type[BaseModel]] = {"file": FileSource, "http": HttpSource, "python": PythonSource}
+SOURCE_KINDS: dict[str, type[BaseModel]] = {
+    "file": FileSource,
+    "http": HttpSource,
+    "python": PythonSource,
+    "postgres": PostgresSource,
+}
+
+
+def source_tables(name: str, source: Source) -> list[tuple[str, str]]:
+    """The (bronze table, silver entity) pairs a source writes."""
+    if isinstance(source, PostgresSource):
+        return [(f"{entity}__changes", entity) for entity in source.entities()]
+    return [(name, source.entity or name)]
 
 
 def _allowed_keys(path: list[str | int]) -> list[str]:

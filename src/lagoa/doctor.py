@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 from typing import TYPE_CHECKING
 
-from lagoa.config import SECRET_PATTERN, HttpSource, PythonSource
+from lagoa.config import SECRET_PATTERN, HttpSource, PostgresSource, PythonSource, redact, resolve_secrets
 from lagoa.errors import LagoaError
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ def run_checks(project: Project) -> list[Check]:
             continue
         if isinstance(source, PythonSource):
             checks.append((f"source {name}", *_importable(project, name, source)))
+            continue
+        if isinstance(source, PostgresSource):
+            checks.append((f"source {name}", *_connects(source)))
             continue
         pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
         matches = glob.glob(pattern, recursive=True)
@@ -82,3 +85,18 @@ def _importable(project: Project, name: str, source: PythonSource) -> tuple[bool
     except LagoaError as exc:
         return False, exc.message
     return True, f"`{source.function}` imports"
+
+
+def _connects(source: PostgresSource) -> tuple[bool, str]:
+    import psycopg
+
+    try:
+        dsn = resolve_secrets(source.dsn)
+    except LagoaError as exc:
+        return False, exc.message
+    try:
+        with psycopg.connect(dsn, connect_timeout=3) as con:
+            level = con.execute("SHOW server_version").fetchone()
+    except psycopg.Error as exc:
+        return False, f"cannot connect: {redact(str(exc).strip(), [dsn])}"
+    return True, f"PostgreSQL {level[0] if level else '?'}, {len(source.tables)} table(s)"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import HttpSource, PythonSource, Source, TableSource
+from lagoa.config import HttpSource, PostgresSource, PythonSource, Source, TableSource, TableSources
 from lagoa.lake.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
@@ -34,6 +34,13 @@ def ingest_source(
     prefetched: Future[Fetched] | None = None,
 ) -> SourceSummary:
     """Both halves of an ingest for one source: bronze, then validated silver."""
+    if isinstance(config, PostgresSource):
+        from lagoa.project import SourceSummary
+        from lagoa.sources.postgres import snapshot
+
+        return snapshot(
+            project, con, name, config, SourceSummary(name), run_id=run_id, now=now, report=report
+        )
     summary = load_source(
         project,
         con,
@@ -53,7 +60,7 @@ def load_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: Source,
+    config: TableSources,
     *,
     run_id: str,
     now: datetime,

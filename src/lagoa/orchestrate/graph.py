@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from lagoa.config import did_you_mean
+from lagoa.config import did_you_mean, source_tables
 from lagoa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -119,7 +119,8 @@ def _domains_read(project: Project) -> tuple[dict[str, set[str]], dict[str, set[
     entity_domain: dict[str, str] = {}
     for domain, config in project.config.domains.items():
         for source in config.sources:
-            entity_domain[project.config.sources[source].entity or source] = domain
+            for _, entity in source_tables(source, project.config.sources[source]):
+                entity_domain[entity] = domain
     sources: dict[str, set[str]] = {}
     models: dict[str, set[str]] = {}
     for node in nodes.values():

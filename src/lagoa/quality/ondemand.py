@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lagoa.config import PostgresSource, source_tables
 from lagoa.engine.connection import quote_identifier
 from lagoa.errors import ConfigError, LakeError
 from lagoa.lake.merge import files_sql
@@ -60,9 +61,12 @@ def table_relation(project: Project, identifier: str) -> tuple[str, str | None]:
 def resolve_tables(project: Project, targets: list[str]) -> list[str]:
     """Tables named by ``targets`` (tables, ``<entity>``, sources or domains); default: every
     silver table with a suite."""
-    entities = {name: source.entity or name for name, source in project.config.sources.items()}
+    entities = {
+        name: [entity for _, entity in source_tables(name, source)]
+        for name, source in project.config.sources.items()
+    }
     if not targets:
-        tables = {f"silver.{e}" for e in entities.values()}
+        tables = {f"silver.{e}" for names in entities.values() for e in names}
         tables |= {s.table for s in project.suites if s.table}
         tables |= {f"silver.{s.name}" for s in project.suites if s.table is None}
         return sorted(t for t in tables if project.suites_for(t) and project.lake.table(t) is not None)
@@ -71,9 +75,9 @@ def resolve_tables(project: Project, targets: list[str]) -> list[str]:
         if "." in target:
             chosen.append(target)
         elif target in project.config.domains:
-            chosen += [f"silver.{entities[s]}" for s in project.config.domains[target].sources]
+            chosen += [f"silver.{e}" for s in project.config.domains[target].sources for e in entities[s]]
         elif target in entities:
-            chosen.append(f"silver.{entities[target]}")
+            chosen += [f"silver.{e}" for e in entities[target]]
         else:
             chosen.append(f"silver.{target}")
     return list(dict.fromkeys(chosen))
@@ -137,7 +141,14 @@ def _profile(
     columns = [(name, str(kind)) for name, kind, *_ in described if not name.startswith("_lagoa_")]
     (rows,) = con.execute(f"SELECT count(*) FROM ({relation})").fetchone() or (0,)
     entity = identifier.split(".")[-1]
-    key = next((s.primary_key for n, s in project.config.sources.items() if (s.entity or n) == entity), [])
+    key = next(
+        (
+            s.primary_key
+            for n, s in project.config.sources.items()
+            if not isinstance(s, PostgresSource) and (s.entity or n) == entity
+        ),
+        [],
+    )
     expectations: list[dict[str, Any]] = [
         {
             "type": "expect_table_row_count_to_be_between",

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from lagoa.config import source_tables
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.storage.local import replace_text
 
@@ -32,9 +33,10 @@ def sources(project: Project) -> dict[str, Any]:
         by_layer[layer].append({"name": name, "columns": columns})
     # Tables the project will have after its first ingest, so dbt can parse before any data.
     for name, source in project.config.sources.items():
-        for layer, table_name in (("bronze", name), ("silver", source.entity or name)):
-            if all(t["name"] != table_name for t in by_layer[layer]):
-                by_layer[layer].append({"name": table_name, "columns": []})
+        for bronze, entity in source_tables(name, source):
+            for layer, table_name in (("bronze", bronze), ("silver", entity)):
+                if all(t["name"] != table_name for t in by_layer[layer]):
+                    by_layer[layer].append({"name": table_name, "columns": []})
     return {
         "version": 2,
         "sources": [
