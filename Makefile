@@ -40,7 +40,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
 	$(BIN)/python benchmarks/incremental.py
 	$(BIN)/python benchmarks/orchestrate.py
-	$(BIN)/python benchmarks/http.py
+	$(BIN)/python benchmarks/http_ingest.py
+	$(BIN)/python benchmarks/postgres_snapshot.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

@@ -2,7 +2,7 @@
 into Lagoa's bronze (and silver), against dlt's ``rest_api`` source loading the same endpoint
 into DuckDB, in the same run and against the same server process.
 
-    python benchmarks/http.py [--records 1000000] [--pairs 1]
+    python benchmarks/http_ingest.py [--records 1000000] [--pairs 1]
 
 Each side runs in its own process. Lagoa's figures split its wall time into time waiting on the
 server (requests, including the server's own page generation) and time in Lagoa.
