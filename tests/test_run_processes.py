@@ -14,9 +14,7 @@ from lagoa.state import StateStore
 
 GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
 LAGOA = [sys.executable, "-m", "lagoa.cli"]
-CONFIG = """\
-name: runs
-orchestration: {{when_busy: {when_busy}, lease_timeout: 3s}}
+ORDERS = """\
 sources:
   erp_orders:
     format: csv
@@ -27,6 +25,7 @@ sources:
 domains:
   orders: {{sources: [erp_orders]}}
 """
+CONFIG = "name: runs\norchestration: {{when_busy: {when_busy}, lease_timeout: 3s}}\n" + ORDERS
 
 
 def wait_for_lease(root: Path, timeout: float = 60) -> None:
@@ -109,20 +108,13 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
     store.close()
 
 
-SCHEDULED = """\
-name: scheduled
-sources:
-  erp_orders:
-    format: csv
-    path: samples/erp_orders*.csv
-    primary_key: [order_id]
-    ordering: updated_at
-    columns: {{order_id: long, quantity: long, order_ts: timestamp, updated_at: timestamp}}
-domains:
-  orders: {{sources: [erp_orders]}}
-pipelines:
+SCHEDULED = (
+    "name: scheduled\n"
+    + ORDERS
+    + """pipelines:
   hourly: {{domains: [orders], schedule: "0 * * * *", catchup: true, start: "{start}"}}
 """
+)
 
 
 def test_the_scheduler_stops_on_sigterm_and_a_restart_catches_up_without_gaps(tmp_path: Path) -> None:

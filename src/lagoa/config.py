@@ -315,9 +315,6 @@ class PostgresSource(Model):
         return [table.split(".")[-1] for table in self.tables]
 
 
-TableSources = FileSource | HttpSource | PythonSource
-"""The kinds of source that are one table."""
-
 Source = Annotated[
     Annotated[FileSource, Tag("file")]
     | Annotated[HttpSource, Tag("http")]
@@ -593,8 +590,8 @@ class ProjectConfig(Model):
 
     def scheduled(self) -> dict[str, PipelineConfig]:
         """Every pipeline with a schedule: configured ones and scheduled domains."""
-        names = [*self.pipelines, *self.domains]
-        return {name: self.pipeline(name) for name in names if self.pipeline(name).schedule}
+        found = {name: self.pipeline(name) for name in [*self.pipelines, *self.domains]}
+        return {name: pipeline for name, pipeline in found.items() if pipeline.schedule}
 
 
 def did_you_mean(word: str, choices: Any) -> str:

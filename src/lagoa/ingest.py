@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import HttpSource, PostgresSource, PythonSource, Source, TableSource, TableSources
+from lagoa.config import HttpSource, PostgresSource, PythonSource, Source
 from lagoa.lake.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
@@ -34,13 +34,6 @@ def ingest_source(
     prefetched: Future[Fetched] | None = None,
 ) -> SourceSummary:
     """Both halves of an ingest for one source: bronze, then validated silver."""
-    if isinstance(config, PostgresSource):
-        from lagoa.project import SourceSummary
-        from lagoa.sources.postgres import snapshot
-
-        return snapshot(
-            project, con, name, config, SourceSummary(name), run_id=run_id, now=now, report=report
-        )
     summary = load_source(
         project,
         con,
@@ -60,7 +53,7 @@ def load_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: TableSources,
+    config: Source,
     *,
     run_id: str,
     now: datetime,
@@ -74,6 +67,10 @@ def load_source(
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
+    if isinstance(config, PostgresSource):  # one copy writes bronze and silver
+        from lagoa.sources.postgres import snapshot
+
+        return snapshot(project, con, name, config, summary, run_id=run_id, now=now, report=report)
     if isinstance(config, HttpSource | PythonSource):
         return _load_fetched(
             project,
@@ -156,14 +153,16 @@ def merge_source(
     project: Project,
     con: duckdb.DuckDBPyConnection,
     name: str,
-    config: TableSource,
+    config: Source,
     summary: SourceSummary,
     *,
     run_id: str,
     report: Callable[[str], None],
 ) -> SourceSummary:
     """The ``validate`` step: run the table's suites on bronze's pending batches, then merge them
-    into silver (and the quarantine)."""
+    into silver (and the quarantine). A Postgres copy replaced silver already."""
+    if isinstance(config, PostgresSource):
+        return summary
     identifier = f"silver.{config.entity or name}"
     suites = project.suites_for(identifier)
     gate = None

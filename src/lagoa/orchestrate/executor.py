@@ -44,6 +44,8 @@ class Event:
     rows: int | None = None
     log: str | None = None
     """What the attempt logged (on task_retried, task_succeeded, task_failed)."""
+    timed_out: bool = False
+    """On task_failed: the attempt ran past its timeout."""
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -192,7 +194,10 @@ class _Attempts:
                 events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log.text()))
                 time.sleep(self.policy.delay(attempt - before))
                 continue
-            events.emit(Event("task_failed", run_id, task.name, attempt, message, log=log.text()))
+            timed_out = isinstance(error, TaskTimeoutError)
+            events.emit(
+                Event("task_failed", run_id, task.name, attempt, message, log=log.text(), timed_out=timed_out)
+            )
             return Outcome(task.name, "failed", attempt - before, message)
 
     def _once(self) -> int | None:
@@ -287,7 +292,7 @@ def record_to(store: Any) -> Callable[[Event], None]:
                 event.run_id, event.task, event.attempt, "retrying", error=event.error, log=event.log
             )
         elif event.kind == "task_failed":
-            state = "timed_out" if event.error and event.error.startswith("timed out") else "failed"
+            state = "timed_out" if event.timed_out else "failed"
             store.finish_attempt(
                 event.run_id, event.task, event.attempt, state, error=event.error, log=event.log
             )

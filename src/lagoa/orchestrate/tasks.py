@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lagoa.config import PostgresSource
 from lagoa.ingest import load_source, merge_source
 from lagoa.orchestrate.graph import Task
 from lagoa.orchestrate.schedule import Interval
@@ -58,9 +57,7 @@ class ProjectTasks:
         return con
 
     def ingest(self, domain: str) -> int:
-        from lagoa.project import SourceSummary
         from lagoa.sources.fetching import Prefetch
-        from lagoa.sources.postgres import snapshot
 
         con = self._engine("ingest", domain)
         names = self._sources(domain)
@@ -69,20 +66,6 @@ class ProjectTasks:
             with Prefetch(self.project, names, run_id=self.run_id, interval=self.interval.pair) as ahead:
                 for name in names:
                     config = self.project.config.sources[name]
-                    if isinstance(config, PostgresSource):  # copies and replaces silver at once
-                        summary = snapshot(
-                            self.project,
-                            con,
-                            name,
-                            config,
-                            SourceSummary(name),
-                            run_id=self.run_id,
-                            now=self.now,
-                            report=_log(name),
-                        )
-                        self.summaries[name] = summary
-                        rows += summary.bronze_rows
-                        continue
                     summary = load_source(
                         self.project,
                         con,
@@ -110,8 +93,6 @@ class ProjectTasks:
             rows = 0
             for name in self._sources(domain):
                 config = self.project.config.sources[name]
-                if isinstance(config, PostgresSource):  # its ingest wrote silver already
-                    continue
                 summary = self.summaries.get(name) or SourceSummary(name)
                 merge_source(self.project, con, name, config, summary, run_id=self.run_id, report=_log(name))
                 log.info("%s: %d rows to silver", name, summary.silver_rows)

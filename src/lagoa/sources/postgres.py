@@ -268,7 +268,7 @@ def _load(
         staged, f"{table.schema}.{table.name}", stat.st_size, stat.st_mtime_ns, content_hash(staged)
     )
     bronze_name = f"{table.name}__changes"
-    result = load_bronze(
+    load_bronze(
         con,
         lake,
         project.storage,
@@ -309,5 +309,4 @@ def _load(
         remove=old,
         properties={BATCHES: [file.batch_id], RUN_ID: run_id, LSN: str(lsn)},
     )
-    del result
     return written.rows
