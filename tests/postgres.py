@@ -30,7 +30,7 @@ def _as_postgres(command: list[str]) -> list[str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
+def postgres_server(wal_level: str = "logical") -> Iterator[str]:
     """Start a throw-away server; yields a SQLAlchemy URI for its `postgres` database."""
     if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
         raise AssertionError(INSTALL_HINT)
@@ -46,7 +46,10 @@ def postgres_server() -> Iterator[str]:
         check=True,
         capture_output=True,
     )
-    options = f"-p {port} -k {sockets} -c listen_addresses=''"
+    options = (
+        f"-p {port} -k {sockets} -c listen_addresses='' -c wal_level={wal_level} "
+        "-c max_replication_slots=10 -c max_wal_senders=10"
+    )
     subprocess.run(
         _as_postgres(
             ["pg_ctl", "-D", str(data), "-o", f'"{options}"', "-w", "-l", str(root / "log"), "start"]

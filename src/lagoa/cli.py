@@ -520,10 +520,10 @@ def quality_report(run_id: str | None, show_html: bool, project_path: str, as_js
         _print_result(data)
 
 
-# The orchestration commands (graph, run, runs, backfill, scheduler) live in their own module.
-from lagoa import cli_runs  # noqa: E402
+# The orchestration commands (graph, run, runs, backfill, scheduler) and `lagoa cdc` live in their own modules.
+from lagoa import cli_cdc, cli_runs  # noqa: E402
 
-__all__ = ["cli_runs", "main"]
+__all__ = ["cli_cdc", "cli_runs", "main"]
 
 if __name__ == "__main__":  # `python -m lagoa.cli`: the importable module has every command
     from lagoa.cli import main as registered

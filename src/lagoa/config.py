@@ -292,9 +292,11 @@ class PythonSource(TableSource):
 
 
 class PostgresSource(Model):
-    """Tables of an operational Postgres database, copied from one consistent snapshot: per
-    table, ``bronze.<table>__changes`` (append-only: every copied row, with ``lagoa_op`` and
-    ``lagoa_lsn``) and ``silver.<table>`` (the table as it was at the snapshot)."""
+    """Tables of an operational Postgres database: per table, ``bronze.<table>__changes``
+    (append-only change log: ``lagoa_op``, ``lagoa_lsn``, ``lagoa_seq``, ``lagoa_xid``,
+    ``lagoa_committed_at`` and the row) and ``silver.<table>`` (the table's current state).
+    ``snapshot`` copies every table from one consistent snapshot; ``cdc`` replicates changes
+    continuously through a logical replication slot (see ``lagoa cdc``)."""
 
     kind: Literal["postgres"]
     dsn: str
@@ -303,16 +305,35 @@ class PostgresSource(Model):
     """Tables to copy: ``orders`` (in ``schema``) or ``sales.orders``."""
     schema_name: str = Field(default="public", alias="schema")
     """The schema of unqualified table names."""
-    mode: Literal["snapshot"] = "snapshot"
-    """``snapshot``: a consistent copy of every table (one exported snapshot), replacing silver."""
+    mode: Literal["snapshot", "cdc"] = "snapshot"
+    """``snapshot``: a consistent copy of every table (one exported snapshot), replacing silver.
+    ``cdc``: an initial snapshot, then every insert, update, delete and truncate, applied in
+    source-transaction order, exactly once."""
     keys: dict[str, list[str]] = Field(default_factory=dict)
-    """Key columns for tables without a primary key (``table: [col, …]``)."""
+    """Key columns for tables without a primary key (``table: [col, …]``); in ``cdc`` mode such a
+    table also needs ``REPLICA IDENTITY FULL``."""
     parallel: int = Field(default=2, ge=1)
     """Tables copied at once."""
+    slot: str | None = None
+    """``cdc``: the logical replication slot (created if missing); default ``lagoa_<source>``."""
+    publication: str | None = None
+    """``cdc``: the publication of the tables (created if missing); default ``lagoa_<source>``."""
+    flush_interval: float = Field(default=1.0, gt=0)
+    """``cdc``: seconds between flushes to the lake while changes arrive."""
+    flush_rows: int = Field(default=50_000, ge=1)
+    """``cdc``: changes that trigger a flush before the interval is up (whole transactions)."""
+    max_retained_wal_mb: int = Field(default=1024, ge=1)
+    """``cdc``: warn when the slot makes Postgres keep more WAL than this (MB)."""
 
     def entities(self) -> list[str]:
         """The lake name of each table: its name without the schema."""
         return [table.split(".")[-1] for table in self.tables]
+
+    def slot_name(self, source: str) -> str:
+        return self.slot or f"lagoa_{source}"
+
+    def publication_name(self, source: str) -> str:
+        return self.publication or f"lagoa_{source}"
 
 
 Source = Annotated[

@@ -35,9 +35,19 @@ if TYPE_CHECKING:
 
 LSN = "lagoa.lsn"
 """Snapshot summary key: the WAL position the committed rows are consistent with."""
-CHANGE_COLUMNS = {"lagoa_op": "string", "lagoa_lsn": "long", "lagoa_committed_at": "timestamptz"}
-"""The change log's columns besides the row: what happened (``r``: read from a snapshot), at which
-WAL position, committed when. (Not ``_lagoa_…``: column names are normalised without a leading _.)"""
+CHANGE_COLUMNS = {
+    "lagoa_op": "string",
+    "lagoa_lsn": "long",
+    "lagoa_seq": "long",
+    "lagoa_xid": "long",
+    "lagoa_committed_at": "timestamptz",
+    "lagoa_unchanged": "string",
+}
+"""The change log's columns besides the row: what happened (``r`` read from a snapshot, ``c``
+insert, ``u`` update, ``d`` delete, ``t`` truncate), the WAL position where its transaction
+ended, its order within that transaction, the transaction id, when it committed, and the
+columns an update left unchanged and Postgres did not send (TOASTed values, NULL in the log).
+(Not ``_lagoa_…``: column names are normalised without a leading underscore.)"""
 SIMPLE_TYPES = {
     "int2": "int",
     "int4": "int",
@@ -85,6 +95,8 @@ class SourceTable:
     name: str
     columns: list[Column]
     key: list[str]
+    identity: str = "d"
+    """Replica identity: ``d`` the primary key, ``f`` the full row, ``i`` an index, ``n`` nothing."""
 
     @property
     def qualified(self) -> str:
@@ -102,54 +114,114 @@ def snapshot(
     now: datetime,
     report: Any,
 ) -> SourceSummary:
-    """Copy every table of the source from one snapshot into bronze, then replace silver."""
-    import psycopg
+    """Copy every table of the source from one snapshot into bronze, then replace silver; in
+    ``cdc`` mode, replicate the changes since the last run instead (setting up the slot first)."""
+    if config.mode == "cdc":
+        from lagoa.sources.cdc import sync
 
-    dsn = resolve_secrets(config.dsn)
-    secrets = [dsn, *(p for p in [urllib.parse.urlsplit(dsn).password] if p)]
-    folder = project.root / ".lagoa" / "fetch" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        exporter = psycopg.connect(dsn)
-    except psycopg.Error as exc:
-        raise SourceError(
-            name, f"cannot connect: {redact(str(exc).strip(), secrets)}", hint=f"check `sources.{name}.dsn`"
-        ) from None
-    staged: dict[str, Path] = {}
+        return sync(project, con, name, config, summary, run_id=run_id, report=report)
+    dsn, secrets = credentials(config)
+    exporter = connect(dsn, name, secrets)
     try:
         exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         row = exporter.execute(
             "SELECT pg_export_snapshot(), pg_current_wal_lsn() - '0/0'::pg_lsn, now()"
         ).fetchone()
         assert row is not None
-        snapshot_id, lsn, taken_at = str(row[0]), int(row[1]), row[2]
-        tables = [_describe(exporter, name, config, table) for table in config.tables]
-        report(f"copying {len(tables)} table(s) from snapshot {snapshot_id}")
-        with ThreadPoolExecutor(max_workers=config.parallel, thread_name_prefix="lagoa-pg") as pool:
+        taken = Snapshot(str(row[0]), int(row[1]), row[2])
+        tables = [describe(exporter, name, config, table) for table in config.tables]
+        rows = copy_tables(
+            project,
+            con,
+            name,
+            dsn,
+            secrets,
+            tables,
+            taken,
+            parallel=config.parallel,
+            run_id=run_id,
+            now=now,
+            report=report,
+        )
+    finally:
+        exporter.close()
+    summary.bronze_rows += rows
+    summary.silver_rows += rows
+    summary.files += len(tables)
+    summary.silver_total = summary.silver_rows
+    return summary
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An exported snapshot, the WAL position its rows are consistent with, and its time."""
+
+    name: str
+    lsn: int
+    taken_at: datetime
+
+
+def credentials(config: PostgresSource) -> tuple[str, list[str]]:
+    """The resolved DSN and the secrets to keep out of messages (the DSN and its password)."""
+    dsn = resolve_secrets(config.dsn)
+    return dsn, [dsn, *(p for p in [urllib.parse.urlsplit(dsn).password] if p)]
+
+
+def connect(dsn: str, source: str, secrets: list[str], **options: Any) -> Any:
+    """A psycopg connection, or a SourceError that names the source but not the password."""
+    import psycopg
+
+    try:
+        return psycopg.connect(dsn, **options)
+    except psycopg.Error as exc:
+        raise SourceError(
+            source,
+            f"cannot connect: {redact(str(exc).strip(), secrets)}",
+            hint=f"check `sources.{source}.dsn`",
+        ) from None
+
+
+def copy_tables(
+    project: Project,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    dsn: str,
+    secrets: list[str],
+    tables: list[SourceTable],
+    taken: Snapshot,
+    *,
+    parallel: int,
+    run_id: str,
+    now: datetime,
+    report: Any,
+) -> int:
+    """Copy the tables as of an exported snapshot (which must stay open until this returns) into
+    bronze, then replace their silver tables; returns the rows copied."""
+    folder = project.root / ".lagoa" / "fetch" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, Path] = {}
+    rows = 0
+    try:
+        report(f"copying {len(tables)} table(s) from snapshot {taken.name}")
+        with ThreadPoolExecutor(
+            max_workers=max(1, min(len(tables), parallel)), thread_name_prefix="lagoa-pg"
+        ) as pool:
             futures = {
-                t.name: pool.submit(
-                    _copy, dsn, secrets, name, t, snapshot_id, lsn, taken_at, folder / f"{t.name}.parquet"
-                )
+                t.name: pool.submit(_copy, dsn, secrets, name, t, taken, folder / f"{t.name}.parquet")
                 for t in tables
             }
             for table_name, future in futures.items():
                 staged[table_name] = future.result()
-        exporter.rollback()  # the snapshot must stay valid until every copy has started
         for table in tables:
             report(f"loading {table.name}")
-            rows = _load(project, con, table, staged[table.name], lsn, run_id=run_id, now=now)
-            summary.bronze_rows += rows
-            summary.silver_rows += rows
-            summary.files += 1
-        summary.silver_total = summary.silver_rows
-        return summary
+            rows += _load(project, con, table, staged[table.name], taken.lsn, run_id=run_id, now=now)
+        return rows
     finally:
-        exporter.close()
         for path in staged.values():
             path.unlink(missing_ok=True)
 
 
-def _describe(con: Any, source: str, config: PostgresSource, table: str) -> SourceTable:
+def describe(con: Any, source: str, config: PostgresSource, table: str) -> SourceTable:
     schema, _, bare = table.rpartition(".")
     schema = schema or config.schema_name
     found = con.execute(
@@ -191,7 +263,11 @@ def _describe(con: Any, source: str, config: PostgresSource, table: str) -> Sour
             f"`sources.{source}.keys.{bare}: [columns]`",
         )
     columns = [Column(str(r[0]), str(r[1]), r[2], r[3]) for r in found]
-    return SourceTable(schema, bare, columns, key)
+    identity = con.execute(
+        "SELECT relreplident FROM pg_class WHERE oid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass",
+        (schema, bare),
+    ).fetchone()
+    return SourceTable(schema, bare, columns, key, str(identity[0]) if identity else "d")
 
 
 def _copy(
@@ -199,9 +275,7 @@ def _copy(
     secrets: list[str],
     source: str,
     table: SourceTable,
-    snapshot_id: str,
-    lsn: int,
-    taken_at: datetime,
+    taken: Snapshot,
     target: Path,
 ) -> Path:
     """Stream one table, as of the snapshot, into a Parquet file (with the change columns)."""
@@ -211,18 +285,23 @@ def _copy(
     try:
         with adbc.connect(dsn) as connection, connection.cursor() as cursor:
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            cursor.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(snapshot_id)}")
+            cursor.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(taken.name)}")
             cursor.execute(f"SELECT {select} FROM {table.qualified}")
             reader = cursor.fetch_record_batch()
             writer: pq.ParquetWriter | None = None
+            seq = 0
             try:
                 for batch in reader:
                     rows = batch.num_rows
                     extra = [
                         pa.array(["r"] * rows, pa.string()),
-                        pa.array([lsn] * rows, pa.int64()),
-                        pa.array([taken_at] * rows, pa.timestamp("us", tz="UTC")),
+                        pa.array([taken.lsn] * rows, pa.int64()),
+                        pa.array(range(seq, seq + rows), pa.int64()),
+                        pa.nulls(rows, pa.int64()),
+                        pa.array([taken.taken_at] * rows, pa.timestamp("us", tz="UTC")),
+                        pa.nulls(rows, pa.string()),
                     ]
+                    seq += rows
                     plain = [
                         column.cast(column.type.storage_type)
                         if isinstance(column.type, pa.ExtensionType)

@@ -1,0 +1,194 @@
+"""``lagoa cdc setup|status|run|drop|resync``: zero-ETL replication of Postgres sources."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from lagoa.cli import Output, _project, handle_errors, json_option, main, project_option
+
+if TYPE_CHECKING:
+    from lagoa.config import PostgresSource
+    from lagoa.project import Project
+    from lagoa.sources.cdc import FlushResult, Replicator
+
+
+@main.group()
+def cdc() -> None:
+    """Replicate Postgres tables (`kind: postgres`, `mode: cdc`) into bronze and silver.
+
+    \b
+    lagoa cdc setup [SOURCE]            publication, slot and initial snapshot
+    lagoa cdc status [SOURCE]           lag, retained WAL, last LSN per table
+    lagoa cdc run [SOURCE] [--follow]   apply the changes (until SIGTERM with --follow)
+    lagoa cdc resync SOURCE TABLE...    copy tables again from a new snapshot
+    lagoa cdc drop [SOURCE]             drop the slot and the publication
+    """
+
+
+def _source(project: Project, name: str | None) -> tuple[str, PostgresSource]:
+    from lagoa.config import PostgresSource
+    from lagoa.errors import ConfigError
+
+    sources = {
+        n: s for n, s in project.config.sources.items() if isinstance(s, PostgresSource) and s.mode == "cdc"
+    }
+    if name is None:
+        if len(sources) != 1:
+            found = ", ".join(sorted(sources)) or "none"
+            raise ConfigError(
+                f"name the source to replicate (CDC sources: {found})",
+                hint="a source with `kind: postgres` and `mode: cdc`",
+            )
+        name = next(iter(sources))
+    if name not in sources:
+        raise ConfigError(
+            f"`{name}` is not a CDC source", hint=f"CDC sources: {', '.join(sorted(sources)) or 'none'}"
+        )
+    return name, sources[name]
+
+
+@contextmanager
+def _replicator(project_path: str, source: str | None) -> Iterator[Replicator]:
+    from lagoa.sources.cdc import Replicator
+
+    project = _project(project_path)
+    name, config = _source(project, source)
+    run_id = f"cdc-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    with Replicator(project, name, config, run_id=run_id, report=lambda m: click.echo(f"{name}: {m}")) as r:
+        yield r
+
+
+@cdc.command()
+@click.argument("source", required=False)
+@project_option
+@handle_errors
+def setup(source: str | None, project_path: str) -> None:
+    """Create the publication and the slot, and copy every table from the slot's starting
+    snapshot (tables added to the source since are copied on their own)."""
+    with _replicator(project_path, source) as replicator:
+        done = replicator.setup()
+        for line in done or ["nothing to do: publication, slot and tables are in place"]:
+            click.echo(f"{replicator.name}: {line}")
+
+
+@cdc.command()
+@click.argument("source", required=False)
+@project_option
+@json_option
+@handle_errors
+def status(source: str | None, project_path: str, as_json: bool) -> None:
+    """Slot lag (bytes and seconds), retained WAL, and the last LSN applied to each table."""
+    from lagoa.sources.cdc import format_lsn
+
+    with _replicator(project_path, source) as replicator:
+        state = replicator.status()
+        warning = replicator.retained_warning(state)
+    out = Output(as_json)
+
+    def lsn(value: int | None) -> str:
+        return format_lsn(value) if value is not None else "-"
+
+    slot = [
+        ("slot", state.slot if state.exists else f"{state.slot} (missing: run `lagoa cdc setup`)"),
+        ("publication", state.publication),
+        ("in use by pid", state.active_pid or "-"),
+        ("confirmed LSN", lsn(state.confirmed_lsn)),
+        ("server LSN", lsn(state.current_lsn)),
+        ("lag bytes", state.lag_bytes),
+        ("lag seconds", round(state.lag_seconds, 3)),
+        ("retained WAL bytes", state.retained_wal_bytes),
+        ("WAL status", state.wal_status or "-"),
+    ]
+    out.table(f"cdc {replicator.name}", ["measure", "value"], slot)
+    out.table(
+        "last applied LSN per table",
+        ["table", "bronze change log", "silver mirror"],
+        [(t.table, lsn(t.bronze_lsn), lsn(t.silver_lsn)) for t in state.tables],
+    )
+    if warning:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+
+@cdc.command("run")
+@click.argument("source", required=False)
+@click.option("--follow", is_flag=True, help="Keep applying changes until SIGTERM or Ctrl-C.")
+@project_option
+@handle_errors
+def run_cdc(source: str | None, follow: bool, project_path: str) -> None:
+    """Apply the changes committed in Postgres since the last run (setting up what is missing).
+
+    Flushes every `flush_interval` seconds, or at once when `flush_rows` changes wait. A flush
+    commits whole source transactions; the slot advances only after the commits."""
+    from lagoa.sources.cdc import follow as replicate
+    from lagoa.sources.cdc import format_lsn
+
+    with _replicator(project_path, source) as replicator:
+        for line in replicator.setup():
+            click.echo(f"{replicator.name}: {line}")
+
+        def show(result: FlushResult) -> None:
+            tables = ", ".join(f"{t} {n:,}" for t, n in sorted(result.tables.items())) or "no table changes"
+            at = f" up to {format_lsn(result.lsn)}" if result.lsn else ""
+            click.echo(f"{replicator.name}: {result.transactions:,} transaction(s): {tables}{at}")
+            if warning := replicator.retained_warning(replicator.status()):
+                click.secho(f"warning: {warning}", fg="yellow", err=True)
+
+        with _stop_on_signal() as stop:
+            if follow:
+                click.echo(f"{replicator.name}: following slot {replicator.slot} (SIGTERM or Ctrl-C stops)")
+            total = replicate(replicator, stop, on_flush=show, once=not follow)
+        click.echo(
+            f"{replicator.name}: applied {total.changes:,} change(s) from {total.transactions:,} transaction(s)"
+        )
+
+
+@cdc.command()
+@click.argument("source")
+@click.argument("tables", nargs=-1, required=True)
+@project_option
+@handle_errors
+def resync(source: str, tables: tuple[str, ...], project_path: str) -> None:
+    """Rebuild the mirrors of TABLES from a new snapshot, e.g. after a column changed type."""
+    with _replicator(project_path, source) as replicator:
+        replicator.setup()
+        for line in replicator.resync(list(tables)):
+            click.echo(f"{replicator.name}: {line}")
+
+
+@cdc.command()
+@click.argument("source", required=False)
+@project_option
+@handle_errors
+def drop(source: str | None, project_path: str) -> None:
+    """Drop the slot and the publication, so Postgres stops keeping WAL for them. The lake
+    tables stay; a later `lagoa cdc setup` copies the tables again."""
+    with _replicator(project_path, source) as replicator:
+        for line in replicator.drop() or ["nothing to drop"]:
+            click.echo(f"{replicator.name}: {line}")
+
+
+@contextmanager
+def _stop_on_signal() -> Iterator[threading.Event]:
+    """SIGTERM or Ctrl-C lets the running flush finish, then stops; a second one aborts."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo(f"{signal.Signals(signum).name}: stopping after this flush", err=True)
+        stop.set()
+
+    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

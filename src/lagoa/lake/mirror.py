@@ -1,0 +1,159 @@
+"""Apply a batch of row changes (inserts, updates, deletes, truncates) to a silver mirror.
+
+The changes arrive in source order (``lagoa_lsn`` then ``lagoa_seq``). Per key only the last
+change counts: a delete removes the key, anything else makes its row the key's row. As in
+:mod:`lagoa.lake.merge`, the write is copy-on-write at file granularity: only the files holding a
+changed key are read and rewritten, and one Iceberg commit swaps them. A truncate empties the
+table first, so only the changes after it remain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from lagoa.engine import quote_identifier, quote_literal
+from lagoa.lake.catalog import Lake
+from lagoa.lake.merge import files_sql
+from lagoa.lake.writer import layout, write_parquet
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+FINAL = "lagoa_mirror_final"
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    upserted: int
+    deleted: int
+    rewritten_files: int
+    truncated: bool
+
+
+def apply_changes(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    table: Table,
+    changes: str,
+    key: list[str],
+    *,
+    unchanged: list[str],
+    properties: dict[str, object],
+) -> MirrorResult:
+    """Apply ``changes`` (a relation with the table's columns and ``lagoa_op``, ``lagoa_lsn``,
+    ``lagoa_seq``, ``lagoa_unchanged``) to ``table`` in one commit. ``unchanged`` lists the
+    columns some update left out (TOASTed values it did not touch): they keep their last value."""
+    existing = lake.data_files(table)
+    columns = [f.name for f in table.schema().fields]
+    truncate = con.execute(
+        f"SELECT lagoa_lsn, lagoa_seq FROM ({changes}) WHERE lagoa_op = 't' "
+        "ORDER BY lagoa_lsn DESC, lagoa_seq DESC LIMIT 1"
+    ).fetchone()
+    removed: list[str] = []
+    if truncate is not None:
+        lsn, seq = truncate
+        changes = (
+            f"SELECT * FROM ({changes}) WHERE lagoa_lsn > {lsn} OR (lagoa_lsn = {lsn} AND lagoa_seq > {seq})"
+        )
+        removed, existing = existing, []
+    if unchanged:
+        changes = _fill_unchanged(changes, key, unchanged, existing)
+    keys = ", ".join(quote_identifier(k) for k in key)
+    match = " AND ".join(f"s.{quote_identifier(k)} = f.{quote_identifier(k)}" for k in key)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {FINAL} AS SELECT * FROM ({changes}) WHERE lagoa_op <> 't' "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY lagoa_lsn DESC, lagoa_seq DESC) = 1"
+    )
+    try:
+        counts = con.execute(
+            f"SELECT count(*) FILTER (lagoa_op = 'd'), count(*) FILTER (lagoa_op <> 'd') FROM {FINAL}"
+        ).fetchone()
+        deleted, upserted = counts if counts else (0, 0)
+        rewritten = (
+            [
+                row[0]
+                for row in con.execute(
+                    f"SELECT DISTINCT s.filename FROM read_parquet({files_sql(existing)}, filename=true, "
+                    f"union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
+                ).fetchall()
+            ]
+            if existing
+            else []
+        )
+        projection = _projection(con, rewritten, table) if rewritten else ""
+        kept = (
+            f"SELECT {projection} FROM read_parquet({files_sql(rewritten)}, union_by_name=true) s "
+            f"ANTI JOIN {FINAL} f ON {match} UNION ALL "
+            if rewritten
+            else ""
+        )
+        projection = ", ".join(_column(c, "f") for c in columns)
+        select = f"{kept}SELECT {projection} FROM {FINAL} f WHERE lagoa_op <> 'd'"
+        written = write_parquet(con, select, lake.staging_folder(table), layout(table))
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {FINAL}")
+    lake.commit(table, add=written.files, remove=[*removed, *rewritten], properties=properties)
+    return MirrorResult(int(upserted), int(deleted), len(rewritten), truncate is not None)
+
+
+def _column(name: str, alias: str) -> str:
+    return f"{alias}.{quote_identifier(name)}"
+
+
+def _projection(con: duckdb.DuckDBPyConnection, files: list[str], table: Table) -> str:
+    """The table's columns as read from older files: columns added since read as NULL."""
+    from lagoa.lake.schema import duckdb_type, type_name
+
+    present = {
+        str(row[0])
+        for row in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({files_sql(files)}, union_by_name=true)"
+        ).fetchall()
+    }
+    return ", ".join(
+        _column(f.name, "s")
+        if f.name in present
+        else f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
+        for f in table.schema().fields
+    )
+
+
+def _fill_unchanged(changes: str, key: list[str], unchanged: list[str], existing: list[str]) -> str:
+    """Give each value an update left out the key's previous value: from the latest earlier
+    change in the batch that carried it, else from the mirror."""
+    window = (
+        f"OVER (PARTITION BY {', '.join(f'c.{quote_identifier(k)}' for k in key)} "
+        "ORDER BY c.lagoa_lsn, c.lagoa_seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    )
+    earlier, values = [], []
+    for i, column in enumerate(unchanged):
+        name = quote_identifier(column)
+        flagged = f"list_contains(string_split(coalesce(lagoa_unchanged, ''), ','), {quote_literal(column)})"
+        earlier.append(
+            f"last_value(CASE WHEN c.lagoa_op <> 'd' AND NOT {flagged.replace('lagoa_unchanged', 'c.lagoa_unchanged')} "
+            f"THEN struct_pack(v := c.{name}) END IGNORE NULLS) {window} AS _lagoa_earlier_{i}"
+        )
+        fallback = f"_lagoa_mirror_{i}" if existing else "NULL"
+        values.append(
+            f"CASE WHEN {flagged} THEN (CASE WHEN _lagoa_earlier_{i} IS NOT NULL "
+            f"THEN _lagoa_earlier_{i}.v ELSE {fallback} END) ELSE {name} END AS {name}"
+        )
+    mirrored = ""
+    if existing:
+        picked = ", ".join(f"{quote_identifier(c)} AS _lagoa_mirror_{i}" for i, c in enumerate(unchanged))
+        match = " AND ".join(f"m.{quote_identifier(k)} = c.{quote_identifier(k)}" for k in key)
+        mirrored_columns = ", ".join(f"m._lagoa_mirror_{i}" for i in range(len(unchanged)))
+        mirrored = (
+            f", {mirrored_columns}"
+            f" FROM ({changes}) c LEFT JOIN (SELECT {', '.join(quote_identifier(k) for k in key)}, {picked} "
+            f"FROM read_parquet({files_sql(existing)}, union_by_name=true)) m ON {match}"
+        )
+    source = mirrored or f" FROM ({changes}) c"
+    inner = f"SELECT c.*, {', '.join(earlier)}{source}"
+    helpers = [f"_lagoa_earlier_{i}" for i in range(len(unchanged))]
+    if existing:
+        helpers += [f"_lagoa_mirror_{i}" for i in range(len(unchanged))]
+    return f"SELECT * EXCLUDE ({', '.join(helpers)}) REPLACE ({', '.join(values)}) FROM ({inner})"

@@ -1,0 +1,746 @@
+"""Postgres sources, CDC mode: zero-ETL replication through a logical replication slot.
+
+Setup creates (or reuses) a publication of the tables and a ``pgoutput`` slot. The slot is made
+on a replication connection that exports its starting snapshot, and every table is copied from
+that snapshot, so the copy and the change stream meet exactly. Then each flush:
+
+1. peeks the slot's committed transactions (whole transactions, at most ``flush_rows`` changes);
+2. per table, appends the changes to ``bronze.<table>__changes`` and applies them to
+   ``silver.<table>``, one Iceberg commit each, with the LSN where the flush's last transaction
+   ended in the snapshot summary (``lagoa.lsn``);
+3. only then advances the slot.
+
+A crash anywhere re-reads the changes after the slot's position, and each table skips those at or
+below the LSN its commits already hold: every change lands exactly once. One source transaction
+is never split between commits of a table; across tables, the commits are made one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from lagoa.config import PostgresSource, redact
+from lagoa.engine import quote_identifier, quote_literal
+from lagoa.errors import ConfigError, SchemaEvolutionError
+from lagoa.lake.catalog import RUN_ID
+from lagoa.lake.mirror import apply_changes
+from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type
+from lagoa.lake.writer import layout, write_parquet
+from lagoa.sources.bronze import ERROR_COLUMNS, LINEAGE
+from lagoa.sources.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
+from lagoa.sources.postgres import (
+    CHANGE_COLUMNS,
+    LSN,
+    Column,
+    Snapshot,
+    SourceTable,
+    connect,
+    copy_tables,
+    credentials,
+    describe,
+)
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+    from lagoa.project import Project, SourceSummary
+
+log = logging.getLogger("lagoa.cdc")
+
+SESSION = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET IntervalStyle = 'iso_8601'"
+"""Values are decoded to text in this session: fix the formats DuckDB then parses."""
+
+
+def format_lsn(lsn: int) -> str:
+    return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+@dataclass
+class TableStatus:
+    table: str
+    bronze_lsn: int | None
+    silver_lsn: int | None
+
+
+@dataclass
+class Status:
+    slot: str
+    publication: str
+    exists: bool
+    active_pid: int | None = None
+    confirmed_lsn: int | None = None
+    current_lsn: int | None = None
+    lag_bytes: int = 0
+    lag_seconds: float = 0.0
+    retained_wal_bytes: int = 0
+    wal_status: str | None = None
+    tables: list[TableStatus] = field(default_factory=list)
+
+
+@dataclass
+class FlushResult:
+    changes: int = 0
+    transactions: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+    lsn: int | None = None
+    more: bool = False
+    """The flush stopped at ``flush_rows``: more changes are waiting."""
+
+
+class _ChangeSet:
+    """The changes of one table within one flush, column by column (values as Postgres text)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.values: dict[str, list[Any]] = {name: [] for name in names}
+        self.op: list[str] = []
+        self.txn: list[int] = []
+        self.seq: list[int] = []
+        self.unchanged: list[str | None] = []
+        self.unchanged_columns: set[str] = set()
+
+    def reshape(self, names: tuple[str, ...]) -> None:
+        """A new relation shape (a column added or dropped): later rows follow it."""
+        for name in names:
+            if name not in self.values:
+                self.values[name] = [None] * len(self.op)
+        self.names = names
+
+    def add(self, op: str, row: tuple[Any, ...], txn: int, seq: int) -> None:
+        missing = None
+        if UNCHANGED in row:
+            missing = [n for n, v in zip(self.names, row, strict=True) if v is UNCHANGED]
+            self.unchanged_columns.update(missing)
+            row = tuple(None if v is UNCHANGED else v for v in row)
+        if len(self.names) == len(self.values):
+            for column, value in zip(self.values.values(), row, strict=True):
+                column.append(value)
+        else:  # a column was dropped at the source: it gets NULL from here on
+            given = dict(zip(self.names, row, strict=True))
+            for name, column in self.values.items():
+                column.append(given.get(name))
+        self.op.append(op)
+        self.txn.append(txn)
+        self.seq.append(seq)
+        self.unchanged.append(",".join(missing) if missing else None)
+
+    def arrow(self, ends: list[int], begins: list[Begin]) -> pa.Table:
+        arrays: dict[str, pa.Array] = {name: pa.array(v, pa.string()) for name, v in self.values.items()}
+        arrays["lagoa_op"] = pa.array(self.op, pa.string())
+        arrays["lagoa_lsn"] = pa.array([ends[t] for t in self.txn], pa.int64())
+        arrays["lagoa_seq"] = pa.array(self.seq, pa.int64())
+        arrays["lagoa_xid"] = pa.array([begins[t].xid for t in self.txn], pa.int64())
+        arrays["lagoa_committed_at"] = pa.array(
+            [begins[t].committed_at for t in self.txn], pa.timestamp("us", tz="UTC")
+        )
+        arrays["lagoa_unchanged"] = pa.array(self.unchanged, pa.string())
+        return pa.table(arrays)
+
+
+@dataclass(eq=False)
+class _Mirror:
+    """One replicated table: its shape as last described by Postgres, and its lake tables."""
+
+    table: SourceTable
+    dropped: set[str] = field(default_factory=set)
+
+    @property
+    def bronze(self) -> str:
+        return f"bronze.{self.table.name}__changes"
+
+    @property
+    def silver(self) -> str:
+        return f"silver.{self.table.name}"
+
+
+class Replicator:
+    """Replicates one ``kind: postgres, mode: cdc`` source. Use as a context manager: it holds
+    a lock so that one replicator at a time uses the slot."""
+
+    def __init__(
+        self, project: Project, name: str, config: PostgresSource, *, run_id: str, report: Any = None
+    ) -> None:
+        self.project = project
+        self.name = name
+        self.config = config
+        self.run_id = run_id
+        self.report = report or (lambda message: log.info("%s", message))
+        self.dsn, self.secrets = credentials(config)
+        self.slot = config.slot_name(name)
+        self.publication = config.publication_name(name)
+        self.con: Any = None
+        self.duck = duckdb.connect()
+        self.mirrors: dict[str, _Mirror] = {}
+        self.by_oid: dict[int, _Mirror] = {}
+        self.types: dict[int, str] = {}
+        self._locked = False
+
+    # -- connection and checks -------------------------------------------------------------
+
+    def __enter__(self) -> Replicator:
+        self.con = connect(self.dsn, self.name, self.secrets, autocommit=True)
+        self.con.execute(SESSION)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.con is not None:
+            self.con.close()
+        self.duck.close()
+
+    def _error(self, message: str, hint: str) -> ConfigError:
+        return ConfigError(f"source `{self.name}`: {redact(message, self.secrets)}", hint=hint)
+
+    def check(self) -> None:
+        """Fail with what to change when the server cannot replicate."""
+        row = self.con.execute(
+            "SELECT current_setting('wal_level'), current_user, "
+            "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) OR EXISTS "
+            "(SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_replication' AND pg_has_role(current_user, r.oid, 'member'))"
+        ).fetchone()
+        wal_level, user, may_replicate = row
+        if wal_level != "logical":
+            raise self._error(
+                f"Postgres runs with wal_level = {wal_level}; CDC needs logical decoding",
+                "run `ALTER SYSTEM SET wal_level = logical;` as a superuser and restart Postgres "
+                "(on RDS: set rds.logical_replication = 1 in the parameter group and reboot)",
+            )
+        if not may_replicate:
+            raise self._error(
+                f"user `{user}` may not use replication slots",
+                f"run `ALTER ROLE {user} WITH REPLICATION;` as a superuser (on RDS: "
+                f"`GRANT rds_replication TO {user};`)",
+            )
+
+    def lock(self) -> None:
+        """Take the slot's advisory lock, or say who holds it."""
+        (got,) = self.con.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"lagoa:{self.slot}",)
+        ).fetchone()
+        if not got:
+            holder = self.con.execute(
+                "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
+                "AND l.objid = hashtext(%s)::oid AND l.granted LIMIT 1",
+                (f"lagoa:{self.slot}",),
+            ).fetchone()
+            who = (
+                f" (Postgres backend pid {holder[0]}, connected {holder[2]:%Y-%m-%d %H:%M:%S})"
+                if holder
+                else ""
+            )
+            raise self._error(
+                f"slot `{self.slot}` is in use by another `lagoa cdc` process{who}",
+                "stop the other process first (one replicator per slot), or give this source "
+                f"another `sources.{self.name}.slot`",
+            )
+        self._locked = True
+        active = self.con.execute(
+            "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s AND active_pid IS NOT NULL",
+            (self.slot,),
+        ).fetchone()
+        if active:
+            raise self._error(
+                f"slot `{self.slot}` is in use by another consumer (Postgres backend pid {active[0]})",
+                "stop that consumer, or give this source another `sources.{name}.slot`".replace(
+                    "{name}", self.name
+                ),
+            )
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def _describe_tables(self) -> list[SourceTable]:
+        tables = [describe(self.con, self.name, self.config, table) for table in self.config.tables]
+        for table in tables:
+            declared = not self._has_primary_key(table)
+            if declared and table.identity not in ("f", "i"):
+                raise self._error(
+                    f"table `{table.schema}.{table.name}` has no primary key, so Postgres sends no "
+                    "old row for its updates and deletes",
+                    f"add a primary key, or run `ALTER TABLE {table.schema}.{table.name} REPLICA IDENTITY FULL;` "
+                    f"(keeping `sources.{self.name}.keys.{table.name}`)",
+                )
+        return tables
+
+    def _has_primary_key(self, table: SourceTable) -> bool:
+        (found,) = self.con.execute(
+            "SELECT count(*) FROM pg_index WHERE indisprimary AND indrelid = "
+            "(quote_ident(%s) || '.' || quote_ident(%s))::regclass",
+            (table.schema, table.name),
+        ).fetchone()
+        return bool(found)
+
+    def setup(self) -> list[str]:
+        """Create what is missing: the publication, the slot (copying every table from its
+        starting snapshot), and the mirror of any table added since. Returns what it did."""
+        import psycopg
+
+        self.check()
+        self.lock()
+        tables = self._describe_tables()
+        done: list[str] = []
+        done += self._ensure_publication(tables)
+        exists = self.con.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        ).fetchone()
+        lake = self.project.lake
+        now = datetime.now(UTC)
+        if not exists:
+            replication = connect(self.dsn, self.name, self.secrets, autocommit=True, replication="database")
+            try:
+                try:
+                    row = replication.execute(
+                        f"CREATE_REPLICATION_SLOT {quote_identifier(self.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT"
+                    ).fetchone()
+                except psycopg.Error as exc:
+                    raise self._error(
+                        f"cannot create replication slot `{self.slot}`: {str(exc).strip()}",
+                        "raise `max_replication_slots` (and restart Postgres) or drop unused slots"
+                        if "max_replication_slots" in str(exc) or "all replication slots" in str(exc)
+                        else "check that the user has the REPLICATION attribute and that pg_hba.conf allows it",
+                    ) from None
+                consistent, snapshot_name = _parse_lsn(row[1]), str(row[2])
+                done.append(f"created slot {self.slot} at {format_lsn(consistent)}")
+                rows = copy_tables(
+                    self.project, self.duck, self.name, self.dsn, self.secrets, tables,
+                    Snapshot(snapshot_name, consistent, now),
+                    parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
+                )  # fmt: skip
+                done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
+            finally:
+                replication.close()
+        else:
+            missing = [t for t in tables if lake.table(f"silver.{t.name}") is None]
+            if missing:
+                rows = self._snapshot(missing, now)
+                done.append(f"copied {len(missing)} new table(s), {rows:,} rows")
+        for table in tables:
+            self._track(table)
+        return done
+
+    def _snapshot(self, tables: list[SourceTable], now: datetime) -> int:
+        """Copy tables the slot already streams: the position is taken before the snapshot, so
+        changes between the two are applied again on top of a copy that has them (harmless:
+        each change carries its whole row)."""
+        (lsn,) = self.con.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        exporter = connect(self.dsn, self.name, self.secrets)
+        try:
+            exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            (snapshot_name,) = exporter.execute("SELECT pg_export_snapshot()").fetchone()
+            return copy_tables(
+                self.project, self.duck, self.name, self.dsn, self.secrets, tables,
+                Snapshot(str(snapshot_name), int(lsn), now),
+                parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
+            )  # fmt: skip
+        finally:
+            exporter.close()
+
+    def _ensure_publication(self, tables: list[SourceTable]) -> list[str]:
+        import psycopg
+
+        wanted = {(t.schema, t.name) for t in tables}
+        exists = self.con.execute(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)
+        ).fetchone()
+        have = {
+            (str(s), str(t))
+            for s, t in self.con.execute(
+                "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s",
+                (self.publication,),
+            ).fetchall()
+        }
+        missing = sorted(wanted - have)
+        if exists and not missing:
+            return []
+        names = ", ".join(f"{quote_identifier(s)}.{quote_identifier(t)}" for s, t in missing)
+        statement = (
+            f"ALTER PUBLICATION {quote_identifier(self.publication)} ADD TABLE {names}"
+            if exists
+            else f"CREATE PUBLICATION {quote_identifier(self.publication)} FOR TABLE {names}"
+        )
+        try:
+            self.con.execute(statement)
+        except psycopg.Error as exc:
+            raise self._error(
+                f"cannot publish the tables: {str(exc).strip()}",
+                f"have the tables' owner (or a superuser) run `{statement};`, then run `lagoa cdc setup` again",
+            ) from None
+        return [f"{'added to' if exists else 'created'} publication {self.publication}: {names}"]
+
+    def _track(self, table: SourceTable) -> None:
+        self.mirrors[table.name] = self.mirrors.get(table.name) or _Mirror(table)
+
+    # -- status and drop -----------------------------------------------------------------------
+
+    def status(self) -> Status:
+        status = Status(self.slot, self.publication, exists=False)
+        row = self.con.execute(
+            "SELECT active_pid, confirmed_flush_lsn - '0/0'::pg_lsn, pg_current_wal_lsn() - '0/0'::pg_lsn, "
+            "pg_current_wal_lsn() - confirmed_flush_lsn, pg_current_wal_lsn() - restart_lsn, wal_status "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,),
+        ).fetchone()
+        lake = self.project.lake
+        for table in self.config.entities():
+            status.tables.append(
+                TableStatus(
+                    table,
+                    _int(lake.latest(lake.table(f"bronze.{table}__changes"), LSN)),
+                    _int(lake.latest(lake.table(f"silver.{table}"), LSN)),
+                )
+            )
+        if row is None:
+            return status
+        status.exists = True
+        status.active_pid = row[0]
+        status.confirmed_lsn, status.current_lsn = int(row[1]), int(row[2])
+        status.lag_bytes, status.retained_wal_bytes, status.wal_status = int(row[3]), int(row[4]), row[5]
+        if status.lag_bytes > 0 and status.active_pid is None:
+            try:
+                first = self._peek(None, 1)
+            except ConfigError:  # a replicator is reading the slot right now
+                first = []
+            for data in first:
+                message = decode(data)
+                if isinstance(message, Begin):
+                    status.lag_seconds = max(0.0, (datetime.now(UTC) - message.committed_at).total_seconds())
+                    break
+        return status
+
+    def retained_warning(self, status: Status) -> str | None:
+        bound = self.config.max_retained_wal_mb * 1024 * 1024
+        if status.retained_wal_bytes > bound:
+            return (
+                f"slot `{self.slot}` makes Postgres keep {status.retained_wal_bytes / 2**20:,.0f} MB of WAL "
+                f"(bound: {self.config.max_retained_wal_mb:,} MB): run `lagoa cdc run` more often, "
+                "or `lagoa cdc drop` the slot if this source is retired"
+            )
+        return None
+
+    def drop(self) -> list[str]:
+        """Drop the slot and the publication (the lake tables stay)."""
+        self.lock()
+        done = []
+        if self.con.execute(
+            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
+        ).fetchone():
+            self.con.execute("SELECT pg_drop_replication_slot(%s)", (self.slot,))
+            done.append(f"dropped slot {self.slot}")
+        if self.con.execute(
+            "SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,)
+        ).fetchone():
+            self.con.execute(f"DROP PUBLICATION {quote_identifier(self.publication)}")
+            done.append(f"dropped publication {self.publication}")
+        return done
+
+    # -- replication ---------------------------------------------------------------------------
+
+    def _peek(self, upto: int | None, limit: int | None) -> list[bytes]:
+        import psycopg
+
+        try:
+            rows = self.con.execute(
+                "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
+                "'proto_version', '1', 'publication_names', %s)",
+                (self.slot, format_lsn(upto) if upto is not None else None, limit, self.publication),
+                binary=True,
+            ).fetchall()
+        except psycopg.errors.ObjectInUse as exc:
+            raise self._error(
+                f"slot `{self.slot}` is in use: {str(exc).strip()}",
+                f"stop the other consumer, or give this source another `sources.{self.name}.slot`",
+            ) from None
+        except psycopg.errors.UndefinedObject as exc:
+            raise self._error(f"{str(exc).strip()}", "run `lagoa cdc setup` first") from None
+        return [bytes(row[0]) for row in rows]
+
+    def flush(self) -> FlushResult:
+        """Apply the committed transactions waiting in the slot (up to ``flush_rows`` changes)."""
+        result = FlushResult()
+        row = self.con.execute(
+            "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, confirmed_flush_lsn - '0/0'::pg_lsn "
+            "FROM pg_replication_slots WHERE slot_name = %s",
+            (self.slot,),
+        ).fetchone()
+        if row is None:
+            raise self._error(f"replication slot `{self.slot}` does not exist", "run `lagoa cdc setup` first")
+        upto, confirmed = int(row[0]), int(row[1])
+        limit = self.config.flush_rows
+        messages = self._peek(upto, limit)
+        result.more = len(messages) >= limit
+        changes, begins, ends = self._collect(messages)
+        result.transactions = len(ends)
+        if changes:
+            result.lsn = ends[-1]
+            for mirror, change_set in changes.items():
+                result.tables[mirror.table.name] = self._apply(mirror, change_set, begins, ends)
+            result.changes = sum(result.tables.values())
+        target = ends[-1] if result.more and ends else max(upto, ends[-1] if ends else 0)
+        if target > confirmed:
+            self.con.execute(
+                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(target))
+            )
+        return result
+
+    def _collect(self, messages: list[bytes]) -> tuple[dict[_Mirror, _ChangeSet], list[Begin], list[int]]:
+        """Decode the messages into per-table change sets, in commit order."""
+        changes: dict[_Mirror, _ChangeSet] = {}
+        begins: list[Begin] = []
+        ends: list[int] = []
+        shapes: dict[int, tuple[str, ...]] = {}
+        keys: dict[int, list[int]] = {}
+        txn = -1
+        seq = 0
+        for data in messages:
+            message = decode(data)
+            if isinstance(message, Change):
+                mirror = self.by_oid.get(message.relation)
+                if mirror is None:
+                    continue
+                change_set = changes.get(mirror)
+                if change_set is None:
+                    change_set = changes[mirror] = _ChangeSet(shapes[message.relation])
+                elif change_set.names != shapes[message.relation]:
+                    change_set.reshape(shapes[message.relation])
+                old = message.old_key
+                if old is not None:
+                    positions = keys[message.relation]
+                    if any(old[i] != message.row[i] for i in positions):  # the key changed
+                        change_set.add("d", old, txn, seq)
+                        seq += 1
+                change_set.add(message.op, message.row, txn, seq)
+                seq += 1
+            elif isinstance(message, Begin):
+                begins.append(message)
+                txn += 1
+                seq = 0
+            elif isinstance(message, Commit):
+                ends.append(message.end_lsn)
+            elif isinstance(message, Relation):
+                mirror = self._relation(message)
+                if mirror is not None:
+                    shapes[message.oid] = tuple(c.name for c in message.columns)
+                    keys[message.oid] = [
+                        i for i, c in enumerate(mirror.table.columns) if c.name in mirror.table.key
+                    ]
+            elif isinstance(message, Truncate):
+                for oid in message.relations:
+                    mirror = self.by_oid.get(oid)
+                    if mirror is None:
+                        continue
+                    change_set = changes.get(mirror) or changes.setdefault(mirror, _ChangeSet(shapes[oid]))
+                    change_set.add("t", (None,) * len(change_set.names), txn, seq)
+                    seq += 1
+        return changes, begins, ends
+
+    def _relation(self, message: Relation) -> _Mirror | None:
+        """Track a table's shape: columns added, dropped or retyped at the source."""
+        mirror = self.mirrors.get(message.name)
+        if mirror is None or mirror.table.schema != message.schema:
+            return None
+        self.by_oid[message.oid] = mirror
+        unknown = [c.type_oid for c in message.columns if c.type_oid not in self.types]
+        if unknown:
+            self.types.update(
+                (int(oid), str(name))
+                for oid, name in self.con.execute("SELECT oid::int8, typname FROM pg_type").fetchall()
+            )
+        columns = []
+        for c in message.columns:
+            numeric = self.types.get(c.type_oid) == "numeric" and c.type_modifier > 0
+            precision = ((c.type_modifier - 4) >> 16) & 0xFFFF if numeric else None
+            scale = (c.type_modifier - 4) & 0xFFFF if numeric else None
+            columns.append(Column(c.name, self.types.get(c.type_oid, "text"), precision, scale))
+        before = {c.name for c in mirror.table.columns} | mirror.dropped
+        now = {c.name for c in columns}
+        for gone in sorted(before - now - mirror.dropped):
+            self.report(
+                f"column `{gone}` was dropped from `{message.schema}.{message.name}`: silver keeps it, "
+                "NULL in rows changed from now on"
+            )
+            mirror.dropped.add(gone)
+        key = mirror.table.key
+        mirror.table = SourceTable(
+            mirror.table.schema, mirror.table.name, columns, key, mirror.table.identity
+        )
+        return mirror
+
+    def _apply(self, mirror: _Mirror, change_set: _ChangeSet, begins: list[Begin], ends: list[int]) -> int:
+        """Append one table's changes to its change log, then apply them to its mirror."""
+        lake = self.project.lake
+        table = mirror.table
+        wanted = {c.name: c.lake_type for c in table.columns}
+        bronze = self._evolve(mirror.bronze, wanted | CHANGE_COLUMNS | dict(LINEAGE) | dict(ERROR_COLUMNS))
+        silver = self._evolve(mirror.silver, wanted)
+        silver_lsn = _int(lake.latest(silver, LSN)) or 0
+        # Bronze is committed first, so it is never behind silver; after a snapshot it has no LSN.
+        bronze_lsn = max(_int(lake.latest(bronze, LSN)) or 0, silver_lsn)
+        last = ends[-1]
+        relation = f"lagoa_changes_{table.name}"
+        self.duck.register(relation, change_set.arrow(ends, begins))
+        try:
+            given = set(change_set.values)
+            typed_columns = [
+                f"CAST({quote_identifier(n)} AS {duckdb_type(wanted.get(n, 'string'))}) AS {quote_identifier(n)}"
+                for n in change_set.values
+            ] + [  # columns dropped at the source before this flush: NULL from now on
+                f"CAST(NULL AS {duckdb_type(_type_of(f.field_type))}) AS {quote_identifier(f.name)}"
+                for f in silver.schema().fields
+                if f.name not in given
+            ]
+            typed = (
+                f"SELECT {', '.join(typed_columns)}, lagoa_op, lagoa_lsn, lagoa_seq, lagoa_xid, "
+                f"lagoa_committed_at, lagoa_unchanged FROM {relation}"
+            )
+            now = quote_literal(datetime.now(UTC).isoformat())
+            system = {
+                "_lagoa_batch_id": quote_literal(f"lsn:{format_lsn(last)}"),
+                "_lagoa_ingested_at": f"CAST({now} AS TIMESTAMPTZ)",
+                "_lagoa_source": quote_literal(f"{self.name}:{self.slot}"),
+            }
+            present = given | {f.name for f in silver.schema().fields} | set(CHANGE_COLUMNS)
+            projection = ", ".join(
+                quote_identifier(f.name)
+                if f.name in present
+                else f"{system[f.name]} AS {quote_identifier(f.name)}"
+                if f.name in system
+                else f"CAST(NULL AS {duckdb_type(_type_of(f.field_type))}) AS {quote_identifier(f.name)}"
+                for f in bronze.schema().fields
+            )
+            properties: dict[str, object] = {LSN: str(last), RUN_ID: self.run_id}
+            bronze_rows = self._count(relation, bronze_lsn)
+            if bronze_rows:
+                select = f"SELECT {projection} FROM ({typed}) WHERE lagoa_lsn > {bronze_lsn}"
+                written = write_parquet(self.duck, select, lake.staging_folder(bronze), layout(bronze))
+                lake.commit(bronze, add=written.files, properties=properties)
+            silver_rows = self._count(relation, silver_lsn)
+            if silver_rows:
+                apply_changes(
+                    self.duck,
+                    lake,
+                    silver,
+                    f"SELECT * FROM ({typed}) WHERE lagoa_lsn > {silver_lsn}",
+                    table.key,
+                    unchanged=sorted(change_set.unchanged_columns),
+                    properties=properties,
+                )
+            return max(bronze_rows, silver_rows)
+        finally:
+            self.duck.unregister(relation)
+
+    def _count(self, relation: str, after: int) -> int:
+        (count,) = self.duck.execute(
+            f"SELECT count(*) FROM {relation} WHERE lagoa_lsn > {after}"
+        ).fetchone() or (0,)
+        return int(count)
+
+    def _evolve(self, identifier: str, columns: dict[str, str]) -> Table:
+        """The table with the source's columns: new ones added, safe type changes applied."""
+        lake = self.project.lake
+        table = lake.table(identifier)
+        wanted = [(name, iceberg_type(t)) for name, t in columns.items()]
+        if table is None:
+            return lake.create_table(identifier, iceberg_schema(wanted))
+        current = {f.name: _type_of(f.field_type) for f in table.schema().fields}
+        for name, lake_type in columns.items():
+            if name in current and current[name] != lake_type and not can_promote(current[name], lake_type):
+                raise SchemaEvolutionError(
+                    identifier,
+                    f"column `{name}` changed from {current[name]} to {lake_type} at the source, which "
+                    "Iceberg cannot change in place",
+                    hint=f"copy the table again: `lagoa cdc resync {self.name} {identifier.split('.')[-1].removesuffix('__changes')}` "
+                    "(its change log is kept, the mirror is rebuilt from a new snapshot)",
+                )
+        return lake.evolve(table, wanted)
+
+    def resync(self, tables: list[str]) -> list[str]:
+        """Rebuild the mirrors of ``tables`` from a new snapshot (after an incompatible change)."""
+        self.check()
+        self.lock()
+        chosen = [t for t in self._describe_tables() if t.name in tables]
+        unknown = set(tables) - {t.name for t in chosen}
+        if unknown:
+            raise self._error(
+                f"not a table of this source: {', '.join(sorted(unknown))}",
+                f"pick from {self.config.entities()}",
+            )
+        lake = self.project.lake
+        for table in chosen:
+            for identifier in (f"silver.{table.name}", f"bronze.{table.name}__changes"):
+                if lake.table(identifier) is not None:
+                    lake.catalog.drop_table(identifier)
+        rows = self._snapshot(chosen, datetime.now(UTC))
+        for table in chosen:
+            self._track(table)
+        return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
+
+
+def _type_of(field_type: Any) -> str:
+    from lagoa.lake.schema import type_name
+
+    return type_name(field_type)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value is not None else None
+
+
+def _parse_lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def follow(
+    replicator: Replicator, stop: threading.Event, *, on_flush: Any = None, once: bool = False
+) -> FlushResult:
+    """Flush until ``stop`` is set (or, with ``once``, until caught up): at once while changes
+    wait beyond ``flush_rows``, else every ``flush_interval`` seconds."""
+    total = FlushResult()
+    interval = replicator.config.flush_interval
+    while not stop.is_set():
+        started = time.monotonic()
+        result = replicator.flush()
+        total.changes += result.changes
+        total.transactions += result.transactions
+        for table, count in result.tables.items():
+            total.tables[table] = total.tables.get(table, 0) + count
+        total.lsn = result.lsn or total.lsn
+        if on_flush is not None and (result.changes or result.transactions):
+            on_flush(result)
+        if result.more:
+            continue
+        if once:
+            break
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    return total
+
+
+def sync(
+    project: Project,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: PostgresSource,
+    summary: SourceSummary,
+    *,
+    run_id: str,
+    report: Any,
+) -> SourceSummary:
+    """The ``ingest`` step of a CDC source: set up what is missing, then apply every change
+    committed so far."""
+    del con  # the replicator has its own DuckDB connection
+    with Replicator(project, name, config, run_id=run_id, report=report) as replicator:
+        for line in replicator.setup():
+            report(line)
+        result = follow(replicator, threading.Event(), once=True)
+    summary.bronze_rows += result.changes
+    summary.silver_rows += result.changes
+    if result.changes:
+        report(f"applied {result.changes:,} change(s) from {result.transactions:,} transaction(s)")
+    return summary
