@@ -122,38 +122,25 @@ def _projection(con: duckdb.DuckDBPyConnection, files: list[str], table: Table) 
 
 
 def _fill_unchanged(changes: str, key: list[str], unchanged: list[str], existing: list[str]) -> str:
-    """Give each value an update left out the key's previous value: from the latest earlier
-    change in the batch that carried it, else from the mirror."""
-    window = (
-        f"OVER (PARTITION BY {', '.join(f'c.{quote_identifier(k)}' for k in key)} "
-        "ORDER BY c.lagoa_lsn, c.lagoa_seq ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)"
+    """Give the values an update left out (and no earlier change of the batch carried) the
+    mirror's value under the row's origin key, ``lagoa_origin_<i>``."""
+    if not existing:
+        return changes
+    picked = ", ".join(
+        [f"{quote_identifier(k)} AS _lagoa_key_{i}" for i, k in enumerate(key)]
+        + [f"{quote_identifier(c)} AS _lagoa_mirror_{i}" for i, c in enumerate(unchanged)]
     )
-    earlier, values = [], []
+    match = " AND ".join(f"m._lagoa_key_{i} = c.lagoa_origin_{i}" for i in range(len(key)))
+    values = []
     for i, column in enumerate(unchanged):
         name = quote_identifier(column)
         flagged = f"list_contains(string_split(coalesce(lagoa_unchanged, ''), ','), {quote_literal(column)})"
-        earlier.append(
-            f"last_value(CASE WHEN c.lagoa_op <> 'd' AND NOT {flagged.replace('lagoa_unchanged', 'c.lagoa_unchanged')} "
-            f"THEN struct_pack(v := c.{name}) END IGNORE NULLS) {window} AS _lagoa_earlier_{i}"
-        )
-        fallback = f"_lagoa_mirror_{i}" if existing else "NULL"
-        values.append(
-            f"CASE WHEN {flagged} THEN (CASE WHEN _lagoa_earlier_{i} IS NOT NULL "
-            f"THEN _lagoa_earlier_{i}.v ELSE {fallback} END) ELSE {name} END AS {name}"
-        )
-    mirrored = ""
-    if existing:
-        picked = ", ".join(f"{quote_identifier(c)} AS _lagoa_mirror_{i}" for i, c in enumerate(unchanged))
-        match = " AND ".join(f"m.{quote_identifier(k)} = c.{quote_identifier(k)}" for k in key)
-        mirrored_columns = ", ".join(f"m._lagoa_mirror_{i}" for i in range(len(unchanged)))
-        mirrored = (
-            f", {mirrored_columns}"
-            f" FROM ({changes}) c LEFT JOIN (SELECT {', '.join(quote_identifier(k) for k in key)}, {picked} "
-            f"FROM read_parquet({files_sql(existing)}, union_by_name=true)) m ON {match}"
-        )
-    source = mirrored or f" FROM ({changes}) c"
-    inner = f"SELECT c.*, {', '.join(earlier)}{source}"
-    helpers = [f"_lagoa_earlier_{i}" for i in range(len(unchanged))]
-    if existing:
-        helpers += [f"_lagoa_mirror_{i}" for i in range(len(unchanged))]
-    return f"SELECT * EXCLUDE ({', '.join(helpers)}) REPLACE ({', '.join(values)}) FROM ({inner})"
+        values.append(f"CASE WHEN {flagged} THEN _lagoa_mirror_{i} ELSE {name} END AS {name}")
+    helpers = [f"_lagoa_key_{i}" for i in range(len(key))] + [
+        f"_lagoa_mirror_{i}" for i in range(len(unchanged))
+    ]
+    joined = (
+        f"SELECT * FROM ({changes}) c LEFT JOIN (SELECT {picked} FROM "
+        f"read_parquet({files_sql(existing)}, union_by_name=true)) m ON {match}"
+    )
+    return f"SELECT * EXCLUDE ({', '.join(helpers)}) REPLACE ({', '.join(values)}) FROM ({joined})"

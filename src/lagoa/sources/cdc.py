@@ -96,16 +96,27 @@ class FlushResult:
 
 
 class _ChangeSet:
-    """The changes of one table within one flush, column by column (values as Postgres text)."""
+    """The changes of one table within one flush, column by column (values as Postgres text).
 
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
+    An update leaves out the TOASTed values it did not touch. When an earlier change of the flush
+    carried the value, it is filled in here; otherwise the row keeps the key (``origin``) under
+    which the mirror holds it: the key before this flush, even if the key changed since."""
+
+    def __init__(self, names: tuple[str, ...], key: list[str]) -> None:
+        self.key = key
         self.values: dict[str, list[Any]] = {name: [] for name in names}
         self.op: list[str] = []
         self.txn: list[int] = []
         self.seq: list[int] = []
         self.unchanged: list[str | None] = []
+        self.origins: list[tuple[Any, ...] | None] = []
         self.unchanged_columns: set[str] = set()
+        self.latest: dict[
+            tuple[Any, ...], tuple[tuple[Any, ...], tuple[str, ...], tuple[Any, ...] | None]
+        ] = {}
+        """Per key, its newest row in this flush, that row's column names, and the origin of the
+        values it still lacks."""
+        self.reshape(names)
 
     def reshape(self, names: tuple[str, ...]) -> None:
         """A new relation shape (a column added or dropped): later rows follow it."""
@@ -113,8 +124,54 @@ class _ChangeSet:
             if name not in self.values:
                 self.values[name] = [None] * len(self.op)
         self.names = names
+        self.key_at = [names.index(k) for k in self.key]
 
-    def add(self, op: str, row: tuple[Any, ...], txn: int, seq: int) -> None:
+    def key_of(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(row[i] for i in self.key_at)
+
+    def insert(self, row: tuple[Any, ...], txn: int, seq: int) -> int:
+        self.latest[self.key_of(row)] = (row, self.names, None)
+        self._append("c", row, txn, seq, None)
+        return 1
+
+    def delete(self, row: tuple[Any, ...], txn: int, seq: int) -> int:
+        self.latest.pop(self.key_of(row), None)
+        self._append("d", row, txn, seq, None)
+        return 1
+
+    def truncate(self, txn: int, seq: int) -> int:
+        self.latest.clear()
+        self._append("t", (None,) * len(self.names), txn, seq, None)
+        return 1
+
+    def update(self, row: tuple[Any, ...], old: tuple[Any, ...] | None, txn: int, seq: int) -> int:
+        """An update; when its key changed, the old key is deleted first (two changes)."""
+        key = self.key_of(row)
+        before = self.key_of(old) if old is not None else key
+        moved = before != key
+        prior = self.latest.pop(before, None)
+        origin = None
+        if UNCHANGED in row:
+            if prior is not None:  # an earlier change of this flush has the values, or their origin
+                earlier_row, earlier_names, origin = prior
+                earlier = dict(zip(earlier_names, earlier_row, strict=True))
+                row = tuple(
+                    earlier.get(n, UNCHANGED) if v is UNCHANGED else v
+                    for n, v in zip(self.names, row, strict=True)
+                )
+            else:
+                origin = before
+            if UNCHANGED not in row:
+                origin = None
+        self.latest[key] = (row, self.names, origin)
+        if moved:
+            self._append("d", old, txn, seq, None)  # type: ignore[arg-type]
+        self._append("u", row, txn, seq + moved, origin)
+        return 1 + moved
+
+    def _append(
+        self, op: str, row: tuple[Any, ...], txn: int, seq: int, origin: tuple[Any, ...] | None
+    ) -> None:
         missing = None
         if UNCHANGED in row:
             missing = [n for n, v in zip(self.names, row, strict=True) if v is UNCHANGED]
@@ -131,6 +188,7 @@ class _ChangeSet:
         self.txn.append(txn)
         self.seq.append(seq)
         self.unchanged.append(",".join(missing) if missing else None)
+        self.origins.append(origin if missing else None)
 
     def arrow(self, ends: list[int], begins: list[Begin]) -> pa.Table:
         arrays: dict[str, pa.Array] = {name: pa.array(v, pa.string()) for name, v in self.values.items()}
@@ -142,6 +200,8 @@ class _ChangeSet:
             [begins[t].committed_at for t in self.txn], pa.timestamp("us", tz="UTC")
         )
         arrays["lagoa_unchanged"] = pa.array(self.unchanged, pa.string())
+        for i in range(len(self.key)):
+            arrays[f"lagoa_origin_{i}"] = pa.array([o[i] if o else None for o in self.origins], pa.string())
         return pa.table(arrays)
 
 
@@ -495,7 +555,6 @@ class Replicator:
         begins: list[Begin] = []
         ends: list[int] = []
         shapes: dict[int, tuple[str, ...]] = {}
-        keys: dict[int, list[int]] = {}
         txn = -1
         seq = 0
         for data in messages:
@@ -505,18 +564,17 @@ class Replicator:
                 if mirror is None:
                     continue
                 change_set = changes.get(mirror)
+                shape = shapes[message.relation]
                 if change_set is None:
-                    change_set = changes[mirror] = _ChangeSet(shapes[message.relation])
-                elif change_set.names != shapes[message.relation]:
-                    change_set.reshape(shapes[message.relation])
-                old = message.old_key
-                if old is not None:
-                    positions = keys[message.relation]
-                    if any(old[i] != message.row[i] for i in positions):  # the key changed
-                        change_set.add("d", old, txn, seq)
-                        seq += 1
-                change_set.add(message.op, message.row, txn, seq)
-                seq += 1
+                    change_set = changes[mirror] = _ChangeSet(shape, mirror.table.key)
+                elif change_set.names != shape:
+                    change_set.reshape(shape)
+                if message.op == "u":
+                    seq += change_set.update(message.row, message.old_key, txn, seq)
+                elif message.op == "c":
+                    seq += change_set.insert(message.row, txn, seq)
+                else:
+                    seq += change_set.delete(message.row, txn, seq)
             elif isinstance(message, Begin):
                 begins.append(message)
                 txn += 1
@@ -527,17 +585,15 @@ class Replicator:
                 mirror = self._relation(message)
                 if mirror is not None:
                     shapes[message.oid] = tuple(c.name for c in message.columns)
-                    keys[message.oid] = [
-                        i for i, c in enumerate(mirror.table.columns) if c.name in mirror.table.key
-                    ]
             elif isinstance(message, Truncate):
                 for oid in message.relations:
                     mirror = self.by_oid.get(oid)
                     if mirror is None:
                         continue
-                    change_set = changes.get(mirror) or changes.setdefault(mirror, _ChangeSet(shapes[oid]))
-                    change_set.add("t", (None,) * len(change_set.names), txn, seq)
-                    seq += 1
+                    change_set = changes.get(mirror) or changes.setdefault(
+                        mirror, _ChangeSet(shapes[oid], mirror.table.key)
+                    )
+                    seq += change_set.truncate(txn, seq)
         return changes, begins, ends
 
     def _relation(self, message: Relation) -> _Mirror | None:
@@ -595,8 +651,12 @@ class Replicator:
                 for f in silver.schema().fields
                 if f.name not in given
             ]
+            origins = [
+                f"CAST(lagoa_origin_{i} AS {duckdb_type(wanted[k])}) AS lagoa_origin_{i}"
+                for i, k in enumerate(table.key)
+            ]
             typed = (
-                f"SELECT {', '.join(typed_columns)}, lagoa_op, lagoa_lsn, lagoa_seq, lagoa_xid, "
+                f"SELECT {', '.join(typed_columns + origins)}, lagoa_op, lagoa_lsn, lagoa_seq, lagoa_xid, "
                 f"lagoa_committed_at, lagoa_unchanged FROM {relation}"
             )
             now = quote_literal(datetime.now(UTC).isoformat())
