@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +93,10 @@ def status(source: str | None, project_path: str, as_json: bool) -> None:
     with _replicator(project_path, source) as replicator:
         state = replicator.status()
         warning = replicator.retained_warning(state)
-    out = Output(as_json)
+    if as_json:
+        click.echo(json.dumps({**asdict(state), "warning": warning}, indent=2, default=str))
+        return
+    out = Output()
 
     def lsn(value: int | None) -> str:
         return format_lsn(value) if value is not None else "-"
@@ -102,12 +107,10 @@ def status(source: str | None, project_path: str, as_json: bool) -> None:
         ("in use by pid", state.active_pid or "-"),
         ("confirmed LSN", lsn(state.confirmed_lsn)),
         ("server LSN", lsn(state.current_lsn)),
-        ("lag bytes", state.lag_bytes),
-        ("lag seconds", round(state.lag_seconds, 3)),
-        ("retained WAL bytes", state.retained_wal_bytes),
-        ("WAL status", state.wal_status or "-"),
+        ("lag", f"{state.lag_bytes:,} bytes, {state.lag_seconds:.1f} s"),
+        ("retained WAL", f"{state.retained_wal_bytes / 2**20:,.1f} MB ({state.wal_status or '-'})"),
     ]
-    out.table(f"cdc {replicator.name}", ["measure", "value"], slot)
+    out.table(f"cdc {replicator.name}", ["", ""], slot)
     out.table(
         "last applied LSN per table",
         ["table", "bronze change log", "silver mirror"],
