@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/orchestrate.py
 	$(BIN)/python benchmarks/http_ingest.py
 	$(BIN)/python benchmarks/postgres_snapshot.py
+	$(BIN)/python benchmarks/postgres_cdc.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

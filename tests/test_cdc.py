@@ -170,10 +170,13 @@ def writers(dsn: str, transactions: int, workers: int = 3, seed: int = 7, pause:
 
     def write(worker: int) -> None:
         writer = Writer(worker, workers, seed)
-        with psycopg.connect(dsn, autocommit=True) as con:
+        # Asynchronous commit: WAL is written before it is flushed, which CDC must not outrun.
+        with psycopg.connect(dsn, autocommit=True, options="-c synchronous_commit=off") as con:
             for _ in range(transactions):
                 writer.transaction(con)
                 time.sleep(pause)
+            con.execute("SET synchronous_commit = on")  # this commit flushes the WAL of all before it
+            writer.transaction(con)
 
     pool = [threading.Thread(target=write, args=(w,)) for w in range(workers)]
     for thread in pool:

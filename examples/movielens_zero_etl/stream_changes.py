@@ -6,7 +6,8 @@ Each transaction makes one to four changes, drawn from: new ratings, re-ratings 
 `rated_at`), deleted ratings, new tags, deleted tags and, rarely, a retitled movie ("Matrix, The
 (1999)" becomes "The Matrix (1999)"). Ctrl-C or SIGTERM stops it early; either way it prints how
 many changes of each kind it committed and the tables' row counts. The same seed on the same
-database makes the same changes. The database is `--dsn`, by default $MOVIELENS_DSN.
+database makes the same changes in the same order. The database is `--dsn`, by default
+$MOVIELENS_DSN.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ import psycopg
 
 Connection = psycopg.Connection[Any]
 
-# Half-star ratings, weighted as in MovieLens: mostly 3 to 4 stars.
+# Half-star ratings in the proportions of the dataset (percent): mostly 3 to 4 stars.
 STARS = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
-WEIGHTS = [1, 3, 2, 8, 6, 20, 13, 27, 9, 13]
+WEIGHTS = [1, 3, 2, 7, 6, 20, 13, 27, 8, 13]
 RETITLE = r"^(.*), (The|A|An) (\(\d{4}\))$"  # "Matrix, The (1999)" → "The Matrix (1999)"
 
 

@@ -93,6 +93,8 @@ class FlushResult:
     lsn: int | None = None
     more: bool = False
     """The flush stopped at ``flush_rows``: more changes are waiting."""
+    committed_at: list[datetime] = field(default_factory=list)
+    """When each applied transaction committed in Postgres (for measuring replication lag)."""
 
 
 class _ChangeSet:
@@ -537,12 +539,16 @@ class Replicator:
         result.more = len(messages) >= limit
         changes, begins, ends = self._collect(messages)
         result.transactions = len(ends)
+        result.committed_at = [begin.committed_at for begin in begins]
         if changes:
             result.lsn = ends[-1]
             for mirror, change_set in changes.items():
                 result.tables[mirror.table.name] = self._apply(mirror, change_set, begins, ends)
             result.changes = sum(result.tables.values())
-        target = ends[-1] if result.more and ends else max(upto, ends[-1] if ends else 0)
+        # Advance only to the end of a transaction decoded here. Decoding reads flushed WAL only,
+        # and an asynchronous commit can be written (counted in pg_current_wal_lsn) before it is
+        # flushed: advancing to the server's position would skip it.
+        target = ends[-1] if ends else 0
         if target > confirmed:
             self.con.execute(
                 "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(target))
