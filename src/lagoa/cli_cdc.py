@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from lagoa.config import PostgresSource
     from lagoa.project import Project
     from lagoa.sources.cdc import FlushResult, Replicator
+    from lagoa.sources.postgres import SourceTable
 
 
 @main.group()
@@ -59,13 +60,34 @@ def _source(project: Project, name: str | None) -> tuple[str, PostgresSource]:
 
 @contextmanager
 def _replicator(project_path: str, source: str | None) -> Iterator[Replicator]:
+    """The source's replicator, with a progress bar per table while tables are copied."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from lagoa.sources.cdc import Replicator
 
     project = _project(project_path)
     name, config = _source(project, source)
     run_id = f"cdc-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    with Replicator(project, name, config, run_id=run_id, report=lambda m: click.echo(f"{name}: {m}")) as r:
-        yield r
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=True,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def copied(table: SourceTable, rows: int) -> None:
+        if table.name not in tasks:
+            bars.start()
+            tasks[table.name] = bars.add_task(f"copying {table.name}", total=table.estimated_rows)
+        bars.update(tasks[table.name], completed=rows)
+
+    def report(message: str) -> None:
+        bars.console.print(f"{name}: {message}", highlight=False, markup=False)
+
+    try:
+        with Replicator(project, name, config, run_id=run_id, report=report, progress=copied) as replicator:
+            yield replicator
+    finally:
+        bars.stop()
 
 
 @cdc.command()

@@ -40,12 +40,14 @@ from lagoa.sources.postgres import (
     CHANGE_COLUMNS,
     LSN,
     Column,
+    Progress,
     Snapshot,
     SourceTable,
     connect,
     copy_tables,
     credentials,
     describe,
+    reporting_progress,
 )
 
 if TYPE_CHECKING:
@@ -228,13 +230,21 @@ class Replicator:
     a lock so that one replicator at a time uses the slot."""
 
     def __init__(
-        self, project: Project, name: str, config: PostgresSource, *, run_id: str, report: Any = None
+        self,
+        project: Project,
+        name: str,
+        config: PostgresSource,
+        *,
+        run_id: str,
+        report: Any = None,
+        progress: Progress | None = None,
     ) -> None:
         self.project = project
         self.name = name
         self.config = config
         self.run_id = run_id
         self.report = report or (lambda message: log.info("%s", message))
+        self.progress = progress or reporting_progress(self.report)
         self.dsn, self.secrets = credentials(config)
         self.slot = config.slot_name(name)
         self.publication = config.publication_name(name)
@@ -374,6 +384,7 @@ class Replicator:
                     self.project, self.duck, self.name, self.dsn, self.secrets, tables,
                     Snapshot(snapshot_name, consistent, now),
                     parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
+                    progress=self.progress,
                 )  # fmt: skip
                 done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
             finally:
@@ -400,6 +411,7 @@ class Replicator:
                 self.project, self.duck, self.name, self.dsn, self.secrets, tables,
                 Snapshot(str(snapshot_name), int(lsn), now),
                 parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
+                    progress=self.progress,
             )  # fmt: skip
         finally:
             exporter.close()

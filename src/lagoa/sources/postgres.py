@@ -8,7 +8,9 @@ replaced by the snapshot in one commit, so rows deleted at the source disappear 
 
 from __future__ import annotations
 
+import time
 import urllib.parse
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +35,8 @@ from lagoa.sources.readers import READERS
 if TYPE_CHECKING:
     from lagoa.project import Project, SourceSummary
 
+Progress = Callable[["SourceTable", int], None]
+"""Told the rows copied so far of a table, from the copying thread."""
 LSN = "lagoa.lsn"
 """Snapshot summary key: the WAL position the committed rows are consistent with."""
 CHANGE_COLUMNS = {
@@ -97,6 +101,8 @@ class SourceTable:
     key: list[str]
     identity: str = "d"
     """Replica identity: ``d`` the primary key, ``f`` the full row, ``i`` an index, ``n`` nothing."""
+    estimated_rows: int | None = None
+    """Postgres's estimate (``pg_class.reltuples``), for progress bars; None before an ANALYZE."""
 
     @property
     def qualified(self) -> str:
@@ -142,6 +148,7 @@ def snapshot(
             run_id=run_id,
             now=now,
             report=report,
+            progress=reporting_progress(report),
         )
     finally:
         exporter.close()
@@ -150,6 +157,21 @@ def snapshot(
     summary.files += len(tables)
     summary.silver_total = summary.silver_rows
     return summary
+
+
+def reporting_progress(report: Any, every: float = 1.0) -> Progress:
+    """Progress as report lines (``copying orders: 1,200,000 of ~10,000,000 rows``), at most one
+    per table every ``every`` seconds."""
+    last: dict[str, float] = {}
+
+    def tell(table: SourceTable, rows: int) -> None:
+        now = time.monotonic()
+        if now - last.get(table.name, 0.0) >= every:
+            last[table.name] = now
+            of = f" of ~{table.estimated_rows:,}" if table.estimated_rows else ""
+            report(f"copying {table.name}: {rows:,}{of} rows")
+
+    return tell
 
 
 @dataclass(frozen=True)
@@ -194,9 +216,11 @@ def copy_tables(
     run_id: str,
     now: datetime,
     report: Any,
+    progress: Progress | None = None,
 ) -> int:
     """Copy the tables as of an exported snapshot (which must stay open until this returns) into
-    bronze, then replace their silver tables; returns the rows copied."""
+    bronze, then replace their silver tables; returns the rows copied. ``progress`` is called
+    from the copying threads with each table and its rows so far."""
     folder = project.root / ".lagoa" / "fetch" / name
     folder.mkdir(parents=True, exist_ok=True)
     staged: dict[str, Path] = {}
@@ -207,7 +231,9 @@ def copy_tables(
             max_workers=max(1, min(len(tables), parallel)), thread_name_prefix="lagoa-pg"
         ) as pool:
             futures = {
-                t.name: pool.submit(_copy, dsn, secrets, name, t, taken, folder / f"{t.name}.parquet")
+                t.name: pool.submit(
+                    _copy, dsn, secrets, name, t, taken, folder / f"{t.name}.parquet", progress
+                )
                 for t in tables
             }
             for table_name, future in futures.items():
@@ -263,11 +289,12 @@ def describe(con: Any, source: str, config: PostgresSource, table: str) -> Sourc
             f"`sources.{source}.keys.{bare}: [columns]`",
         )
     columns = [Column(str(r[0]), str(r[1]), r[2], r[3]) for r in found]
-    identity = con.execute(
-        "SELECT relreplident FROM pg_class WHERE oid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass",
+    identity, estimate = con.execute(
+        "SELECT relreplident, reltuples::int8 FROM pg_class "
+        "WHERE oid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass",
         (schema, bare),
-    ).fetchone()
-    return SourceTable(schema, bare, columns, key, str(identity[0]) if identity else "d")
+    ).fetchone() or ("d", -1)
+    return SourceTable(schema, bare, columns, key, str(identity), int(estimate) if estimate >= 0 else None)
 
 
 def _copy(
@@ -277,6 +304,7 @@ def _copy(
     table: SourceTable,
     taken: Snapshot,
     target: Path,
+    progress: Progress | None = None,
 ) -> Path:
     """Stream one table, as of the snapshot, into a Parquet file (with the change columns)."""
     import adbc_driver_postgresql.dbapi as adbc
@@ -314,6 +342,8 @@ def _copy(
                     if writer is None:
                         writer = pq.ParquetWriter(target, out.schema)
                     writer.write_batch(out)
+                    if progress is not None:
+                        progress(table, seq)
             finally:
                 if writer is not None:
                     writer.close()
