@@ -152,8 +152,9 @@ class Writer:
                         ),
                     )
                 elif roll < 0.86:
-                    con.execute(
-                        "UPDATE lines SET line_no = line_no + 10 WHERE order_id = %s AND line_no < 10",
+                    con.execute(  # key changes: above the order's greatest line, so never a clash
+                        "UPDATE lines SET line_no = line_no + (SELECT max(line_no) + 1 FROM lines l "
+                        "WHERE l.order_id = lines.order_id) WHERE order_id = %s",
                         (rng.choice(self.orders),),
                     )
                 elif roll < 0.93:
@@ -344,3 +345,27 @@ def test_killed_replicator_resumes_exactly_once(tmp_path: Path, database: str) -
     assert report["slot"] == "lagoa_app" and report["lag_seconds"] == 0
     assert {t["table"] for t in report["tables"]} == set(TABLES)
     assert all(t["silver_lsn"] == t["bronze_lsn"] is not None for t in report["tables"])
+
+
+def test_every_table_of_a_schema_when_none_are_listed(tmp_path: Path, database: str) -> None:
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute(
+            "CREATE SCHEMA crm; CREATE TABLE crm.leads (id int PRIMARY KEY, name text); "  # type: ignore[arg-type]
+            "CREATE TABLE crm.calls (id int PRIMARY KEY, lead_id int); INSERT INTO crm.leads VALUES (1, 'a')"
+        )
+    root = tmp_path / "crm"
+    root.mkdir()
+    (root / "lagoa.yml").write_text(
+        f'name: crm\nsources:\n  crm:\n    kind: postgres\n    mode: cdc\n    dsn: "{database}"\n    schema: crm\n'
+    )
+    project = Project.load(root)
+    config = project.config.sources["crm"]
+    assert config.kind == "postgres"
+    with Replicator(project, "crm", config, run_id="t", report=lambda _m: None) as r:
+        r.setup()
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute("INSERT INTO crm.calls VALUES (7, 1)")
+        follow(r, threading.Event(), once=True)
+        assert [t.table for t in r.status().tables] == ["calls", "leads"]
+    assert project.query("SELECT * FROM silver.leads")[1] == [(1, "a")]
+    assert project.query("SELECT * FROM silver.calls")[1] == [(7, 1)]

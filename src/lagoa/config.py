@@ -301,10 +301,11 @@ class PostgresSource(Model):
     kind: Literal["postgres"]
     dsn: str
     """libpq URI, normally ``${env:NAME}`` (``postgresql://user:password@host:5432/db``)."""
-    tables: list[str] = Field(min_length=1)
-    """Tables to copy: ``orders`` (in ``schema``) or ``sales.orders``."""
+    tables: list[str] = Field(default_factory=list)
+    """Tables to copy: ``orders`` (in ``schema``) or ``sales.orders``; none listed: every table
+    of ``schema`` (found when the source is read)."""
     schema_name: str = Field(default="public", alias="schema")
-    """The schema of unqualified table names."""
+    """The schema of unqualified table names (and of every table, when none are listed)."""
     mode: Literal["snapshot", "cdc"] = "snapshot"
     """``snapshot``: a consistent copy of every table (one exported snapshot), replacing silver.
     ``cdc``: an initial snapshot, then every insert, update, delete and truncate, applied in
@@ -326,7 +327,7 @@ class PostgresSource(Model):
     """``cdc``: warn when the slot makes Postgres keep more WAL than this (MB)."""
 
     def entities(self) -> list[str]:
-        """The lake name of each table: its name without the schema."""
+        """The lake name of each listed table: its name without the schema."""
         return [table.split(".")[-1] for table in self.tables]
 
     def slot_name(self, source: str) -> str:

@@ -29,12 +29,11 @@ import pyarrow as pa
 
 from lagoa.config import PostgresSource, redact
 from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import ConfigError, SchemaEvolutionError
+from lagoa.errors import ConfigError
 from lagoa.lake.catalog import RUN_ID
 from lagoa.lake.mirror import apply_changes
-from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type
+from lagoa.lake.schema import duckdb_type
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.bronze import ERROR_COLUMNS, LINEAGE
 from lagoa.sources.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
 from lagoa.sources.postgres import (
     CHANGE_COLUMNS,
@@ -47,12 +46,12 @@ from lagoa.sources.postgres import (
     copy_tables,
     credentials,
     describe,
+    lake_tables,
     reporting_progress,
+    table_names,
 )
 
 if TYPE_CHECKING:
-    from pyiceberg.table import Table
-
     from lagoa.project import Project, SourceSummary
 
 log = logging.getLogger("lagoa.cdc")
@@ -211,18 +210,11 @@ class _ChangeSet:
 
 @dataclass(eq=False)
 class _Mirror:
-    """One replicated table: its shape as last described by Postgres, and its lake tables."""
+    """One replicated table: its shape as last described by Postgres, and the columns dropped
+    since Lagoa started following it."""
 
     table: SourceTable
     dropped: set[str] = field(default_factory=set)
-
-    @property
-    def bronze(self) -> str:
-        return f"bronze.{self.table.name}__changes"
-
-    @property
-    def silver(self) -> str:
-        return f"silver.{self.table.name}"
 
 
 class Replicator:
@@ -253,7 +245,6 @@ class Replicator:
         self.mirrors: dict[str, _Mirror] = {}
         self.by_oid: dict[int, _Mirror] = {}
         self.types: dict[int, str] = {}
-        self._locked = False
 
     # -- connection and checks -------------------------------------------------------------
 
@@ -313,7 +304,6 @@ class Replicator:
                 "stop the other process first (one replicator per slot), or give this source "
                 f"another `sources.{self.name}.slot`",
             )
-        self._locked = True
         active = self.con.execute(
             "SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s AND active_pid IS NOT NULL",
             (self.slot,),
@@ -321,15 +311,16 @@ class Replicator:
         if active:
             raise self._error(
                 f"slot `{self.slot}` is in use by another consumer (Postgres backend pid {active[0]})",
-                "stop that consumer, or give this source another `sources.{name}.slot`".replace(
-                    "{name}", self.name
-                ),
+                f"stop that consumer, or give this source another `sources.{self.name}.slot`",
             )
 
     # -- setup ---------------------------------------------------------------------------------
 
     def _describe_tables(self) -> list[SourceTable]:
-        tables = [describe(self.con, self.name, self.config, table) for table in self.config.tables]
+        tables = [
+            describe(self.con, self.name, self.config, table)
+            for table in table_names(self.con, self.name, self.config)
+        ]
         for table in tables:
             declared = not self._has_primary_key(table)
             if declared and table.identity not in ("f", "i"):
@@ -380,12 +371,7 @@ class Replicator:
                     ) from None
                 consistent, snapshot_name = _parse_lsn(row[1]), str(row[2])
                 done.append(f"created slot {self.slot} at {format_lsn(consistent)}")
-                rows = copy_tables(
-                    self.project, self.duck, self.name, self.dsn, self.secrets, tables,
-                    Snapshot(snapshot_name, consistent, now),
-                    parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
-                    progress=self.progress,
-                )  # fmt: skip
+                rows = self._copy(tables, Snapshot(snapshot_name, consistent, now))
                 done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
             finally:
                 replication.close()
@@ -407,14 +393,24 @@ class Replicator:
         try:
             exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             (snapshot_name,) = exporter.execute("SELECT pg_export_snapshot()").fetchone()
-            return copy_tables(
-                self.project, self.duck, self.name, self.dsn, self.secrets, tables,
-                Snapshot(str(snapshot_name), int(lsn), now),
-                parallel=self.config.parallel, run_id=self.run_id, now=now, report=self.report,
-                    progress=self.progress,
-            )  # fmt: skip
+            return self._copy(tables, Snapshot(str(snapshot_name), int(lsn), now))
         finally:
             exporter.close()
+
+    def _copy(self, tables: list[SourceTable], taken: Snapshot) -> int:
+        return copy_tables(
+            self.project,
+            self.name,
+            self.dsn,
+            self.secrets,
+            tables,
+            taken,
+            parallel=self.config.parallel,
+            run_id=self.run_id,
+            now=taken.taken_at,
+            report=self.report,
+            progress=self.progress,
+        )
 
     def _ensure_publication(self, tables: list[SourceTable]) -> list[str]:
         import psycopg
@@ -448,6 +444,9 @@ class Replicator:
             ) from None
         return [f"{'added to' if exists else 'created'} publication {self.publication}: {names}"]
 
+    def _listed(self) -> list[str]:
+        return [name.split(".")[-1] for name in table_names(self.con, self.name, self.config)]
+
     def _track(self, table: SourceTable) -> None:
         self.mirrors[table.name] = self.mirrors.get(table.name) or _Mirror(table)
 
@@ -462,7 +461,7 @@ class Replicator:
             (self.slot,),
         ).fetchone()
         lake = self.project.lake
-        for table in self.config.entities():
+        for table in self.config.entities() or sorted(self.mirrors) or self._listed():
             status.tables.append(
                 TableStatus(
                     table,
@@ -651,8 +650,12 @@ class Replicator:
         lake = self.project.lake
         table = mirror.table
         wanted = {c.name: c.lake_type for c in table.columns}
-        bronze = self._evolve(mirror.bronze, wanted | CHANGE_COLUMNS | dict(LINEAGE) | dict(ERROR_COLUMNS))
-        silver = self._evolve(mirror.silver, wanted)
+        bronze, silver = lake_tables(
+            lake,
+            table,
+            hint=f"copy the table again: `lagoa cdc resync {self.name} {table.name}` (its change log "
+            "and mirror start afresh from a new snapshot)",
+        )
         silver_lsn = _int(lake.latest(silver, LSN)) or 0
         # Bronze is committed first, so it is never behind silver; after a snapshot it has no LSN.
         bronze_lsn = max(_int(lake.latest(bronze, LSN)) or 0, silver_lsn)
@@ -719,25 +722,6 @@ class Replicator:
         ).fetchone() or (0,)
         return int(count)
 
-    def _evolve(self, identifier: str, columns: dict[str, str]) -> Table:
-        """The table with the source's columns: new ones added, safe type changes applied."""
-        lake = self.project.lake
-        table = lake.table(identifier)
-        wanted = [(name, iceberg_type(t)) for name, t in columns.items()]
-        if table is None:
-            return lake.create_table(identifier, iceberg_schema(wanted))
-        current = {f.name: _type_of(f.field_type) for f in table.schema().fields}
-        for name, lake_type in columns.items():
-            if name in current and current[name] != lake_type and not can_promote(current[name], lake_type):
-                raise SchemaEvolutionError(
-                    identifier,
-                    f"column `{name}` changed from {current[name]} to {lake_type} at the source, which "
-                    "Iceberg cannot change in place",
-                    hint=f"copy the table again: `lagoa cdc resync {self.name} {identifier.split('.')[-1].removesuffix('__changes')}` "
-                    "(its change log is kept, the mirror is rebuilt from a new snapshot)",
-                )
-        return lake.evolve(table, wanted)
-
     def resync(self, tables: list[str]) -> list[str]:
         """Rebuild the mirrors of ``tables`` from a new snapshot (after an incompatible change)."""
         self.check()
@@ -747,7 +731,7 @@ class Replicator:
         if unknown:
             raise self._error(
                 f"not a table of this source: {', '.join(sorted(unknown))}",
-                f"pick from {self.config.entities()}",
+                f"pick from {', '.join(self._listed())}",
             )
         lake = self.project.lake
         for table in chosen:

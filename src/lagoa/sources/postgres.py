@@ -11,28 +11,27 @@ from __future__ import annotations
 import time
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lagoa.config import PostgresSource, TableSource, redact, resolve_secrets
+from lagoa.config import PostgresSource, redact, resolve_secrets
 from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import ConfigError, SourceError
-from lagoa.lake.catalog import BATCHES, RUN_ID
-from lagoa.lake.merge import files_sql
-from lagoa.lake.schema import iceberg_schema, iceberg_type
-from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.bronze import load_bronze
-from lagoa.sources.files import SourceFile, content_hash
-from lagoa.sources.readers import READERS
+from lagoa.errors import ConfigError, SchemaEvolutionError, SourceError
+from lagoa.lake.catalog import RUN_ID, Lake
+from lagoa.lake.schema import can_promote, iceberg_schema, iceberg_type, type_name
+from lagoa.sources.bronze import ERROR_COLUMNS, LINEAGE
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from lagoa.project import Project, SourceSummary
 
 Progress = Callable[["SourceTable", int], None]
@@ -135,10 +134,10 @@ def snapshot(
         ).fetchone()
         assert row is not None
         taken = Snapshot(str(row[0]), int(row[1]), row[2])
-        tables = [describe(exporter, name, config, table) for table in config.tables]
+        tables = [describe(exporter, name, config, table) for table in table_names(exporter, name, config)]
+        del con  # the copy writes its Parquet files itself
         rows = copy_tables(
             project,
-            con,
             name,
             dsn,
             secrets,
@@ -205,7 +204,6 @@ def connect(dsn: str, source: str, secrets: list[str], **options: Any) -> Any:
 
 def copy_tables(
     project: Project,
-    con: duckdb.DuckDBPyConnection,
     name: str,
     dsn: str,
     secrets: list[str],
@@ -218,33 +216,142 @@ def copy_tables(
     report: Any,
     progress: Progress | None = None,
 ) -> int:
-    """Copy the tables as of an exported snapshot (which must stay open until this returns) into
-    bronze, then replace their silver tables; returns the rows copied. ``progress`` is called
-    from the copying threads with each table and its rows so far."""
-    folder = project.root / ".lagoa" / "fetch" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    staged: dict[str, Path] = {}
+    """Copy the tables as of an exported snapshot (which must stay open until this returns):
+    each streams once, into a change-log file and a mirror file, which are then committed to
+    ``bronze.<table>__changes`` (appended) and ``silver.<table>`` (replaced). Returns the rows
+    copied. ``progress`` is called from the copying threads with each table and its rows so far."""
+    lake = project.lake
+    targets = {t.name: _Targets.prepare(lake, name, t, taken, run_id=run_id, now=now) for t in tables}
     rows = 0
+    report(f"copying {len(tables)} table(s) from snapshot {taken.name}")
     try:
-        report(f"copying {len(tables)} table(s) from snapshot {taken.name}")
         with ThreadPoolExecutor(
             max_workers=max(1, min(len(tables), parallel)), thread_name_prefix="lagoa-pg"
         ) as pool:
             futures = {
-                t.name: pool.submit(
-                    _copy, dsn, secrets, name, t, taken, folder / f"{t.name}.parquet", progress
-                )
-                for t in tables
+                pool.submit(_copy, dsn, secrets, name, t, taken, targets[t.name], progress): t for t in tables
             }
-            for table_name, future in futures.items():
-                staged[table_name] = future.result()
-        for table in tables:
-            report(f"loading {table.name}")
-            rows += _load(project, con, table, staged[table.name], taken.lsn, run_id=run_id, now=now)
+            for future in as_completed(futures):
+                table = futures[future]
+                copied = future.result()
+                report(f"committing {table.name}: {copied:,} rows")
+                targets[table.name].commit(lake, copied, taken.lsn, run_id)
+                rows += copied
         return rows
     finally:
-        for path in staged.values():
-            path.unlink(missing_ok=True)
+        for target in targets.values():
+            target.discard()
+
+
+@dataclass
+class _Targets:
+    """Where one table's copy is written: a file in each lake table's data folder."""
+
+    bronze: Table
+    silver: Table
+    bronze_file: Path
+    silver_file: Path
+    constants: dict[str, Any]
+    """The change-log columns every copied row has, and their values."""
+    in_lake: bool = False
+    """The files were committed (a copy with no rows commits none)."""
+
+    @classmethod
+    def prepare(
+        cls, lake: Lake, source: str, table: SourceTable, taken: Snapshot, *, run_id: str, now: datetime
+    ) -> _Targets:
+        bronze, silver = lake_tables(
+            lake,
+            table,
+            hint=f"drop `silver.{table.name}` and `bronze.{table.name}__changes` to copy the table afresh",
+        )
+        return cls(
+            bronze,
+            silver,
+            lake.staging_folder(bronze) / "snapshot.parquet",
+            lake.staging_folder(silver) / "snapshot.parquet",
+            {
+                "lagoa_op": "r",
+                "lagoa_lsn": taken.lsn,
+                "lagoa_committed_at": taken.taken_at,
+                "_lagoa_batch_id": f"snapshot:{taken.lsn}",
+                "_lagoa_ingested_at": now,
+                "_lagoa_source": source,
+            },
+        )
+
+    def commit(self, lake: Lake, rows: int, lsn: int, run_id: str) -> None:
+        """Append the change-log file, then make the mirror exactly the copy, one commit each."""
+        properties: dict[str, object] = {LSN: str(lsn), RUN_ID: run_id}
+        if rows:
+            lake.commit(self.bronze, add=[str(self.bronze_file)], properties=properties)
+        lake.commit(
+            self.silver,
+            add=[str(self.silver_file)] if rows else [],
+            remove=lake.data_files(self.silver),
+            properties=properties,
+        )
+        self.in_lake = rows > 0
+
+    def discard(self) -> None:
+        """Remove the files of a copy that was not committed (or had no rows), and empty folders."""
+        for path in (self.bronze_file, self.silver_file):
+            if not self.in_lake:
+                path.unlink(missing_ok=True)
+            if path.parent.exists() and not any(path.parent.iterdir()):
+                path.parent.rmdir()
+
+
+def lake_tables(lake: Lake, table: SourceTable, *, hint: str) -> tuple[Table, Table]:
+    """``bronze.<table>__changes`` and ``silver.<table>``, created or evolved to the source's
+    columns (new ones added, safe type changes applied; any other change is an error)."""
+    wanted = {c.name: c.lake_type for c in table.columns}
+    return (
+        _evolved(
+            lake,
+            f"bronze.{table.name}__changes",
+            wanted | CHANGE_COLUMNS | dict(LINEAGE) | dict(ERROR_COLUMNS),
+            hint,
+        ),
+        _evolved(lake, f"silver.{table.name}", wanted, hint),
+    )
+
+
+def _evolved(lake: Lake, identifier: str, columns: dict[str, str], hint: str) -> Table:
+    table = lake.table(identifier)
+    wanted = [(name, iceberg_type(t)) for name, t in columns.items()]
+    if table is None:
+        return lake.create_table(identifier, iceberg_schema(wanted))
+    current = {f.name: type_name(f.field_type) for f in table.schema().fields}
+    for name, lake_type in columns.items():
+        if name in current and current[name] != lake_type and not can_promote(current[name], lake_type):
+            raise SchemaEvolutionError(
+                identifier,
+                f"column `{name}` changed from {current[name]} to {lake_type} at the source, which "
+                "Iceberg cannot change in place",
+                hint=hint,
+            )
+    return lake.evolve(table, wanted)
+
+
+def table_names(con: Any, source: str, config: PostgresSource) -> list[str]:
+    """The tables the source lists, or else every table of its schema."""
+    if config.tables:
+        return config.tables
+    found = [
+        str(row[0])
+        for row in con.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+            (config.schema_name,),
+        ).fetchall()
+    ]
+    if not found:
+        raise ConfigError(
+            f"source `{source}`: schema `{config.schema_name}` has no tables",
+            hint=f"list them under `sources.{source}.tables`, or check `sources.{source}.schema`",
+        )
+    return found
 
 
 def describe(con: Any, source: str, config: PostgresSource, table: str) -> SourceTable:
@@ -303,119 +410,80 @@ def _copy(
     source: str,
     table: SourceTable,
     taken: Snapshot,
-    target: Path,
+    targets: _Targets,
     progress: Progress | None = None,
-) -> Path:
-    """Stream one table, as of the snapshot, into a Parquet file (with the change columns)."""
+) -> int:
+    """Stream one table, as of the snapshot, into its change-log and mirror files; returns the
+    rows. Each Arrow batch from ADBC is cast to the lake's types and written to both files, by
+    two threads, while the next batch is read. The change log is written with snappy (written
+    once, read rarely), the mirror with zstd level 1, as everywhere else."""
     import adbc_driver_postgresql.dbapi as adbc
+    from pyiceberg.io.pyarrow import schema_to_pyarrow
 
+    outputs = [
+        (targets.bronze_file, schema_to_pyarrow(targets.bronze.schema()), "snappy", None),
+        (targets.silver_file, schema_to_pyarrow(targets.silver.schema()), "zstd", 1),
+    ]
     select = ", ".join(c.select for c in table.columns)
+    rows = 0
+    writers: list[pq.ParquetWriter] = []
+    writing: list[Future[None]] = []
     try:
-        with adbc.connect(dsn) as connection, connection.cursor() as cursor:
+        with (
+            adbc.connect(dsn) as connection,
+            connection.cursor() as cursor,
+            ThreadPoolExecutor(max_workers=2, thread_name_prefix="lagoa-pg-write") as pool,
+        ):
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cursor.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(taken.name)}")
             cursor.execute(f"SELECT {select} FROM {table.qualified}")
-            reader = cursor.fetch_record_batch()
-            writer: pq.ParquetWriter | None = None
-            seq = 0
-            try:
-                for batch in reader:
-                    rows = batch.num_rows
-                    extra = [
-                        pa.array(["r"] * rows, pa.string()),
-                        pa.array([taken.lsn] * rows, pa.int64()),
-                        pa.array(range(seq, seq + rows), pa.int64()),
-                        pa.nulls(rows, pa.int64()),
-                        pa.array([taken.taken_at] * rows, pa.timestamp("us", tz="UTC")),
-                        pa.nulls(rows, pa.string()),
+            for batch in cursor.fetch_record_batch():
+                if not writers:
+                    writers = [
+                        pq.ParquetWriter(path, schema, compression=codec, compression_level=level)
+                        for path, schema, codec, level in outputs
                     ]
-                    seq += rows
-                    plain = [
-                        column.cast(column.type.storage_type)
-                        if isinstance(column.type, pa.ExtensionType)
-                        else column
-                        for column in batch.columns
-                    ]
-                    out = pa.RecordBatch.from_arrays(
-                        [*plain, *extra], names=[*batch.schema.names, *CHANGE_COLUMNS]
-                    )
-                    if writer is None:
-                        writer = pq.ParquetWriter(target, out.schema)
-                    writer.write_batch(out)
-                    if progress is not None:
-                        progress(table, seq)
-            finally:
-                if writer is not None:
-                    writer.close()
+                count = batch.num_rows
+                given = {
+                    name: _plain(column)
+                    for name, column in zip(batch.schema.names, batch.columns, strict=True)
+                }
+                given["lagoa_seq"] = pa.array(np.arange(rows, rows + count, dtype=np.int64))
+                shaped = [_shaped(given, schema, targets.constants, count) for _, schema, _, _ in outputs]
+                for done in writing:  # the previous batch is written before this one starts
+                    done.result()
+                writing = [pool.submit(w.write_batch, b) for w, b in zip(writers, shaped, strict=True)]
+                rows += count
+                if progress is not None:
+                    progress(table, rows)
+            for done in writing:
+                done.result()
             cursor.execute("COMMIT")
     except adbc.Error as exc:
         raise SourceError(
             source, f"copying `{table.schema}.{table.name}` failed: {redact(str(exc), secrets)}"
         ) from None
-    if not target.exists():  # an empty table: an empty file with the columns
-        names = [c.name for c in table.columns] + list(CHANGE_COLUMNS)
-        pq.write_table(pa.table({n: pa.array([], pa.string()) for n in names}), target)
-    return target
+    finally:
+        for writer in writers:
+            writer.close()
+    return rows
 
 
-def _load(
-    project: Project,
-    con: duckdb.DuckDBPyConnection,
-    table: SourceTable,
-    staged: Path,
-    lsn: int,
-    *,
-    run_id: str,
-    now: datetime,
-) -> int:
-    """Append the copy to the change log, then make silver exactly the copy, in one commit each."""
-    lake = project.lake
-    declared = {c.name: c.lake_type for c in table.columns} | CHANGE_COLUMNS
-    config = TableSource(columns=declared, primary_key=table.key)
-    stat = staged.stat()
-    file = SourceFile(
-        staged, f"{table.schema}.{table.name}", stat.st_size, stat.st_mtime_ns, content_hash(staged)
-    )
-    bronze_name = f"{table.name}__changes"
-    load_bronze(
-        con,
-        lake,
-        project.storage,
-        bronze_name,
-        config,
-        [file],
-        run_id=run_id,
-        ingested_at=now,
-        reader=READERS["parquet"],
-    )
-    identifier = f"silver.{table.name}"
-    wanted = [(c.name, iceberg_type(c.lake_type)) for c in table.columns]
-    silver = lake.table(identifier)
-    silver = (
-        lake.evolve(silver, wanted)
-        if silver is not None
-        else lake.create_table(identifier, iceberg_schema(wanted))
-    )
-    bronze = lake.table(f"bronze.{bronze_name}")
-    assert bronze is not None
-    from pyiceberg.expressions import EqualTo
+def _plain(column: pa.Array) -> pa.Array:
+    """ADBC marks some columns with an extension type (numeric as text): read the storage."""
+    return column.cast(column.type.storage_type) if isinstance(column.type, pa.ExtensionType) else column
 
-    # pyiceberg's EqualTo has a __new__ that mypy reads wrongly; call it untyped.
-    equal: Any = EqualTo
-    batch_files = lake.data_files(bronze, equal("_lagoa_batch_id", file.batch_id))
-    columns = ", ".join(quote_identifier(c.name) for c in table.columns)
-    select = (
-        f"SELECT {columns} FROM read_parquet({files_sql(batch_files)}, union_by_name=true) "
-        f"WHERE _lagoa_batch_id = {quote_literal(file.batch_id)} AND _lagoa_error IS NULL"
-        if batch_files
-        else f"SELECT {columns} FROM (SELECT {', '.join(f'NULL AS {quote_identifier(c.name)}' for c in table.columns)}) WHERE false"
-    )
-    written = write_parquet(con, select, lake.staging_folder(silver), layout(silver))
-    old = lake.data_files(silver)
-    lake.commit(
-        silver,
-        add=written.files,
-        remove=old,
-        properties={BATCHES: [file.batch_id], RUN_ID: run_id, LSN: str(lsn)},
-    )
-    return written.rows
+
+def _shaped(
+    given: dict[str, pa.Array], schema: pa.Schema, constants: dict[str, Any], rows: int
+) -> pa.RecordBatch:
+    """A batch with exactly ``schema``'s columns: given ones cast, constants repeated, the rest NULL."""
+    arrays = []
+    for field in schema:
+        if field.name in given:
+            arrays.append(given[field.name].cast(field.type))
+        elif field.name in constants:
+            arrays.append(pa.repeat(pa.scalar(constants[field.name], field.type), rows))
+        else:
+            arrays.append(pa.nulls(rows, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
