@@ -369,3 +369,19 @@ def test_every_table_of_a_schema_when_none_are_listed(tmp_path: Path, database: 
         assert [t.table for t in r.status().tables] == ["calls", "leads"]
     assert project.query("SELECT * FROM silver.leads")[1] == [(1, "a")]
     assert project.query("SELECT * FROM silver.calls")[1] == [(7, 1)]
+
+
+def test_ingest_of_a_cdc_source_sets_up_then_applies_what_was_committed(
+    tmp_path: Path, database: str
+) -> None:
+    """`lagoa ingest` (and so a pipeline's ingest task) replicates a CDC source once per run."""
+    project = cdc_project(tmp_path, database)
+    first = project.ingest()
+    assert first.sources[0].bronze_rows == 300 + 400 + 50  # the copy from the slot's snapshot
+    assert_mirrored(project, database)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET owner = 'renamed' WHERE id <= 10")
+        con.execute("DELETE FROM lines WHERE order_id = 3")
+    second = project.ingest()
+    assert second.sources[0].bronze_rows == 10 + 4
+    assert_mirrored(project, database)

@@ -245,6 +245,8 @@ class Replicator:
         self.mirrors: dict[str, _Mirror] = {}
         self.by_oid: dict[int, _Mirror] = {}
         self.types: dict[int, str] = {}
+        self.copied_rows = 0
+        """Rows copied from snapshots by this replicator (by setup and resync)."""
 
     # -- connection and checks -------------------------------------------------------------
 
@@ -398,7 +400,7 @@ class Replicator:
             exporter.close()
 
     def _copy(self, tables: list[SourceTable], taken: Snapshot) -> int:
-        return copy_tables(
+        rows = copy_tables(
             self.project,
             self.name,
             self.dsn,
@@ -411,6 +413,8 @@ class Replicator:
             report=self.report,
             progress=self.progress,
         )
+        self.copied_rows += rows
+        return rows
 
     def _ensure_publication(self, tables: list[SourceTable]) -> list[str]:
         import psycopg
@@ -801,8 +805,8 @@ def sync(
         for line in replicator.setup():
             report(line)
         result = follow(replicator, threading.Event(), once=True)
-    summary.bronze_rows += result.changes
-    summary.silver_rows += result.changes
+    summary.bronze_rows += replicator.copied_rows + result.changes
+    summary.silver_rows += replicator.copied_rows + result.changes
     if result.changes:
         report(f"applied {result.changes:,} change(s) from {result.transactions:,} transaction(s)")
     return summary
