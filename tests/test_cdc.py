@@ -385,3 +385,26 @@ def test_ingest_of_a_cdc_source_sets_up_then_applies_what_was_committed(
     second = project.ingest()
     assert second.sources[0].bronze_rows == 10 + 4
     assert_mirrored(project, database)
+
+
+def test_follow_stops_cleanly_on_sigterm(tmp_path: Path, database: str) -> None:
+    cdc_project(tmp_path, database)
+    process = subprocess.Popen(
+        [*LAGOA, "cdc", "run", "--follow", "-p", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # set up, copied, then following
+        if "following slot" in line:
+            break
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("INSERT INTO accounts VALUES (777, 'late', 1, true, now(), NULL)")
+    time.sleep(1.0)  # a flush or two
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "SIGTERM: stopping after this flush" in err
+    assert "applied 1 change(s) from 1 transaction(s)" in out
+    assert Project.load(tmp_path).query("SELECT owner FROM silver.accounts WHERE id = 777")[1] == [("late",)]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lagoa.cli import Output, _project, handle_errors, json_option, main, project_option
+from lagoa.cli_runs import stop_on_signal
 
 if TYPE_CHECKING:
     from lagoa.config import PostgresSource
@@ -166,7 +165,7 @@ def run_cdc(source: str | None, follow: bool, project_path: str) -> None:
             if warning := replicator.retained_warning(replicator.status()):
                 click.secho(f"warning: {warning}", fg="yellow", err=True)
 
-        with _stop_on_signal() as stop:
+        with stop_on_signal("stopping after this flush (again: abort)") as stop:
             if follow:
                 click.echo(f"{replicator.name}: following slot {replicator.slot} (SIGTERM or Ctrl-C stops)")
             total = replicate(replicator, stop, on_flush=show, once=not follow)
@@ -198,22 +197,3 @@ def drop(source: str | None, project_path: str) -> None:
     with _replicator(project_path, source) as replicator:
         for line in replicator.drop() or ["nothing to drop"]:
             click.echo(f"{replicator.name}: {line}")
-
-
-@contextmanager
-def _stop_on_signal() -> Iterator[threading.Event]:
-    """SIGTERM or Ctrl-C lets the running flush finish, then stops; a second one aborts."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        click.echo(f"{signal.Signals(signum).name}: stopping after this flush", err=True)
-        stop.set()
-
-    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)

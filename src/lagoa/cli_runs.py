@@ -105,7 +105,7 @@ def run_start(
         interval = Interval(parse_moment(start), parse_moment(end))
         if interval.end <= interval.start:
             raise click.UsageError("--end must be after --start")
-    with _cancel_on_interrupt() as cancel:
+    with stop_on_signal() as cancel:
         events = _stream(as_json)
         options = RunOptions(events=events, max_parallel=max_parallel, cancel=cancel)
         result = project.run(list(names), interval=interval, options=options)
@@ -167,7 +167,7 @@ def run_retry(run_id: str, max_parallel: int | None, project_path: str, as_json:
     from lagoa.orchestrate.runs import RunOptions, retry
 
     project = _project(project_path)
-    with _cancel_on_interrupt() as cancel:
+    with stop_on_signal() as cancel:
         options = RunOptions(events=_stream(as_json), max_parallel=max_parallel, cancel=cancel)
         result = retry(project, run_id, options)
     _finish(result, Output(as_json))
@@ -233,7 +233,7 @@ def backfill(
         if not as_json:
             click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
 
-    with _cancel_on_interrupt() as cancel:
+    with stop_on_signal() as cancel:
         options = RunOptions(max_parallel=max_parallel, cancel=cancel)
         results = run_backfill(
             project,
@@ -305,18 +305,17 @@ def scheduler(once: bool, poll: float, project_path: str) -> None:
 
 
 @contextmanager
-def _cancel_on_interrupt() -> Iterator[threading.Event]:
-    """The first Ctrl-C (or SIGTERM) sets the event: no new task starts, running ones finish.
-    The second aborts."""
+def stop_on_signal(
+    what: str = "starting no new task; running ones finish (again: abort)",
+) -> Iterator[threading.Event]:
+    """The first Ctrl-C (or SIGTERM) sets the event and says ``what`` happens now; the second
+    aborts."""
     cancel = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         if cancel.is_set():
             raise KeyboardInterrupt
-        click.echo(
-            f"\n{signal.Signals(signum).name}: starting no new task; running ones finish (again: abort)",
-            err=True,
-        )
+        click.echo(f"\n{signal.Signals(signum).name}: {what}", err=True)
         cancel.set()
 
     saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
