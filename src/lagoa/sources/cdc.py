@@ -32,11 +32,11 @@ from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import ConfigError
 from lagoa.lake.catalog import RUN_ID
 from lagoa.lake.mirror import apply_changes
-from lagoa.lake.schema import duckdb_type
+from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
+from lagoa.sources.bronze import ERROR_COLUMNS
 from lagoa.sources.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
 from lagoa.sources.postgres import (
-    CHANGE_COLUMNS,
     LSN,
     Column,
     Progress,
@@ -52,6 +52,8 @@ from lagoa.sources.postgres import (
 )
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from lagoa.project import Project, SourceSummary
 
 log = logging.getLogger("lagoa.cdc")
@@ -650,10 +652,10 @@ class Replicator:
         return mirror
 
     def _apply(self, mirror: _Mirror, change_set: _ChangeSet, begins: list[Begin], ends: list[int]) -> int:
-        """Append one table's changes to its change log, then apply them to its mirror."""
+        """Append one table's changes to its change log, then apply them to its mirror; each
+        skips the changes its commits already hold."""
         lake = self.project.lake
         table = mirror.table
-        wanted = {c.name: c.lake_type for c in table.columns}
         bronze, silver = lake_tables(
             lake,
             table,
@@ -663,46 +665,14 @@ class Replicator:
         silver_lsn = _int(lake.latest(silver, LSN)) or 0
         # Bronze is committed first, so it is never behind silver; after a snapshot it has no LSN.
         bronze_lsn = max(_int(lake.latest(bronze, LSN)) or 0, silver_lsn)
-        last = ends[-1]
+        properties: dict[str, object] = {LSN: str(ends[-1]), RUN_ID: self.run_id}
         relation = f"lagoa_changes_{table.name}"
         self.duck.register(relation, change_set.arrow(ends, begins))
         try:
-            given = set(change_set.values)
-            typed_columns = [
-                f"CAST({quote_identifier(n)} AS {duckdb_type(wanted.get(n, 'string'))}) AS {quote_identifier(n)}"
-                for n in change_set.values
-            ] + [  # columns dropped at the source before this flush: NULL from now on
-                f"CAST(NULL AS {duckdb_type(_type_of(f.field_type))}) AS {quote_identifier(f.name)}"
-                for f in silver.schema().fields
-                if f.name not in given
-            ]
-            origins = [
-                f"CAST(lagoa_origin_{i} AS {duckdb_type(wanted[k])}) AS lagoa_origin_{i}"
-                for i, k in enumerate(table.key)
-            ]
-            typed = (
-                f"SELECT {', '.join(typed_columns + origins)}, lagoa_op, lagoa_lsn, lagoa_seq, lagoa_xid, "
-                f"lagoa_committed_at, lagoa_unchanged FROM {relation}"
-            )
-            now = quote_literal(datetime.now(UTC).isoformat())
-            system = {
-                "_lagoa_batch_id": quote_literal(f"lsn:{format_lsn(last)}"),
-                "_lagoa_ingested_at": f"CAST({now} AS TIMESTAMPTZ)",
-                "_lagoa_source": quote_literal(f"{self.name}:{self.slot}"),
-            }
-            present = given | {f.name for f in silver.schema().fields} | set(CHANGE_COLUMNS)
-            projection = ", ".join(
-                quote_identifier(f.name)
-                if f.name in present
-                else f"{system[f.name]} AS {quote_identifier(f.name)}"
-                if f.name in system
-                else f"CAST(NULL AS {duckdb_type(_type_of(f.field_type))}) AS {quote_identifier(f.name)}"
-                for f in bronze.schema().fields
-            )
-            properties: dict[str, object] = {LSN: str(last), RUN_ID: self.run_id}
+            typed = _typed(relation, table, list(change_set.values), silver)
             bronze_rows = self._count(relation, bronze_lsn)
             if bronze_rows:
-                select = f"SELECT {projection} FROM ({typed}) WHERE lagoa_lsn > {bronze_lsn}"
+                select = f"SELECT {self._log_columns(bronze, ends[-1])} FROM ({typed}) WHERE lagoa_lsn > {bronze_lsn}"
                 written = write_parquet(self.duck, select, lake.staging_folder(bronze), layout(bronze))
                 lake.commit(bronze, add=written.files, properties=properties)
             silver_rows = self._count(relation, silver_lsn)
@@ -719,6 +689,24 @@ class Replicator:
             return max(bronze_rows, silver_rows)
         finally:
             self.duck.unregister(relation)
+
+    def _log_columns(self, bronze: Table, lsn: int) -> str:
+        """The change log's columns from the typed changes, with the lineage of this flush."""
+        now = quote_literal(datetime.now(UTC).isoformat())
+        lineage = {
+            "_lagoa_batch_id": quote_literal(f"lsn:{format_lsn(lsn)}"),
+            "_lagoa_ingested_at": f"CAST({now} AS TIMESTAMPTZ)",
+            "_lagoa_source": quote_literal(f"{self.name}:{self.slot}"),
+        }
+        system = {name for name, _ in ERROR_COLUMNS} | set(lineage)
+        return ", ".join(
+            f"{lineage[f.name]} AS {quote_identifier(f.name)}"
+            if f.name in lineage
+            else _null(f.name, f.field_type)
+            if f.name in system
+            else quote_identifier(f.name)
+            for f in bronze.schema().fields
+        )
 
     def _count(self, relation: str, after: int) -> int:
         (count,) = self.duck.execute(
@@ -748,10 +736,27 @@ class Replicator:
         return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
 
 
-def _type_of(field_type: Any) -> str:
-    from lagoa.lake.schema import type_name
+def _typed(relation: str, table: SourceTable, given: list[str], silver: Table) -> str:
+    """The changes with the lake's types: the columns Postgres sent, cast; the mirror's columns
+    dropped at the source, NULL; the origin keys of left-out values, cast like the key."""
+    types = {c.name: c.lake_type for c in table.columns}
+    columns = [
+        f"CAST({quote_identifier(n)} AS {duckdb_type(types.get(n, 'string'))}) AS {quote_identifier(n)}"
+        for n in given
+    ]
+    columns += [_null(f.name, f.field_type) for f in silver.schema().fields if f.name not in given]
+    columns += [
+        f"CAST(lagoa_origin_{i} AS {duckdb_type(types[k])}) AS lagoa_origin_{i}"
+        for i, k in enumerate(table.key)
+    ]
+    return (
+        f"SELECT {', '.join(columns)}, lagoa_op, lagoa_lsn, lagoa_seq, lagoa_xid, lagoa_committed_at, "
+        f"lagoa_unchanged FROM {relation}"
+    )
 
-    return type_name(field_type)
+
+def _null(name: str, field_type: Any) -> str:
+    return f"CAST(NULL AS {duckdb_type(type_name(field_type))}) AS {quote_identifier(name)}"
 
 
 def _int(value: str | None) -> int | None:
