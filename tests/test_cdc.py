@@ -46,8 +46,13 @@ def database() -> Iterator[str]:
 
 
 def cdc_project(
-    root: Path, dsn: str, tables: str = "[accounts, lines, audit]", keys: str = "{audit: [k]}"
+    root: Path,
+    dsn: str,
+    tables: str = "[accounts, lines, audit]",
+    keys: str = "{audit: [k]}",
+    extra: str = "",
 ) -> Project:
+    """A project replicating the test tables (``extra``: more keys of the source, as YAML lines)."""
     root.mkdir(exist_ok=True)
     (root / "lagoa.yml").write_text(
         f"""
@@ -61,6 +66,7 @@ sources:
     keys: {keys}
     flush_interval: 0.2
     flush_rows: 400
+{extra}
 domains:
   app: {{sources: [app]}}
 """
@@ -408,3 +414,19 @@ def test_follow_stops_cleanly_on_sigterm(tmp_path: Path, database: str) -> None:
     assert "SIGTERM: stopping after this flush" in err
     assert "applied 1 change(s) from 1 transaction(s)" in out
     assert Project.load(tmp_path).query("SELECT owner FROM silver.accounts WHERE id = 777")[1] == [("late",)]
+
+
+def test_status_warns_when_the_slot_retains_too_much_wal(tmp_path: Path, database: str) -> None:
+    project = cdc_project(tmp_path, database, extra="    max_retained_wal_mb: 1")
+    with replicator(project) as r:
+        r.setup()
+        with psycopg.connect(database, autocommit=True) as con:  # WAL the slot must keep: 2 MB+
+            con.execute(
+                "CREATE TABLE scratch AS SELECT g, md5(g::text) AS v FROM generate_series(1, 40000) g"
+            )
+        status = r.status()
+        warning = r.retained_warning(status)
+    assert status.retained_wal_bytes > 1024 * 1024
+    assert warning is not None and "bound: 1 MB" in warning and "lagoa cdc run" in warning
+    shown = subprocess.run([*LAGOA, "cdc", "status", "-p", str(tmp_path)], capture_output=True, text=True)
+    assert shown.returncode == 0 and "warning: slot `lagoa_app` makes Postgres keep" in shown.stderr
