@@ -430,3 +430,21 @@ def test_status_warns_when_the_slot_retains_too_much_wal(tmp_path: Path, databas
     assert warning is not None and "bound: 1 MB" in warning and "lagoa cdc run" in warning
     shown = subprocess.run([*LAGOA, "cdc", "status", "-p", str(tmp_path)], capture_output=True, text=True)
     assert shown.returncode == 0 and "warning: slot `lagoa_app` makes Postgres keep" in shown.stderr
+
+
+def test_an_idle_slot_moves_past_other_activity(tmp_path: Path, database: str) -> None:
+    """No published table changes, but other tables write WAL: a heartbeat lets the slot advance."""
+    with replicator(cdc_project(tmp_path, database)) as r:
+        r.setup()
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute(
+                "CREATE TABLE scratch AS SELECT g, md5(g::text) AS v FROM generate_series(1, 40000) g"
+            )
+            (after,) = con.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone() or (0,)
+        before = r.status().confirmed_lsn or 0
+        assert int(after) - before > 1024 * 1024
+        r.flush()  # nothing to apply: writes the heartbeat
+        time.sleep(0.5)  # the WAL writer flushes it
+        result = r.flush()
+        assert result.transactions == 0
+        assert (r.status().confirmed_lsn or 0) >= int(after)

@@ -35,7 +35,16 @@ from lagoa.lake.mirror import apply_changes
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.bronze import ERROR_COLUMNS
-from lagoa.sources.pgoutput import UNCHANGED, Begin, Change, Commit, Relation, Truncate, decode
+from lagoa.sources.pgoutput import (
+    UNCHANGED,
+    Begin,
+    Change,
+    Commit,
+    LogicalMessage,
+    Relation,
+    Truncate,
+    decode,
+)
 from lagoa.sources.postgres import (
     LSN,
     Column,
@@ -60,6 +69,10 @@ log = logging.getLogger("lagoa.cdc")
 
 SESSION = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET IntervalStyle = 'iso_8601'"
 """Values are decoded to text in this session: fix the formats DuckDB then parses."""
+HEARTBEAT = "lagoa.heartbeat"
+"""The prefix of the logical messages a replicator writes to move an idle slot forward."""
+HEARTBEAT_BYTES = 1 << 20
+"""How far the server may run ahead of an idle slot before a heartbeat is written."""
 
 
 def format_lsn(lsn: int) -> str:
@@ -246,7 +259,11 @@ class Replicator:
         self.duck = duckdb.connect()
         self.mirrors: dict[str, _Mirror] = {}
         self.by_oid: dict[int, _Mirror] = {}
+        self.shapes: dict[int, tuple[str, ...]] = {}
+        """Per relation, its column names as last described by Postgres."""
         self.types: dict[int, str] = {}
+        self.heartbeats = True
+        """False once the server refused a heartbeat (the slot then moves with changes only)."""
         self.copied_rows = 0
         """Rows copied from snapshots by this replicator (by setup and resync)."""
 
@@ -483,7 +500,7 @@ class Replicator:
         status.lag_bytes, status.retained_wal_bytes, status.wal_status = int(row[3]), int(row[4]), row[5]
         if status.lag_bytes > 0 and status.active_pid is None:
             try:
-                first = self._peek(None, 1)
+                first = self._peek(None, 50)  # the first transaction (after any heartbeats)
             except ConfigError:  # a replicator is reading the slot right now
                 first = []
             for data in first:
@@ -527,7 +544,7 @@ class Replicator:
         try:
             rows = self.con.execute(
                 "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, %s::pg_lsn, %s, "
-                "'proto_version', '1', 'publication_names', %s)",
+                "'proto_version', '1', 'publication_names', %s, 'messages', 'true')",
                 (self.slot, format_lsn(upto) if upto is not None else None, limit, self.publication),
                 binary=True,
             ).fetchall()
@@ -554,7 +571,7 @@ class Replicator:
         limit = self.config.flush_rows
         messages = self._peek(upto, limit)
         result.more = len(messages) >= limit
-        changes, begins, ends = self._collect(messages)
+        changes, begins, ends, decoded = self._collect(messages)
         result.transactions = len(ends)
         result.committed_at = [begin.committed_at for begin in begins]
         if changes:
@@ -562,22 +579,39 @@ class Replicator:
             for mirror, change_set in changes.items():
                 result.tables[mirror.table.name] = self._apply(mirror, change_set, begins, ends)
             result.changes = sum(result.tables.values())
-        # Advance only to the end of a transaction decoded here. Decoding reads flushed WAL only,
-        # and an asynchronous commit can be written (counted in pg_current_wal_lsn) before it is
-        # flushed: advancing to the server's position would skip it.
-        target = ends[-1] if ends else 0
-        if target > confirmed:
+        # Advance only to a position decoded here: the end of a transaction, or a heartbeat.
+        # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
+        # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
+        if decoded > confirmed:
             self.con.execute(
-                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(target))
+                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(decoded))
             )
+        elif not ends and upto - confirmed >= HEARTBEAT_BYTES:
+            self._heartbeat()
         return result
 
-    def _collect(self, messages: list[bytes]) -> tuple[dict[_Mirror, _ChangeSet], list[Begin], list[int]]:
-        """Decode the messages into per-table change sets, in commit order."""
+    def _heartbeat(self) -> None:
+        """While no published table changes, other activity's WAL piles up behind the slot: write
+        a marker the next flush decodes, so the slot can advance past it."""
+        import psycopg
+
+        if not self.heartbeats:
+            return
+        try:
+            self.con.execute("SELECT pg_logical_emit_message(false, %s, '')", (HEARTBEAT,))
+        except psycopg.Error as exc:
+            self.heartbeats = False
+            self.report(f"no heartbeat, so idle WAL is kept until a change: {str(exc).strip()}")
+
+    def _collect(
+        self, messages: list[bytes]
+    ) -> tuple[dict[_Mirror, _ChangeSet], list[Begin], list[int], int]:
+        """Decode the messages into per-table change sets, in commit order. Also returns the
+        transactions' beginnings and ends, and the last position decoded (0 if none)."""
         changes: dict[_Mirror, _ChangeSet] = {}
         begins: list[Begin] = []
         ends: list[int] = []
-        shapes: dict[int, tuple[str, ...]] = {}
+        decoded = 0
         txn = -1
         seq = 0
         for data in messages:
@@ -587,7 +621,7 @@ class Replicator:
                 if mirror is None:
                     continue
                 change_set = changes.get(mirror)
-                shape = shapes[message.relation]
+                shape = self.shapes[message.relation]
                 if change_set is None:
                     change_set = changes[mirror] = _ChangeSet(shape, mirror.table.key)
                 elif change_set.names != shape:
@@ -604,20 +638,23 @@ class Replicator:
                 seq = 0
             elif isinstance(message, Commit):
                 ends.append(message.end_lsn)
+                decoded = message.end_lsn
+            elif isinstance(message, LogicalMessage) and message.prefix == HEARTBEAT:
+                decoded = max(decoded, message.lsn)
             elif isinstance(message, Relation):
                 mirror = self._relation(message)
                 if mirror is not None:
-                    shapes[message.oid] = tuple(c.name for c in message.columns)
+                    self.shapes[message.oid] = tuple(c.name for c in message.columns)
             elif isinstance(message, Truncate):
                 for oid in message.relations:
                     mirror = self.by_oid.get(oid)
                     if mirror is None:
                         continue
                     change_set = changes.get(mirror) or changes.setdefault(
-                        mirror, _ChangeSet(shapes[oid], mirror.table.key)
+                        mirror, _ChangeSet(self.shapes[oid], mirror.table.key)
                     )
                     seq += change_set.truncate(txn, seq)
-        return changes, begins, ends
+        return changes, begins, ends, decoded
 
     def _relation(self, message: Relation) -> _Mirror | None:
         """Track a table's shape: columns added, dropped or retyped at the source."""

@@ -74,13 +74,22 @@ class Truncate:
     relations: tuple[int, ...]
 
 
-Message = Relation | Begin | Commit | Change | Truncate | None
+@dataclass(frozen=True)
+class LogicalMessage:
+    """A message written by ``pg_logical_emit_message`` (sent with the ``messages`` option)."""
+
+    lsn: int
+    prefix: str
+    transactional: bool
+
+
+Message = Relation | Begin | Commit | Change | Truncate | LogicalMessage | None
 
 _U32 = struct.Struct("!I")
 _U16 = struct.Struct("!H")
 _BEGIN = struct.Struct("!QqI")
 _COMMIT = struct.Struct("!xQQq")
-_COLUMN = struct.Struct("!BII")
+_LSN = struct.Struct("!Q")
 
 
 def timestamp(micros: int) -> datetime:
@@ -112,7 +121,7 @@ def _tuple(data: bytes, at: int) -> tuple[tuple[Value, ...], int]:
 
 
 def decode(data: bytes) -> Message:
-    """One message; None for those a mirror ignores (origin, type, logical messages)."""
+    """One message; None for those a mirror ignores (origin, type)."""
     kind = data[0]
     if kind == 0x49:  # 'I' insert: relation, 'N', new tuple
         (relation,) = _U32.unpack_from(data, 1)
@@ -154,4 +163,8 @@ def decode(data: bytes) -> Message:
     if kind == 0x54:  # 'T' truncate
         (count,) = _U32.unpack_from(data, 1)
         return Truncate(struct.unpack_from(f"!{count}I", data, 6))
+    if kind == 0x4D:  # 'M' message: flags, LSN, prefix, content
+        (lsn,) = _LSN.unpack_from(data, 2)
+        prefix, _ = _string(data, 10)
+        return LogicalMessage(lsn, prefix, bool(data[1] & 1))
     return None
