@@ -27,7 +27,7 @@ SCHEMA = """
 CREATE TABLE accounts (id bigint PRIMARY KEY, owner text NOT NULL, balance numeric(12,2), active boolean,
     opened_at timestamptz, notes text);
 CREATE TABLE lines (order_id int, line_no int, sku text, qty int, PRIMARY KEY (order_id, line_no));
-CREATE TABLE audit (k int, v text);
+CREATE TABLE audit (k int NOT NULL, v text);
 ALTER TABLE audit REPLICA IDENTITY FULL;
 INSERT INTO accounts SELECT g, 'owner ' || g, g * 10.5, g % 3 = 0, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', NULL
 FROM generate_series(1, 300) g;
@@ -274,15 +274,31 @@ def test_schema_changes(tmp_path: Path, database: str) -> None:
 def test_bad_configuration_says_what_to_change(tmp_path: Path, database: str) -> None:
     with psycopg.connect(database, autocommit=True) as con:
         con.execute("CREATE TABLE loose (k int, v text)")
+        con.execute("ALTER TABLE loose REPLICA IDENTITY FULL")
         con.execute("CREATE ROLE reader LOGIN")
         con.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader")
     project = cdc_project(tmp_path, database)
     # A table without a primary key and without a full replica identity.
     loose = cdc_project(tmp_path / "loose", database, tables="[loose]", keys="{loose: [k]}")
-    with replicator(loose) as r:
+    with replicator(loose) as r:  # a declared key that may be NULL
+        with pytest.raises(ConfigError, match="may be NULL") as failure:
+            r.setup()
+        assert "SET NOT NULL" in str(failure.value.hint)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("ALTER TABLE loose ALTER COLUMN k SET NOT NULL, REPLICA IDENTITY DEFAULT")
+    with replicator(loose) as r:  # no primary key, and Postgres would send no old row
         with pytest.raises(ConfigError, match="no primary key") as failure:
             r.setup()
         assert "REPLICA IDENTITY FULL" in str(failure.value.hint)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("CREATE UNIQUE INDEX loose_v ON loose (v)")
+        con.execute("ALTER TABLE loose ALTER COLUMN v SET NOT NULL, REPLICA IDENTITY USING INDEX loose_v")
+    # An identity index that is not the key.
+    with (
+        replicator(loose) as r,
+        pytest.raises(ConfigError, match=r"identity index \(v\) is not the key \(k\)"),
+    ):
+        r.setup()
     # A user without the REPLICATION attribute.
     reader = database.replace("postgresql://postgres@", "postgresql://reader@")
     with replicator(cdc_project(tmp_path / "reader", reader)) as r:

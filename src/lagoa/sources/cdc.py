@@ -338,28 +338,22 @@ class Replicator:
     # -- setup ---------------------------------------------------------------------------------
 
     def _describe_tables(self) -> list[SourceTable]:
+        """The tables (generated columns left out: logical replication does not send them),
+        each checked for a replica identity that identifies rows by the mirror's key."""
         tables = [
-            describe(self.con, self.name, self.config, table)
+            describe(self.con, self.name, self.config, table, generated=False)
             for table in table_names(self.con, self.name, self.config)
         ]
         for table in tables:
-            declared = not self._has_primary_key(table)
-            if declared and table.identity not in ("f", "i"):
+            problem = _identity_problem(table)
+            if problem:
+                qualified = f"{table.schema}.{table.name}"
                 raise self._error(
-                    f"table `{table.schema}.{table.name}` has no primary key, so Postgres sends no "
-                    "old row for its updates and deletes",
-                    f"add a primary key, or run `ALTER TABLE {table.schema}.{table.name} REPLICA IDENTITY FULL;` "
-                    f"(keeping `sources.{self.name}.keys.{table.name}`)",
+                    f"table `{qualified}`: {problem}, so its updates and deletes cannot be matched to rows",
+                    f"run `ALTER TABLE {qualified} REPLICA IDENTITY {'DEFAULT' if table.primary_key else 'FULL'};`"
+                    + ("" if table.primary_key else f" (keeping `sources.{self.name}.keys.{table.name}`)"),
                 )
         return tables
-
-    def _has_primary_key(self, table: SourceTable) -> bool:
-        (found,) = self.con.execute(
-            "SELECT count(*) FROM pg_index WHERE indisprimary AND indrelid = "
-            "(quote_ident(%s) || '.' || quote_ident(%s))::regclass",
-            (table.schema, table.name),
-        ).fetchone()
-        return bool(found)
 
     def setup(self) -> list[str]:
         """Create what is missing: the publication, the slot (copying every table from its
@@ -771,6 +765,22 @@ class Replicator:
         for table in chosen:
             self._track(table)
         return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
+
+
+def _identity_problem(table: SourceTable) -> str | None:
+    """Why Postgres's replica identity would not carry the mirror's key, if it would not."""
+    if table.identity == "f":
+        return None
+    if table.identity == "n":
+        return "its replica identity is NOTHING, so Postgres sends no old row"
+    if table.identity == "d":
+        return None if table.primary_key else "it has no primary key, so Postgres sends no old row"
+    if sorted(table.identity_columns) != sorted(table.key):
+        return (
+            f"its replica identity index ({', '.join(table.identity_columns)}) is not the key "
+            f"({', '.join(table.key)})"
+        )
+    return None
 
 
 def _typed(relation: str, table: SourceTable, given: list[str], silver: Table) -> str:

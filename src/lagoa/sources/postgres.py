@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +102,11 @@ class SourceTable:
     """Replica identity: ``d`` the primary key, ``f`` the full row, ``i`` an index, ``n`` nothing."""
     estimated_rows: int | None = None
     """Postgres's estimate (``pg_class.reltuples``), for progress bars; None before an ANALYZE."""
+    oid: int = 0
+    primary_key: bool = True
+    """``key`` is the table's primary key (else it was declared under ``keys``)."""
+    identity_columns: list[str] = field(default_factory=list)
+    """The columns of the replica identity index (identity ``i``)."""
 
     @property
     def qualified(self) -> str:
@@ -354,14 +359,19 @@ def table_names(con: Any, source: str, config: PostgresSource) -> list[str]:
     return found
 
 
-def describe(con: Any, source: str, config: PostgresSource, table: str) -> SourceTable:
+def describe(
+    con: Any, source: str, config: PostgresSource, table: str, *, generated: bool = True
+) -> SourceTable:
+    """The table's columns, key and replica identity. ``generated=False`` leaves out generated
+    columns (logical replication does not send them)."""
     schema, _, bare = table.rpartition(".")
     schema = schema or config.schema_name
     found = con.execute(
         """
         SELECT a.attname, t.typname,
                CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) & 65535 END,
-               CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN (a.atttypmod - 4) & 65535 END
+               CASE WHEN t.typname = 'numeric' AND a.atttypmod > 0 THEN (a.atttypmod - 4) & 65535 END,
+               a.attnotnull, a.attgenerated <> ''
         FROM pg_attribute a
         JOIN pg_class c ON c.oid = a.attrelid
         JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -376,32 +386,51 @@ def describe(con: Any, source: str, config: PostgresSource, table: str) -> Sourc
             f"source `{source}`: no table `{schema}.{bare}`",
             hint=f"check `sources.{source}.tables` (and `schema`), and that the user may read it",
         )
-    key = [
-        str(r[0])
-        for r in con.execute(
-            """
-            SELECT a.attname FROM pg_index i
-            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-            WHERE i.indrelid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass AND i.indisprimary
-            ORDER BY array_position(i.indkey, a.attnum)
-            """,
-            (schema, bare),
-        ).fetchall()
-    ]
-    key = key or config.keys.get(bare, []) or config.keys.get(f"{schema}.{bare}", [])
+    oid, identity, estimate = con.execute(
+        "SELECT oid::int8, relreplident, reltuples::int8 FROM pg_class "
+        "WHERE oid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass",
+        (schema, bare),
+    ).fetchone()
+
+    def index_columns(condition: str) -> list[str]:
+        return [
+            str(r[0])
+            for r in con.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                f"AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND {condition} "
+                "ORDER BY array_position(i.indkey, a.attnum)",
+                (oid,),
+            ).fetchall()
+        ]
+
+    primary = index_columns("i.indisprimary")
+    declared = config.keys.get(bare, []) or config.keys.get(f"{schema}.{bare}", [])
+    key = primary or declared
     if not key:
         raise ConfigError(
             f"source `{source}`: table `{schema}.{bare}` has no primary key, so its rows cannot be told apart",
             hint=f"add one (ALTER TABLE {schema}.{bare} ADD PRIMARY KEY (…)) or declare "
             f"`sources.{source}.keys.{bare}: [columns]`",
         )
-    columns = [Column(str(r[0]), str(r[1]), r[2], r[3]) for r in found]
-    identity, estimate = con.execute(
-        "SELECT relreplident, reltuples::int8 FROM pg_class "
-        "WHERE oid = (quote_ident(%s) || '.' || quote_ident(%s))::regclass",
-        (schema, bare),
-    ).fetchone() or ("d", -1)
-    return SourceTable(schema, bare, columns, key, str(identity), int(estimate) if estimate >= 0 else None)
+    nullable = [str(r[0]) for r in found if str(r[0]) in key and not r[4]]
+    if nullable:
+        raise ConfigError(
+            f"source `{source}`: key column(s) {', '.join(nullable)} of `{schema}.{bare}` may be NULL, "
+            "and NULL keys cannot be told apart",
+            hint=f"ALTER TABLE {schema}.{bare} ALTER COLUMN … SET NOT NULL, or declare other `keys`",
+        )
+    columns = [Column(str(r[0]), str(r[1]), r[2], r[3]) for r in found if generated or not r[5]]
+    return SourceTable(
+        schema,
+        bare,
+        columns,
+        key,
+        str(identity),
+        int(estimate) if estimate >= 0 else None,
+        oid=int(oid),
+        primary_key=bool(primary),
+        identity_columns=index_columns("i.indisreplident") if identity == "i" else [],
+    )
 
 
 def _copy(
@@ -479,11 +508,11 @@ def _shaped(
 ) -> pa.RecordBatch:
     """A batch with exactly ``schema``'s columns: given ones cast, constants repeated, the rest NULL."""
     arrays = []
-    for field in schema:
-        if field.name in given:
-            arrays.append(given[field.name].cast(field.type))
-        elif field.name in constants:
-            arrays.append(pa.repeat(pa.scalar(constants[field.name], field.type), rows))
+    for column in schema:
+        if column.name in given:
+            arrays.append(given[column.name].cast(column.type))
+        elif column.name in constants:
+            arrays.append(pa.repeat(pa.scalar(constants[column.name], column.type), rows))
         else:
-            arrays.append(pa.nulls(rows, field.type))
+            arrays.append(pa.nulls(rows, column.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
