@@ -162,7 +162,7 @@ def run_cdc(source: str | None, follow: bool, project_path: str) -> None:
             tables = ", ".join(f"{t} {n:,}" for t, n in sorted(result.tables.items())) or "no table changes"
             at = f" up to {format_lsn(result.lsn)}" if result.lsn else ""
             click.echo(f"{replicator.name}: {result.transactions:,} transaction(s): {tables}{at}")
-            if warning := replicator.retained_warning(replicator.status()):
+            if warning := replicator.retained_warning(replicator.status(peek=False)):
                 click.secho(f"warning: {warning}", fg="yellow", err=True)
 
         with stop_on_signal("stopping after this flush (again: abort)") as stop:

@@ -17,9 +17,13 @@ is never split between commits of a table; across tables, the commits are made o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +51,8 @@ from lagoa.sources.pgoutput import (
 )
 from lagoa.sources.postgres import (
     LSN,
+    RELATION,
+    SESSION,
     Column,
     Progress,
     Snapshot,
@@ -67,8 +73,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("lagoa.cdc")
 
-SESSION = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET IntervalStyle = 'iso_8601'"
-"""Values are decoded to text in this session: fix the formats DuckDB then parses."""
 HEARTBEAT = "lagoa.heartbeat"
 """The prefix of the logical messages a replicator writes to move an idle slot forward."""
 HEARTBEAT_BYTES = 1 << 20
@@ -77,6 +81,10 @@ HEARTBEAT_BYTES = 1 << 20
 
 def format_lsn(lsn: int) -> str:
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
+class SlotBusyError(ConfigError):
+    """Another session is reading the slot right now."""
 
 
 @dataclass
@@ -270,8 +278,13 @@ class Replicator:
     # -- connection and checks -------------------------------------------------------------
 
     def __enter__(self) -> Replicator:
-        self.con = connect(self.dsn, self.name, self.secrets, autocommit=True)
-        self.con.execute(SESSION)
+        try:
+            self.con = connect(self.dsn, self.name, self.secrets, autocommit=True)
+            for setting in SESSION:
+                self.con.execute(setting)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -345,9 +358,15 @@ class Replicator:
             for table in table_names(self.con, self.name, self.config)
         ]
         for table in tables:
+            qualified = f"{table.schema}.{table.name}"
+            if table.nullable_key:
+                raise self._error(
+                    f"key column(s) {', '.join(table.nullable_key)} of `{qualified}` may be NULL, and "
+                    "changes to rows with a NULL key cannot be matched",
+                    f"ALTER TABLE {qualified} ALTER COLUMN … SET NOT NULL, or declare other `keys`",
+                )
             problem = _identity_problem(table)
             if problem:
-                qualified = f"{table.schema}.{table.name}"
                 raise self._error(
                     f"table `{qualified}`: {problem}, so its updates and deletes cannot be matched to rows",
                     f"run `ALTER TABLE {qualified} REPLICA IDENTITY {'DEFAULT' if table.primary_key else 'FULL'};`"
@@ -358,8 +377,6 @@ class Replicator:
     def setup(self) -> list[str]:
         """Create what is missing: the publication, the slot (copying every table from its
         starting snapshot), and the mirror of any table added since. Returns what it did."""
-        import psycopg
-
         self.check()
         self.lock()
         tables = self._describe_tables()
@@ -368,49 +385,60 @@ class Replicator:
         exists = self.con.execute(
             "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.slot,)
         ).fetchone()
-        lake = self.project.lake
-        now = datetime.now(UTC)
         if not exists:
-            replication = connect(self.dsn, self.name, self.secrets, autocommit=True, replication="database")
-            try:
-                try:
-                    row = replication.execute(
-                        f"CREATE_REPLICATION_SLOT {quote_identifier(self.slot)} LOGICAL pgoutput EXPORT_SNAPSHOT"
-                    ).fetchone()
-                except psycopg.Error as exc:
-                    raise self._error(
-                        f"cannot create replication slot `{self.slot}`: {str(exc).strip()}",
-                        "raise `max_replication_slots` (and restart Postgres) or drop unused slots"
-                        if "max_replication_slots" in str(exc) or "all replication slots" in str(exc)
-                        else "check that the user has the REPLICATION attribute and that pg_hba.conf allows it",
-                    ) from None
-                consistent, snapshot_name = _parse_lsn(row[1]), str(row[2])
-                done.append(f"created slot {self.slot} at {format_lsn(consistent)}")
-                rows = self._copy(tables, Snapshot(snapshot_name, consistent, now))
-                done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
-            finally:
-                replication.close()
+            with self._exporting_slot(self.slot, temporary=False) as taken:
+                done.append(f"created slot {self.slot} at {format_lsn(taken.lsn)}")
+                rows = self._copy(tables, taken)
+            done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
         else:
-            missing = [t for t in tables if lake.table(f"silver.{t.name}") is None]
+            missing = [t for t in tables if self._needs_copy(t)]
             if missing:
-                rows = self._snapshot(missing, now)
-                done.append(f"copied {len(missing)} new table(s), {rows:,} rows")
+                rows = self._snapshot(missing)
+                done.append(f"copied {', '.join(t.name for t in missing)}: {rows:,} rows")
         for table in tables:
             self._track(table)
         return done
 
-    def _snapshot(self, tables: list[SourceTable], now: datetime) -> int:
-        """Copy tables the slot already streams: the position is taken before the snapshot, so
-        changes between the two are applied again on top of a copy that has them (harmless:
-        each change carries its whole row)."""
-        (lsn,) = self.con.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
-        exporter = connect(self.dsn, self.name, self.secrets)
+    def _needs_copy(self, table: SourceTable) -> bool:
+        """True when the mirror holds no complete copy, or one of an older table of that name."""
+        lake = self.project.lake
+        silver = lake.table(f"silver.{table.name}")
+        if silver is None or lake.latest(silver, LSN) is None:
+            return True
+        oid = lake.latest(silver, RELATION)
+        return oid is not None and int(oid) != table.oid
+
+    @contextmanager
+    def _exporting_slot(self, name: str, *, temporary: bool) -> Iterator[Snapshot]:
+        """Create a slot on a replication connection that exports its starting snapshot: rows read
+        in that snapshot and changes after the slot's consistent point meet exactly. The
+        snapshot (and a temporary slot) lasts until the block ends."""
+        import psycopg
+
+        replication = connect(self.dsn, self.name, self.secrets, autocommit=True, replication="database")
         try:
-            exporter.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            (snapshot_name,) = exporter.execute("SELECT pg_export_snapshot()").fetchone()
-            return self._copy(tables, Snapshot(str(snapshot_name), int(lsn), now))
+            kind = "TEMPORARY LOGICAL" if temporary else "LOGICAL"
+            try:
+                row = replication.execute(
+                    f"CREATE_REPLICATION_SLOT {quote_identifier(name)} {kind} pgoutput EXPORT_SNAPSHOT"
+                ).fetchone()
+            except psycopg.Error as exc:
+                message = str(exc).strip()
+                raise self._error(
+                    f"cannot create replication slot `{name}`: {message}",
+                    "raise `max_replication_slots` (and restart Postgres) or drop unused slots"
+                    if "replication slots" in message and "all" in message
+                    else "check that the user has the REPLICATION attribute and that pg_hba.conf allows it",
+                ) from None
+            yield Snapshot(str(row[2]), _parse_lsn(row[1]), datetime.now(UTC))
         finally:
-            exporter.close()
+            replication.close()
+
+    def _snapshot(self, tables: list[SourceTable]) -> int:
+        """Copy tables the slot already streams (added later, or resynced), from a temporary
+        slot's snapshot: its consistent point is exactly where their changes take over."""
+        with self._exporting_slot(f"{self.slot}_copy_{uuid.uuid4().hex[:8]}", temporary=True) as taken:
+            return self._copy(tables, taken)
 
     def _copy(self, tables: list[SourceTable], taken: Snapshot) -> int:
         rows = copy_tables(
@@ -430,7 +458,6 @@ class Replicator:
         return rows
 
     def _ensure_publication(self, tables: list[SourceTable]) -> list[str]:
-        import psycopg
 
         wanted = {(t.schema, t.name) for t in tables}
         exists = self.con.execute(
@@ -444,14 +471,34 @@ class Replicator:
             ).fetchall()
         }
         missing = sorted(wanted - have)
+        done = []
+        partitioned = self.con.execute(
+            "SELECT count(*) FROM pg_class WHERE relkind = 'p' AND oid = ANY(%s)", ([t.oid for t in tables],)
+        ).fetchone()
+        via_root = self.con.execute(
+            "SELECT pubviaroot FROM pg_publication WHERE pubname = %s", (self.publication,)
+        ).fetchone()
+        if exists and partitioned and partitioned[0] and via_root and not via_root[0]:
+            # Otherwise a partitioned table's changes come under its partitions' names.
+            self._publish(
+                f"ALTER PUBLICATION {quote_identifier(self.publication)} SET (publish_via_partition_root = true)"
+            )
+            done.append(f"publication {self.publication} publishes partitioned tables as themselves")
         if exists and not missing:
-            return []
+            return done
         names = ", ".join(f"{quote_identifier(s)}.{quote_identifier(t)}" for s, t in missing)
         statement = (
             f"ALTER PUBLICATION {quote_identifier(self.publication)} ADD TABLE {names}"
             if exists
-            else f"CREATE PUBLICATION {quote_identifier(self.publication)} FOR TABLE {names}"
+            else f"CREATE PUBLICATION {quote_identifier(self.publication)} FOR TABLE {names} "
+            "WITH (publish_via_partition_root = true)"  # a partitioned table's changes come as its own
         )
+        self._publish(statement)
+        return [*done, f"{'added to' if exists else 'created'} publication {self.publication}: {names}"]
+
+    def _publish(self, statement: str) -> None:
+        import psycopg
+
         try:
             self.con.execute(statement)
         except psycopg.Error as exc:
@@ -459,7 +506,6 @@ class Replicator:
                 f"cannot publish the tables: {str(exc).strip()}",
                 f"have the tables' owner (or a superuser) run `{statement};`, then run `lagoa cdc setup` again",
             ) from None
-        return [f"{'added to' if exists else 'created'} publication {self.publication}: {names}"]
 
     def _listed(self) -> list[str]:
         return [name.split(".")[-1] for name in table_names(self.con, self.name, self.config)]
@@ -469,7 +515,7 @@ class Replicator:
 
     # -- status and drop -----------------------------------------------------------------------
 
-    def status(self) -> Status:
+    def status(self, *, peek: bool = True) -> Status:
         status = Status(self.slot, self.publication, exists=False)
         row = self.con.execute(
             "SELECT active_pid, confirmed_flush_lsn - '0/0'::pg_lsn, pg_current_wal_lsn() - '0/0'::pg_lsn, "
@@ -492,17 +538,27 @@ class Replicator:
         status.active_pid = row[0]
         status.confirmed_lsn, status.current_lsn = int(row[1]), int(row[2])
         status.lag_bytes, status.retained_wal_bytes, status.wal_status = int(row[3]), int(row[4]), row[5]
-        if status.lag_bytes > 0 and status.active_pid is None:
+        if peek and status.lag_bytes > 0 and status.active_pid is None and self._may_peek():
             try:
                 first = self._peek(None, 50)  # the first transaction (after any heartbeats)
-            except ConfigError:  # a replicator is reading the slot right now
+            except SlotBusyError:
                 first = []
+            finally:
+                self.con.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"lagoa:{self.slot}",))
             for data in first:
                 message = decode(data)
                 if isinstance(message, Begin):
                     status.lag_seconds = max(0.0, (datetime.now(UTC) - message.committed_at).total_seconds())
                     break
         return status
+
+    def _may_peek(self) -> bool:
+        """Take the slot's lock for a moment (a replicator reading the slot holds it: peeking
+        then would make its own read fail)."""
+        (got,) = self.con.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"lagoa:{self.slot}",)
+        ).fetchone()
+        return bool(got)
 
     def retained_warning(self, status: Status) -> str | None:
         bound = self.config.max_retained_wal_mb * 1024 * 1024
@@ -543,9 +599,9 @@ class Replicator:
                 binary=True,
             ).fetchall()
         except psycopg.errors.ObjectInUse as exc:
-            raise self._error(
-                f"slot `{self.slot}` is in use: {str(exc).strip()}",
-                f"stop the other consumer, or give this source another `sources.{self.name}.slot`",
+            raise SlotBusyError(
+                f"source `{self.name}`: slot `{self.slot}` is in use: {str(exc).strip()}",
+                hint=f"stop the other consumer, or give this source another `sources.{self.name}.slot`",
             ) from None
         except psycopg.errors.UndefinedObject as exc:
             raise self._error(f"{str(exc).strip()}", "run `lagoa cdc setup` first") from None
@@ -577,9 +633,14 @@ class Replicator:
         # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
         # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
         if decoded > confirmed:
-            self.con.execute(
-                "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(decoded))
-            )
+            import psycopg
+
+            try:
+                self.con.execute(
+                    "SELECT pg_replication_slot_advance(%s, %s::pg_lsn)", (self.slot, format_lsn(decoded))
+                )
+            except psycopg.errors.ObjectInUse:  # read for a moment by another session: next flush
+                self.report(f"slot `{self.slot}` was busy; it advances at the next flush")
         elif not ends and upto - confirmed >= HEARTBEAT_BYTES:
             self._heartbeat()
         return result
@@ -600,19 +661,21 @@ class Replicator:
     def _collect(
         self, messages: list[bytes]
     ) -> tuple[dict[_Mirror, _ChangeSet], list[Begin], list[int], int]:
-        """Decode the messages into per-table change sets, in commit order. Also returns the
-        transactions' beginnings and ends, and the last position decoded (0 if none)."""
+        """Decode the messages into per-table change sets, in commit order, leaving out the
+        transactions each mirror already holds. Also returns the transactions' beginnings and
+        ends, and the last position decoded (0 if none)."""
         changes: dict[_Mirror, _ChangeSet] = {}
         begins: list[Begin] = []
         ends: list[int] = []
         decoded = 0
+        applied: dict[_Mirror, int] = {}
         txn = -1
         seq = 0
         for data in messages:
             message = decode(data)
             if isinstance(message, Change):
                 mirror = self.by_oid.get(message.relation)
-                if mirror is None:
+                if mirror is None or begins[-1].final_lsn < self._applied(mirror, applied):
                     continue
                 change_set = changes.get(mirror)
                 shape = self.shapes[message.relation]
@@ -642,7 +705,7 @@ class Replicator:
             elif isinstance(message, Truncate):
                 for oid in message.relations:
                     mirror = self.by_oid.get(oid)
-                    if mirror is None:
+                    if mirror is None or begins[-1].final_lsn < self._applied(mirror, applied):
                         continue
                     change_set = changes.get(mirror) or changes.setdefault(
                         mirror, _ChangeSet(self.shapes[oid], mirror.table.key)
@@ -650,11 +713,33 @@ class Replicator:
                     seq += change_set.truncate(txn, seq)
         return changes, begins, ends, decoded
 
+    def _applied(self, mirror: _Mirror, known: dict[_Mirror, int]) -> int:
+        """The LSN the mirror's silver table holds: its changes up to there are applied, so
+        they are skipped (and so are not the ``origin`` of a value an update left out)."""
+        if mirror not in known:
+            lake = self.project.lake
+            known[mirror] = _int(lake.latest(lake.table(f"silver.{mirror.table.name}"), LSN)) or 0
+        return known[mirror]
+
     def _relation(self, message: Relation) -> _Mirror | None:
         """Track a table's shape: columns added, dropped or retyped at the source."""
-        mirror = self.mirrors.get(message.name)
-        if mirror is None or mirror.table.schema != message.schema:
-            return None
+        mirror = next((m for m in self.mirrors.values() if m.table.oid == message.oid), None)
+        qualified = f"{message.schema}.{message.name}"
+        if mirror is not None and (mirror.table.schema, mirror.table.name) != (message.schema, message.name):
+            raise self._error(
+                f"table `{mirror.table.schema}.{mirror.table.name}` was renamed to `{qualified}`",
+                f"list `{qualified}` in `sources.{self.name}.tables`, then run `lagoa cdc setup` (it "
+                "copies the table again)",
+            )
+        named = self.mirrors.get(message.name)
+        if mirror is None and named is not None and named.table.schema == message.schema:
+            raise self._error(
+                f"table `{qualified}` was dropped and created again since Lagoa described it",
+                "run `lagoa cdc setup`: it copies the new table (changes it had before being "
+                "published again were never sent)",
+            )
+        if mirror is None:
+            return None  # a table of the publication this source does not mirror
         self.by_oid[message.oid] = mirror
         unknown = [c.type_oid for c in message.columns if c.type_oid not in self.types]
         if unknown:
@@ -676,10 +761,7 @@ class Replicator:
                 "NULL in rows changed from now on"
             )
             mirror.dropped.add(gone)
-        key = mirror.table.key
-        mirror.table = SourceTable(
-            mirror.table.schema, mirror.table.name, columns, key, mirror.table.identity
-        )
+        mirror.table = dataclasses.replace(mirror.table, columns=columns)
         return mirror
 
     def _apply(self, mirror: _Mirror, change_set: _ChangeSet, begins: list[Begin], ends: list[int]) -> int:
@@ -696,8 +778,8 @@ class Replicator:
         silver_lsn = _int(lake.latest(silver, LSN)) or 0
         # Bronze is committed first, so it is never behind silver; after a snapshot it has no LSN.
         bronze_lsn = max(_int(lake.latest(bronze, LSN)) or 0, silver_lsn)
-        properties: dict[str, object] = {LSN: str(ends[-1]), RUN_ID: self.run_id}
-        relation = f"lagoa_changes_{table.name}"
+        properties: dict[str, object] = {LSN: str(ends[-1]), RUN_ID: self.run_id, RELATION: str(table.oid)}
+        relation = "lagoa_changes"  # tables are applied one at a time
         self.duck.register(relation, change_set.arrow(ends, begins))
         try:
             typed = _typed(relation, table, list(change_set.values), silver)
@@ -761,7 +843,7 @@ class Replicator:
             for identifier in (f"silver.{table.name}", f"bronze.{table.name}__changes"):
                 if lake.table(identifier) is not None:
                     lake.catalog.drop_table(identifier)
-        rows = self._snapshot(chosen, datetime.now(UTC))
+        rows = self._snapshot(chosen)
         for table in chosen:
             self._track(table)
         return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
@@ -786,7 +868,8 @@ def _identity_problem(table: SourceTable) -> str | None:
 def _typed(relation: str, table: SourceTable, given: list[str], silver: Table) -> str:
     """The changes with the lake's types: the columns Postgres sent, cast; the mirror's columns
     dropped at the source, NULL; the origin keys of left-out values, cast like the key."""
-    types = {c.name: c.lake_type for c in table.columns}
+    types = {f.name: type_name(f.field_type) for f in silver.schema().fields}
+    types |= {c.name: c.lake_type for c in table.columns}
     columns = [
         f"CAST({quote_identifier(n)} AS {duckdb_type(types.get(n, 'string'))}) AS {quote_identifier(n)}"
         for n in given
@@ -824,7 +907,14 @@ def follow(
     interval = replicator.config.flush_interval
     while not stop.is_set():
         started = time.monotonic()
-        result = replicator.flush()
+        try:
+            result = replicator.flush()
+        except SlotBusyError as busy:
+            if once:
+                raise
+            replicator.report(f"{busy}; trying again in {interval} s")
+            stop.wait(interval)
+            continue
         total.changes += result.changes
         total.transactions += result.transactions
         for table, count in result.tables.items():

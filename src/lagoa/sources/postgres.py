@@ -36,6 +36,17 @@ if TYPE_CHECKING:
 
 Progress = Callable[["SourceTable", int], None]
 """Told the rows copied so far of a table, from the copying thread."""
+SESSION = (
+    "SET TimeZone = 'UTC'",
+    "SET DateStyle = 'ISO, YMD'",
+    "SET IntervalStyle = 'iso_8601'",
+    "SET extra_float_digits = 3",
+    "SET client_encoding = 'UTF8'",
+)
+"""Every connection that reads rows sets these, so that the copy and the change stream give a
+value the same text form (and DuckDB parses it)."""
+RELATION = "lagoa.relation"
+"""Snapshot summary key: the source table's OID, to notice a table dropped and created again."""
 LSN = "lagoa.lsn"
 """Snapshot summary key: the WAL position the committed rows are consistent with."""
 CHANGE_COLUMNS = {
@@ -107,6 +118,8 @@ class SourceTable:
     """``key`` is the table's primary key (else it was declared under ``keys``)."""
     identity_columns: list[str] = field(default_factory=list)
     """The columns of the replica identity index (identity ``i``)."""
+    nullable_key: list[str] = field(default_factory=list)
+    """Key columns that may be NULL (only a declared key can have them)."""
 
     @property
     def qualified(self) -> str:
@@ -240,7 +253,7 @@ def copy_tables(
                 table = futures[future]
                 copied = future.result()
                 report(f"committing {table.name}: {copied:,} rows")
-                targets[table.name].commit(lake, copied, taken.lsn, run_id)
+                targets[table.name].commit(lake, copied, taken.lsn, run_id, table.oid)
                 rows += copied
         return rows
     finally:
@@ -258,8 +271,8 @@ class _Targets:
     silver_file: Path
     constants: dict[str, Any]
     """The change-log columns every copied row has, and their values."""
-    in_lake: bool = False
-    """The files were committed (a copy with no rows commits none)."""
+    in_lake: set[Path] = field(default_factory=set)
+    """The files a commit took."""
 
     @classmethod
     def prepare(
@@ -285,23 +298,25 @@ class _Targets:
             },
         )
 
-    def commit(self, lake: Lake, rows: int, lsn: int, run_id: str) -> None:
+    def commit(self, lake: Lake, rows: int, lsn: int, run_id: str, oid: int) -> None:
         """Append the change-log file, then make the mirror exactly the copy, one commit each."""
-        properties: dict[str, object] = {LSN: str(lsn), RUN_ID: run_id}
+        properties: dict[str, object] = {LSN: str(lsn), RUN_ID: run_id, RELATION: str(oid)}
         if rows:
             lake.commit(self.bronze, add=[str(self.bronze_file)], properties=properties)
+            self.in_lake.add(self.bronze_file)
         lake.commit(
             self.silver,
             add=[str(self.silver_file)] if rows else [],
             remove=lake.data_files(self.silver),
             properties=properties,
         )
-        self.in_lake = rows > 0
+        if rows:
+            self.in_lake.add(self.silver_file)
 
     def discard(self) -> None:
-        """Remove the files of a copy that was not committed (or had no rows), and empty folders."""
+        """Remove the files no commit took (a failed copy, or one with no rows), and empty folders."""
         for path in (self.bronze_file, self.silver_file):
-            if not self.in_lake:
+            if path not in self.in_lake:
                 path.unlink(missing_ok=True)
             if path.parent.exists() and not any(path.parent.iterdir()):
                 path.parent.rmdir()
@@ -412,13 +427,6 @@ def describe(
             hint=f"add one (ALTER TABLE {schema}.{bare} ADD PRIMARY KEY (…)) or declare "
             f"`sources.{source}.keys.{bare}: [columns]`",
         )
-    nullable = [str(r[0]) for r in found if str(r[0]) in key and not r[4]]
-    if nullable:
-        raise ConfigError(
-            f"source `{source}`: key column(s) {', '.join(nullable)} of `{schema}.{bare}` may be NULL, "
-            "and NULL keys cannot be told apart",
-            hint=f"ALTER TABLE {schema}.{bare} ALTER COLUMN … SET NOT NULL, or declare other `keys`",
-        )
     columns = [Column(str(r[0]), str(r[1]), r[2], r[3]) for r in found if generated or not r[5]]
     return SourceTable(
         schema,
@@ -430,6 +438,7 @@ def describe(
         oid=int(oid),
         primary_key=bool(primary),
         identity_columns=index_columns("i.indisreplident") if identity == "i" else [],
+        nullable_key=[str(r[0]) for r in found if str(r[0]) in key and not r[4]],
     )
 
 
@@ -463,6 +472,8 @@ def _copy(
             connection.cursor() as cursor,
             ThreadPoolExecutor(max_workers=2, thread_name_prefix="lagoa-pg-write") as pool,
         ):
+            for setting in SESSION:
+                cursor.execute(setting)
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             cursor.execute(f"SET TRANSACTION SNAPSHOT {quote_literal(taken.name)}")
             cursor.execute(f"SELECT {select} FROM {table.qualified}")
