@@ -499,7 +499,7 @@ def _copy(
             for done in writing:
                 done.result()
             cursor.execute("COMMIT")
-    except adbc.Error as exc:
+    except (adbc.Error, _CastError) as exc:
         raise SourceError(
             source, f"copying `{table.schema}.{table.name}` failed: {redact(str(exc), secrets)}"
         ) from None
@@ -507,6 +507,13 @@ def _copy(
         for writer in writers:
             writer.close()
     return rows
+
+
+class _CastError(Exception):
+    """A copied value has no form in the column's lake type (numeric NaN as a decimal…)."""
+
+    def __init__(self, column: str, lake_type: pa.DataType, detail: str) -> None:
+        super().__init__(f"column `{column}` has a value that is not a {lake_type}: {detail}")
 
 
 def _plain(column: pa.Array) -> pa.Array:
@@ -521,7 +528,10 @@ def _shaped(
     arrays = []
     for column in schema:
         if column.name in given:
-            arrays.append(given[column.name].cast(column.type))
+            try:
+                arrays.append(given[column.name].cast(column.type))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise _CastError(column.name, column.type, str(exc)) from None
         elif column.name in constants:
             arrays.append(pa.repeat(pa.scalar(constants[column.name], column.type), rows))
         else:
