@@ -67,10 +67,14 @@ def load_source(
     from lagoa.project import SourceSummary
 
     summary = SourceSummary(name)
-    if isinstance(config, PostgresSource):  # one copy writes bronze and silver
+    if isinstance(config, PostgresSource):  # a copy or the changes: each writes bronze and silver
+        if config.mode == "cdc":
+            from lagoa.sources.cdc import sync
+
+            return sync(project, name, config, summary, run_id=run_id, report=report)
         from lagoa.sources.postgres import snapshot
 
-        return snapshot(project, con, name, config, summary, run_id=run_id, now=now, report=report)
+        return snapshot(project, name, config, summary, run_id=run_id, now=now, report=report)
     if isinstance(config, HttpSource | PythonSource):
         return _load_fetched(
             project,

@@ -34,7 +34,7 @@ import pyarrow as pa
 from lagoa.config import PostgresSource, redact
 from lagoa.engine import quote_identifier, quote_literal
 from lagoa.errors import ConfigError
-from lagoa.lake.catalog import RUN_ID
+from lagoa.lake.catalog import RUN_ID, Lake
 from lagoa.lake.mirror import apply_changes
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
@@ -318,15 +318,12 @@ class Replicator:
 
     def lock(self) -> None:
         """Take the slot's advisory lock, or say who holds it."""
-        (got,) = self.con.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"lagoa:{self.slot}",)
-        ).fetchone()
-        if not got:
+        if not self._try_lock():
             holder = self.con.execute(
                 "SELECT a.pid, a.client_addr, a.backend_start FROM pg_locks l "
                 "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' "
                 "AND l.objid = hashtext(%s)::oid AND l.granted LIMIT 1",
-                (f"lagoa:{self.slot}",),
+                (self._lock_key,),
             ).fetchone()
             who = (
                 f" (Postgres backend pid {holder[0]}, connected {holder[2]:%Y-%m-%d %H:%M:%S})"
@@ -403,7 +400,7 @@ class Replicator:
         """True when the mirror holds no complete copy, or one of an older table of that name."""
         lake = self.project.lake
         silver = lake.table(f"silver.{table.name}")
-        if silver is None or lake.latest(silver, LSN) is None:
+        if _lsn(lake, silver) is None:
             return True
         oid = lake.latest(silver, RELATION)
         return oid is not None and int(oid) != table.oid
@@ -528,8 +525,8 @@ class Replicator:
             status.tables.append(
                 TableStatus(
                     table,
-                    _int(lake.latest(lake.table(f"bronze.{table}__changes"), LSN)),
-                    _int(lake.latest(lake.table(f"silver.{table}"), LSN)),
+                    _lsn(lake, lake.table(f"bronze.{table}__changes")),
+                    _lsn(lake, lake.table(f"silver.{table}")),
                 )
             )
         if row is None:
@@ -538,13 +535,13 @@ class Replicator:
         status.active_pid = row[0]
         status.confirmed_lsn, status.current_lsn = int(row[1]), int(row[2])
         status.lag_bytes, status.retained_wal_bytes, status.wal_status = int(row[3]), int(row[4]), row[5]
-        if peek and status.lag_bytes > 0 and status.active_pid is None and self._may_peek():
+        if peek and status.lag_bytes > 0 and status.active_pid is None and self._try_lock():
             try:
                 first = self._peek(None, 50)  # the first transaction (after any heartbeats)
             except SlotBusyError:
                 first = []
             finally:
-                self.con.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"lagoa:{self.slot}",))
+                self.con.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self._lock_key,))
             for data in first:
                 message = decode(data)
                 if isinstance(message, Begin):
@@ -552,13 +549,15 @@ class Replicator:
                     break
         return status
 
-    def _may_peek(self) -> bool:
-        """Take the slot's lock for a moment (a replicator reading the slot holds it: peeking
-        then would make its own read fail)."""
-        (got,) = self.con.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"lagoa:{self.slot}",)
-        ).fetchone()
+    def _try_lock(self) -> bool:
+        """Take the slot's advisory lock (held by the replicator reading the slot; taken again
+        by the same session, it stacks)."""
+        (got,) = self.con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (self._lock_key,)).fetchone()
         return bool(got)
+
+    @property
+    def _lock_key(self) -> str:
+        return f"lagoa:{self.slot}"
 
     def retained_warning(self, status: Status) -> str | None:
         bound = self.config.max_retained_wal_mb * 1024 * 1024
@@ -718,7 +717,7 @@ class Replicator:
         they are skipped (and so are not the ``origin`` of a value an update left out)."""
         if mirror not in known:
             lake = self.project.lake
-            known[mirror] = _int(lake.latest(lake.table(f"silver.{mirror.table.name}"), LSN)) or 0
+            known[mirror] = _lsn(lake, lake.table(f"silver.{mirror.table.name}")) or 0
         return known[mirror]
 
     def _relation(self, message: Relation) -> _Mirror | None:
@@ -775,9 +774,9 @@ class Replicator:
             hint=f"copy the table again: `lagoa cdc resync {self.name} {table.name}` (its change log "
             "and mirror start afresh from a new snapshot)",
         )
-        silver_lsn = _int(lake.latest(silver, LSN)) or 0
+        silver_lsn = _lsn(lake, silver) or 0
         # Bronze is committed first, so it is never behind silver; after a snapshot it has no LSN.
-        bronze_lsn = max(_int(lake.latest(bronze, LSN)) or 0, silver_lsn)
+        bronze_lsn = max(_lsn(lake, bronze) or 0, silver_lsn)
         properties: dict[str, object] = {LSN: str(ends[-1]), RUN_ID: self.run_id, RELATION: str(table.oid)}
         relation = "lagoa_changes"  # tables are applied one at a time
         self.duck.register(relation, change_set.arrow(ends, begins))
@@ -889,7 +888,9 @@ def _null(name: str, field_type: Any) -> str:
     return f"CAST(NULL AS {duckdb_type(type_name(field_type))}) AS {quote_identifier(name)}"
 
 
-def _int(value: str | None) -> int | None:
+def _lsn(lake: Lake, table: Table | None) -> int | None:
+    """The WAL position the table's newest commit holds (None before its first copy)."""
+    value = lake.latest(table, LSN)
     return int(value) if value is not None else None
 
 
@@ -932,7 +933,6 @@ def follow(
 
 def sync(
     project: Project,
-    con: duckdb.DuckDBPyConnection,
     name: str,
     config: PostgresSource,
     summary: SourceSummary,
@@ -942,7 +942,6 @@ def sync(
 ) -> SourceSummary:
     """The ``ingest`` step of a CDC source: set up what is missing, then apply every change
     committed so far."""
-    del con  # the replicator has its own DuckDB connection
     with Replicator(project, name, config, run_id=run_id, report=report) as replicator:
         for line in replicator.setup():
             report(line)

@@ -17,7 +17,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -128,7 +127,6 @@ class SourceTable:
 
 def snapshot(
     project: Project,
-    con: duckdb.DuckDBPyConnection,
     name: str,
     config: PostgresSource,
     summary: SourceSummary,
@@ -137,12 +135,7 @@ def snapshot(
     now: datetime,
     report: Any,
 ) -> SourceSummary:
-    """Copy every table of the source from one snapshot into bronze, then replace silver; in
-    ``cdc`` mode, replicate the changes since the last run instead (setting up the slot first)."""
-    if config.mode == "cdc":
-        from lagoa.sources.cdc import sync
-
-        return sync(project, con, name, config, summary, run_id=run_id, report=report)
+    """Copy every table of the source from one snapshot into bronze, then replace silver."""
     dsn, secrets = credentials(config)
     exporter = connect(dsn, name, secrets)
     try:
@@ -153,7 +146,6 @@ def snapshot(
         assert row is not None
         taken = Snapshot(str(row[0]), int(row[1]), row[2])
         tables = [describe(exporter, name, config, table) for table in table_names(exporter, name, config)]
-        del con  # the copy writes its Parquet files itself
         rows = copy_tables(
             project,
             name,
