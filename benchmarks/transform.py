@@ -164,7 +164,7 @@ def skipping(retail: Path, zorder: bool) -> tuple[int, int, float]:
     the retail metrics with or without Z-order."""
     from pyiceberg.expressions import And, EqualTo
 
-    from lagoa.config import PublishSettings
+    from lagoa.core.config import PublishSettings
     from lagoa.project import Project
     from lagoa.publish.gold import publish
 

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from lagoa.errors import ConfigError, SchemaEvolutionError, SourceError
+from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.project import Project
 from lagoa.sources.cdc import Replicator, follow
 from tests.postgres import postgres_server

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.config import load_config, redact, resolve_secrets
-from lagoa.errors import ConfigError, SecretError
+from lagoa.core.config import load_config, redact, resolve_secrets
+from lagoa.core.errors import ConfigError, SecretError
 
 
 def write(tmp_path: Path, text: str) -> Path:

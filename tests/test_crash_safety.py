@@ -96,8 +96,8 @@ def test_kill_at_several_points_then_rerun_matches_an_uninterrupted_run(
 
 
 def test_a_commit_on_a_stale_table_fails_rather_than_commit_a_batch_twice(tmp_path: Path) -> None:
-    from lagoa.errors import CommitConflictError
-    from lagoa.lake.catalog import BATCHES
+    from lagoa.core.errors import CommitConflictError
+    from lagoa.core.names import BATCHES
     from lagoa.lake.schema import iceberg_schema, iceberg_type
 
     (tmp_path / "lagoa.yml").write_text("name: stale\n")

@@ -17,7 +17,7 @@ def test_every_command_is_documented_in_the_readme() -> None:
 
 
 def test_readme_documents_every_source_key() -> None:
-    from lagoa.config import FileSource, HttpSource, PostgresSource, PythonSource
+    from lagoa.core.config import FileSource, HttpSource, PostgresSource, PythonSource
 
     for kind in (FileSource, HttpSource, PythonSource, PostgresSource):
         for name, field in kind.model_fields.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.errors import SourceError
+from lagoa.core.errors import SourceError
 from lagoa.project import Project
 from tests.conftest import count
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.errors import SchemaEvolutionError, SourceError
+from lagoa.core.errors import SchemaEvolutionError, SourceError
 from tests.conftest import ORDERS_CONFIG, MakeProject, count
 
 FIRST = """\

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lagoa.errors import SourceError
+from lagoa.core.errors import SourceError
 from tests.conftest import ORDERS_CONFIG, MakeProject, count
 
 HEADER = "order_id,amount,ordered_at,updated_at\n"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from lagoa.errors import CommitConflictError, ConfigError
+from lagoa.core.errors import CommitConflictError, ConfigError, LeaseError
 from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute, record_to
 from lagoa.orchestrate.graph import Graph, Task, project_graph
-from lagoa.orchestrate.runs import LeaseError, retry
+from lagoa.orchestrate.runs import retry
 from lagoa.orchestrate.scheduler import Scheduler
 from lagoa.project import Project
 from lagoa.state import StateStore

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from lagoa.errors import ConfigError, SourceError
+from lagoa.core.errors import ConfigError, SourceError
 from lagoa.project import Project
 from tests.conftest import count
 from tests.postgres import postgres_server

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.errors import ConfigError, SourceError
+from lagoa.core.errors import ConfigError, SourceError
 from lagoa.project import Project
 from tests.conftest import count
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from lagoa.cli import main
-from lagoa.errors import QualityError, SuiteError
-from lagoa.quality.conditions import ConditionError, condition_sql
+from lagoa.core.errors import ConditionError, QualityError, SuiteError
+from lagoa.quality.conditions import condition_sql
 from lagoa.quality.suite import load_suite, parse_suite
 from lagoa.quality.validate import validate
 from tests.conftest import ORDERS_CONFIG, MakeProject, copy_example, count
@@ -350,7 +350,7 @@ def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> No
 
 
 def test_quality_settings_must_name_real_suites_and_expectations(make_project: MakeProject) -> None:
-    from lagoa.errors import ConfigError
+    from lagoa.core.errors import ConfigError
 
     unknown_suite = ORDERS_CONFIG + "\nquality:\n  suites:\n    order:\n      on_fail: drop\n"
     project = make_project(

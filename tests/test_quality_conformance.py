@@ -22,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from lagoa.errors import SuiteError
+from lagoa.core.errors import SuiteError
 from lagoa.quality.expectations import SPECS
 from lagoa.quality.suite import parse_suite
 from lagoa.quality.validate import validate

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lagoa.errors import ConfigError
-from lagoa.orchestrate.schedule import Interval, due, interval_of, intervals, previous_interval, unit_of
+from lagoa.core.errors import ConfigError
+from lagoa.core.time import Interval, interval_of, intervals, previous_interval, unit_of
+from lagoa.orchestrate.schedule import due
 
 
 def at(text: str) -> datetime:
@@ -60,7 +61,7 @@ def test_catchup_runs_every_missed_tick_from_start_in_order() -> None:
 
 
 def test_a_bad_cron_expression_is_a_config_error(tmp_path: object) -> None:
-    from lagoa.config import PipelineConfig
+    from lagoa.core.config import PipelineConfig
 
     with pytest.raises(ValueError, match="not a cron expression"):
         PipelineConfig(domains=["x"], schedule="every day")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lagoa.core.errors import TransformError
 from lagoa.project import Project
-from lagoa.transform.runner import TransformError
 from tests.conftest import copy_example
 
 METRICS = "select * from main.fct_daily_store_metrics order by dt, store_id"
@@ -246,8 +246,8 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
 
 
 def test_publish_guards_partitioning_types_duplicates_and_new_columns(retail: Project) -> None:
-    from lagoa.config import PublishSettings
-    from lagoa.errors import LakeError, SchemaEvolutionError
+    from lagoa.core.config import PublishSettings
+    from lagoa.core.errors import LakeError, SchemaEvolutionError
     from lagoa.publish.gold import publish
 
     model = retail.root / "dbt/models/marts/tiny.sql"
@@ -277,7 +277,7 @@ def test_publish_guards_partitioning_types_duplicates_and_new_columns(retail: Pr
 
 
 def test_an_unpartitioned_dataset_publishes_into_a_folder(retail: Project) -> None:
-    from lagoa.config import PublishSettings
+    from lagoa.core.config import PublishSettings
     from lagoa.publish.dataset import dataset_view, publish_dataset
 
     retail.transform()

@@ -10,8 +10,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lagoa.config import ProjectConfig, load_config
-    from lagoa.errors import (
+    from lagoa.core.config import ProjectConfig, load_config
+    from lagoa.core.errors import (
         CommitConflictError,
         ConfigError,
         EngineError,
@@ -26,19 +26,19 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "CommitConflictError": "lagoa.errors",
-    "ConfigError": "lagoa.errors",
-    "EngineError": "lagoa.errors",
+    "CommitConflictError": "lagoa.core.errors",
+    "ConfigError": "lagoa.core.errors",
+    "EngineError": "lagoa.core.errors",
     "IngestSummary": "lagoa.project",
-    "LagoaError": "lagoa.errors",
-    "LakeError": "lagoa.errors",
+    "LagoaError": "lagoa.core.errors",
+    "LakeError": "lagoa.core.errors",
     "Project": "lagoa.project",
-    "ProjectConfig": "lagoa.config",
-    "SchemaEvolutionError": "lagoa.errors",
-    "SecretError": "lagoa.errors",
-    "SourceError": "lagoa.errors",
+    "ProjectConfig": "lagoa.core.config",
+    "SchemaEvolutionError": "lagoa.core.errors",
+    "SecretError": "lagoa.core.errors",
+    "SourceError": "lagoa.core.errors",
     "SourceSummary": "lagoa.project",
-    "load_config": "lagoa.config",
+    "load_config": "lagoa.core.config",
     "load_project": "lagoa.project",
 }
 

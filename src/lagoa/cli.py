@@ -62,7 +62,7 @@ def handle_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from lagoa.errors import ConfigError, LagoaError
+        from lagoa.core.errors import ConfigError, LagoaError
 
         try:
             return command(*args, **kwargs)

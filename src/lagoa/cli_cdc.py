@@ -16,7 +16,7 @@ from lagoa.cli import Output, _project, handle_errors, json_option, main, projec
 from lagoa.cli_runs import stop_on_signal
 
 if TYPE_CHECKING:
-    from lagoa.config import PostgresSource
+    from lagoa.core.config import PostgresSource
     from lagoa.project import Project
     from lagoa.sources.cdc import FlushResult, Replicator
     from lagoa.sources.postgres import SourceTable
@@ -36,8 +36,8 @@ def cdc() -> None:
 
 
 def _source(project: Project, name: str | None) -> tuple[str, PostgresSource]:
-    from lagoa.config import PostgresSource
-    from lagoa.errors import ConfigError
+    from lagoa.core.config import PostgresSource
+    from lagoa.core.errors import ConfigError
 
     sources = {
         n: s for n, s in project.config.sources.items() if isinstance(s, PostgresSource) and s.mode == "cdc"

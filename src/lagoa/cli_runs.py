@@ -89,8 +89,8 @@ def run_start(
     abort). Exits 1 when a task failed, 130 when cancelled. `lagoa run show|retry RUN_ID` look
     back at a run.
     """
+    from lagoa.core.time import Interval, interval_of, parse_moment
     from lagoa.orchestrate.runs import RunOptions, resolve, unit_for
-    from lagoa.orchestrate.schedule import Interval, interval_of, parse_moment
 
     project = _project(project_path)
     pipeline, _ = resolve(project, list(names))
@@ -222,9 +222,9 @@ def backfill(
 ) -> None:
     """Run a PIPELINE (or DOMAINS; all by default) for every interval from --start to --end, oldest
     first, CONCURRENCY at a time. Each interval is a run of its own (see `lagoa runs`)."""
+    from lagoa.core.time import parse_moment
     from lagoa.orchestrate.runs import RunOptions, resolve
     from lagoa.orchestrate.runs import backfill as run_backfill
-    from lagoa.orchestrate.schedule import parse_moment
 
     project = _project(project_path)
     pipeline, domains = resolve(project, list(names))

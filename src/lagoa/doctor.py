@@ -5,8 +5,15 @@ from __future__ import annotations
 import glob
 from typing import TYPE_CHECKING
 
-from lagoa.config import SECRET_PATTERN, HttpSource, PostgresSource, PythonSource, redact, resolve_secrets
-from lagoa.errors import LagoaError
+from lagoa.core.config import (
+    SECRET_PATTERN,
+    HttpSource,
+    PostgresSource,
+    PythonSource,
+    redact,
+    resolve_secrets,
+)
+from lagoa.core.errors import LagoaError
 
 if TYPE_CHECKING:
     from lagoa.project import Project

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import HttpSource, PostgresSource, PythonSource, Source
+from lagoa.core.config import HttpSource, PostgresSource, PythonSource, Source
 from lagoa.lake.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result

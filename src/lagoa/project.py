@@ -10,9 +10,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lagoa.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
-from lagoa.engine import Warehouse, connect, quote_literal
-from lagoa.errors import ConfigError, EngineError
+from lagoa.core.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
+from lagoa.core.errors import ConfigError, EngineError
+from lagoa.core.sql import quote_literal
+from lagoa.engine import Warehouse, connect
 from lagoa.lake import Lake, TableInfo
 from lagoa.lake.catalog import sqlite_uri
 from lagoa.storage import Storage, open_storage
@@ -20,8 +21,8 @@ from lagoa.storage import Storage, open_storage
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.core.time import Interval
     from lagoa.orchestrate.runs import RunOptions, RunResult
-    from lagoa.orchestrate.schedule import Interval
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
@@ -270,8 +271,8 @@ class Project:
         """One run of a pipeline (or of domains; all by default) for ``interval`` (default: the
         previous day, or hour for an hourly pipeline), recorded in the state database. A run that
         finds all of the pipeline's ``max_active_runs`` slots taken gets a LeaseError (or waits)."""
+        from lagoa.core.time import Interval
         from lagoa.orchestrate.runs import default_interval, resolve, run
-        from lagoa.orchestrate.schedule import Interval
 
         pipeline, domains = resolve(self, names or [])
         if isinstance(interval, tuple):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import duckdb
 
-from lagoa.errors import EngineError
+from lagoa.core.errors import EngineError
+from lagoa.core.sql import quote_literal
 
 # iceberg reads manifests with avro, so avro loads first.
 EXTENSIONS = ("avro", "iceberg")
@@ -60,11 +61,3 @@ def connect(
         except duckdb.Error as exc:
             raise EngineError(f"cannot load DuckDB extension `{name}` from {path}: {exc}") from None
     return con
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

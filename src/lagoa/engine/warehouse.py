@@ -14,8 +14,9 @@ from typing import Any
 
 import duckdb
 
-from lagoa.engine.connection import connect, quote_identifier, quote_literal
-from lagoa.errors import EngineError
+from lagoa.core.errors import EngineError
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.engine.connection import connect
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
 

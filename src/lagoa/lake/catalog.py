@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lagoa.errors import CommitConflictError, LakeError
+from lagoa.core.errors import CommitConflictError, LakeError
+from lagoa.core.names import BATCHES
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -25,12 +26,10 @@ if TYPE_CHECKING:
     from pyiceberg.types import IcebergType
 
 NAMESPACES = ("raw", "bronze", "silver", "gold")
-BATCHES = "lagoa.batches"
 NO_COMMIT_RETRIES = "commit.retry.num-retries"
 """Set to 0 on every table: pyiceberg would otherwise re-apply a conflicting append on top of the
 other writer's snapshot, committing a batch twice. Lagoa retries the whole step instead, which
 reads the ledger again."""
-RUN_ID = "lagoa.run-id"
 COMPRESSION = "write.parquet.compression-codec"
 COMPRESSION_LEVEL = "write.parquet.compression-level"
 

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lagoa.engine.connection import quote_identifier
-from lagoa.errors import CommitConflictError, LakeError
-from lagoa.lake.catalog import BATCHES, Lake, local_path
+from lagoa.core.errors import CommitConflictError, LakeError
+from lagoa.core.names import BATCHES
+from lagoa.core.sql import quote_identifier
+from lagoa.lake.catalog import Lake, local_path
 from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField
 from lagoa.lake.writer import layout, write_parquet

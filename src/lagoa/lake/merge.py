@@ -16,27 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lagoa.config import TableSource
-from lagoa.engine import quote_identifier, quote_literal
-from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
+from lagoa.core.config import TableSource
+from lagoa.core.names import BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
 from lagoa.lake.schema import iceberg_schema, iceberg_type
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.bronze import ERROR_COLUMNS
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
     from lagoa.quality.gate import GateOutcome, QualityGate
-
-QUARANTINE_COLUMNS = (
-    ("_lagoa_reason", "string"),
-    ("_lagoa_raw", "string"),
-    ("_lagoa_batch_id", "string"),
-    ("_lagoa_source", "string"),
-    ("_lagoa_ingested_at", "timestamptz"),
-    ("_lagoa_run_id", "string"),
-)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.engine import quote_identifier, quote_literal
+from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.merge import files_sql
 from lagoa.lake.writer import layout, write_parquet

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lagoa.config import PARTITION_FIELD
-from lagoa.engine import quote_identifier
+from lagoa.core.config import PARTITION_FIELD
+from lagoa.core.sql import quote_identifier
 
 if TYPE_CHECKING:
     from pyiceberg.partitioning import PartitionSpec

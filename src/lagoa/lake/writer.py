@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow.parquet as pq
 
-from lagoa.engine import quote_literal
+from lagoa.core.sql import quote_literal
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table

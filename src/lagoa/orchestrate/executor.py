@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from lagoa.errors import LagoaError
+from lagoa.core.errors import LagoaError, TaskTimeoutError
 from lagoa.orchestrate.graph import Graph, Task
 
 EventKind = Literal[
@@ -93,10 +93,6 @@ class Outcome:
 TaskRunner = Callable[[Task], int | None]
 """Runs one task; returns the rows it wrote (or None). Raises LagoaError on failure. A runner may
 also have an ``interrupt(task)`` method, called when the task times out."""
-
-
-class TaskTimeoutError(LagoaError):
-    """A task attempt ran longer than its timeout."""
 
 
 def execute(

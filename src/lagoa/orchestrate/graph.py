@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from lagoa.config import did_you_mean, source_tables
-from lagoa.errors import ConfigError
+from lagoa.core.config import did_you_mean, source_tables
+from lagoa.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from lagoa.project import Project

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 
-from lagoa.config import SECRET_PATTERN, Notifier, redact, resolve_secrets
-from lagoa.errors import SecretError
+from lagoa.core.config import SECRET_PATTERN, Notifier, redact, resolve_secrets
+from lagoa.core.errors import SecretError
 from lagoa.orchestrate.executor import Event
 
 KINDS = {

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from lagoa.config import parse_duration
-from lagoa.errors import ConfigError, LagoaError
+from lagoa.core.errors import ConfigError, LeaseError
+from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
 from lagoa.orchestrate.executor import EventStream, Outcome, execute, record_to
 from lagoa.orchestrate.graph import project_graph
 from lagoa.orchestrate.notify import RunContext, subscriber
-from lagoa.orchestrate.schedule import Interval, Unit, intervals, previous_interval, unit_of
 from lagoa.orchestrate.sla import SlaWatch
 from lagoa.orchestrate.tasks import ProjectTasks
 
@@ -26,10 +25,6 @@ if TYPE_CHECKING:
 
     from lagoa.project import Project
     from lagoa.state import Lease, StateStore
-
-
-class LeaseError(LagoaError):
-    """Another run of the same pipeline holds the lease."""
 
 
 @dataclass

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lagoa.errors import LagoaError
+from lagoa.core.errors import LagoaError, LeaseError
+from lagoa.core.time import Interval
 from lagoa.orchestrate.executor import EventStream
-from lagoa.orchestrate.runs import LeaseError, RunOptions, RunResult, run, unit_for
-from lagoa.orchestrate.schedule import Interval, due, next_tick
+from lagoa.orchestrate.runs import RunOptions, RunResult, run, unit_for
+from lagoa.orchestrate.schedule import due, next_tick
 
 if TYPE_CHECKING:
     from lagoa.project import Project

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from lagoa.config import parse_duration
+from lagoa.core.time import parse_duration
 from lagoa.orchestrate.executor import Event, EventStream
 from lagoa.orchestrate.graph import Graph
 

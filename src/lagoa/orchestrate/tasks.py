@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from lagoa.core.time import Interval
 from lagoa.ingest import load_source, merge_source
 from lagoa.orchestrate.graph import Task
-from lagoa.orchestrate.schedule import Interval
 
 if TYPE_CHECKING:
     import duckdb

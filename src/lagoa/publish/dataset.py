@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import PublishSettings
-from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.core.config import PublishSettings
+from lagoa.core.errors import LakeError
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.engine.connection import connect
 from lagoa.engine.warehouse import warehouse_lock
-from lagoa.errors import LakeError
 
 if TYPE_CHECKING:
     from lagoa.project import Project

@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lagoa.errors import LakeError
+from lagoa.core.errors import LakeError
 
 if TYPE_CHECKING:
     from lagoa.project import Project
@@ -19,7 +19,8 @@ FILES = ("index.html", "manifest.json", "catalog.json")
 
 def generate_docs(project: Project) -> Path:
     """Run ``dbt docs generate`` and copy the site into the lake's storage; returns its folder."""
-    from lagoa.transform.runner import TransformError, invoke
+    from lagoa.core.errors import TransformError
+    from lagoa.transform.runner import invoke
 
     run = invoke(project, ["docs", "generate"])
     if not run.success:

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import PublishSettings
-from lagoa.engine.connection import connect, quote_identifier, quote_literal
+from lagoa.core.config import PublishSettings
+from lagoa.core.errors import LakeError, SchemaEvolutionError
+from lagoa.core.names import RUN_ID
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.engine.connection import connect
 from lagoa.engine.warehouse import warehouse_lock
-from lagoa.errors import LakeError, SchemaEvolutionError
-from lagoa.lake.catalog import RUN_ID
 from lagoa.lake.maintenance import PARTITIONING, SORT
 from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField, partition_spec

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from lagoa.config import PublishSettings
-from lagoa.errors import ConfigError
+from lagoa.core.config import PublishSettings
+from lagoa.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from lagoa.project import Project

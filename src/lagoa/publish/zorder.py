@@ -8,7 +8,7 @@ type and spread the same number of bits.
 
 from __future__ import annotations
 
-from lagoa.engine.connection import quote_identifier
+from lagoa.core.sql import quote_identifier
 
 KEY_BITS = 62
 """Bits of a Z-order key (a BIGINT), shared among its columns."""

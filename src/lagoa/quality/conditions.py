@@ -13,7 +13,8 @@ import ast
 import re
 from typing import Any
 
-from lagoa.engine.connection import quote_identifier, quote_literal
+from lagoa.core.errors import ConditionError
+from lagoa.core.sql import quote_identifier, quote_literal
 
 OPERATORS = {"==": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 LEGACY = re.compile(
@@ -21,10 +22,6 @@ LEGACY = re.compile(
     r"""(?P<value>[+-]?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|"[^"]*"|'[^']*'|date\("[^"]*"\)))\s*$""",
     re.IGNORECASE,
 )
-
-
-class ConditionError(ValueError):
-    """A row_condition Lagoa cannot translate."""
 
 
 def condition_sql(condition: Any, parser: str | None = None) -> str:

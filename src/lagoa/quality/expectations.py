@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from lagoa.engine.connection import quote_literal
+from lagoa.core.errors import CompileError
+from lagoa.core.sql import quote_literal
 from lagoa.quality.rules import (
     AggregateRule,
     Column,
     Compile,
-    CompileError,
     Context,
     Kind,
     RowRule,

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from lagoa.config import ResultFormat
-from lagoa.errors import QualityError
+from lagoa.core.config import ResultFormat
+from lagoa.core.errors import QualityError
 from lagoa.quality.suite import Suite
 from lagoa.quality.validate import CompiledSuite, ValidationResult, compile_suite, release, run_compiled
 

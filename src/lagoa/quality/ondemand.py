@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lagoa.config import PostgresSource, source_tables
-from lagoa.engine.connection import quote_identifier
-from lagoa.errors import ConfigError, LakeError
+from lagoa.core.config import PostgresSource, source_tables
+from lagoa.core.errors import ConfigError, LakeError
+from lagoa.core.sql import quote_identifier
 from lagoa.lake.merge import files_sql
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.quality.results import save_result

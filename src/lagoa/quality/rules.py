@@ -16,7 +16,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from lagoa.engine.connection import quote_identifier, quote_literal
+from lagoa.core.errors import CompileError
+from lagoa.core.sql import quote_identifier, quote_literal
 
 Kind = Literal["column", "pair", "multicolumn", "aggregate", "table"]
 
@@ -185,10 +186,6 @@ class AggregateRule:
 
 Rule = RowRule | AggregateRule
 Compile = Callable[[dict[str, Any], Context], Rule]
-
-
-class CompileError(Exception):
-    """An expectation cannot apply to this relation (a missing column, a bad regex…)."""
 
 
 # --- SQL helpers -------------------------------------------------------------------------------

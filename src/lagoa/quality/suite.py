@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lagoa.config import Action, QualityConfig, did_you_mean
-from lagoa.errors import ConfigError, SuiteError
+from lagoa.core.config import Action, QualityConfig, did_you_mean
+from lagoa.core.errors import ConfigError, SuiteError
 from lagoa.quality.expectations import SPECS
 from lagoa.quality.rules import ARGUMENTS, COMMON_ARGUMENTS
 

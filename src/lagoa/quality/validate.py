@@ -21,12 +21,12 @@ from typing import Any
 
 import duckdb
 
-from lagoa.config import ResultFormat
-from lagoa.engine.connection import quote_identifier, quote_literal
-from lagoa.errors import SuiteError
-from lagoa.quality.conditions import ConditionError, condition_sql
+from lagoa.core.config import ResultFormat
+from lagoa.core.errors import CompileError, ConditionError, SuiteError
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.quality.conditions import condition_sql
 from lagoa.quality.expectations import SPECS
-from lagoa.quality.rules import Column, CompileError, Context, RowRule, Rule, plain
+from lagoa.quality.rules import Column, Context, RowRule, Rule, plain
 from lagoa.quality.suite import Expectation, Suite
 
 ROW = "_lagoa_row"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lagoa.errors import ConfigError
+from lagoa.core.errors import ConfigError
 
 PROJECT = """\
 # A Lagoa project. Docs for every key: see the README of the Lagoa repository.

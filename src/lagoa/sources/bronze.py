@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.config import FileSource, TableSource
-from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import SchemaEvolutionError, SourceError
-from lagoa.lake.catalog import BATCHES, RUN_ID, Lake
+from lagoa.core.config import FileSource, TableSource
+from lagoa.core.errors import SchemaEvolutionError, SourceError
+from lagoa.core.names import BATCHES, CURSOR, ERROR_COLUMNS, LINEAGE, RUN_ID, SOURCE_FILES, SYSTEM_COLUMNS
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches
@@ -29,16 +30,6 @@ from lagoa.storage import Storage
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
-
-CURSOR = "lagoa.cursor"
-SOURCE_FILES = "lagoa.source-files"
-LINEAGE = (
-    ("_lagoa_batch_id", "string"),
-    ("_lagoa_ingested_at", "timestamptz"),
-    ("_lagoa_source", "string"),
-)
-ERROR_COLUMNS = (("_lagoa_error", "string"), ("_lagoa_raw", "string"))
-SYSTEM_COLUMNS = {name for name, _ in LINEAGE + ERROR_COLUMNS}
 
 
 @dataclass

@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pyarrow as pa
 
-from lagoa.config import PostgresSource, redact
-from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import ConfigError
-from lagoa.lake.catalog import RUN_ID, Lake
+from lagoa.core.config import PostgresSource, redact
+from lagoa.core.errors import ConfigError, SlotBusyError
+from lagoa.core.names import ERROR_COLUMNS, LSN, RELATION, RUN_ID
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.lake.catalog import Lake
 from lagoa.lake.mirror import apply_changes
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.bronze import ERROR_COLUMNS
 from lagoa.sources.pgoutput import (
     UNCHANGED,
     Begin,
@@ -50,8 +50,6 @@ from lagoa.sources.pgoutput import (
     decode,
 )
 from lagoa.sources.postgres import (
-    LSN,
-    RELATION,
     SESSION,
     Column,
     Progress,
@@ -81,10 +79,6 @@ HEARTBEAT_BYTES = 1 << 20
 
 def format_lsn(lsn: int) -> str:
     return f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
-
-
-class SlotBusyError(ConfigError):
-    """Another session is reading the slot right now."""
 
 
 @dataclass
@@ -599,7 +593,8 @@ class Replicator:
             ).fetchall()
         except psycopg.errors.ObjectInUse as exc:
             raise SlotBusyError(
-                f"source `{self.name}`: slot `{self.slot}` is in use: {str(exc).strip()}",
+                self.name,
+                f"slot `{self.slot}` is in use: {str(exc).strip()}",
                 hint=f"stop the other consumer, or give this source another `sources.{self.name}.slot`",
             ) from None
         except psycopg.errors.UndefinedObject as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lagoa.config import Incremental, parse_duration
+from lagoa.core.config import Incremental
+from lagoa.core.time import parse_duration
 
 
 @dataclass(frozen=True)

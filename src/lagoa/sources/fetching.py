@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lagoa.config import HttpSource, PythonSource
+from lagoa.core.config import HttpSource, PythonSource
 from lagoa.sources.http import FetchResult
 from lagoa.sources.readers import READERS, Reader, read_pages
 
@@ -38,8 +38,8 @@ def fetch_source(
     interval: tuple[datetime, datetime] | None,
 ) -> Fetched:
     """Fetch from the committed watermark (minus the look-back) into a staging file."""
+    from lagoa.core.names import CURSOR
     from lagoa.sources import http, python
-    from lagoa.sources.bronze import CURSOR
     from lagoa.sources.context import SourceContext, request_watermark
 
     committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)

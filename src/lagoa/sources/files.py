@@ -15,7 +15,7 @@ from pathlib import Path
 
 import xxhash
 
-from lagoa.errors import SourceError
+from lagoa.core.errors import SourceError
 from lagoa.storage import Storage
 
 HASH_CHUNK = 8 << 20

@@ -23,8 +23,8 @@ from typing import Any
 
 import urllib3
 
-from lagoa.config import SECRET_PATTERN, HttpSource, redact, resolve_secrets
-from lagoa.errors import ConfigError, SourceError
+from lagoa.core.config import SECRET_PATTERN, HttpSource, redact, resolve_secrets
+from lagoa.core.errors import ConfigError, SourceError
 from lagoa.sources.context import SourceContext
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})

@@ -21,12 +21,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lagoa.config import PostgresSource, redact, resolve_secrets
-from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import ConfigError, SchemaEvolutionError, SourceError
-from lagoa.lake.catalog import RUN_ID, Lake
+from lagoa.core.config import PostgresSource, redact, resolve_secrets
+from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
+from lagoa.core.names import ERROR_COLUMNS, LINEAGE, LSN, RELATION, RUN_ID
+from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, iceberg_schema, iceberg_type, type_name
-from lagoa.sources.bronze import ERROR_COLUMNS, LINEAGE
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -44,10 +44,6 @@ SESSION = (
 )
 """Every connection that reads rows sets these, so that the copy and the change stream give a
 value the same text form (and DuckDB parses it)."""
-RELATION = "lagoa.relation"
-"""Snapshot summary key: the source table's OID, to notice a table dropped and created again."""
-LSN = "lagoa.lsn"
-"""Snapshot summary key: the WAL position the committed rows are consistent with."""
 CHANGE_COLUMNS = {
     "lagoa_op": "string",
     "lagoa_lsn": "long",

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lagoa.config import PythonSource
-from lagoa.errors import ConfigError, SourceError
+from lagoa.core.config import PythonSource
+from lagoa.core.errors import ConfigError, SourceError
 from lagoa.sources.context import SourceContext
 from lagoa.sources.http import FetchResult
 

@@ -15,9 +15,9 @@ from typing import Protocol
 
 import duckdb
 
-from lagoa.config import CsvOptions, FileSource, TableSource
-from lagoa.engine import quote_identifier, quote_literal
-from lagoa.errors import SourceError
+from lagoa.core.config import CsvOptions, FileSource, TableSource
+from lagoa.core.errors import SourceError
+from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.schema import from_duckdb
 
 JSON_LINE = "line"

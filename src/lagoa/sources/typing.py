@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from lagoa.engine import quote_identifier, quote_literal
+from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.schema import duckdb_type
 from lagoa.sources.readers import SAMPLE_ROWS, RawRelation
 

@@ -1,5 +1,5 @@
 """Run history, task attempts and leases: SQLite by default, Postgres when the state URI says so."""
 
-from lagoa.state.store import Lease, StateError, StateStore
+from lagoa.state.store import Lease, StateStore
 
-__all__ = ["Lease", "StateError", "StateStore"]
+__all__ = ["Lease", "StateStore"]

@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from lagoa.errors import LagoaError
+from lagoa.core.errors import StateError
 
 METADATA = sa.MetaData()
 
@@ -67,12 +67,6 @@ RUN_STATES = ("running", "succeeded", "failed", "cancelled")
 ATTEMPT_STATES = ("running", "succeeded", "failed", "retrying", "timed_out", "skipped", "cancelled")
 """``skipped`` (upstream failed) and ``cancelled`` (the run was stopped) tasks never started:
 they are recorded as attempt 0."""
-
-
-class StateError(LagoaError):
-    """The state database cannot be reached or written."""
-
-    transient = True
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from lagoa.errors import ConfigError
+from lagoa.core.errors import ConfigError
 
 
 class Storage(Protocol):

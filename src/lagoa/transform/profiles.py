@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from lagoa.core.errors import ConfigError
 from lagoa.engine.connection import connect
-from lagoa.errors import ConfigError
 from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:

@@ -11,20 +11,12 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lagoa.core.errors import TransformError
 from lagoa.engine.warehouse import warehouse_lock
-from lagoa.errors import LagoaError
 from lagoa.transform.profiles import dbt_project_dir, write_profiles
 
 if TYPE_CHECKING:
     from lagoa.project import Project
-
-
-class TransformError(LagoaError):
-    """dbt failed: a compile error, a failing model or test, a missing source."""
-
-    def __init__(self, message: str, *, failures: list[str] | None = None, hint: str | None = None):
-        super().__init__(message, hint=hint)
-        self.failures = failures or []
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from lagoa.config import source_tables
+from lagoa.core.config import source_tables
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.storage.local import replace_text
 

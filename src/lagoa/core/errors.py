@@ -1,19 +1,26 @@
-"""Lagoa's error hierarchy.
+"""Lagoa's error hierarchy: every exception Lagoa raises on purpose, in one tree.
 
-Every error Lagoa raises on purpose is a :class:`LagoaError`. Each one says whether retrying can
-help: ``transient`` errors (a busy catalog, a file still being written) are retried by the
-orchestrator; terminal ones (bad configuration, an incompatible schema) fail at once.
+Every error is a :class:`LagoaError`. Each one says whether retrying can help: ``transient``
+errors (a busy catalog, a slot another session is reading) are retried by the orchestrator;
+terminal ones (bad configuration, an incompatible schema) fail at once.
 
     LagoaError
-    ├── ConfigError            lagoa.yml is missing, unreadable or invalid
-    │   ├── SecretError        a ${env:NAME} secret is not set
-    │   └── SuiteError         an expectation suite is invalid or unsupported
-    ├── SourceError            a source cannot be read (missing file, malformed beyond repair)
-    ├── SchemaEvolutionError   new data cannot be reconciled with the table's schema
-    ├── LakeError              the catalog or a table cannot be read or written
+    ├── ConfigError              lagoa.yml is missing, unreadable or invalid
+    │   ├── SecretError          a ${env:NAME} secret is not set
+    │   └── SuiteError           an expectation suite is invalid or unsupported
+    ├── SourceError              a source cannot be read (missing file, malformed beyond repair)
+    │   └── SlotBusyError        another session reads the replication slot right now (transient)
+    ├── SchemaEvolutionError     new data cannot be reconciled with the table's schema
+    ├── LakeError                the catalog or a table cannot be read or written
     │   └── CommitConflictError  another writer committed first (transient)
-    ├── EngineError            DuckDB or one of its extensions failed
-    └── QualityError           a `fail` expectation failed; nothing of the batch was published
+    ├── EngineError              DuckDB or one of its extensions failed
+    ├── QualityError             a `fail` expectation failed; nothing of the batch was published
+    ├── CompileError             an expectation cannot apply to a relation (a missing column…)
+    │   └── ConditionError       a row_condition Lagoa cannot translate
+    ├── TransformError           dbt failed: a compile error, a failing model or test
+    ├── StateError               the state database cannot be reached or written (transient)
+    ├── LeaseError               another run of the same pipeline holds the lease
+    └── TaskTimeoutError         a task attempt ran longer than its timeout
 """
 
 from __future__ import annotations
@@ -102,3 +109,40 @@ class QualityError(LagoaError):
         )
         self.table = table
         self.failed = failed
+
+
+class SlotBusyError(SourceError):
+    """Another session is reading the replication slot right now; the next attempt may get it."""
+
+    def __init__(self, source: str, message: str, *, hint: str | None = None):
+        super().__init__(source, message, hint=hint, transient=True)
+
+
+class CompileError(LagoaError):
+    """An expectation cannot apply to this relation (a missing column, a bad regex…)."""
+
+
+class ConditionError(CompileError, ValueError):
+    """A row_condition Lagoa cannot translate."""
+
+
+class TransformError(LagoaError):
+    """dbt failed: a compile error, a failing model or test, a missing source."""
+
+    def __init__(self, message: str, *, failures: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.failures = failures or []
+
+
+class StateError(LagoaError):
+    """The state database cannot be reached or written."""
+
+    transient = True
+
+
+class LeaseError(LagoaError):
+    """Another run of the same pipeline holds the lease."""
+
+
+class TaskTimeoutError(LagoaError):
+    """A task attempt ran longer than its timeout."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
+from croniter import croniter
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,8 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from lagoa.errors import ConfigError, SecretError
-from lagoa.orchestrate.schedule import check_cron
+from lagoa.core.errors import ConfigError, SecretError
+from lagoa.core.time import parse_duration
 
 PROJECT_FILE = "lagoa.yml"
 SECRET_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -460,14 +461,6 @@ class Notifier(Model):
         return self
 
 
-def parse_duration(text: str) -> int:
-    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
-    if match is None:
-        raise ValueError(f"`{text}` is not a duration; write 30s, 15m, 2h or 1d")
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-
-
 class PublishSettings(Model):
     """How a dbt model is published to ``gold.<model>``: set in lagoa.yml (``publish:``) or in the
     model's ``config(meta={'lagoa': {'publish': {...}}})``."""
@@ -614,6 +607,16 @@ class ProjectConfig(Model):
         """Every pipeline with a schedule: configured ones and scheduled domains."""
         found = {name: self.pipeline(name) for name in [*self.pipelines, *self.domains]}
         return {name: pipeline for name, pipeline in found.items() if pipeline.schedule}
+
+
+def check_cron(schedule: str) -> str:
+    """``schedule`` when croniter reads it, else a ValueError saying how to write one."""
+    if not croniter.is_valid(schedule):
+        raise ValueError(
+            f"`{schedule}` is not a cron expression; write five fields, e.g. `0 2 * * *` (02:00 daily) "
+            "or `5 * * * *` (hourly), or @daily / @hourly"
+        )
+    return schedule
 
 
 def did_you_mean(word: str, choices: Any) -> str:
