@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
 from lagoa.core.errors import ConfigError, EngineError
-from lagoa.core.sql import quote_literal
-from lagoa.engine import Warehouse, connect
+from lagoa.engine import Warehouse
 from lagoa.lake import Lake, TableInfo
-from lagoa.lake.catalog import sqlite_uri
-from lagoa.storage import Storage, open_storage
+from lagoa.storage import Storage
+from lagoa.workspace import Workspace
 
 if TYPE_CHECKING:
     import duckdb
@@ -76,7 +75,9 @@ class Project:
     """A Lagoa project folder: ``lagoa.yml`` plus everything it points at."""
 
     def __init__(self, root: Path, config: ProjectConfig) -> None:
-        self.root = root.resolve()
+        self.workspace = Workspace(root, config, self._dataset_views)
+        """What the project's stages are given: folder, settings, storage, lake, warehouse."""
+        self.root = self.workspace.root
         self.config = config
 
     @classmethod
@@ -86,20 +87,17 @@ class Project:
         file = path if path.suffix in (".yml", ".yaml") else path / PROJECT_FILE
         return cls(file.parent, load_config(file))
 
-    @cached_property
+    @property
     def storage(self) -> Storage:
-        return open_storage(self.config.storage.root, self.root)
+        return self.workspace.storage
 
-    @cached_property
+    @property
     def lake(self) -> Lake:
-        return Lake(
-            sqlite_uri(self.config.catalog.uri, self.root), self.storage.uri, self.config.catalog.name
-        )
+        return self.workspace.lake
 
-    @cached_property
+    @property
     def warehouse(self) -> Warehouse:
-        path = Path(self.config.warehouse)
-        return Warehouse(path if path.is_absolute() else self.root / path, self._dataset_views)
+        return self.workspace.warehouse
 
     def _dataset_views(self) -> dict[str, str]:
         """Warehouse views over the models published as Parquet datasets."""
@@ -113,15 +111,8 @@ class Project:
         return views
 
     def engine(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection for loading data: spills to the lake's .tmp folder, and
-        drops insertion order (nothing Lagoa writes depends on it, and it costs memory). Loading
-        reads files and writes Parquet, so it skips the Iceberg extensions (0.15 s a start)."""
-        con = connect(extensions=())
-        spill = self.storage.local_path(".tmp")
-        spill.mkdir(parents=True, exist_ok=True)
-        con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
-        con.execute("SET preserve_insertion_order = false")
-        return con
+        """A DuckDB connection for loading data; see :meth:`Workspace.engine`."""
+        return self.workspace.engine()
 
     def source_names(self, selected: list[str] | None = None) -> list[str]:
         names = list(self.config.sources)
