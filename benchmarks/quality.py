@@ -45,7 +45,7 @@ INGEST_SIDE = """
 import resource, sys, time
 from datetime import UTC, datetime
 from lagoa.project import Project, new_run_id
-from lagoa.lake.merge import merge_silver
+from lagoa.silver.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
 from lagoa.sources.bronze import load_bronze

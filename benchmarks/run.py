@@ -44,7 +44,7 @@ LAGOA_SIDE = """
 import resource, sys, time
 from datetime import UTC, datetime
 from lagoa.project import Project, new_run_id
-from lagoa.lake.merge import merge_silver
+from lagoa.silver.merge import merge_silver
 from lagoa.sources.bronze import load_bronze
 from lagoa.sources.files import discover
 project = Project.load(sys.argv[1])

@@ -41,7 +41,7 @@ from lagoa.project import Project
 from lagoa.transform.runner import invoke
 project = Project.load(sys.argv[1])
 shutil.copy(sys.argv[2], project.warehouse.path)
-run = invoke(project, ["run"])
+run = invoke(project.workspace, ["run"])
 assert run.success, "dbt run failed"
 print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -167,6 +167,7 @@ def skipping(retail: Path, zorder: bool) -> tuple[int, int, float]:
     from lagoa.core.config import PublishSettings
     from lagoa.project import Project
     from lagoa.publish.gold import publish
+    from lagoa.workspace import StageContext
 
     folder = DATA / f"transform-skipping-{'z' if zorder else 'plain'}"
     shutil.rmtree(folder, ignore_errors=True)
@@ -175,7 +176,7 @@ def skipping(retail: Path, zorder: bool) -> tuple[int, int, float]:
     project.transform()  # builds the model (and publishes it with the example's own settings)
     project.lake.catalog.drop_table("gold.fct_daily_store_metrics")
     settings = PublishSettings(partition_by=["dt"], zorder=["store_id"] if zorder else [], rows_per_file=8)
-    publish(project, "fct_daily_store_metrics", settings, run_id="run-skipping")
+    publish(StageContext(project.workspace, "run-skipping"), "fct_daily_store_metrics", settings)
     table = project.lake.table("gold.fct_daily_store_metrics")
     assert table is not None
     total = len(list(table.scan().plan_files()))

@@ -109,7 +109,7 @@ def test_an_incremental_run_equals_a_full_rebuild(retail: Project) -> None:
     _, incremental = retail.query(METRICS)
     from lagoa.transform.runner import invoke
 
-    assert invoke(retail, ["build", "--full-refresh"]).success
+    assert invoke(retail.workspace, ["build", "--full-refresh"]).success
     _, rebuilt = retail.query(METRICS)
     assert incremental == rebuilt
 
@@ -224,14 +224,14 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
     import threading
     import urllib.request
 
-    from lagoa.publish.docs import docs_server, generate_docs
+    from lagoa.publish.docs import docs_server
 
     retail.transform()
-    folder = generate_docs(retail)
+    folder = retail.docs()
     assert folder == retail.storage.local_path("gold/_docs")
     catalog = (folder / "catalog.json").read_text()
     assert "fct_daily_store_metrics" in catalog and "erp_orders" in catalog
-    server = docs_server(retail, 0)
+    server = docs_server(retail.workspace, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -249,40 +249,42 @@ def test_publish_guards_partitioning_types_duplicates_and_new_columns(retail: Pr
     from lagoa.core.config import PublishSettings
     from lagoa.core.errors import LakeError, SchemaEvolutionError
     from lagoa.publish.gold import publish
+    from lagoa.workspace import StageContext
 
     model = retail.root / "dbt/models/marts/tiny.sql"
     model.write_text("select 1 as k, 'a' as v union all select 1, 'a'")
     retail.transform()
     plain = PublishSettings()
-    assert publish(retail, "tiny", plain, run_id="run-1").rows == 2
+    assert publish(StageContext(retail.workspace, "run-1"), "tiny", plain).rows == 2
 
     # Two identical rows changed into two other identical rows: still seen as a change.
     model.write_text("select 1 as k, 'b' as v union all select 1, 'b'")
     retail.transform()
-    assert publish(retail, "tiny", plain, run_id="run-2").rows == 2
+    assert publish(StageContext(retail.workspace, "run-2"), "tiny", plain).rows == 2
     assert retail.query("select v from gold.tiny")[1] == [("b",), ("b",)]
 
     # A new column: the old files read it as NULL, and the table gains it.
     model.write_text("select 1 as k, 'b' as v, 7 as extra union all select 1, 'b', 7")
     retail.transform()
-    publish(retail, "tiny", plain, run_id="run-3")
+    publish(StageContext(retail.workspace, "run-3"), "tiny", plain)
     assert retail.query("select extra from gold.tiny")[1] == [(7,), (7,)]
 
     with pytest.raises(LakeError, match="partitioned by"):
-        publish(retail, "tiny", PublishSettings(partition_by=["k"]), run_id="run-4")
+        publish(StageContext(retail.workspace, "run-4"), "tiny", PublishSettings(partition_by=["k"]))
     model.write_text("select 'x' as k, 'b' as v, 7 as extra")
     retail.transform()
     with pytest.raises(SchemaEvolutionError, match="column `k` is int in gold but string"):
-        publish(retail, "tiny", plain, run_id="run-5")
+        publish(StageContext(retail.workspace, "run-5"), "tiny", plain)
 
 
 def test_an_unpartitioned_dataset_publishes_into_a_folder(retail: Project) -> None:
     from lagoa.core.config import PublishSettings
     from lagoa.publish.dataset import dataset_view, publish_dataset
+    from lagoa.workspace import StageContext
 
     retail.transform()
     settings = PublishSettings(format="parquet", location="exports/stores")
-    result = publish_dataset(retail, "stg_products", settings, run_id="run-1")
+    result = publish_dataset(StageContext(retail.workspace, "run-1"), "stg_products", settings)
     assert result.files == 1 and result.rows > 0
-    view = dataset_view(retail, settings)
+    view = dataset_view(retail.workspace, settings)
     assert view is not None and "part-0.parquet" not in view

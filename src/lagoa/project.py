@@ -15,7 +15,7 @@ from lagoa.core.errors import ConfigError, EngineError
 from lagoa.engine import Warehouse
 from lagoa.lake import Lake, TableInfo
 from lagoa.storage import Storage
-from lagoa.workspace import Workspace
+from lagoa.workspace import StageContext, Workspace
 
 if TYPE_CHECKING:
     import duckdb
@@ -105,8 +105,8 @@ class Project:
         from lagoa.publish.models import publishable
 
         views = {}
-        for model, settings in publishable(self).items():
-            if settings.format == "parquet" and (body := dataset_view(self, settings)) is not None:
+        for model, settings in publishable(self.workspace).items():
+            if settings.format == "parquet" and (body := dataset_view(self.workspace, settings)) is not None:
                 views[f"gold.{model}"] = body
         return views
 
@@ -143,7 +143,7 @@ class Project:
         names = self.source_names(sources)
         con = self.engine()
         try:
-            with Prefetch(self, names, run_id=run_id) as ahead:
+            with Prefetch(self.workspace, names, run_id=run_id) as ahead:
                 for name in names:
                     report = _reporter(name, progress)
                     source = ingest_source(
@@ -177,9 +177,9 @@ class Project:
 
     def suites_for(self, table: str) -> list[Suite]:
         """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
-        return [
-            s for s in self.suites if s.table == table or (s.table is None and table == f"silver.{s.name}")
-        ]
+        from lagoa.quality.suite import suites_for
+
+        return suites_for(self.suites, table)
 
     def transform(
         self,
@@ -203,18 +203,13 @@ class Project:
                     file=str(self.root / PROJECT_FILE),
                 )
             selectors = [self.config.domains[d].select or f"tag:{d}" for d in domains]
-        variables = None
-        if interval is not None:
-            variables = {
-                "interval_start": interval.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                "interval_end": interval.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            }
-        run = build(self, selectors, variables, quiet=quiet)
+        context = StageContext(self.workspace, new_run_id(datetime.now(UTC)), interval=interval)
+        run = build(context, selectors, quiet=quiet)
         from lagoa.publish.models import publishable
 
         built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
         if publish:
-            self.publish(sorted(built & set(publishable(self))))
+            self.publish(sorted(built & set(publishable(self.workspace))))
         else:
             self.warehouse.refresh(self.lake)
         return run
@@ -226,7 +221,7 @@ class Project:
         from lagoa.publish.gold import publish
         from lagoa.publish.models import publishable
 
-        marked = publishable(self)
+        marked = publishable(self.workspace)
         for model in models or []:
             if model not in marked:
                 raise ConfigError(
@@ -237,14 +232,22 @@ class Project:
         run_id = run_id or new_run_id(datetime.now(UTC))
         from lagoa.publish.dataset import publish_dataset
 
+        context = StageContext(self.workspace, run_id)
         results: list[PublishResult | DatasetResult] = [
-            publish_dataset(self, model, marked[model], run_id=run_id)
+            publish_dataset(context, model, marked[model])
             if marked[model].format == "parquet"
-            else publish(self, model, marked[model], run_id=run_id)
+            else publish(context, model, marked[model])
             for model in chosen
         ]
         self.warehouse.refresh(self.lake)
         return results
+
+    def docs(self) -> Path:
+        """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its folder."""
+        from lagoa.publish.docs import publish_docs
+        from lagoa.transform.runner import generate_docs_site
+
+        return publish_docs(self.workspace, generate_docs_site(self.workspace))
 
     @cached_property
     def state(self) -> StateStore:
@@ -279,7 +282,7 @@ class Project:
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """Checks of the project's wiring: (check, ok, detail)."""
-        from lagoa.doctor import run_checks
+        from lagoa.orchestrate.doctor import run_checks
 
         return run_checks(self)
 

@@ -9,9 +9,11 @@ and a re-run finds its work either fully committed or not at all.
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +34,17 @@ other writer's snapshot, committing a batch twice. Lagoa retries the whole step 
 reads the ledger again."""
 COMPRESSION = "write.parquet.compression-codec"
 COMPRESSION_LEVEL = "write.parquet.compression-level"
+
+
+@dataclass
+class StagedCommit:
+    """The files one :meth:`Lake.write` block stages, and the table as its commit left it."""
+
+    table: Table
+    folder: Path
+    add: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
+    committed: Table | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +165,36 @@ class Lake:
         folder = Path(local_path(table.location())) / "data" / f"commit-{uuid.uuid4().hex}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    @contextmanager
+    def write(
+        self, table: Table, *, properties: dict[str, Any], carry_forward: bool = False
+    ) -> Iterator[StagedCommit]:
+        """One commit to ``table``: the block writes data files under ``staged.folder`` and lists
+        them in ``staged.add`` (and files to drop in ``staged.remove``); when it exits cleanly they
+        are committed at once, with ``properties`` in the snapshot summary (see :meth:`commit`).
+
+        If the block fails, or the commit is refused (another writer came first), the staged
+        folder is deleted. A failure of unknown outcome leaves it: files nothing references are
+        removed by ``lagoa expire``, whereas deleting committed files would break the table.
+        """
+        staged = StagedCommit(table, self.staging_folder(table))
+        try:
+            yield staged
+        except BaseException:
+            shutil.rmtree(staged.folder, ignore_errors=True)
+            raise
+        try:
+            staged.committed = self.commit(
+                table,
+                add=staged.add,
+                remove=staged.remove,
+                properties=properties,
+                carry_forward=carry_forward,
+            )
+        except CommitConflictError:  # refused: nothing of it was committed
+            shutil.rmtree(staged.folder, ignore_errors=True)
+            raise
 
     def commit(
         self,

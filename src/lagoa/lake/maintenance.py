@@ -19,9 +19,8 @@ import duckdb
 
 from lagoa.core.errors import CommitConflictError, LakeError
 from lagoa.core.names import BATCHES
-from lagoa.core.sql import quote_identifier
+from lagoa.core.sql import list_literal, quote_identifier
 from lagoa.lake.catalog import Lake, local_path
-from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField
 from lagoa.lake.writer import layout, write_parquet
 
@@ -165,7 +164,7 @@ def _partitioning(table: Table) -> list[str]:
 def optimize(lake: Lake, identifier: str) -> OptimizeResult:
     """Rewrite the table's files: small files merged per partition, rows put back in the table's
     sort or Z-order (recorded when it was published), in one commit."""
-    from lagoa.publish.zorder import file_layout
+    from lagoa.lake.zorder import file_layout
 
     table = _table(lake, identifier)
     files = lake.data_files(table)
@@ -176,7 +175,7 @@ def optimize(lake: Lake, identifier: str) -> OptimizeResult:
     fields = [PartitionField.parse(text) for text in _partitioning(table)]
     keys = [f.duckdb_expression() for f in fields]
     projection = ", ".join(quote_identifier(n) for n in names)
-    rows = f"SELECT {projection} FROM read_parquet({files_sql(files)}, union_by_name=true)"
+    rows = f"SELECT {projection} FROM read_parquet({list_literal(files)}, union_by_name=true)"
     rows, partitions, hidden = file_layout(
         rows, keys, sort.get("zorder", []), sort.get("sort_by", []), int(sort.get("rows_per_file", 1_000_000))
     )

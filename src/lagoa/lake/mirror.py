@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.core.sql import list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
-from lagoa.lake.merge import files_sql
 from lagoa.lake.writer import layout, write_parquet
 
 if TYPE_CHECKING:
@@ -76,7 +75,7 @@ def apply_changes(
             [
                 row[0]
                 for row in con.execute(
-                    f"SELECT DISTINCT s.filename FROM read_parquet({files_sql(existing)}, filename=true, "
+                    f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
                     f"union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
                 ).fetchall()
             ]
@@ -85,7 +84,7 @@ def apply_changes(
         )
         projection = _projection(con, rewritten, table) if rewritten else ""
         kept = (
-            f"SELECT {projection} FROM read_parquet({files_sql(rewritten)}, union_by_name=true) s "
+            f"SELECT {projection} FROM read_parquet({list_literal(rewritten)}, union_by_name=true) s "
             f"ANTI JOIN {FINAL} f ON {match} UNION ALL "
             if rewritten
             else ""
@@ -110,7 +109,7 @@ def _projection(con: duckdb.DuckDBPyConnection, files: list[str], table: Table) 
     present = {
         str(row[0])
         for row in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({files_sql(files)}, union_by_name=true)"
+            f"DESCRIBE SELECT * FROM read_parquet({list_literal(files)}, union_by_name=true)"
         ).fetchall()
     }
     return ", ".join(
@@ -141,6 +140,6 @@ def _fill_unchanged(changes: str, key: list[str], unchanged: list[str], existing
     ]
     joined = (
         f"SELECT * FROM ({changes}) c LEFT JOIN (SELECT {picked} FROM "
-        f"read_parquet({files_sql(existing)}, union_by_name=true)) m ON {match}"
+        f"read_parquet({list_literal(existing)}, union_by_name=true)) m ON {match}"
     )
     return f"SELECT * EXCLUDE ({', '.join(helpers)}) REPLACE ({', '.join(values)}) FROM ({joined})"

@@ -111,8 +111,8 @@ def _domains_read(project: Project) -> tuple[dict[str, set[str]], dict[str, set[
         from lagoa.transform.runner import invoke
         from lagoa.transform.sources import write_sources
 
-        write_sources(project, dbt_project_dir(project))
-        invoke(project, ["parse", "--quiet"])
+        write_sources(project.workspace, dbt_project_dir(project.workspace))
+        invoke(project.workspace, ["parse", "--quiet"])
     if not manifest.is_file():
         return {}, {}
     nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})

@@ -63,7 +63,9 @@ class ProjectTasks:
         names = self._sources(domain)
         try:
             rows = 0
-            with Prefetch(self.project, names, run_id=self.run_id, interval=self.interval.pair) as ahead:
+            with Prefetch(
+                self.project.workspace, names, run_id=self.run_id, interval=self.interval
+            ) as ahead:
                 for name in names:
                     config = self.project.config.sources[name]
                     summary = load_source(
@@ -74,7 +76,7 @@ class ProjectTasks:
                         run_id=self.run_id,
                         now=self.now,
                         report=_log(name),
-                        interval=self.interval.pair,
+                        interval=self.interval,
                         prefetched=ahead.take(name),
                     )
                     log.info("%s: %d rows to bronze", name, summary.bronze_rows)
@@ -114,12 +116,14 @@ class ProjectTasks:
         from lagoa.publish.models import publishable
         from lagoa.transform.runner import selected_models
 
-        marked = set(publishable(self.project))
+        marked = set(publishable(self.project.workspace))
         if domain in self.built:
             models = sorted(set(self.built[domain]) & marked)
         else:  # a retried run whose transform succeeded before
             config = self.project.config.domains[domain]
-            models = sorted(set(selected_models(self.project, [config.select or f"tag:{domain}"])) & marked)
+            models = sorted(
+                set(selected_models(self.project.workspace, [config.select or f"tag:{domain}"])) & marked
+            )
         results = self.project.publish(models, run_id=self.run_id) if models else []
         for result in results:
             log.info("published %s", result)

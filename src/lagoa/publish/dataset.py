@@ -26,12 +26,12 @@ from lagoa.engine.connection import connect
 from lagoa.engine.warehouse import warehouse_lock
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import StageContext, Workspace
 
 VERSIONS = ".versions"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DatasetResult:
     location: str
     version: str
@@ -40,26 +40,27 @@ class DatasetResult:
     skipped: bool = False
 
 
-def dataset_path(project: Project, settings: PublishSettings) -> Path:
+def dataset_path(workspace: Workspace, settings: PublishSettings) -> Path:
     assert settings.location is not None
-    return project.storage.local_path(settings.location)
+    return workspace.storage.local_path(settings.location)
 
 
-def publish_dataset(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> DatasetResult:
+def publish_dataset(context: StageContext, model: str, settings: PublishSettings) -> DatasetResult:
     """Write ``main.<model>`` as a new version of the dataset and switch the location to it. One
     publish at a time per location: a lock file keeps two from pruning each other's versions."""
-    location = dataset_path(project, settings)
+    workspace, run_id = context.workspace, context.run_id
+    location = dataset_path(workspace, settings)
     location.parent.mkdir(parents=True, exist_ok=True)
     with (
         (location.parent / f".{location.name}.lock").open("w") as lock,
-        warehouse_lock(project.warehouse.path),
+        warehouse_lock(workspace.warehouse.path),
     ):
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _publish(project, model, settings, location, run_id)
+        return _publish(workspace, model, settings, location, run_id)
 
 
 def _publish(
-    project: Project, model: str, settings: PublishSettings, location: Path, run_id: str
+    workspace: Workspace, model: str, settings: PublishSettings, location: Path, run_id: str
 ) -> DatasetResult:
     versions = location.parent / f"{location.name}{VERSIONS}"
     target = versions / run_id
@@ -74,7 +75,7 @@ def _publish(
     versions.mkdir(parents=True, exist_ok=True)
     con = connect()
     try:
-        con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(workspace.warehouse.path))} AS warehouse (READ_ONLY)")
         options = ["FORMAT parquet", "COMPRESSION zstd"]
         if settings.partition_by:
             columns = ", ".join(quote_identifier(c) for c in settings.partition_by)
@@ -113,9 +114,9 @@ def _switch(location: Path, target: Path) -> None:
     os.replace(link, location)
 
 
-def dataset_view(project: Project, settings: PublishSettings) -> str | None:
+def dataset_view(workspace: Workspace, settings: PublishSettings) -> str | None:
     """SQL reading the dataset (for the warehouse's ``gold`` view), or None before the first publish."""
-    location = dataset_path(project, settings)
+    location = dataset_path(workspace, settings)
     if not location.exists() or not any(location.resolve().rglob("*.parquet")):
         return None  # not published yet, or the model had no rows
     # The version the location points at now: a query keeps reading it even if a publish swaps

@@ -19,25 +19,24 @@ import duckdb
 from lagoa.core.config import PublishSettings
 from lagoa.core.errors import LakeError, SchemaEvolutionError
 from lagoa.core.names import RUN_ID
-from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.core.sql import list_literal, quote_identifier, quote_literal
 from lagoa.engine.connection import connect
 from lagoa.engine.warehouse import warehouse_lock
 from lagoa.lake.maintenance import PARTITIONING, SORT
-from lagoa.lake.merge import files_sql
 from lagoa.lake.partitioning import PartitionField, partition_spec
 from lagoa.lake.schema import can_promote, duckdb_type, from_duckdb, iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.publish.zorder import file_layout
+from lagoa.lake.zorder import file_layout
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-    from lagoa.project import Project
+    from lagoa.workspace import StageContext, Workspace
 
 MODEL = "lagoa.model"
 
 
-@dataclass
+@dataclass(frozen=True)
 class PublishResult:
     table: str
     rows: int
@@ -49,21 +48,22 @@ class PublishResult:
     skipped: bool = False
 
 
-def publish(project: Project, model: str, settings: PublishSettings, *, run_id: str) -> PublishResult:
-    """Publish ``main.<model>`` of the warehouse to ``gold.<model>``."""
+def publish(context: StageContext, model: str, settings: PublishSettings) -> PublishResult:
+    """Publish ``main.<model>`` of the warehouse to ``gold.<model>``, as a commit of the run."""
     identifier = f"gold.{model}"
-    with warehouse_lock(project.warehouse.path):
-        return _publish_locked(project, model, identifier, settings, run_id)
+    workspace = context.workspace
+    with warehouse_lock(workspace.warehouse.path):
+        return _publish_locked(workspace, model, identifier, settings, context.run_id)
 
 
 def _publish_locked(
-    project: Project, model: str, identifier: str, settings: PublishSettings, run_id: str
+    workspace: Workspace, model: str, identifier: str, settings: PublishSettings, run_id: str
 ) -> PublishResult:
     con = connect()  # the model may be a view over silver's iceberg_scan views
     try:
-        con.execute(f"ATTACH {quote_literal(str(project.warehouse.path))} AS warehouse (READ_ONLY)")
+        con.execute(f"ATTACH {quote_literal(str(workspace.warehouse.path))} AS warehouse (READ_ONLY)")
         con.execute("SET preserve_insertion_order = true")  # files keep the sort order
-        return _publish(con, project, model, identifier, settings, run_id)
+        return _publish(con, workspace, model, identifier, settings, run_id)
     except duckdb.Error as exc:
         raise LakeError(f"cannot publish `{model}` to {identifier}: {str(exc).splitlines()[0]}") from None
     finally:
@@ -72,7 +72,7 @@ def _publish_locked(
 
 def _publish(
     con: duckdb.DuckDBPyConnection,
-    project: Project,
+    workspace: Workspace,
     model: str,
     identifier: str,
     settings: PublishSettings,
@@ -87,7 +87,7 @@ def _publish(
             hint="build it first (`lagoa transform`); only models in the warehouse's main schema publish",
         ) from None
     columns = [(name, from_duckdb(str(kind))) for name, kind, *_ in described]
-    lake = project.lake
+    lake = workspace.lake
     table = lake.table(identifier)
     fields = [PartitionField.parse(text) for text in settings.partition_by]
     partitioning = json.dumps(settings.partition_by)
@@ -179,7 +179,7 @@ def _changed_partitions(
     new = signature.format(rows=typed)
     if not existing:
         return [row[0] for row in con.execute(f"SELECT k FROM ({new})").fetchall()]
-    files = f"read_parquet({files_sql(existing)}, union_by_name=true)"
+    files = f"read_parquet({list_literal(existing)}, union_by_name=true)"
     present = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()}
     # Columns the model gained since read as NULL from the older files.
     projection = ", ".join(
@@ -194,7 +194,7 @@ def _changed_partitions(
 def _files_of(con: duckdb.DuckDBPyConnection, existing: list[str], key: str) -> list[str]:
     """The gold files holding any changed partition (each file holds one partition)."""
     rows = con.execute(
-        f"SELECT DISTINCT filename FROM read_parquet({files_sql(existing)}, union_by_name=true, filename=true) "
+        f"SELECT DISTINCT filename FROM read_parquet({list_literal(existing)}, union_by_name=true, filename=true) "
         f"WHERE {key} IN (SELECT k FROM _lagoa_changed)"
     ).fetchall()
     return [row[0] for row in rows]

@@ -11,13 +11,13 @@ from lagoa.core.config import PublishSettings
 from lagoa.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 
-def publishable(project: Project) -> dict[str, PublishSettings]:
+def publishable(workspace: Workspace) -> dict[str, PublishSettings]:
     """Models to publish, by name; lagoa.yml's settings win over a model's meta."""
     found: dict[str, PublishSettings] = {}
-    manifest = project.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
     if manifest.is_file():
         nodes: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
         for node in nodes.values():
@@ -38,5 +38,5 @@ def publishable(project: Project) -> dict[str, PublishSettings]:
                     file=node.get("original_file_path"),
                     key=".".join(str(p) for p in problem["loc"]),
                 ) from None
-    found.update(project.config.publish)
+    found.update(workspace.config.publish)
     return found

@@ -7,7 +7,8 @@ committed, so silver keeps its previous snapshot and the batch stays pending.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
@@ -88,6 +89,15 @@ class QualityGate:
         rows = f"SELECT * FROM {base} WHERE NOT {failing}"
         dropped = f"SELECT *, {reason} AS _lagoa_reason FROM {base} WHERE {failing}"
         return GateOutcome(results, rows, dropped, warnings, compiled)
+
+    @contextmanager
+    def check(self, con: duckdb.DuckDBPyConnection, relation: str) -> Iterator[GateOutcome]:
+        """:meth:`apply`, releasing what it made in ``con`` when the block ends."""
+        outcome = self.apply(con, relation)
+        try:
+            yield outcome
+        finally:
+            self.release(con, outcome.compiled)
 
     @staticmethod
     def release(con: duckdb.DuckDBPyConnection, compiled: list[CompiledSuite]) -> None:

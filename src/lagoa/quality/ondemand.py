@@ -10,17 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import PostgresSource, source_tables
 from lagoa.core.errors import ConfigError, LakeError
-from lagoa.core.sql import quote_identifier
-from lagoa.lake.merge import files_sql
+from lagoa.core.sql import list_literal, quote_identifier
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.quality.results import save_result
-from lagoa.quality.suite import load_suite
+from lagoa.quality.suite import load_suite, load_suites, suites_for
 from lagoa.quality.validate import ValidationResult, validate
 
 if TYPE_CHECKING:
     import duckdb
 
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 RANGED = (
     "TINYINT",
@@ -39,12 +38,12 @@ LOW_CARDINALITY = 20
 """String columns with at most this many distinct values get an ``in_set`` expectation."""
 
 
-def table_relation(project: Project, identifier: str) -> tuple[str, str | None]:
+def table_relation(workspace: Workspace, identifier: str) -> tuple[str, str | None]:
     """SQL reading a lake table's live files, and the row order to validate them in."""
-    table = project.lake.table(identifier)
+    table = workspace.lake.table(identifier)
     if table is None:
         raise LakeError(f"table `{identifier}` does not exist", hint="run `lagoa tables` to list the tables")
-    files = project.lake.data_files(table)
+    files = workspace.lake.data_files(table)
     if not files:
         columns = ", ".join(
             f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
@@ -53,29 +52,30 @@ def table_relation(project: Project, identifier: str) -> tuple[str, str | None]:
         return f"SELECT {columns} WHERE false", None
     return (
         f"SELECT * EXCLUDE (_lagoa_file, file_row_number), _lagoa_file AS _lagoa_f, file_row_number AS _lagoa_r "
-        f"FROM read_parquet({files_sql(files)}, union_by_name=true, filename='_lagoa_file', file_row_number=true)",
+        f"FROM read_parquet({list_literal(files)}, union_by_name=true, filename='_lagoa_file', file_row_number=true)",
         "struct_pack(f := _lagoa_f, r := _lagoa_r)",
     )
 
 
-def resolve_tables(project: Project, targets: list[str]) -> list[str]:
+def resolve_tables(workspace: Workspace, targets: list[str]) -> list[str]:
     """Tables named by ``targets`` (tables, ``<entity>``, sources or domains); default: every
     silver table with a suite."""
     entities = {
         name: [entity for _, entity in source_tables(name, source)]
-        for name, source in project.config.sources.items()
+        for name, source in workspace.config.sources.items()
     }
     if not targets:
+        suites = load_suites(workspace.root, workspace.config.quality)
         tables = {f"silver.{e}" for names in entities.values() for e in names}
-        tables |= {s.table for s in project.suites if s.table}
-        tables |= {f"silver.{s.name}" for s in project.suites if s.table is None}
-        return sorted(t for t in tables if project.suites_for(t) and project.lake.table(t) is not None)
+        tables |= {s.table for s in suites if s.table}
+        tables |= {f"silver.{s.name}" for s in suites if s.table is None}
+        return sorted(t for t in tables if suites_for(suites, t) and workspace.lake.table(t) is not None)
     chosen: list[str] = []
     for target in targets:
         if "." in target:
             chosen.append(target)
-        elif target in project.config.domains:
-            chosen += [f"silver.{e}" for s in project.config.domains[target].sources for e in entities[s]]
+        elif target in workspace.config.domains:
+            chosen += [f"silver.{e}" for s in workspace.config.domains[target].sources for e in entities[s]]
         elif target in entities:
             chosen += [f"silver.{e}" for e in entities[target]]
         else:
@@ -84,28 +84,31 @@ def resolve_tables(project: Project, targets: list[str]) -> list[str]:
 
 
 def validate_tables(
-    project: Project, targets: list[str], *, suite_file: Path | None = None, run_id: str
+    workspace: Workspace, targets: list[str], *, suite_file: Path | None = None, run_id: str
 ) -> list[ValidationResult]:
     """Validate the current contents of tables; results are stored with ``run_id``."""
-    tables = resolve_tables(project, targets)
+    tables = resolve_tables(workspace, targets)
     if suite_file is not None and not tables:
         raise ConfigError(
             "name the table to validate with --suite", hint="e.g. lagoa validate silver.orders --suite s.json"
         )
-    con = project.engine()
+    project_suites = load_suites(workspace.root, workspace.config.quality)
+    con = workspace.engine()
     results = []
     try:
         for table in tables:
             suites = (
-                [load_suite(suite_file, project.config.quality)] if suite_file else project.suites_for(table)
+                [load_suite(suite_file, workspace.config.quality)]
+                if suite_file
+                else suites_for(project_suites, table)
             )
             if not suites:
                 raise ConfigError(
                     f"no suite applies to `{table}`",
-                    hint=f"add {project.config.quality.path}/{table.split('.')[-1]}.json "
+                    hint=f"add {workspace.config.quality.path}/{table.split('.')[-1]}.json "
                     f"(`lagoa quality init {table}` writes a starter) or pass --suite",
                 )
-            relation, order = table_relation(project, table)
+            relation, order = table_relation(workspace, table)
             for suite in suites:
                 result = validate(
                     con,
@@ -113,29 +116,29 @@ def validate_tables(
                     relation,
                     table=table,
                     run_id=run_id,
-                    result_format=project.config.quality.result_format,
+                    result_format=workspace.config.quality.result_format,
                     order_by=order,
                 )
-                save_result(project.storage, result)
+                save_result(workspace.storage, result)
                 results.append(result)
     finally:
         con.close()
     return results
 
 
-def profile_suite(project: Project, identifier: str) -> dict[str, Any]:
+def profile_suite(workspace: Workspace, identifier: str) -> dict[str, Any]:
     """A starter suite for a table, profiled from its data: the column set, types, nulls, ranges
     of numbers and times, and value sets of low-cardinality text columns."""
-    relation, _ = table_relation(project, identifier)
-    con = project.engine()
+    relation, _ = table_relation(workspace, identifier)
+    con = workspace.engine()
     try:
-        return _profile(con, relation, identifier, project)
+        return _profile(con, relation, identifier, workspace)
     finally:
         con.close()
 
 
 def _profile(
-    con: duckdb.DuckDBPyConnection, relation: str, identifier: str, project: Project
+    con: duckdb.DuckDBPyConnection, relation: str, identifier: str, workspace: Workspace
 ) -> dict[str, Any]:
     described = con.execute(f"DESCRIBE SELECT * FROM ({relation})").fetchall()
     columns = [(name, str(kind)) for name, kind, *_ in described if not name.startswith("_lagoa_")]
@@ -144,7 +147,7 @@ def _profile(
     key = next(
         (
             s.primary_key
-            for n, s in project.config.sources.items()
+            for n, s in workspace.config.sources.items()
             if not isinstance(s, PostgresSource) and (s.entity or n) == entity
         ),
         [],

@@ -199,3 +199,8 @@ def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
                 hint="the key is the suite's `name` inside its JSON file",
             )
     return suites
+
+
+def suites_for(suites: list[Suite], table: str) -> list[Suite]:
+    """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
+    return [s for s in suites if s.table == table or (s.table is None and table == f"silver.{s.name}")]

@@ -6,23 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from lagoa.core.config import Incremental
-from lagoa.core.time import parse_duration
+from lagoa.core.time import Interval, parse_duration
 
 
 @dataclass(frozen=True)
 class SourceContext:
     """Passed to Python sources, and what HTTP requests are templated with."""
 
-    interval: tuple[datetime, datetime] | None
+    interval: Interval | None
     """The run's data interval (UTC), when the run has one."""
     watermark: str | None
     """Where to read from: the committed watermark (or ``initial``) minus the look-back."""
 
     def values(self) -> dict[str, str]:
-        start, end = self.interval or (None, None)
         return {
-            "interval.start": start.isoformat() if start else "",
-            "interval.end": end.isoformat() if end else "",
+            "interval.start": self.interval.start.isoformat() if self.interval else "",
+            "interval.end": self.interval.end.isoformat() if self.interval else "",
             "watermark": self.watermark or "",
         }
 

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lagoa.core.config import HttpSource, PythonSource
+from lagoa.core.time import Interval
 from lagoa.sources.http import FetchResult
 from lagoa.sources.readers import READERS, Reader, read_pages
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 
 @dataclass
@@ -30,27 +30,29 @@ class Fetched:
 
 
 def fetch_source(
-    project: Project,
+    workspace: Workspace,
     name: str,
     config: HttpSource | PythonSource,
     *,
     run_id: str,
-    interval: tuple[datetime, datetime] | None,
+    interval: Interval | None,
 ) -> Fetched:
     """Fetch from the committed watermark (minus the look-back) into a staging file."""
     from lagoa.core.names import CURSOR
     from lagoa.sources import http, python
     from lagoa.sources.context import SourceContext, request_watermark
 
-    committed = project.lake.latest(project.lake.table(f"bronze.{name}"), CURSOR)
+    committed = workspace.lake.latest(workspace.lake.table(f"bronze.{name}"), CURSOR)
     context = SourceContext(interval, request_watermark(config.incremental, committed))
-    folder = project.root / ".lagoa" / "fetch" / name
+    folder = workspace.root / ".lagoa" / "fetch" / name
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{run_id}.{'jsonl' if isinstance(config, HttpSource) else 'parquet'}"
     try:
         if isinstance(config, HttpSource):
             return Fetched(target, http.fetch(name, config, target, context), read_pages(config.records))
-        return Fetched(target, python.fetch(name, config, project.root, target, context), READERS["parquet"])
+        return Fetched(
+            target, python.fetch(name, config, workspace.root, target, context), READERS["parquet"]
+        )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -62,25 +64,25 @@ class Prefetch:
 
     def __init__(
         self,
-        project: Project,
+        workspace: Workspace,
         names: list[str],
         *,
         run_id: str,
-        interval: tuple[datetime, datetime] | None = None,
+        interval: Interval | None = None,
     ) -> None:
-        sources = project.config.sources
+        sources = workspace.config.sources
         fetchable = [n for n in names if isinstance(sources[n], HttpSource | PythonSource)]
         self.futures: dict[str, Future[Fetched]] = {}
         self._pool = None
         if len(fetchable) > 1:
             self._pool = ThreadPoolExecutor(
-                max_workers=project.config.orchestration.max_fetches, thread_name_prefix="lagoa-fetch"
+                max_workers=workspace.config.orchestration.max_fetches, thread_name_prefix="lagoa-fetch"
             )
             for name in fetchable:
                 config = sources[name]
                 assert isinstance(config, HttpSource | PythonSource)
                 self.futures[name] = self._pool.submit(
-                    fetch_source, project, name, config, run_id=run_id, interval=interval
+                    fetch_source, workspace, name, config, run_id=run_id, interval=interval
                 )
 
     def take(self, name: str) -> Future[Fetched] | None:

@@ -17,13 +17,13 @@ from lagoa.engine.connection import connect
 from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 TARGET = "lagoa"
 
 
-def dbt_project_dir(project: Project) -> Path:
-    folder = project.root / project.config.dbt.project
+def dbt_project_dir(workspace: Workspace) -> Path:
+    folder = workspace.root / workspace.config.dbt.project
     if not (folder / "dbt_project.yml").is_file():
         raise ConfigError(
             f"no dbt project at {folder} (dbt_project.yml not found)",
@@ -42,18 +42,18 @@ def profile_name(dbt_dir: Path) -> str:
     return name
 
 
-def write_profiles(project: Project) -> Path:
+def write_profiles(workspace: Workspace) -> Path:
     """Write ``profiles.yml`` for the project's dbt project; returns its folder."""
-    dbt_dir = dbt_project_dir(project)
+    dbt_dir = dbt_project_dir(workspace)
     connect().close()  # installs the avro and iceberg extensions from their packages
     output: dict[str, Any] = {
         "type": "duckdb",
-        "path": str(project.warehouse.path),
+        "path": str(workspace.warehouse.path),
         "extensions": ["avro", "iceberg"],
-        "threads": project.config.dbt.threads,
+        "threads": workspace.config.dbt.threads,
     }
     profiles = {profile_name(dbt_dir): {"target": TARGET, "outputs": {TARGET: output}}}
-    folder = project.root / ".lagoa" / "dbt"
+    folder = workspace.root / ".lagoa" / "dbt"
     folder.mkdir(parents=True, exist_ok=True)
     replace_text(folder / "profiles.yml", yaml.safe_dump(profiles, sort_keys=False))
     return folder

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lagoa.core.errors import TransformError
@@ -16,7 +18,7 @@ from lagoa.engine.warehouse import warehouse_lock
 from lagoa.transform.profiles import dbt_project_dir, write_profiles
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import StageContext, Workspace
 
 
 @dataclass
@@ -40,11 +42,11 @@ class DbtRun:
         return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
 
 
-def invoke(project: Project, args: list[str]) -> DbtRun:
+def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
     """Run ``dbt <args>`` for the project's dbt project with Lagoa's generated profile."""
-    dbt_dir = dbt_project_dir(project)
-    profiles = write_profiles(project)
-    project.warehouse.refresh(project.lake)
+    dbt_dir = dbt_project_dir(workspace)
+    profiles = write_profiles(workspace)
+    workspace.warehouse.refresh(workspace.lake)
     full = list(args)
     if "--project-dir" not in full:
         full += ["--project-dir", str(dbt_dir)]
@@ -59,7 +61,7 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
     from dbt.cli.main import dbtRunner
 
     # dbt keeps global state (environment, loggers, the adapter's connection): one at a time.
-    with warehouse_lock(project.warehouse.path):
+    with warehouse_lock(workspace.warehouse.path):
         saved = {name: os.environ.get(name) for name in settings}
         os.environ.update(settings)
         _close_logs()
@@ -78,18 +80,20 @@ def invoke(project: Project, args: list[str]) -> DbtRun:
     return DbtRun(bool(result.success), _nodes(result.result), listed)
 
 
-def build(
-    project: Project,
-    selectors: list[str] | None = None,
-    variables: dict[str, str] | None = None,
-    *,
-    quiet: bool = False,
-) -> DbtRun:
-    """``dbt build`` (models, then their tests) for the selectors; raises on any failure.
-    ``variables`` are passed as dbt vars (``var('interval_start')``…); ``quiet`` prints errors only."""
+def build(context: StageContext, selectors: list[str] | None = None, *, quiet: bool = False) -> DbtRun:
+    """``dbt build`` (models, then their tests) for the selectors; raises on any failure. With
+    an interval in the context, models see it as ``var('interval_start')`` and
+    ``var('interval_end')`` (UTC, ``YYYY-MM-DD HH:MM:SS``); ``quiet`` prints errors only."""
     from lagoa.transform.sources import write_sources
 
-    write_sources(project, dbt_project_dir(project))
+    workspace, interval = context.workspace, context.interval
+    variables = None
+    if interval is not None:
+        variables = {
+            "interval_start": interval.start.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            "interval_end": interval.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    write_sources(workspace, dbt_project_dir(workspace))
     args = ["build"]
     if selectors:
         args += ["--select", *selectors]
@@ -97,7 +101,7 @@ def build(
         args += ["--vars", json.dumps(variables)]
     if quiet:
         args.append("--quiet")
-    run = invoke(project, args)
+    run = invoke(workspace, args)
     failures = run.failures()
     if not run.success or failures:
         lines = [f"{n.kind} {n.name} ({n.path}): {_condensed(n.message)}" for n in failures]
@@ -110,13 +114,13 @@ def build(
     return run
 
 
-def selected_models(project: Project, selectors: list[str]) -> list[str]:
+def selected_models(workspace: Workspace, selectors: list[str]) -> list[str]:
     """The names of the models ``selectors`` select (``dbt ls``)."""
     from lagoa.transform.sources import write_sources
 
-    write_sources(project, dbt_project_dir(project))
+    write_sources(workspace, dbt_project_dir(workspace))
     args = ["ls", "--resource-type", "model", "--output", "name", "--quiet", "--select", *selectors]
-    return invoke(project, args).listed
+    return invoke(workspace, args).listed
 
 
 def _nodes(result: Any) -> list[NodeResult]:
@@ -167,3 +171,13 @@ def _close_logs() -> None:
         for handler in getattr(getattr(logger, "_python_logger", None), "handlers", []):
             handler.close()
     cleanup_event_logger()
+
+
+def generate_docs_site(workspace: Workspace) -> Path:
+    """Run ``dbt docs generate``; returns the folder holding the site (index, manifest, catalog)."""
+    run = invoke(workspace, ["docs", "generate"])
+    if not run.success:
+        raise TransformError(
+            "dbt docs generate failed", hint="run `lagoa dbt docs generate` to see dbt's output"
+        )
+    return workspace.root / ".lagoa" / "dbt" / "target"

@@ -14,17 +14,17 @@ from lagoa.storage.local import replace_text
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 SOURCES_FILE = "_lagoa_sources.yml"
 HEADER = "# Written by `lagoa dbt sources`: the lake's bronze and silver tables. Do not edit.\n"
 
 
-def sources(project: Project) -> dict[str, Any]:
+def sources(workspace: Workspace) -> dict[str, Any]:
     by_layer: dict[str, list[dict[str, Any]]] = {"bronze": [], "silver": []}
-    for identifier in project.lake.identifiers():
+    for identifier in workspace.lake.identifiers():
         layer, name = identifier.split(".", 1)
-        table = project.lake.table(identifier)
+        table = workspace.lake.table(identifier)
         if layer not in by_layer or table is None:
             continue
         columns = [
@@ -32,7 +32,7 @@ def sources(project: Project) -> dict[str, Any]:
         ]
         by_layer[layer].append({"name": name, "columns": columns})
     # Tables the project will have after its first ingest, so dbt can parse before any data.
-    for name, source in project.config.sources.items():
+    for name, source in workspace.config.sources.items():
         for bronze, entity in source_tables(name, source):
             for layer, table_name in (("bronze", bronze), ("silver", entity)):
                 if all(t["name"] != table_name for t in by_layer[layer]):
@@ -52,10 +52,10 @@ def sources(project: Project) -> dict[str, Any]:
     }
 
 
-def write_sources(project: Project, dbt_dir: Path) -> Path:
+def write_sources(workspace: Workspace, dbt_dir: Path) -> Path:
     """Write the sources file into the dbt project's first model path."""
     data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
     model_paths = data.get("model-paths") or ["models"]
     path = dbt_dir / str(model_paths[0]) / SOURCES_FILE
-    replace_text(path, HEADER + yaml.safe_dump(sources(project), sort_keys=False))
+    replace_text(path, HEADER + yaml.safe_dump(sources(workspace), sort_keys=False))
     return path

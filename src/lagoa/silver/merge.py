@@ -11,14 +11,15 @@ not finish in 10 minutes).
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
 from lagoa.core.config import TableSource
 from lagoa.core.names import BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
-from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.core.sql import in_list, list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
 from lagoa.lake.schema import iceberg_schema, iceberg_type
@@ -27,10 +28,30 @@ from lagoa.lake.writer import layout, write_parquet
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-    from lagoa.quality.gate import GateOutcome, QualityGate
+
+class Verdict(Protocol):
+    """What a gate decided for a batch."""
+
+    @property
+    def rows(self) -> str:
+        """SQL relation of the rows that go on to silver."""
+
+    @property
+    def dropped(self) -> str | None:
+        """SQL relation of rows to quarantine: (row columns…, ``_lagoa_reason``); None if none."""
+
+    @property
+    def warnings(self) -> list[str]: ...
 
 
-@dataclass
+class Gate(Protocol):
+    """Checks a batch before silver commits it; the quality stage's ``QualityGate`` is one. The
+    verdict holds while the context is open (its relations may name views the gate made)."""
+
+    def check(self, con: duckdb.DuckDBPyConnection, relation: str) -> AbstractContextManager[Verdict]: ...
+
+
+@dataclass(frozen=True)
 class SilverResult:
     table: str
     batches: list[str]
@@ -40,14 +61,6 @@ class SilverResult:
     dropped_rows: int = 0
     """Rows quarantined because they broke a ``drop`` expectation (part of quarantined_rows)."""
     warnings: list[str] = field(default_factory=list)
-
-
-def files_sql(paths: list[str]) -> str:
-    return "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-
-
-def in_list(values: list[str] | set[str]) -> str:
-    return ", ".join(quote_literal(v) for v in sorted(values))
 
 
 def _silver_table(lake: Lake, identifier: str, bronze: Table, config: TableSource) -> Table:
@@ -101,8 +114,9 @@ def _quarantine(
             f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
         )
         selects.append(failing)
-    written = write_parquet(con, " UNION ALL ".join(selects), lake.staging_folder(table), layout(table))
-    lake.commit(table, add=written.files, properties={BATCHES: pending, RUN_ID: run_id})
+    with lake.write(table, properties={BATCHES: pending, RUN_ID: run_id}) as staged:
+        written = write_parquet(con, " UNION ALL ".join(selects), staged.folder, layout(table))
+        staged.add = written.files
     if dropped is not None:  # counting the parse failures reads one column; the filter reads all
         (parse_failures,) = con.execute(
             f"SELECT count(*) FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
@@ -118,7 +132,7 @@ def merge_silver(
     config: TableSource,
     *,
     run_id: str,
-    gate: QualityGate | None = None,
+    gate: Gate | None = None,
 ) -> SilverResult | None:
     """Merge every bronze batch that silver has not seen; None when there is nothing to do.
 
@@ -146,21 +160,17 @@ def merge_silver(
 
     projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
     incoming = (
-        f"(SELECT * FROM read_parquet({files_sql(bronze_files)}, union_by_name=true) "
+        f"(SELECT * FROM read_parquet({list_literal(bronze_files)}, union_by_name=true) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
     rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
-    outcome: GateOutcome | None = None
-    if gate is not None:
-        outcome = gate.apply(con, rows)
-        rows = f"SELECT {projection} FROM ({outcome.rows})"
-    try:
+    checking: AbstractContextManager[Verdict | None] = gate.check(con, rows) if gate else nullcontext()
+    with checking as verdict:
+        if verdict is not None:
+            rows = f"SELECT {projection} FROM ({verdict.rows})"
         return _merge(
-            con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, outcome
+            con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, verdict
         )
-    finally:
-        if gate is not None and outcome is not None:
-            gate.release(con, outcome.compiled)
 
 
 def _merge(
@@ -174,7 +184,7 @@ def _merge(
     projection: str,
     pending: list[str],
     run_id: str,
-    outcome: GateOutcome | None,
+    outcome: Verdict | None,
 ) -> SilverResult:
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
     business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
@@ -182,43 +192,47 @@ def _merge(
     quarantined, dropped_rows = _quarantine(
         con, lake, f"{identifier}__quarantine", incoming, pending, run_id, dropped
     )
-    warnings = outcome.warnings if outcome is not None else []
+    warnings = list(outcome.warnings) if outcome is not None else []
     existing = lake.data_files(silver) if config.primary_key else []
     partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
     if config.primary_key:
         rows = _latest_per_key(rows, projection, config, ["_lagoa_ingested_at DESC", "_lagoa_batch_id DESC"])
     if not existing:
-        written = write_parquet(con, rows, lake.staging_folder(silver), layout(silver), partitions)
-        lake.commit(silver, add=written.files, properties=properties)
+        with lake.write(silver, properties=properties) as staged:
+            written = write_parquet(con, rows, staged.folder, layout(silver), partitions)
+            staged.add = written.files
         return SilverResult(identifier, pending, written.rows, quarantined, 0, dropped_rows, warnings)
 
     # Stage the de-duplicated batch once: it is read to find affected files and to merge.
     batch_folder = lake.staging_folder(silver)
     try:
-        (incoming_rows,) = con.execute(
-            f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
-        ).fetchone() or (0,)
-        batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
-        key_match = " AND ".join(
-            f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
-        )
-        rewritten = [
-            row[0]
-            for row in con.execute(
-                f"SELECT DISTINCT s.filename FROM read_parquet({files_sql(existing)}, filename=true, "
-                f"union_by_name=true) s SEMI JOIN {batch} b ON {key_match}"
-            ).fetchall()
-        ]
-        sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {batch}"]
-        if rewritten:
-            sources.append(
-                f"SELECT {projection}, 0 AS _lagoa_new FROM read_parquet({files_sql(rewritten)}, union_by_name=true)"
+        with lake.write(silver, properties=properties) as staged:
+            (incoming_rows,) = con.execute(
+                f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
+            ).fetchone() or (0,)
+            batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
+            key_match = " AND ".join(
+                f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
             )
-        merged = _latest_per_key(" UNION ALL BY NAME ".join(sources), projection, config, ["_lagoa_new DESC"])
-        written = write_parquet(con, merged, lake.staging_folder(silver), layout(silver), partitions)
+            rewritten = [
+                row[0]
+                for row in con.execute(
+                    f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
+                    f"union_by_name=true) s SEMI JOIN {batch} b ON {key_match}"
+                ).fetchall()
+            ]
+            sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {batch}"]
+            if rewritten:
+                sources.append(
+                    f"SELECT {projection}, 0 AS _lagoa_new FROM read_parquet({list_literal(rewritten)}, union_by_name=true)"
+                )
+            merged = _latest_per_key(
+                " UNION ALL BY NAME ".join(sources), projection, config, ["_lagoa_new DESC"]
+            )
+            written = write_parquet(con, merged, staged.folder, layout(silver), partitions)
+            staged.add, staged.remove = written.files, rewritten
     finally:
         shutil.rmtree(batch_folder, ignore_errors=True)
-    lake.commit(silver, add=written.files, remove=rewritten, properties=properties)
     return SilverResult(
         identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings
     )

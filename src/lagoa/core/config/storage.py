@@ -1,0 +1,28 @@
+"""Where the lake's files, its Iceberg catalog and its run history live."""
+
+from __future__ import annotations
+
+from lagoa.core.config.base import Model
+
+
+class StorageConfig(Model):
+    """Where the lake's files live."""
+
+    root: str = ".lagoa/lake"
+    """Folder (relative to the project) or URI holding raw/, bronze/, silver/ and gold/."""
+
+
+class CatalogConfig(Model):
+    """The Iceberg catalog."""
+
+    uri: str = "sqlite:///.lagoa/catalog.db"
+    """SQLAlchemy URI of the Iceberg SQL catalog; relative SQLite paths are relative to the project."""
+    name: str = "lagoa"
+    """Catalog name recorded in the catalog tables."""
+
+
+class StateConfig(Model):
+    """Run history and locks."""
+
+    uri: str = "sqlite:///.lagoa/state.db"
+    """SQLAlchemy URI of the state database."""
