@@ -24,8 +24,9 @@ TOKEN = "bench-token"
 LAGOA = """
 import json, sys, time
 from pathlib import Path
-from lagoa.project import Project
-from lagoa.ingest import load_source
+from lagoa.orchestrate.project import Project
+from lagoa.sources.load import load_source
+from lagoa.workspace import StageContext
 from datetime import UTC, datetime
 
 folder, base, mode = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -48,8 +49,8 @@ project = Project.load(folder)
 started = time.perf_counter()
 if mode == "bronze":
     con = project.engine()
-    summary = load_source(project, con, "orders", project.config.sources["orders"], run_id="bench",
-                          now=datetime.now(UTC), report=lambda stage: None)
+    context = StageContext(project.workspace, "bench", now=datetime.now(UTC))
+    summary = load_source(context, con, "orders", project.config.sources["orders"])
     fetched, rows = summary.fetch, summary.bronze_rows
 else:
     summary = project.ingest()

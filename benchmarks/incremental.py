@@ -53,7 +53,7 @@ group by all
 """
 RUN = """
 import resource, sys, time
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 started = time.perf_counter()
 project = Project.load(sys.argv[1])
 project.ingest()

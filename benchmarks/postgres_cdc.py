@@ -59,7 +59,7 @@ UPDATE events SET amount = amount + 1, updated_at = now() WHERE id = :id;
 
 
 def project_at(root: Path, dsn: str, flush_interval: float) -> object:
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
 
     (root / "lagoa.yml").write_text(
         "name: bench\nsources:\n  app:\n    kind: postgres\n    mode: cdc\n"
@@ -84,7 +84,7 @@ def throughput(dsn: str, rows: int, transactions: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         project = project_at(Path(folder), dsn, 1.0)
         config = project.config.sources["app"]  # type: ignore[attr-defined]
-        with Replicator(project, "app", config, run_id="bench") as replicator:  # type: ignore[arg-type]
+        with Replicator(project.workspace, "app", config, run_id="bench") as replicator:  # type: ignore[attr-defined]
             replicator.setup()
             with psycopg.connect(dsn, autocommit=True) as con:
                 con.execute(BACKLOG.format(rows=rows, transactions=transactions, half=50).encode())
@@ -122,7 +122,7 @@ def lag(dsn: str, rows: int, rate: int, seconds: int) -> None:
         config = project.config.sources["app"]  # type: ignore[attr-defined]
         script = Path(folder) / "update.sql"
         script.write_text(PGBENCH.format(rows=rows))
-        with Replicator(project, "app", config, run_id="bench") as replicator:  # type: ignore[arg-type]
+        with Replicator(project.workspace, "app", config, run_id="bench") as replicator:  # type: ignore[attr-defined]
             replicator.setup()
             follow(replicator, threading.Event(), once=True)  # start from an empty backlog
             stop = threading.Event()

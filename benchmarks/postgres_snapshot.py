@@ -45,7 +45,7 @@ def copy_to_nowhere(dsn: str) -> float:
 
 
 def lagoa_snapshot(dsn: str) -> float:
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

@@ -44,7 +44,8 @@ sources:
 INGEST_SIDE = """
 import resource, sys, time
 from datetime import UTC, datetime
-from lagoa.project import Project, new_run_id
+from lagoa.orchestrate.project import Project
+from lagoa.orchestrate.build import new_run_id
 from lagoa.silver.merge import merge_silver
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result

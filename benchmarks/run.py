@@ -43,7 +43,8 @@ print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru
 LAGOA_SIDE = """
 import resource, sys, time
 from datetime import UTC, datetime
-from lagoa.project import Project, new_run_id
+from lagoa.orchestrate.project import Project
+from lagoa.orchestrate.build import new_run_id
 from lagoa.silver.merge import merge_silver
 from lagoa.sources.bronze import load_bronze
 from lagoa.sources.files import discover

@@ -37,7 +37,7 @@ EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
 DBT_SIDE = """
 import resource, shutil, sys, time
 started = time.perf_counter()
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from lagoa.transform.runner import invoke
 project = Project.load(sys.argv[1])
 shutil.copy(sys.argv[2], project.warehouse.path)
@@ -65,7 +65,7 @@ def prepare_retail() -> Path:
     if not (folder / ".lagoa").exists():
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml"))
-        from lagoa.project import Project
+        from lagoa.orchestrate.project import Project
 
         project = Project.load(folder)
         project.ingest()
@@ -100,7 +100,7 @@ def prepare_chain(models: int, retail: Path) -> Path:
 
 def pristine_warehouse(project_dir: Path) -> Path:
     """The warehouse before any model is built (only Lagoa's views)."""
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
 
     project = Project.load(project_dir)
     project.warehouse.path.unlink(missing_ok=True)
@@ -165,7 +165,7 @@ def skipping(retail: Path, zorder: bool) -> tuple[int, int, float]:
     from pyiceberg.expressions import And, EqualTo
 
     from lagoa.core.config import PublishSettings
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
     from lagoa.publish.gold import publish
     from lagoa.workspace import StageContext
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 
 
 @pytest.fixture(autouse=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from lagoa.cli import main
+from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.runs import backfill
-from lagoa.project import Project
 from tests.conftest import copy_example
 
 JUNE = datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC)
@@ -21,7 +21,7 @@ GOLD = "select * from gold.fct_daily_store_metrics order by dt, store_id"
 def test_thirty_daily_runs_build_the_same_gold_as_one_run_of_the_month(tmp_path: Path) -> None:
     daily = Project.load(copy_example("retail_lakehouse", tmp_path / "daily"))
     domains = daily.config.pipelines["daily"].domains
-    results = backfill(daily, "daily", domains, *JUNE, concurrency=2)
+    results = backfill(daily.workspace, daily.state, "daily", domains, *JUNE, concurrency=2)
     assert [r.state for r in results] == ["succeeded"] * 30
     assert [r.interval.start.day for r in results] == list(range(1, 31))
 

@@ -22,7 +22,8 @@ import psycopg
 import pytest
 
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
-from lagoa.project import Project
+from lagoa.core.report import SilentReporter
+from lagoa.orchestrate.project import Project
 from lagoa.sources.cdc import Replicator, follow
 from tests.postgres import postgres_server
 
@@ -80,7 +81,17 @@ domains:
 def replicator(project: Project) -> Replicator:
     config = project.config.sources["app"]
     assert config.kind == "postgres"
-    return Replicator(project, "app", config, run_id="test", report=lambda _m: None)
+    return Replicator(project.workspace, "app", config, run_id="test", reporter=SilentReporter())
+
+
+class Messages(list[str]):
+    """A reporter that keeps the messages."""
+
+    def stage(self, item: str, message: str) -> None:
+        self.append(message)
+
+    def rows(self, item: str, done: int, total: int | None) -> None:
+        pass
 
 
 def _plain(value: Any) -> str:
@@ -249,11 +260,11 @@ def test_a_transaction_is_never_split(tmp_path: Path, database: str) -> None:
 
 def test_schema_changes(tmp_path: Path, database: str) -> None:
     project = cdc_project(tmp_path, database)
-    messages: list[str] = []
+    messages = Messages()
     config = project.config.sources["app"]
     assert config.kind == "postgres"
     with (
-        Replicator(project, "app", config, run_id="t", report=messages.append) as r,
+        Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r,
         psycopg.connect(database, autocommit=True) as con,
     ):
         r.setup()
@@ -390,7 +401,7 @@ def test_every_table_of_a_schema_when_none_are_listed(tmp_path: Path, database: 
     project = Project.load(root)
     config = project.config.sources["crm"]
     assert config.kind == "postgres"
-    with Replicator(project, "crm", config, run_id="t", report=lambda _m: None) as r:
+    with Replicator(project.workspace, "crm", config, run_id="t", reporter=SilentReporter()) as r:
         r.setup()
         with psycopg.connect(database, autocommit=True) as con:
             con.execute("INSERT INTO crm.calls VALUES (7, 1)")

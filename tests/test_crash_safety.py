@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 
 GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
 CONFIG = """\

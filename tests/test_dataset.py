@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import copy_example
 
 

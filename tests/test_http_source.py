@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from lagoa.core.errors import SourceError
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import count
 
 SERVER = Path(__file__).parents[1] / "examples" / "medallion_apis" / "server.py"
@@ -311,7 +311,7 @@ def test_the_medallion_example_runs_its_hourly_and_daily_pipelines_into_gold(
     hourly = project.run(["hourly"])
     daily = project.run(["daily"])
     assert hourly.succeeded and daily.succeeded, (hourly.outcomes, daily.outcomes)
-    graph = project_graph(project, project.config.pipeline("hourly").domains)
+    graph = project_graph(project.workspace, project.config.pipeline("hourly").domains)
     assert {t.domain for t in graph.tasks.values()} == {"weather", "marketplace"}
     for table in ("orders", "observations", "rates", "tickets"):
         assert count(project, f"select count(distinct id) from silver.{table}") == RECORDS

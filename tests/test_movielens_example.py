@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import copy_example
 
 LAGOA = [sys.executable, "-m", "lagoa.cli"]

@@ -14,9 +14,8 @@ import pytest
 from lagoa.core.errors import CommitConflictError, ConfigError, LeaseError
 from lagoa.orchestrate.executor import Event, EventStream, RetryPolicy, execute, record_to
 from lagoa.orchestrate.graph import Graph, Task, project_graph
+from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.runs import retry
-from lagoa.orchestrate.scheduler import Scheduler
-from lagoa.project import Project
 from lagoa.state import StateStore
 from tests.conftest import copy_example
 
@@ -95,7 +94,7 @@ def test_graph_and_a_recorded_run_of_the_retail_example(tmp_path: Path) -> None:
     folder = tmp_path / "retail"
     copy_example("retail_lakehouse", folder)
     project = Project.load(folder)
-    graph = project_graph(project)
+    graph = project_graph(project.workspace)
     assert graph.tasks["publish_orders"].upstream == ("transform_orders",)
     assert graph.tasks["validate_web"].upstream == ("ingest_web",)
     assert '"transform_orders" -> "publish_orders";' in graph.dot()
@@ -187,7 +186,7 @@ def test_a_retried_run_reruns_only_what_did_not_succeed(make_project: Any, tmp_p
     # The fix: the expectation only warns now. The retry does not ingest again.
     (tmp_path / "lagoa.yml").write_text(RETRY_CONFIG.replace("on_fail: fail", "on_fail: warn"))
     fixed = Project.load(tmp_path)
-    retried = retry(fixed, failed.run_id)
+    retried = retry(fixed.workspace, fixed.state, failed.run_id)
     assert retried.run_id == failed.run_id and retried.succeeded
     assert retried.outcomes["ingest_orders"].attempts == 0  # succeeded before: not run again
     run = fixed.state.run(failed.run_id)
@@ -215,15 +214,15 @@ def test_the_scheduler_catches_up_in_order_then_waits_for_the_next_tick(make_pro
     orders = "order_id,quantity,updated_at\n1,2,2024-06-01 10:00:00\n"
     project = make_project(SCHEDULED, {"data/orders.csv": orders})
     now = datetime(2024, 6, 4, 3, 0, tzinfo=UTC)
-    scheduler = Scheduler(project, clock=lambda: now)
+    scheduler = project.scheduler(clock=lambda: now)
     results = scheduler.run_once()
     assert [(r.pipeline, r.interval.start.day, r.state) for r in results] == [
         ("nightly", 1, "succeeded"),
         ("nightly", 2, "succeeded"),
         ("nightly", 3, "succeeded"),
     ]
-    assert Scheduler(project, clock=lambda: now).run_once() == []  # nothing new is due
-    tomorrow = Scheduler(project, clock=lambda: now + timedelta(days=1)).run_once()
+    assert project.scheduler(clock=lambda: now).run_once() == []  # nothing new is due
+    tomorrow = project.scheduler(clock=lambda: now + timedelta(days=1)).run_once()
     assert [r.interval.start.day for r in tomorrow] == [4]
     stored = project.state.runs(pipeline="nightly")
     assert len(stored) == 4 and all(json.loads(r["details"])["trigger"] == "scheduled" for r in stored)

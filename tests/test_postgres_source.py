@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from lagoa.core.errors import ConfigError, SourceError
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import count
 from tests.postgres import postgres_server
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lagoa.core.errors import ConfigError, SourceError
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import count
 
 GENERATOR = '''

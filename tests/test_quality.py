@@ -326,7 +326,7 @@ def test_retail_suites_catch_the_rows_the_generator_plants(tmp_path: Path) -> No
         check=True,
         capture_output=True,
     )
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
 
     project = Project.load(project_dir)
     summary = {s.source: s for s in project.ingest().sources}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from lagoa.core.errors import TransformError
-from lagoa.project import Project
+from lagoa.orchestrate.project import Project
 from tests.conftest import copy_example
 
 METRICS = "select * from main.fct_daily_store_metrics order by dt, store_id"

@@ -5,35 +5,25 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from lagoa.cli import Output, _project, handle_errors, json_option, main, project_command, project_option
+from lagoa.cli.app import Session, handle_errors, json_option, main, project_command, project_option
+from lagoa.cli.output import HumanOutput, Output
+from lagoa.cli.signals import EXIT_CANCELLED, stop_on_signal
 
 if TYPE_CHECKING:
-    from lagoa.orchestrate.executor import Event, EventStream
     from lagoa.orchestrate.runs import RunResult
-
-EXIT_CANCELLED = 130
 
 
 @project_command(with_json=False)
 @click.argument("names", nargs=-1)
 @click.option("--dot", is_flag=True, help="Print Graphviz DOT instead of text.")
-def graph(names: tuple[str, ...], dot: bool, project_path: str) -> None:
+def graph(names: tuple[str, ...], dot: bool, session: Session) -> None:
     """Print the task graph of a PIPELINE or DOMAINS (all by default): ingest → validate →
     transform → publish."""
-    from lagoa.orchestrate.graph import project_graph
-    from lagoa.orchestrate.runs import resolve
-
-    project = _project(project_path)
-    _, domains = resolve(project, list(names))
-    tasks = project_graph(project, domains)
-    click.echo(tasks.dot() if dot else tasks.text())
+    HumanOutput().graph(session.project.graph(list(names)), dot)
 
 
 class _RunGroup(click.Group):
@@ -78,8 +68,8 @@ def run_start(
     start: str | None,
     end: str | None,
     max_parallel: int | None,
-    project_path: str,
-    as_json: bool,
+    session: Session,
+    out: Output,
 ) -> None:
     """Run a PIPELINE (or DOMAINS; all by default) once for one data interval, recorded in the
     state database.
@@ -90,26 +80,25 @@ def run_start(
     back at a run.
     """
     from lagoa.core.time import Interval, interval_of, parse_moment
-    from lagoa.orchestrate.runs import RunOptions, resolve, unit_for
+    from lagoa.orchestrate.runs import RunOptions
 
-    project = _project(project_path)
-    pipeline, _ = resolve(project, list(names))
+    project = session.project
+    pipeline, _ = project.resolve(list(names))
     if day and (start or end):
         raise click.UsageError("give --date, or --start and --end, not both")
     if bool(start) != bool(end):
         raise click.UsageError("--start and --end go together")
     interval = None
     if day:
-        interval = interval_of(day, unit_for(project, pipeline))
+        interval = interval_of(day, project.unit(pipeline))
     elif start and end:
         interval = Interval(parse_moment(start), parse_moment(end))
         if interval.end <= interval.start:
             raise click.UsageError("--end must be after --start")
     with stop_on_signal() as cancel:
-        events = _stream(as_json)
-        options = RunOptions(events=events, max_parallel=max_parallel, cancel=cancel)
+        options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
         result = project.run(list(names), interval=interval, options=options)
-    _finish(result, Output(as_json))
+    _finish(result, out)
 
 
 @run.command("show")
@@ -118,41 +107,12 @@ def run_start(
 @project_option
 @json_option
 @handle_errors
-def run_show(run_id: str, logs: bool, project_path: str, as_json: bool) -> None:
+def run_show(run_id: str, logs: bool, session: Session, out: Output) -> None:
     """Show RUN_ID: its interval and state, and every task attempt with its duration, rows and error."""
-    import json
-
-    found = _project(project_path).state.run(run_id)
+    found = session.project.state.run(run_id)
     if found is None:
         raise click.ClickException(f"no run {run_id}; `lagoa runs` lists them")
-    if as_json:
-        click.echo(json.dumps(found, indent=2, default=str))
-        return
-    click.echo(f"run {run_id}: {found['pipeline']}, {found['state']}")
-    click.echo(f"  interval  {found['interval_start']} → {found['interval_end']}")
-    click.echo(f"  started   {found['started_at']}, took {_took(found['started_at'], found['ended_at'])}")
-    if found["error"]:
-        click.echo(f"  error     {found['error']}")
-    Output().table(
-        "",
-        ["task", "attempt", "state", "started", "took", "rows", "error"],
-        [
-            (
-                a["task"],
-                a["attempt"] or "-",
-                a["state"],
-                a["started_at"].strftime("%H:%M:%S") if a["attempt"] else "",
-                _took(a["started_at"], a["ended_at"]) if a["attempt"] else "",
-                a["rows_out"],
-                a["error"],
-            )
-            for a in found["attempts"]
-        ],
-    )
-    if logs:
-        for a in found["attempts"]:
-            if a["log"]:
-                click.echo(f"\n--- {a['task']} attempt {a['attempt']} ---\n{a['log']}")
+    out.run_details(run_id, found, logs)
 
 
 @run.command("retry")
@@ -161,16 +121,24 @@ def run_show(run_id: str, logs: bool, project_path: str, as_json: bool) -> None:
 @project_option
 @json_option
 @handle_errors
-def run_retry(run_id: str, max_parallel: int | None, project_path: str, as_json: bool) -> None:
+def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Output) -> None:
     """Run RUN_ID's failed, skipped and cancelled tasks again, for the same interval; tasks that
     succeeded are not run again."""
-    from lagoa.orchestrate.runs import RunOptions, retry
+    from lagoa.orchestrate.runs import RunOptions
 
-    project = _project(project_path)
+    project = session.project
     with stop_on_signal() as cancel:
-        options = RunOptions(events=_stream(as_json), max_parallel=max_parallel, cancel=cancel)
-        result = retry(project, run_id, options)
-    _finish(result, Output(as_json))
+        options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
+        result = project.retry(run_id, options)
+    _finish(result, out)
+
+
+def _finish(result: RunResult, out: Output) -> None:
+    out.run_result(result)
+    if result.state == "cancelled":
+        sys.exit(EXIT_CANCELLED)
+    if not result.succeeded:
+        sys.exit(1)
 
 
 @project_command()
@@ -181,26 +149,9 @@ def run_retry(run_id: str, max_parallel: int | None, project_path: str, as_json:
 )
 @click.option("--pipeline", help="Only runs of this pipeline.")
 @click.option("--limit", default=50, show_default=True, help="Runs shown, newest first.")
-def runs(state: str | None, pipeline: str | None, limit: int, project_path: str, as_json: bool) -> None:
+def runs(state: str | None, pipeline: str | None, limit: int, session: Session, out: Output) -> None:
     """List recent runs; `lagoa run show RUN_ID` shows one."""
-    rows = _project(project_path).state.runs(state=state, pipeline=pipeline, limit=limit)
-    Output(as_json).table(
-        "runs",
-        ["run", "pipeline", "state", "interval start", "interval end", "started", "took", "error"],
-        [
-            (
-                r["run_id"],
-                r["pipeline"],
-                r["state"],
-                r["interval_start"],
-                r["interval_end"],
-                r["started_at"],
-                _took(r["started_at"], r["ended_at"]),
-                r["error"],
-            )
-            for r in rows
-        ],
-    )
+    out.runs(session.project.state.runs(state=state, pipeline=pipeline, limit=limit))
 
 
 @project_command()
@@ -217,48 +168,27 @@ def backfill(
     end: str,
     concurrency: int,
     max_parallel: int | None,
-    project_path: str,
-    as_json: bool,
+    session: Session,
+    out: Output,
 ) -> None:
     """Run a PIPELINE (or DOMAINS; all by default) for every interval from --start to --end, oldest
     first, CONCURRENCY at a time. Each interval is a run of its own (see `lagoa runs`)."""
     from lagoa.core.time import parse_moment
-    from lagoa.orchestrate.runs import RunOptions, resolve
-    from lagoa.orchestrate.runs import backfill as run_backfill
+    from lagoa.orchestrate.runs import RunOptions
 
-    project = _project(project_path)
-    pipeline, domains = resolve(project, list(names))
-
-    def progress(result: RunResult) -> None:
-        if not as_json:
-            click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
-
+    project = session.project
+    pipeline, _ = project.resolve(list(names))
     with stop_on_signal() as cancel:
         options = RunOptions(max_parallel=max_parallel, cancel=cancel)
-        results = run_backfill(
-            project,
-            pipeline,
-            domains,
+        results = project.backfill(
+            list(names),
             parse_moment(start),
             parse_moment(end),
             concurrency=concurrency,
             options=options,
-            on_result=progress,
+            on_result=out.backfill_progress,
         )
-    Output(as_json).table(
-        f"backfill of {pipeline}",
-        ["interval start", "interval end", "run", "state", "rows"],
-        [
-            (
-                r.interval.start,
-                r.interval.end,
-                r.run_id,
-                r.state,
-                sum(o.rows or 0 for o in r.outcomes.values()),
-            )
-            for r in results
-        ],
-    )
+    out.backfill(pipeline, results)
     if any(r.state == "cancelled" for r in results) or cancel.is_set():
         sys.exit(EXIT_CANCELLED)
     if any(not r.succeeded for r in results):
@@ -270,20 +200,16 @@ def backfill(
 @click.option("--poll", default=30.0, show_default=True, help="Seconds between checks at most.")
 @project_option
 @handle_errors
-def scheduler(once: bool, poll: float, project_path: str) -> None:
+def scheduler(once: bool, poll: float, session: Session) -> None:
     """Run scheduled pipelines and domains when their cron ticks, until SIGTERM or Ctrl-C.
 
     A stop starts no new run or task and lets running tasks finish. Scheduled runs record their
     tick, so a restarted scheduler catches up (with `catchup: true`) or runs the latest tick.
     """
-    from lagoa.orchestrate.scheduler import Scheduler
-
-    project = _project(project_path)
+    project = session.project
+    out = HumanOutput()
+    report = out.scheduler_report
     stop = threading.Event()
-
-    def report(text: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{stamp}  {text}", err=True)
 
     def on_signal(signum: int, _frame: Any) -> None:
         if stop.is_set():
@@ -293,7 +219,7 @@ def scheduler(once: bool, poll: float, project_path: str) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runner = Scheduler(project, stop=stop, events=_stream(False), report=report, poll=poll)
+    runner = project.scheduler(stop=stop, events=out.run_events(), report=report, poll=poll)
     if once:
         runner.run_once()
     else:
@@ -302,66 +228,3 @@ def scheduler(once: bool, poll: float, project_path: str) -> None:
         runner.serve()
     failed = [r for r in runner.results if not r.succeeded]
     report(f"stopped: {len(runner.results)} run(s), {len(failed)} not succeeded")
-
-
-@contextmanager
-def stop_on_signal(
-    what: str = "starting no new task; running ones finish (again: abort)",
-) -> Iterator[threading.Event]:
-    """The first Ctrl-C (or SIGTERM) sets the event and says ``what`` happens now; the second
-    aborts."""
-    cancel = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        click.echo(f"\n{signal.Signals(signum).name}: {what}", err=True)
-        cancel.set()
-
-    saved = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield cancel
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
-
-
-def _stream(quiet: bool) -> EventStream:
-    """The run's events, printed as tasks finish (unless the output is JSON)."""
-    from lagoa.orchestrate.executor import EventStream
-
-    events = EventStream()
-    if quiet:
-        return events
-
-    def show(event: Event) -> None:
-        if event.task and event.kind != "task_started":
-            detail = (
-                f": {event.error}"
-                if event.error
-                else (f" ({event.rows} rows)" if event.rows is not None else "")
-            )
-            click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)
-
-    events.subscribe(show)
-    return events
-
-
-def _finish(result: RunResult, out: Output) -> None:
-    out.message(f"{result.pipeline}, interval {result.interval}")
-    out.table(
-        f"run {result.run_id}: {result.state}",
-        ["task", "state", "attempts", "rows", "error"],
-        [(o.task, o.state, o.attempts, o.rows, o.error) for o in result.outcomes.values()],
-    )
-    if result.state == "cancelled":
-        sys.exit(EXIT_CANCELLED)
-    if not result.succeeded:
-        sys.exit(1)
-
-
-def _took(started: datetime | None, ended: datetime | None) -> str:
-    if started is None or ended is None:
-        return ""
-    seconds = (ended - started).total_seconds()
-    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"

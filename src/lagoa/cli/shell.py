@@ -5,13 +5,20 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-import duckdb
+from lagoa.cli.app import Session, project_command
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
+
+
+@project_command(with_json=False)
+def shell(session: Session) -> None:
+    """Interactive SQL on the warehouse. End statements with `;`, leave with `.quit` or Ctrl-D."""
+    run_shell(session.project)
 
 
 def run_shell(project: Project) -> None:
+    import duckdb
     from rich.console import Console
     from rich.table import Table
 

@@ -32,7 +32,7 @@ class SilentReporter:
 
 
 class LogReporter:
-    """Reports to a logger at INFO, rows at most once per ``every`` rows of change."""
+    """Reports to a logger at INFO."""
 
     def __init__(self, logger: logging.Logger | str = "lagoa") -> None:
         self.log = logging.getLogger(logger) if isinstance(logger, str) else logger

@@ -16,30 +16,30 @@ from lagoa.core.config import (
 from lagoa.core.errors import LagoaError
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 Check = tuple[str, bool, str]
 
 
-def run_checks(project: Project) -> list[Check]:
+def run_checks(workspace: Workspace) -> list[Check]:
     import duckdb
 
     from lagoa.engine.connection import EXTENSIONS, connect, extension_path
 
     checks: list[Check] = [
-        ("project file", True, f"{project.root / 'lagoa.yml'} ({len(project.config.sources)} sources)")
+        ("project file", True, f"{workspace.root / 'lagoa.yml'} ({len(workspace.config.sources)} sources)")
     ]
-    for name, source in project.config.sources.items():
+    for name, source in workspace.config.sources.items():
         if isinstance(source, HttpSource):
             checks.append((f"source {name}", *_reachable(source)))
             continue
         if isinstance(source, PythonSource):
-            checks.append((f"source {name}", *_importable(project, name, source)))
+            checks.append((f"source {name}", *_importable(workspace, name, source)))
             continue
         if isinstance(source, PostgresSource):
             checks.append((f"source {name}", *_connects(source)))
             continue
-        pattern = source.path if source.path.startswith("/") else str(project.root / source.path)
+        pattern = source.path if source.path.startswith("/") else str(workspace.root / source.path)
         matches = glob.glob(pattern, recursive=True)
         detail = (
             f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
@@ -56,13 +56,13 @@ def run_checks(project: Project) -> list[Check]:
     except LagoaError as exc:
         checks.append(("duckdb", False, str(exc)))
     try:
-        tables = project.lake.identifiers()
-        checks.append(("iceberg catalog", True, f"{project.config.catalog.uri} ({len(tables)} tables)"))
+        tables = workspace.lake.identifiers()
+        checks.append(("iceberg catalog", True, f"{workspace.config.catalog.uri} ({len(tables)} tables)"))
     except LagoaError as exc:
         checks.append(("iceberg catalog", False, str(exc)))
     try:
-        views = project.warehouse.refresh(project.lake)
-        checks.append(("warehouse", True, f"{project.warehouse.path} ({views} views)"))
+        views = workspace.warehouse.refresh(workspace.lake)
+        checks.append(("warehouse", True, f"{workspace.warehouse.path} ({views} views)"))
     except LagoaError as exc:
         checks.append(("warehouse", False, str(exc)))
     return checks
@@ -84,11 +84,11 @@ def _reachable(source: HttpSource) -> tuple[bool, str]:
     return True, f"{url.hostname}:{port} accepts connections"
 
 
-def _importable(project: Project, name: str, source: PythonSource) -> tuple[bool, str]:
+def _importable(workspace: Workspace, name: str, source: PythonSource) -> tuple[bool, str]:
     from lagoa.sources.python import load_function
 
     try:
-        load_function(name, source, project.root)
+        load_function(name, source, workspace.root)
     except LagoaError as exc:
         return False, exc.message
     return True, f"`{source.function}` imports"

@@ -88,6 +88,8 @@ class Outcome:
     attempts: int = 0
     error: str | None = None
     rows: int | None = None
+    exception: Exception | None = field(default=None, repr=False, compare=False)
+    """What the last attempt raised, for callers that report it themselves (``lagoa ingest``)."""
 
 
 TaskRunner = Callable[[Task], int | None]
@@ -194,7 +196,7 @@ class _Attempts:
             events.emit(
                 Event("task_failed", run_id, task.name, attempt, message, log=log.text(), timed_out=timed_out)
             )
-            return Outcome(task.name, "failed", attempt - before, message)
+            return Outcome(task.name, "failed", attempt - before, message, exception=error)
 
     def _once(self) -> int | None:
         if self.timeout is None:

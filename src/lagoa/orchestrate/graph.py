@@ -16,7 +16,7 @@ from lagoa.core.config import did_you_mean, source_tables
 from lagoa.core.errors import ConfigError
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.workspace import Workspace
 
 Step = Literal["ingest", "validate", "transform", "publish"]
 STEPS: tuple[Step, ...] = ("ingest", "validate", "transform", "publish")
@@ -78,15 +78,15 @@ class Graph:
         return "\n".join(lines)
 
 
-def project_graph(project: Project, domains: list[str] | None = None) -> Graph:
+def project_graph(workspace: Workspace, domains: list[str] | None = None) -> Graph:
     """The graph of ``domains`` (all of the project's by default)."""
-    known = project.config.domains
+    known = workspace.config.domains
     chosen = domains or list(known)
     for domain in chosen:
         if domain not in known:
             raise ConfigError(f"no domain named `{domain}`{did_you_mean(domain, known)}")
-    has_dbt = (project.root / project.config.dbt.project / "dbt_project.yml").is_file()
-    sources, models = _domains_read(project) if has_dbt else ({}, {})
+    has_dbt = (workspace.root / workspace.config.dbt.project / "dbt_project.yml").is_file()
+    sources, models = _domains_read(workspace) if has_dbt else ({}, {})
     graph = Graph()
     for domain in chosen:
         graph.add(Task(f"ingest_{domain}", "ingest", domain))
@@ -101,38 +101,38 @@ def project_graph(project: Project, domains: list[str] | None = None) -> Graph:
     return graph
 
 
-def _domains_read(project: Project) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """For each domain: the domains whose tables its dbt models read through sources, and the
     domains whose models they ``ref``. Reads dbt's manifest, parsing the project first when
     there is none yet (a domain's models are those tagged with its name)."""
-    manifest = project.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
     if not manifest.is_file():
         from lagoa.transform.profiles import dbt_project_dir
         from lagoa.transform.runner import invoke
         from lagoa.transform.sources import write_sources
 
-        write_sources(project.workspace, dbt_project_dir(project.workspace))
-        invoke(project.workspace, ["parse", "--quiet"])
+        write_sources(workspace, dbt_project_dir(workspace))
+        invoke(workspace, ["parse", "--quiet"])
     if not manifest.is_file():
         return {}, {}
     nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
     entity_domain: dict[str, str] = {}
-    for domain, config in project.config.domains.items():
+    for domain, config in workspace.config.domains.items():
         for source in config.sources:
-            for _, entity in source_tables(source, project.config.sources[source]):
+            for _, entity in source_tables(source, workspace.config.sources[source]):
                 entity_domain[entity] = domain
     sources: dict[str, set[str]] = {}
     models: dict[str, set[str]] = {}
     for node in nodes.values():
         if node.get("resource_type") != "model":
             continue
-        for domain in set(node.get("tags") or []) & set(project.config.domains):
+        for domain in set(node.get("tags") or []) & set(workspace.config.domains):
             for parent in node.get("depends_on", {}).get("nodes", []):
                 if parent.startswith("source."):
                     table = parent.rsplit(".", 1)[-1]
                     if table in entity_domain:
                         sources.setdefault(domain, set()).add(entity_domain[table])
                 elif parent in nodes:
-                    owners = set(nodes[parent].get("tags") or []) & set(project.config.domains)
+                    owners = set(nodes[parent].get("tags") or []) & set(workspace.config.domains)
                     models.setdefault(domain, set()).update(owners)
     return sources, models

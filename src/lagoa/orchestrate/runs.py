@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from lagoa.core.errors import ConfigError, LeaseError
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
-from lagoa.orchestrate.executor import EventStream, Outcome, execute, record_to
-from lagoa.orchestrate.graph import project_graph
+from lagoa.orchestrate.build import new_run_id
+from lagoa.orchestrate.executor import EventStream, Outcome, RetryPolicy, execute, record_to
+from lagoa.orchestrate.graph import Graph, Task, project_graph
 from lagoa.orchestrate.notify import RunContext, subscriber
 from lagoa.orchestrate.sla import SlaWatch
 from lagoa.orchestrate.tasks import ProjectTasks
@@ -23,15 +24,22 @@ from lagoa.orchestrate.tasks import ProjectTasks
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from lagoa.project import Project
+    from lagoa.core.report import Reporter
     from lagoa.state import Lease, StateStore
+    from lagoa.workspace import Workspace
+
+
+INGEST_PIPELINE = "ingest"
+"""What ``lagoa ingest`` runs are recorded as."""
+INGEST_GROUP = "sources"
 
 
 @dataclass
 class RunResult:
     run_id: str
     pipeline: str
-    interval: Interval
+    interval: Interval | None
+    """None for a run that has no data interval (``lagoa ingest``)."""
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     @property
@@ -65,9 +73,9 @@ class RunOptions:
     """Wait for a slot instead of refusing (default: orchestration.when_busy)."""
 
 
-def resolve(project: Project, names: list[str]) -> tuple[str, list[str]]:
+def resolve(workspace: Workspace, names: list[str]) -> tuple[str, list[str]]:
     """The pipeline name and domains that ``names`` (a pipeline, or domains) select."""
-    config = project.config
+    config = workspace.config
     if not names:
         return "all", list(config.domains)
     if len(names) == 1:
@@ -81,45 +89,46 @@ def resolve(project: Project, names: list[str]) -> tuple[str, list[str]]:
     return "+".join(sorted(names)), sorted(names)
 
 
-def default_interval(project: Project, pipeline: str, now: datetime | None = None) -> Interval:
+def default_interval(workspace: Workspace, pipeline: str, now: datetime | None = None) -> Interval:
     """The interval a run processes when none is given: the previous day, or hour for an hourly
     pipeline."""
-    return previous_interval(now or datetime.now(UTC), unit_for(project, pipeline))
+    return previous_interval(now or datetime.now(UTC), unit_for(workspace, pipeline))
 
 
-def unit_for(project: Project, pipeline: str) -> Unit:
+def unit_for(workspace: Workspace, pipeline: str) -> Unit:
     """Daily or hourly: the pipeline's ``interval``, else what its schedule implies."""
-    named = {*project.config.pipelines, *project.config.domains, "all"}
-    config = project.config.pipeline(pipeline) if pipeline in named else None
+    named = {*workspace.config.pipelines, *workspace.config.domains, "all"}
+    config = workspace.config.pipeline(pipeline) if pipeline in named else None
     if config is None:
         return "daily"
     return config.interval or unit_of(config.schedule)
 
 
 def run(
-    project: Project,
+    workspace: Workspace,
+    state: StateStore,
     pipeline: str,
     domains: list[str],
     interval: Interval,
     options: RunOptions | None = None,
 ) -> RunResult:
     """One run of ``domains`` for ``interval``, recorded as a run of ``pipeline``."""
-    from lagoa.project import new_run_id
-
     options = options or RunOptions()
     run_id = new_run_id(datetime.now(UTC))
     details: dict[str, object] = {"domains": domains, "trigger": options.trigger}
     if options.tick is not None:
         details["tick"] = options.tick.isoformat()
-    return _execute(project, run_id, pipeline, domains, interval, options, details=details)
+    return _execute(workspace, state, run_id, pipeline, domains, interval, options, details=details)
 
 
-def retry(project: Project, run_id: str, options: RunOptions | None = None) -> RunResult:
+def retry(
+    workspace: Workspace, state: StateStore, run_id: str, options: RunOptions | None = None
+) -> RunResult:
     """Run the tasks of ``run_id`` that did not succeed again, for the same interval, as new
     attempts of the same run."""
     import json
 
-    found = project.state.run(run_id)
+    found = state.run(run_id)
     if found is None:
         raise ConfigError(f"no run `{run_id}`", hint="`lagoa runs` lists them")
     if found["state"] == "running":
@@ -128,18 +137,27 @@ def retry(project: Project, run_id: str, options: RunOptions | None = None) -> R
         raise ConfigError(f"run `{run_id}` has no data interval to retry")
     details = json.loads(found.get("details") or "{}")
     pipeline = str(found["pipeline"])
-    domains = list(details.get("domains") or resolve(project, [pipeline])[1])
-    states = project.state.task_states(run_id)
+    domains = list(details.get("domains") or resolve(workspace, [pipeline])[1])
+    states = state.task_states(run_id)
     done = {task for task, (state, _) in states.items() if state == "succeeded"}
     before = {task: attempts for task, (_, attempts) in states.items()}
     interval = Interval(found["interval_start"], found["interval_end"])
     return _execute(
-        project, run_id, pipeline, domains, interval, options or RunOptions(), done=done, before=before
+        workspace,
+        state,
+        run_id,
+        pipeline,
+        domains,
+        interval,
+        options or RunOptions(),
+        done=done,
+        before=before,
     )
 
 
 def backfill(
-    project: Project,
+    workspace: Workspace,
+    state: StateStore,
     pipeline: str,
     domains: list[str],
     start: datetime,
@@ -151,11 +169,11 @@ def backfill(
 ) -> list[RunResult]:
     """A run per interval in [start, end), started in order, ``concurrency`` at a time."""
     options = options or RunOptions()
-    unit = unit_for(project, pipeline)
+    unit = unit_for(workspace, pipeline)
     todo = intervals(start, end, unit)
     if not todo:
         raise ConfigError(f"no whole {unit} interval between {start.isoformat()} and {end.isoformat()}")
-    slots = max(concurrency, options.slots or project.config.orchestration.max_active_runs)
+    slots = max(concurrency, options.slots or workspace.config.orchestration.max_active_runs)
     cancel = options.cancel or threading.Event()
     each = RunOptions(
         events=options.events,
@@ -172,7 +190,7 @@ def backfill(
         if cancel.is_set():
             return
         try:
-            result = run(project, pipeline, domains, interval, each)
+            result = run(workspace, state, pipeline, domains, interval, each)
         except LeaseError:
             if cancel.is_set():  # stopped while waiting for a slot
                 return
@@ -188,30 +206,70 @@ def backfill(
             finished, pending = wait(pending, timeout=0.2)
             for future in finished:
                 future.result()
-    return sorted(results, key=lambda r: r.interval.start)
+    return sorted(results, key=lambda r: r.interval.start if r.interval else start)
+
+
+def ingest(
+    workspace: Workspace,
+    state: StateStore,
+    sources: list[str],
+    *,
+    options: RunOptions | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[RunResult, ProjectTasks]:
+    """A one-off run of the ``ingest`` and ``validate`` steps over ``sources`` (no data interval),
+    recorded as a run of the pipeline ``ingest``. Failures are not retried: the command says what
+    failed, and running it again resumes from what was committed. Returns the run and its tasks
+    (which hold each source's summary)."""
+    options = options or RunOptions(trigger="ingest")
+    run_id = new_run_id(datetime.now(UTC))
+    graph = Graph()
+    graph.add(Task("ingest", "ingest", INGEST_GROUP))
+    graph.add(Task("validate", "validate", INGEST_GROUP, ("ingest",)))
+    tasks = ProjectTasks(workspace, run_id, None, groups={INGEST_GROUP: sources}, reporter=reporter)
+    details: dict[str, object] = {"sources": sources, "trigger": options.trigger}
+    result = _execute(
+        workspace,
+        state,
+        run_id,
+        INGEST_PIPELINE,
+        [],
+        None,
+        options,
+        details=details,
+        graph=graph,
+        tasks=tasks,
+        policy=RetryPolicy(retries=0),
+    )
+    return result, tasks
 
 
 def _execute(
-    project: Project,
+    workspace: Workspace,
+    state: StateStore,
     run_id: str,
     pipeline: str,
     domains: list[str],
-    interval: Interval,
+    interval: Interval | None,
     options: RunOptions,
     *,
     details: dict[str, object] | None = None,
     done: set[str] | None = None,
     before: dict[str, int] | None = None,
+    graph: Graph | None = None,
+    tasks: ProjectTasks | None = None,
+    policy: RetryPolicy | None = None,
 ) -> RunResult:
-    settings = project.config.orchestration
-    graph = project_graph(project, domains)
-    lease = _lease(project, pipeline, run_id, options)
+    """Run ``graph`` (default: the domains' graph) with ``tasks`` (default: the project's steps)
+    under a lease of ``pipeline``, recording the run and every attempt."""
+    settings = workspace.config.orchestration
+    graph = graph or project_graph(workspace, domains)
+    lease = _lease(workspace, state, pipeline, run_id, options)
     events = options.events or EventStream()
     cancel = options.cancel or threading.Event()
-    state = project.state
     try:
         if done is None:
-            state.start_run(run_id, pipeline, interval.pair, details)
+            state.start_run(run_id, pipeline, interval.pair if interval else None, details)
         else:
             state.reopen_run(run_id)
     except BaseException:
@@ -222,22 +280,32 @@ def _execute(
     stream.subscribe(events.emit)
     stream.subscribe(record_to(state))
     context = RunContext(
-        pipeline, interval.pair, settings.run_url.format(run_id=run_id) if settings.run_url else None
+        pipeline,
+        interval.pair if interval else None,
+        settings.run_url.format(run_id=run_id) if settings.run_url else None,
     )
-    for notifier in project.config.notifications:
+    for notifier in workspace.config.notifications:
         stream.subscribe(subscriber(notifier, context))
-    slas = {d: c.sla for d, c in project.config.domains.items() if c.sla and d in domains}
-    pipeline_sla = project.config.pipelines[pipeline].sla if pipeline in project.config.pipelines else None
-    watch = SlaWatch(
-        graph, slas, interval.end, run_id, stream, pipeline=(pipeline, pipeline_sla) if pipeline_sla else None
-    )
-    stream.subscribe(watch)
+    slas = {d: c.sla for d, c in workspace.config.domains.items() if c.sla and d in domains}
+    pipelines = workspace.config.pipelines
+    pipeline_sla = pipelines[pipeline].sla if pipeline in pipelines else None
+    watch = None
+    if interval is not None:
+        watch = SlaWatch(
+            graph,
+            slas,
+            interval.end,
+            run_id,
+            stream,
+            pipeline=(pipeline, pipeline_sla) if pipeline_sla else None,
+        )
+        stream.subscribe(watch)
+        watch.start()
     beat = _Heartbeat(state, lease)
-    watch.start()
     try:
         outcomes = execute(
             graph,
-            ProjectTasks(project, run_id, interval),
+            tasks or ProjectTasks(workspace, run_id, interval),
             run_id=run_id,
             events=stream,
             max_parallel=options.max_parallel or settings.max_parallel,
@@ -245,6 +313,7 @@ def _execute(
             timeout=parse_duration(settings.task_timeout) if settings.task_timeout else None,
             done=done or set(),
             attempts_before=before,
+            policy=policy,
         )
         result = RunResult(run_id, pipeline, interval, outcomes)
         failed = [o for o in outcomes.values() if o.state == "failed"]
@@ -257,20 +326,21 @@ def _execute(
         state.finish_run(run_id, "cancelled", "interrupted")
         raise
     finally:
-        watch.stop()
+        if watch is not None:
+            watch.stop()
         beat.stop()
         state.release(lease)
 
 
-def _lease(project: Project, pipeline: str, run_id: str, options: RunOptions) -> Lease:
+def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, options: RunOptions) -> Lease:
     """A slot among the pipeline's ``max_active_runs``: refused or waited for when all are held
     by live runs; a dead run's slot is taken over after ``lease_timeout``."""
-    settings = project.config.orchestration
+    settings = workspace.config.orchestration
     stale = timedelta(seconds=parse_duration(settings.lease_timeout))
     slots = options.slots or settings.max_active_runs
     patient = options.wait if options.wait is not None else settings.when_busy == "wait"
     while True:
-        lease = project.state.acquire(pipeline, run_id, slots=slots, stale_after=stale)
+        lease = state.acquire(pipeline, run_id, slots=slots, stale_after=stale)
         if lease is not None:
             return lease
         if not patient:

@@ -20,7 +20,8 @@ from lagoa.orchestrate.runs import RunOptions, RunResult, run, unit_for
 from lagoa.orchestrate.schedule import due, next_tick
 
 if TYPE_CHECKING:
-    from lagoa.project import Project
+    from lagoa.state import StateStore
+    from lagoa.workspace import Workspace
 
 Report = Callable[[str], None]
 SLICE = 0.2
@@ -34,7 +35,8 @@ class Scheduler:
 
     def __init__(
         self,
-        project: Project,
+        workspace: Workspace,
+        state: StateStore,
         *,
         stop: threading.Event | None = None,
         events: EventStream | None = None,
@@ -42,7 +44,8 @@ class Scheduler:
         poll: float = 30.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.project = project
+        self.workspace = workspace
+        self.state = state
         self.stop = stop or threading.Event()
         """Set it (SIGTERM does) to start nothing new; running runs finish their running tasks."""
         self.events = events
@@ -58,13 +61,13 @@ class Scheduler:
         """The ticks each pipeline should run now, oldest first."""
         now = now or self.clock()
         found = {}
-        for name, config in self.project.config.scheduled().items():
+        for name, config in self.workspace.config.scheduled().items():
             assert config.schedule is not None
             work = due(
                 config.schedule,
-                unit_for(self.project, name),
+                unit_for(self.workspace, name),
                 now=now,
-                last=self.project.state.last_scheduled(name),
+                last=self.state.last_scheduled(name),
                 catchup=config.catchup,
                 start=config.start,
             )
@@ -80,7 +83,7 @@ class Scheduler:
 
     def serve(self) -> None:
         """Run due work until ``stop`` is set, then wait for the runs in progress."""
-        if not self.project.config.scheduled():
+        if not self.workspace.config.scheduled():
             self.report("no pipeline or domain has a `schedule`: nothing to do")
             return
         while not self.stop.is_set():
@@ -95,7 +98,7 @@ class Scheduler:
         now = self.clock()
         upcoming = [
             next_tick(config.schedule, now)
-            for config in self.project.config.scheduled().values()
+            for config in self.workspace.config.scheduled().values()
             if config.schedule is not None
         ]
         wait = min((tick - now).total_seconds() for tick in upcoming) if upcoming else self.poll
@@ -112,14 +115,14 @@ class Scheduler:
             thread.start()
 
     def _run(self, name: str, work: list[tuple[datetime, Interval]]) -> None:
-        domains = list(self.project.config.pipeline(name).domains)
+        domains = list(self.workspace.config.pipeline(name).domains)
         for tick, interval in work:
             if self.stop.is_set():
                 return
             options = RunOptions(events=self.events, cancel=self.stop, trigger="scheduled", tick=tick)
             self.report(f"{name}: tick {tick.isoformat()}, interval {interval}")
             try:
-                result = run(self.project, name, domains, interval, options)
+                result = run(self.workspace, self.state, name, domains, interval, options)
             except LeaseError as exc:  # another process runs it; try again on the next poll
                 self.report(f"{name}: {exc.message}")
                 return

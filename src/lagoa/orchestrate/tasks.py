@@ -1,4 +1,9 @@
-"""What each step of a domain does, for the executor: the project's side of a task."""
+"""What each step of a domain does, for the executor: the only place where the stages meet.
+
+``ingest`` loads each source of the domain into bronze (the sources stage); ``validate`` checks
+and merges what it loaded into silver (quality and silver); ``transform`` builds the domain's dbt
+models and ``publish`` puts them in gold (transform and publish).
+"""
 
 from __future__ import annotations
 
@@ -7,31 +12,52 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from lagoa.core.errors import EngineError
+from lagoa.core.report import LogReporter, Reporter
 from lagoa.core.time import Interval
-from lagoa.ingest import load_source, merge_source
+from lagoa.orchestrate.build import publish_models, published_models, transform
 from lagoa.orchestrate.graph import Task
+from lagoa.orchestrate.ingest import SourceSummary, validate_source
+from lagoa.sources.load import Loaded, load_source
+from lagoa.workspace import StageContext, Workspace
 
 if TYPE_CHECKING:
     import duckdb
 
-    from lagoa.project import Project, SourceSummary
+    from lagoa.quality.suite import Suite
 
 
 log = logging.getLogger("lagoa.tasks")
 
 
 class ProjectTasks:
-    """Runs the tasks of one run of a project; remembers what earlier steps produced."""
+    """Runs the tasks of one run of a project; remembers what earlier steps produced.
 
-    def __init__(self, project: Project, run_id: str, interval: Interval) -> None:
-        self.project = project
-        self.run_id = run_id
-        self.interval = interval
-        self.now = datetime.now(UTC)
+    ``groups`` names the sources of each task group (a domain); by default the project's domains.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        run_id: str,
+        interval: Interval | None,
+        *,
+        groups: dict[str, list[str]] | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.context = StageContext(
+            workspace, run_id, datetime.now(UTC), interval, reporter or LogReporter(log)
+        )
+        self.groups = groups
+        self.loaded: dict[str, Loaded] = {}
         self.summaries: dict[str, SourceSummary] = {}
+        """Per source, what its validate step reported (in the order the sources finished)."""
+        self.warnings: list[str] = []
         self.built: dict[str, list[str]] = {}
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
         """The DuckDB connection each running ingest or validate task uses, to interrupt it."""
+        self._suites: list[Suite] | None = None
 
     def __call__(self, task: Task) -> int | None:
         step: dict[str, Callable[[str], int]] = {
@@ -49,10 +75,12 @@ class ProjectTasks:
             con.interrupt()
 
     def _sources(self, domain: str) -> list[str]:
-        return list(self.project.config.domains[domain].sources)
+        if self.groups is not None:
+            return list(self.groups[domain])
+        return list(self.workspace.config.domains[domain].sources)
 
     def _engine(self, step: str, domain: str) -> duckdb.DuckDBPyConnection:
-        con = self.project.engine()
+        con = self.workspace.engine()
         self.connections[f"{step}_{domain}"] = con
         return con
 
@@ -61,77 +89,58 @@ class ProjectTasks:
 
         con = self._engine("ingest", domain)
         names = self._sources(domain)
+        sources = self.workspace.config.sources
         try:
             rows = 0
             with Prefetch(
-                self.project.workspace, names, run_id=self.run_id, interval=self.interval
+                self.workspace, names, run_id=self.context.run_id, interval=self.context.interval
             ) as ahead:
                 for name in names:
-                    config = self.project.config.sources[name]
-                    summary = load_source(
-                        self.project,
-                        con,
-                        name,
-                        config,
-                        run_id=self.run_id,
-                        now=self.now,
-                        report=_log(name),
-                        interval=self.interval,
-                        prefetched=ahead.take(name),
-                    )
-                    log.info("%s: %d rows to bronze", name, summary.bronze_rows)
-                    self.summaries[name] = summary
-                    rows += summary.bronze_rows
+                    loaded = load_source(self.context, con, name, sources[name], prefetched=ahead.take(name))
+                    log.info("%s: %d rows to bronze", name, loaded.bronze_rows)
+                    self.loaded[name] = loaded
+                    rows += loaded.bronze_rows
             return rows
         finally:
             self.connections.pop(f"ingest_{domain}", None)
             con.close()
 
     def validate(self, domain: str) -> int:
-        from lagoa.project import SourceSummary
+        from lagoa.quality.suite import load_suites
 
+        if self._suites is None:
+            self._suites = load_suites(self.workspace.root, self.workspace.config.quality)
         con = self._engine("validate", domain)
         try:
             rows = 0
             for name in self._sources(domain):
-                config = self.project.config.sources[name]
-                summary = self.summaries.get(name) or SourceSummary(name)
-                merge_source(self.project, con, name, config, summary, run_id=self.run_id, report=_log(name))
+                config = self.workspace.config.sources[name]
+                loaded = self.loaded.get(name) or Loaded(name)
+                summary = validate_source(self.context, con, config, loaded, self._suites)
                 log.info("%s: %d rows to silver", name, summary.silver_rows)
+                self.summaries[name] = summary
                 rows += summary.silver_rows
             return rows
         finally:
             self.connections.pop(f"validate_{domain}", None)
             con.close()
-            self.project.warehouse.refresh(self.project.lake)
+            try:
+                self.workspace.warehouse.refresh(self.workspace.lake)
+            except EngineError as exc:
+                warning = f"warehouse views not refreshed ({exc.message}); they refresh on the next query"
+                log.warning("%s", warning)
+                self.warnings.append(warning)
 
     def transform(self, domain: str) -> int:
-        run = self.project.transform([domain], publish=False, interval=self.interval, quiet=True)
+        run = transform(self.context, [domain], publish=False, quiet=True)
         for node in run.nodes:
             log.info("dbt %s %s: %s in %.2fs", node.kind, node.name, node.status, node.seconds)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         return len(self.built[domain])
 
     def publish(self, domain: str) -> int:
-        from lagoa.publish.models import publishable
-        from lagoa.transform.runner import selected_models
-
-        marked = set(publishable(self.project.workspace))
-        if domain in self.built:
-            models = sorted(set(self.built[domain]) & marked)
-        else:  # a retried run whose transform succeeded before
-            config = self.project.config.domains[domain]
-            models = sorted(
-                set(selected_models(self.project.workspace, [config.select or f"tag:{domain}"])) & marked
-            )
-        results = self.project.publish(models, run_id=self.run_id) if models else []
+        models = published_models(self.workspace, domain, self.built.get(domain))
+        results = publish_models(self.context, models) if models else []
         for result in results:
             log.info("published %s", result)
         return sum(r.rows for r in results)
-
-
-def _log(source: str) -> Callable[[str], None]:
-    def report(stage: str) -> None:
-        log.info("%s: %s", source, stage)
-
-    return report

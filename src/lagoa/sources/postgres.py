@@ -8,6 +8,7 @@ replaced by the snapshot in one commit, so rows deleted at the source disappear 
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 from lagoa.core.config import PostgresSource, redact, resolve_secrets
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.core.names import ERROR_COLUMNS, LINEAGE, LSN, RELATION, RUN_ID
+from lagoa.core.report import Reporter
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, iceberg_schema, iceberg_type, type_name
@@ -31,10 +33,8 @@ from lagoa.lake.schema import can_promote, iceberg_schema, iceberg_type, type_na
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-    from lagoa.project import Project, SourceSummary
+    from lagoa.workspace import Workspace
 
-Progress = Callable[["SourceTable", int], None]
-"""Told the rows copied so far of a table, from the copying thread."""
 SESSION = (
     "SET TimeZone = 'UTC'",
     "SET DateStyle = 'ISO, YMD'",
@@ -121,16 +121,25 @@ class SourceTable:
         return f"{quote_identifier(self.schema)}.{quote_identifier(self.name)}"
 
 
+@dataclass(frozen=True)
+class SnapshotResult:
+    """What :func:`snapshot` did."""
+
+    tables: int
+    """Tables copied."""
+    rows: int
+    """Rows copied: appended to bronze, and making up silver (which they replaced)."""
+
+
 def snapshot(
-    project: Project,
+    workspace: Workspace,
     name: str,
     config: PostgresSource,
-    summary: SourceSummary,
     *,
     run_id: str,
     now: datetime,
-    report: Any,
-) -> SourceSummary:
+    reporter: Reporter,
+) -> SnapshotResult:
     """Copy every table of the source from one snapshot into bronze, then replace silver."""
     dsn, secrets = credentials(config)
     exporter = connect(dsn, name, secrets)
@@ -143,7 +152,7 @@ def snapshot(
         taken = Snapshot(str(row[0]), int(row[1]), row[2])
         tables = [describe(exporter, name, config, table) for table in table_names(exporter, name, config)]
         rows = copy_tables(
-            project,
+            workspace.lake,
             name,
             dsn,
             secrets,
@@ -152,31 +161,35 @@ def snapshot(
             parallel=config.parallel,
             run_id=run_id,
             now=now,
-            report=report,
-            progress=reporting_progress(report),
+            reporter=reporter,
         )
     finally:
         exporter.close()
-    summary.bronze_rows += rows
-    summary.silver_rows += rows
-    summary.files += len(tables)
-    summary.silver_total = summary.silver_rows
-    return summary
+    return SnapshotResult(len(tables), rows)
 
 
-def reporting_progress(report: Any, every: float = 1.0) -> Progress:
-    """Progress as report lines (``copying orders: 1,200,000 of ~10,000,000 rows``), at most one
-    per table every ``every`` seconds."""
-    last: dict[str, float] = {}
+class LineReporter:
+    """A :class:`~lagoa.core.report.Reporter` that tells ``report`` lines (as ``lagoa ingest``
+    draws them): each stage's message, and the rows of a table as ``copying orders: 1,200,000 of
+    ~10,000,000 rows``, at most one line per table every ``every`` seconds."""
 
-    def tell(table: SourceTable, rows: int) -> None:
+    def __init__(self, report: Callable[[str], object], every: float = 1.0) -> None:
+        self.report = report
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def stage(self, item: str, message: str) -> None:
+        self.report(message)
+
+    def rows(self, item: str, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if now - last.get(table.name, 0.0) >= every:
-            last[table.name] = now
-            of = f" of ~{table.estimated_rows:,}" if table.estimated_rows else ""
-            report(f"copying {table.name}: {rows:,}{of} rows")
-
-    return tell
+        with self._lock:
+            if now - self._last.get(item, 0.0) < self.every:
+                return
+            self._last[item] = now
+        of = f" of ~{total:,}" if total else ""
+        self.report(f"copying {item}: {done:,}{of} rows")
 
 
 @dataclass(frozen=True)
@@ -209,7 +222,7 @@ def connect(dsn: str, source: str, secrets: list[str], **options: Any) -> Any:
 
 
 def copy_tables(
-    project: Project,
+    lake: Lake,
     name: str,
     dsn: str,
     secrets: list[str],
@@ -219,28 +232,27 @@ def copy_tables(
     parallel: int,
     run_id: str,
     now: datetime,
-    report: Any,
-    progress: Progress | None = None,
+    reporter: Reporter,
 ) -> int:
     """Copy the tables as of an exported snapshot (which must stay open until this returns):
     each streams once, into a change-log file and a mirror file, which are then committed to
     ``bronze.<table>__changes`` (appended) and ``silver.<table>`` (replaced). Returns the rows
-    copied. ``progress`` is called from the copying threads with each table and its rows so far."""
-    lake = project.lake
+    copied. ``reporter.rows`` is told each table's rows so far (of its estimate), from the
+    copying threads."""
     targets = {t.name: _Targets.prepare(lake, name, t, taken, run_id=run_id, now=now) for t in tables}
     rows = 0
-    report(f"copying {len(tables)} table(s) from snapshot {taken.name}")
+    reporter.stage(name, f"copying {len(tables)} table(s) from snapshot {taken.name}")
     try:
         with ThreadPoolExecutor(
             max_workers=max(1, min(len(tables), parallel)), thread_name_prefix="lagoa-pg"
         ) as pool:
             futures = {
-                pool.submit(_copy, dsn, secrets, name, t, taken, targets[t.name], progress): t for t in tables
+                pool.submit(_copy, dsn, secrets, name, t, taken, targets[t.name], reporter): t for t in tables
             }
             for future in as_completed(futures):
                 table = futures[future]
                 copied = future.result()
-                report(f"committing {table.name}: {copied:,} rows")
+                reporter.stage(name, f"committing {table.name}: {copied:,} rows")
                 targets[table.name].commit(lake, copied, taken.lsn, run_id, table.oid)
                 rows += copied
         return rows
@@ -437,7 +449,7 @@ def _copy(
     table: SourceTable,
     taken: Snapshot,
     targets: _Targets,
-    progress: Progress | None = None,
+    reporter: Reporter,
 ) -> int:
     """Stream one table, as of the snapshot, into its change-log and mirror files; returns the
     rows. Each Arrow batch from ADBC is cast to the lake's types and written to both files, by
@@ -488,8 +500,7 @@ def _copy(
                     done.result()
                 writing = [pool.submit(w.write_batch, b) for w, b in zip(writers, shaped, strict=True)]
                 rows += count
-                if progress is not None:
-                    progress(table, rows)
+                reporter.rows(table.name, rows, table.estimated_rows)
             for done in writing:
                 done.result()
             cursor.execute("COMMIT")

@@ -63,7 +63,9 @@ class PipelineConfig(Scheduled):
     description: str | None = None
 
 
-RESERVED_PIPELINE_NAMES = ("show", "retry", "all")
+RESERVED_PIPELINE_NAMES = ("show", "retry", "all", "ingest")
+"""Names a pipeline cannot have: `lagoa run` subcommands, every domain together, and the runs
+of `lagoa ingest`."""
 
 Event = Literal["failure", "retry", "success", "sla_miss"]
 DEFAULT_EVENTS: tuple[Event, ...] = ("failure", "sla_miss")

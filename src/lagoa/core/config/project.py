@@ -61,7 +61,7 @@ class ProjectConfig(Model):
         for name, pipeline in self.pipelines.items():
             if name in RESERVED_PIPELINE_NAMES or name in self.domains:
                 raise ValueError(
-                    f"pipeline name `{name}` is taken (by a domain or a `lagoa run` subcommand); choose another"
+                    f"pipeline name `{name}` is taken (by a domain, a `lagoa run` subcommand or `lagoa ingest`); choose another"
                 )
             for domain in pipeline.domains:
                 if domain not in self.domains:

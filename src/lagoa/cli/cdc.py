@@ -12,14 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lagoa.cli import Output, _project, handle_errors, json_option, main, project_option
-from lagoa.cli_runs import stop_on_signal
+from lagoa.cli.app import handle_errors, main
+from lagoa.cli.app import json_flag as json_option
+from lagoa.cli.app import load_project as _project
+from lagoa.cli.app import project_path_option as project_option
+from lagoa.cli.output import HumanOutput as Output
+from lagoa.cli.signals import stop_on_signal
 
 if TYPE_CHECKING:
     from lagoa.core.config import PostgresSource
-    from lagoa.project import Project
+    from lagoa.orchestrate.project import Project
     from lagoa.sources.cdc import FlushResult, Replicator
-    from lagoa.sources.postgres import SourceTable
 
 
 @main.group()
@@ -71,19 +74,24 @@ def _replicator(project_path: str, source: str | None) -> Iterator[Replicator]:
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         transient=True,
     )  # fmt: skip
-    tasks: dict[str, Any] = {}
 
-    def copied(table: SourceTable, rows: int) -> None:
-        if table.name not in tasks:
-            bars.start()
-            tasks[table.name] = bars.add_task(f"copying {table.name}", total=table.estimated_rows)
-        bars.update(tasks[table.name], completed=rows)
+    class Bars:
+        """Report lines printed above a progress bar per table being copied."""
 
-    def report(message: str) -> None:
-        bars.console.print(f"{name}: {message}", highlight=False, markup=False)
+        def __init__(self) -> None:
+            self.tasks: dict[str, Any] = {}
+
+        def stage(self, item: str, message: str) -> None:
+            bars.console.print(f"{item}: {message}", highlight=False, markup=False)
+
+        def rows(self, item: str, done: int, total: int | None) -> None:
+            if item not in self.tasks:
+                bars.start()
+                self.tasks[item] = bars.add_task(f"copying {item}", total=total)
+            bars.update(self.tasks[item], completed=done)
 
     try:
-        with Replicator(project, name, config, run_id=run_id, report=report, progress=copied) as replicator:
+        with Replicator(project.workspace, name, config, run_id=run_id, reporter=Bars()) as replicator:
             yield replicator
     finally:
         bars.stop()

@@ -1,74 +1,39 @@
-"""A loaded project wired to its storage, Iceberg catalog and DuckDB warehouse."""
+"""A loaded project: its workspace (what stages are given) and its run history, with a method for
+everything a user can do from the command line. Each method hands its work to the orchestration
+modules, which wire the stages; nothing here loads, checks or writes data itself."""
 
 from __future__ import annotations
 
-import secrets
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
-from lagoa.core.errors import ConfigError, EngineError
-from lagoa.engine import Warehouse
-from lagoa.lake import Lake, TableInfo
-from lagoa.storage import Storage
+from lagoa.core.errors import ConfigError
+from lagoa.core.time import Interval, Unit
+from lagoa.orchestrate.build import new_run_id
+from lagoa.orchestrate.ingest import IngestSummary, SourceSummary
 from lagoa.workspace import StageContext, Workspace
 
 if TYPE_CHECKING:
     import duckdb
 
-    from lagoa.core.time import Interval
+    from lagoa.core.report import Reporter
+    from lagoa.engine import Warehouse
+    from lagoa.lake import Lake, TableInfo
+    from lagoa.orchestrate.executor import EventStream
+    from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.runs import RunOptions, RunResult
+    from lagoa.orchestrate.scheduler import Scheduler
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
-    from lagoa.sources.http import FetchResult
     from lagoa.state import StateStore
+    from lagoa.storage import Storage
     from lagoa.transform.runner import DbtRun
-
-Progress = Callable[[str, str], None]
-"""Called with (source, stage) as an ingest moves on; the CLI draws it."""
-
-
-@dataclass
-class SourceSummary:
-    """What an ingest did for one source."""
-
-    source: str
-    files: int = 0
-    skipped_files: list[str] = field(default_factory=list)
-    bronze_rows: int = 0
-    silver_rows: int = 0
-    quarantined: int = 0
-    """Rows sent to the quarantine: parse failures plus ``failed_checks``."""
-    failed_checks: int = 0
-    """Rows quarantined because they broke a ``drop`` expectation."""
-    silver_total: int = 0
-    warnings: list[str] = field(default_factory=list)
-    fetch: FetchResult | None = None
-    """An HTTP source's pages, records, retries and time spent waiting on the server."""
-
-
-@dataclass
-class IngestSummary:
-    run_id: str
-    sources: list[SourceSummary]
-    warnings: list[str] = field(default_factory=list)
-
-
-def _reporter(source: str, progress: Progress | None) -> Callable[[str], None]:
-    def report(stage: str) -> None:
-        if progress is not None:
-            progress(source, stage)
-
-    return report
-
-
-def new_run_id(now: datetime) -> str:
-    return f"run-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 class Project:
@@ -99,6 +64,13 @@ class Project:
     def warehouse(self) -> Warehouse:
         return self.workspace.warehouse
 
+    @cached_property
+    def state(self) -> StateStore:
+        """The run history and leases."""
+        from lagoa.state import StateStore
+
+        return StateStore.open(self.config.state.uri, self.root)
+
     def _dataset_views(self) -> dict[str, str]:
         """Warehouse views over the models published as Parquet datasets."""
         from lagoa.publish.dataset import dataset_view
@@ -115,6 +87,7 @@ class Project:
         return self.workspace.engine()
 
     def source_names(self, selected: list[str] | None = None) -> list[str]:
+        """The sources that ``selected`` (sources or domains) names, in order; all by default."""
         names = list(self.config.sources)
         if not selected:
             return names
@@ -132,41 +105,35 @@ class Project:
                     chosen.append(name)
         return chosen
 
-    def ingest(self, sources: list[str] | None = None, progress: Progress | None = None) -> IngestSummary:
-        """Land, type and merge the given sources (all by default) into bronze and silver."""
-        from lagoa.ingest import ingest_source
-        from lagoa.sources.fetching import Prefetch
+    def ingest(
+        self,
+        sources: list[str] | None = None,
+        reporter: Reporter | None = None,
+        *,
+        cancel: threading.Event | None = None,
+    ) -> IngestSummary:
+        """Land, type and merge the given sources or domains (all by default) into bronze and
+        silver: a one-off run of the ``ingest`` and ``validate`` steps, recorded in the run
+        history. Raises what the first failed step raised."""
+        from lagoa.orchestrate.runs import RunOptions, ingest
 
-        now = datetime.now(UTC)
-        run_id = new_run_id(now)
-        summary = IngestSummary(run_id, [])
         names = self.source_names(sources)
-        con = self.engine()
-        try:
-            with Prefetch(self.workspace, names, run_id=run_id) as ahead:
-                for name in names:
-                    report = _reporter(name, progress)
-                    source = ingest_source(
-                        self,
-                        con,
-                        name,
-                        self.config.sources[name],
-                        run_id=run_id,
-                        now=now,
-                        report=report,
-                        prefetched=ahead.take(name),
-                    )
-                    summary.sources.append(source)
-                    summary.warnings.extend(source.warnings)
-        finally:
-            con.close()
-            try:
-                self.warehouse.refresh(self.lake)
-            except EngineError as exc:
-                summary.warnings.append(
-                    f"warehouse views not refreshed ({exc.message}); they refresh on the next query"
-                )
-        return summary
+        result, tasks = ingest(
+            self.workspace,
+            self.state,
+            names,
+            options=RunOptions(cancel=cancel, trigger="ingest"),
+            reporter=reporter,
+        )
+        for outcome in result.outcomes.values():
+            if outcome.exception is not None:
+                raise outcome.exception
+        return IngestSummary(
+            result.run_id,
+            [tasks.summaries.get(name) or SourceSummary(name) for name in names],
+            [w for name in names if name in tasks.summaries for w in tasks.summaries[name].warnings]
+            + tasks.warnings,
+        )
 
     @cached_property
     def suites(self) -> list[Suite]:
@@ -192,55 +159,19 @@ class Project:
         """Build the dbt models of ``domains`` (all models by default) in one dbt invocation.
         With an ``interval``, models see it as ``var('interval_start')`` and ``var('interval_end')``
         (UTC, ``YYYY-MM-DD HH:MM:SS``)."""
-        from lagoa.transform.runner import build
+        from lagoa.orchestrate.build import transform
 
-        selectors = None
-        if domains:
-            unknown = [d for d in domains if d not in self.config.domains]
-            if unknown:
-                raise ConfigError(
-                    f"no domain named `{unknown[0]}`{did_you_mean(unknown[0], self.config.domains)}",
-                    file=str(self.root / PROJECT_FILE),
-                )
-            selectors = [self.config.domains[d].select or f"tag:{d}" for d in domains]
         context = StageContext(self.workspace, new_run_id(datetime.now(UTC)), interval=interval)
-        run = build(context, selectors, quiet=quiet)
-        from lagoa.publish.models import publishable
-
-        built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
-        if publish:
-            self.publish(sorted(built & set(publishable(self.workspace))))
-        else:
-            self.warehouse.refresh(self.lake)
-        return run
+        return transform(context, domains, publish=publish, quiet=quiet)
 
     def publish(
         self, models: list[str] | None = None, *, run_id: str | None = None
     ) -> list[PublishResult | DatasetResult]:
         """Publish dbt models marked for publishing (all of them by default) to gold."""
-        from lagoa.publish.gold import publish
-        from lagoa.publish.models import publishable
+        from lagoa.orchestrate.build import publish_models
 
-        marked = publishable(self.workspace)
-        for model in models or []:
-            if model not in marked:
-                raise ConfigError(
-                    f"model `{model}` is not marked for publishing{did_you_mean(model, marked)}",
-                    hint="add it under `publish:` in lagoa.yml or set meta.lagoa.publish in its config",
-                )
-        chosen = sorted(marked) if models is None else models
-        run_id = run_id or new_run_id(datetime.now(UTC))
-        from lagoa.publish.dataset import publish_dataset
-
-        context = StageContext(self.workspace, run_id)
-        results: list[PublishResult | DatasetResult] = [
-            publish_dataset(context, model, marked[model])
-            if marked[model].format == "parquet"
-            else publish(context, model, marked[model])
-            for model in chosen
-        ]
-        self.warehouse.refresh(self.lake)
-        return results
+        context = StageContext(self.workspace, run_id or new_run_id(datetime.now(UTC)))
+        return publish_models(context, models)
 
     def docs(self) -> Path:
         """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its folder."""
@@ -249,11 +180,17 @@ class Project:
 
         return publish_docs(self.workspace, generate_docs_site(self.workspace))
 
-    @cached_property
-    def state(self) -> StateStore:
-        from lagoa.state import StateStore
+    def resolve(self, names: list[str]) -> tuple[str, list[str]]:
+        """The pipeline name and domains that ``names`` (a pipeline, or domains) select."""
+        from lagoa.orchestrate.runs import resolve
 
-        return StateStore.open(self.config.state.uri, self.root)
+        return resolve(self.workspace, names)
+
+    def graph(self, names: list[str] | None = None) -> Graph:
+        """The task graph that ``lagoa run`` of ``names`` (a pipeline or domains) executes."""
+        from lagoa.orchestrate.graph import project_graph
+
+        return project_graph(self.workspace, self.resolve(names or [])[1])
 
     def run(
         self,
@@ -265,13 +202,67 @@ class Project:
         """One run of a pipeline (or of domains; all by default) for ``interval`` (default: the
         previous day, or hour for an hourly pipeline), recorded in the state database. A run that
         finds all of the pipeline's ``max_active_runs`` slots taken gets a LeaseError (or waits)."""
-        from lagoa.core.time import Interval
         from lagoa.orchestrate.runs import default_interval, resolve, run
 
-        pipeline, domains = resolve(self, names or [])
+        pipeline, domains = resolve(self.workspace, names or [])
         if isinstance(interval, tuple):
             interval = Interval(*interval)
-        return run(self, pipeline, domains, interval or default_interval(self, pipeline), options)
+        interval = interval or default_interval(self.workspace, pipeline)
+        return run(self.workspace, self.state, pipeline, domains, interval, options)
+
+    def retry(self, run_id: str, options: RunOptions | None = None) -> RunResult:
+        """Run the tasks of ``run_id`` that did not succeed again, as new attempts of that run."""
+        from lagoa.orchestrate.runs import retry
+
+        return retry(self.workspace, self.state, run_id, options)
+
+    def backfill(
+        self,
+        names: list[str],
+        start: datetime,
+        end: datetime,
+        *,
+        concurrency: int = 1,
+        options: RunOptions | None = None,
+        on_result: Callable[[RunResult], None] | None = None,
+    ) -> list[RunResult]:
+        """A run per interval in [start, end) of a pipeline (or domains), ``concurrency`` at a time."""
+        from lagoa.orchestrate.runs import backfill
+
+        pipeline, domains = self.resolve(names)
+        return backfill(
+            self.workspace,
+            self.state,
+            pipeline,
+            domains,
+            start,
+            end,
+            concurrency=concurrency,
+            options=options,
+            on_result=on_result,
+        )
+
+    def unit(self, pipeline: str) -> Unit:
+        """``daily`` or ``hourly``: the length of the pipeline's data intervals."""
+        from lagoa.orchestrate.runs import unit_for
+
+        return unit_for(self.workspace, pipeline)
+
+    def scheduler(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        events: EventStream | None = None,
+        report: Callable[[str], None] | None = None,
+        poll: float = 30.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Scheduler:
+        """A scheduler of the project's scheduled pipelines (``run_forever`` or ``run_once``)."""
+        from lagoa.orchestrate.scheduler import Scheduler
+
+        return Scheduler(
+            self.workspace, self.state, stop=stop, events=events, report=report, poll=poll, clock=clock
+        )
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())
@@ -284,7 +275,7 @@ class Project:
         """Checks of the project's wiring: (check, ok, detail)."""
         from lagoa.orchestrate.doctor import run_checks
 
-        return run_checks(self)
+        return run_checks(self.workspace)
 
 
 def load_project(path: Path | str = ".") -> Project:

@@ -1,0 +1,14 @@
+"""The ``lagoa`` command line: parse, call the library once, print through an :class:`Output`.
+
+:mod:`.app` holds the root group and what commands share; :mod:`.output` prints results for
+people or as JSON; each command module registers its commands on the group when imported here:
+:mod:`.lake` (init, ingest, tables, query, doctor, optimize, expire), :mod:`.transform` (dbt,
+transform, publish, docs), :mod:`.quality` (validate, quality), :mod:`.runs` (graph, run, runs,
+backfill, scheduler), :mod:`.cdc` and :mod:`.shell`. Nothing heavy is imported until a command
+runs, so ``lagoa --help`` and ``lagoa init`` stay fast.
+"""
+
+from lagoa.cli import cdc, lake, quality, runs, shell, transform
+from lagoa.cli.app import main
+
+__all__ = ["cdc", "lake", "main", "quality", "runs", "shell", "transform"]

@@ -1,0 +1,101 @@
+"""``lagoa init``, ``ingest``, ``tables``, ``query``, ``doctor``, ``optimize``, ``expire``: the
+project and its lake."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from lagoa.cli.app import Session, handle_errors, main, project_command
+from lagoa.cli.output import CsvOutput, HumanOutput, Output
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False), default=".")
+@click.option("--name", help="Project name (default: the folder's name).")
+@handle_errors
+def init(directory: str, name: str | None) -> None:
+    """Create a working starter project in DIRECTORY."""
+    from lagoa.cli.scaffold import scaffold
+
+    HumanOutput().scaffolded(directory, scaffold(Path(directory), name))
+
+
+@project_command()
+@click.argument("sources", nargs=-1)
+def ingest(sources: tuple[str, ...], session: Session, out: Output) -> None:
+    """Land, type and merge SOURCES (names or domains; all by default) into bronze and silver."""
+    project = session.project
+    with out.ingest_progress() as progress:
+        summary = project.ingest(list(sources) or None, progress)
+    out.ingest_summary(summary)
+
+
+@project_command()
+def tables(session: Session, out: Output) -> None:
+    """List the lake's tables with row, file and snapshot counts."""
+    out.tables(session.project.tables())
+
+
+@project_command()
+@click.argument("sql")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
+def query(sql: str, session: Session, out: Output, as_csv: bool) -> None:
+    """Run SQL against the warehouse (schemas bronze, silver, gold)."""
+    columns, rows = session.project.query(sql)
+    (CsvOutput() if as_csv else out).query_rows(columns, rows)
+
+
+@project_command()
+def doctor(session: Session, out: Output) -> None:
+    """Check the project file, source paths, catalog, DuckDB extensions and warehouse."""
+    checks = session.project.doctor()
+    out.doctor(checks)
+    if not all(ok for _, ok, _ in checks):
+        sys.exit(1)
+
+
+@project_command()
+@click.argument("table")
+def optimize(table: str, session: Session, out: Output) -> None:
+    """Compact TABLE's files and re-apply its sort or Z-order, in one commit."""
+    from lagoa.lake.maintenance import optimize as run
+
+    out.optimized(run(session.project.lake, table))
+
+
+@project_command()
+@click.argument("table")
+@click.option(
+    "--older-than",
+    default="7d",
+    show_default=True,
+    help="Age of the snapshots to expire: 30m, 12h, 7d, or an ISO timestamp.",
+)
+def expire(table: str, older_than: str, session: Session, out: Output) -> None:
+    """Expire TABLE's old snapshots and delete the files nothing references any more.
+
+    The current snapshot is always kept, and Lagoa's ledger of ingested batches is carried forward.
+    """
+    from lagoa.lake.maintenance import expire as run
+
+    lake = session.project.lake
+    out.expired(run(lake, table, _cutoff(older_than)))
+
+
+def _cutoff(text: str) -> datetime:
+    import re
+    from datetime import UTC, timedelta
+
+    match = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
+    if match:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r}: write 30m, 12h, 7d or an ISO timestamp") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,477 @@
+"""What the commands print: one method per kind of result, for people (:class:`HumanOutput`: rich
+tables on stdout, progress and warnings on stderr) or for programs (:class:`JsonOutput`, ``--json``).
+
+Most results are one table in both forms (records in JSON); :meth:`Output.table` is the only thing
+the two forms do differently for them. Results of commands without ``--json`` (the starter project,
+the task graph, the docs site, the scheduler's log) are :class:`HumanOutput`'s alone."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import sys
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from lagoa.core.report import Reporter
+    from lagoa.lake import TableInfo
+    from lagoa.lake.maintenance import ExpireResult, OptimizeResult
+    from lagoa.orchestrate.executor import EventStream
+    from lagoa.orchestrate.graph import Graph
+    from lagoa.orchestrate.ingest import IngestSummary
+    from lagoa.orchestrate.runs import RunResult
+    from lagoa.publish.dataset import DatasetResult
+    from lagoa.publish.gold import PublishResult
+    from lagoa.quality.validate import ValidationResult
+    from lagoa.sources.cdc import Status
+    from lagoa.transform.runner import DbtRun
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def took(started: datetime | None, ended: datetime | None) -> str:
+    """A duration for people: 12.3s, or 4.5m from two minutes on."""
+    if started is None or ended is None:
+        return ""
+    seconds = (ended - started).total_seconds()
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+class Output(ABC):
+    """The results of the ``lagoa`` commands, printed for people or as JSON."""
+
+    @abstractmethod
+    def table(self, title: str, columns: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows under a title: a table for people, a list of records in JSON."""
+
+    @abstractmethod
+    def message(self, text: str) -> None:
+        """A line for people (nothing in JSON)."""
+
+    def no_quality_results(self, run_id: str | None) -> None:
+        """`lagoa quality report` found nothing (the same words in both forms)."""
+        click.echo(
+            "no validation results yet: run `lagoa ingest` or `lagoa validate`"
+            if run_id is None
+            else f"no results for run {run_id}"
+        )
+
+    # Results whose JSON is not a table.
+
+    @abstractmethod
+    def ingest_progress(self) -> AbstractContextManager[Reporter | None]:
+        """Where an ingest reports its progress while it runs (None: nowhere)."""
+
+    @abstractmethod
+    def ingest_summary(self, summary: IngestSummary) -> None: ...
+
+    @abstractmethod
+    def validations(self, results: list[ValidationResult]) -> None:
+        """What `lagoa validate` found."""
+
+    @abstractmethod
+    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
+        """A run's stored validation results (``html``: the paths of its HTML reports instead)."""
+
+    @abstractmethod
+    def run_events(self) -> EventStream:
+        """The events of a run about to start, shown as its tasks finish (or not at all)."""
+
+    @abstractmethod
+    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
+        """One recorded run with its task attempts (``logs``: each attempt's log too)."""
+
+    @abstractmethod
+    def backfill_progress(self, result: RunResult) -> None:
+        """One interval of a backfill is done."""
+
+    @abstractmethod
+    def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
+        """A CDC source's slot, lag and last applied LSN per table."""
+
+    # Results that are one table in both forms.
+
+    def tables(self, infos: list[TableInfo]) -> None:
+        self.table(
+            "tables",
+            ["table", "rows", "files", "snapshots"],
+            [(t.identifier, t.rows, t.files, t.snapshots) for t in infos],
+        )
+
+    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        self.table("", columns, rows)
+
+    def doctor(self, checks: list[tuple[str, bool, str]]) -> None:
+        self.table(
+            "doctor", ["check", "ok", "detail"], [(n, "yes" if ok else "NO", d) for n, ok, d in checks]
+        )
+
+    def dbt_build(self, run: DbtRun) -> None:
+        self.table(
+            "dbt build",
+            ["node", "kind", "status", "seconds"],
+            [(n.name, n.kind, n.status, round(n.seconds, 2)) for n in run.nodes],
+        )
+
+    def published(self, results: list[PublishResult | DatasetResult]) -> None:
+        from lagoa.publish.gold import PublishResult
+
+        self.table(
+            "publish",
+            ["target", "rows written", "partitions rewritten", "files removed", "files added", "skipped"],
+            [
+                (r.table, r.rows, r.partitions, r.removed_files, r.added_files, r.skipped)
+                if isinstance(r, PublishResult)
+                else (r.location, r.rows, "all", "previous version", r.files, r.skipped)
+                for r in results
+            ],
+        )
+
+    def optimized(self, result: OptimizeResult) -> None:
+        self.table(
+            "optimize",
+            ["table", "files before", "files after", "rows"],
+            [(result.table, result.files_before, result.files_after, result.rows)],
+        )
+
+    def expired(self, result: ExpireResult) -> None:
+        self.table(
+            "expire",
+            ["table", "snapshots expired", "snapshots kept", "files deleted"],
+            [(result.table, result.expired_snapshots, result.kept_snapshots, result.deleted_files)],
+        )
+
+    def run_result(self, result: RunResult) -> None:
+        """A run that just ended: its interval, state and every task's outcome."""
+        self.message(f"{result.pipeline}, interval {result.interval}")
+        self.table(
+            f"run {result.run_id}: {result.state}",
+            ["task", "state", "attempts", "rows", "error"],
+            [(o.task, o.state, o.attempts, o.rows, o.error) for o in result.outcomes.values()],
+        )
+
+    def runs(self, rows: list[dict[str, Any]]) -> None:
+        self.table(
+            "runs",
+            ["run", "pipeline", "state", "interval start", "interval end", "started", "took", "error"],
+            [
+                (
+                    r["run_id"],
+                    r["pipeline"],
+                    r["state"],
+                    r["interval_start"],
+                    r["interval_end"],
+                    r["started_at"],
+                    took(r["started_at"], r["ended_at"]),
+                    r["error"],
+                )
+                for r in rows
+            ],
+        )
+
+    def backfill(self, pipeline: str, results: list[RunResult]) -> None:
+        self.table(
+            f"backfill of {pipeline}",
+            ["interval start", "interval end", "run", "state", "rows"],
+            [
+                (
+                    r.interval and r.interval.start,
+                    r.interval and r.interval.end,
+                    r.run_id,
+                    r.state,
+                    sum(o.rows or 0 for o in r.outcomes.values()),
+                )
+                for r in results
+            ],
+        )
+
+
+class HumanOutput(Output):
+    """Rich tables and plain lines on stdout; progress, events and warnings on stderr."""
+
+    def table(self, title: str, columns: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title or None, title_justify="left")
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*["" if v is None else str(v) for v in row])
+        Console().print(table)
+
+    def message(self, text: str) -> None:
+        click.echo(text)
+
+    def warning(self, text: str) -> None:
+        click.secho(f"warning: {text}", fg="yellow", err=True)
+
+    @contextmanager
+    def ingest_progress(self) -> Iterator[Reporter | None]:
+        if not sys.stderr.isatty():
+            yield None
+            return
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+        ) as progress:
+            yield _Spinners(progress)
+
+    def ingest_summary(self, summary: IngestSummary) -> None:
+        self.table(
+            f"ingest {summary.run_id}",
+            [
+                "source",
+                "files",
+                "skipped",
+                "bronze rows",
+                "merged",
+                "quarantined",
+                "failed checks",
+                "silver total",
+            ],
+            [
+                (
+                    s.source,
+                    s.files,
+                    len(s.skipped_files),
+                    s.bronze_rows,
+                    s.silver_rows,
+                    s.quarantined,
+                    s.failed_checks,
+                    s.silver_total,
+                )
+                for s in summary.sources
+            ],
+        )
+        for warning in summary.warnings:
+            self.warning(warning)
+
+    def validations(self, results: list[ValidationResult]) -> None:
+        for result in results:
+            self._suite_result(result.to_json())
+        if not results:
+            click.echo("no table with a suite to validate")
+
+    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
+        if html is not None:
+            for path in html:
+                click.echo(path)
+            return
+        click.echo(f"run {run_id}")
+        for data in results:
+            self._suite_result(data)
+
+    def _suite_result(self, data: dict[str, Any]) -> None:
+        from lagoa.quality.results import summary_line
+        from lagoa.quality.suite import label
+
+        lagoa = data["meta"].get("lagoa", {})
+        stats = data["statistics"]
+        rows = [
+            (
+                item["meta"]["lagoa"]["index"],
+                "passed" if item["success"] else "FAILED",
+                item["meta"]["lagoa"]["on_fail"],
+                label(item["expectation_config"]["type"], item["expectation_config"]["kwargs"]),
+                summary_line(item),
+            )
+            for item in data["results"]
+        ]
+        title = (
+            f"{data['suite_name']} on {lagoa.get('table')} ({lagoa.get('rows')} rows): "
+            f"{stats['successful_expectations']}/{stats['evaluated_expectations']} passed"
+        )
+        self.table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
+
+    def run_events(self) -> EventStream:
+        from lagoa.orchestrate.executor import Event, EventStream
+
+        events = EventStream()
+
+        def show(event: Event) -> None:
+            if event.task and event.kind != "task_started":
+                detail = (
+                    f": {event.error}"
+                    if event.error
+                    else (f" ({event.rows} rows)" if event.rows is not None else "")
+                )
+                click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)
+
+        events.subscribe(show)
+        return events
+
+    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
+        click.echo(f"run {run_id}: {run['pipeline']}, {run['state']}")
+        click.echo(f"  interval  {run['interval_start']} → {run['interval_end']}")
+        click.echo(f"  started   {run['started_at']}, took {took(run['started_at'], run['ended_at'])}")
+        if run["error"]:
+            click.echo(f"  error     {run['error']}")
+        self.table(
+            "",
+            ["task", "attempt", "state", "started", "took", "rows", "error"],
+            [
+                (
+                    a["task"],
+                    a["attempt"] or "-",
+                    a["state"],
+                    a["started_at"].strftime("%H:%M:%S") if a["attempt"] else "",
+                    took(a["started_at"], a["ended_at"]) if a["attempt"] else "",
+                    a["rows_out"],
+                    a["error"],
+                )
+                for a in run["attempts"]
+            ],
+        )
+        if logs:
+            for a in run["attempts"]:
+                if a["log"]:
+                    click.echo(f"\n--- {a['task']} attempt {a['attempt']} ---\n{a['log']}")
+
+    def backfill_progress(self, result: RunResult) -> None:
+        click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
+
+    def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
+        from lagoa.sources.cdc import format_lsn
+
+        def lsn(value: int | None) -> str:
+            return format_lsn(value) if value is not None else "-"
+
+        slot = [
+            ("slot", status.slot if status.exists else f"{status.slot} (missing: run `lagoa cdc setup`)"),
+            ("publication", status.publication),
+            ("in use by pid", status.active_pid or "-"),
+            ("confirmed LSN", lsn(status.confirmed_lsn)),
+            ("server LSN", lsn(status.current_lsn)),
+            ("lag", f"{status.lag_bytes:,} bytes, {status.lag_seconds:.1f} s"),
+            ("retained WAL", f"{status.retained_wal_bytes / 2**20:,.1f} MB ({status.wal_status or '-'})"),
+        ]
+        self.table(f"cdc {source}", ["", ""], slot)
+        self.table(
+            "last applied LSN per table",
+            ["table", "bronze change log", "silver mirror"],
+            [(t.table, lsn(t.bronze_lsn), lsn(t.silver_lsn)) for t in status.tables],
+        )
+        if warning:
+            self.warning(warning)
+
+    # Results of the commands without --json.
+
+    def scaffolded(self, directory: str, written: list[Path]) -> None:
+        for path in written:
+            click.echo(f"  wrote {path}")
+        click.echo(f"\nNext: cd {directory} && lagoa ingest && lagoa query 'select * from silver.orders'")
+
+    def graph(self, tasks: Graph, dot: bool) -> None:
+        click.echo(tasks.dot() if dot else tasks.text())
+
+    def wrote(self, path: Path) -> None:
+        click.echo(f"wrote {path}")
+
+    def suite_written(self, path: Path, suite: dict[str, Any], identifier: str) -> None:
+        click.echo(
+            f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`"
+        )
+
+    def docs_published(self, folder: Path) -> None:
+        click.echo(f"published the docs site to {folder}; `lagoa docs serve` opens it")
+
+    def docs_serving(self, port: int) -> None:
+        click.echo(f"serving the docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
+
+    def scheduler_report(self, text: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        click.echo(f"{stamp}  {text}", err=True)
+
+
+class _Spinners:
+    """A spinner per source, showing the stage it is at."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def stage(self, item: str, message: str) -> None:
+        with self.lock:
+            if item not in self.tasks:
+                self.tasks[item] = self.progress.add_task(item, total=None)
+            self.progress.update(self.tasks[item], description=f"{item}: {message}")
+
+    def rows(self, item: str, done: int, total: int | None) -> None:
+        pass
+
+
+class CsvOutput(HumanOutput):
+    """``lagoa query --csv``: the rows as CSV on stdout."""
+
+    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+class JsonOutput(Output):
+    """JSON on stdout, nothing else: no progress, no events, no lines for people."""
+
+    def _dump(self, data: Any, **options: Any) -> None:
+        click.echo(json.dumps(data, indent=2, **options))
+
+    def table(self, title: str, columns: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
+        self._dump([{c: _jsonable(v) for c, v in zip(columns, row, strict=True)} for row in rows])
+
+    def message(self, text: str) -> None:
+        pass
+
+    def ingest_progress(self) -> AbstractContextManager[Reporter | None]:
+        return nullcontext()
+
+    def ingest_summary(self, summary: IngestSummary) -> None:
+        self._dump(
+            {
+                "run_id": summary.run_id,
+                "sources": [dataclasses.asdict(s) for s in summary.sources],
+                "warnings": summary.warnings,
+            }
+        )
+
+    def validations(self, results: list[ValidationResult]) -> None:
+        self._dump([r.to_json() for r in results], default=str)
+
+    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
+        self._dump(results)
+
+    def run_events(self) -> EventStream:
+        from lagoa.orchestrate.executor import EventStream
+
+        return EventStream()
+
+    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
+        self._dump(run, default=str)
+
+    def backfill_progress(self, result: RunResult) -> None:
+        pass
+
+    def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
+        self._dump({**dataclasses.asdict(status), "warning": warning}, default=str)

@@ -1,0 +1,86 @@
+"""``lagoa validate`` and ``lagoa quality init|report``: expectation suites and their results."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from lagoa.cli.app import Session, handle_errors, json_option, main, project_command, project_option
+from lagoa.cli.output import HumanOutput, Output
+
+
+@project_command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--suite",
+    "suite_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Validate with this suite file instead of the table's own suites.",
+)
+@click.option("--strict", is_flag=True, help="Exit 1 when any expectation fails, not only on_fail=fail ones.")
+def validate(
+    targets: tuple[str, ...], suite_file: Path | None, strict: bool, session: Session, out: Output
+) -> None:
+    """Validate tables now against their expectation suites.
+
+    TARGETS are tables (silver.orders), entities, sources or domains; by default every silver
+    table that has a suite. Results are stored like an ingest's (see `lagoa quality report`).
+    Exits 1 when an expectation whose on_fail is `fail` does not hold (any, with --strict).
+    """
+    from datetime import UTC, datetime
+
+    from lagoa.orchestrate.build import new_run_id
+    from lagoa.quality.ondemand import validate_tables
+
+    workspace = session.project.workspace
+    run_id = new_run_id(datetime.now(UTC))
+    results = validate_tables(workspace, list(targets), suite_file=suite_file, run_id=run_id)
+    out.validations(results)
+    failed = [x for r in results for x in r.failed() if strict or x.expectation.action == "fail"]
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
+def quality() -> None:
+    """Expectation suites: starter suites and validation reports."""
+
+
+@quality.command("init")
+@click.argument("table")
+@click.option("--force", is_flag=True, help="Overwrite an existing suite file.")
+@project_option
+@handle_errors
+def quality_init(table: str, force: bool, session: Session) -> None:
+    """Write a starter suite for TABLE profiled from its data (types, nulls, ranges, value sets)."""
+    from lagoa.quality.ondemand import profile_suite, resolve_tables, write_suite
+
+    workspace = session.project.workspace
+    (identifier,) = resolve_tables(workspace, [table])[:1] or [table]
+    suite = profile_suite(workspace, identifier)
+    path = workspace.root / workspace.config.quality.path / f"{suite['name']}.json"
+    write_suite(path, suite, force=force)
+    HumanOutput().suite_written(path, suite, identifier)
+
+
+@quality.command("report")
+@click.option("--run", "run_id", help="Run id (default: the latest run with results).")
+@click.option("--html", "show_html", is_flag=True, help="Print the paths of the HTML reports instead.")
+@project_option
+@json_option
+@handle_errors
+def quality_report(run_id: str | None, show_html: bool, session: Session, out: Output) -> None:
+    """Show the stored validation results of a run."""
+    from lagoa.quality.results import load_results
+
+    storage = session.project.storage
+    found, results = load_results(storage, run_id)
+    if found is None or not results:
+        out.no_quality_results(run_id)
+        sys.exit(1)
+    html = None
+    if show_html:
+        html = [storage.local_path(p) for p in storage.list(f"quality/{found}") if p.endswith(".html")]
+    out.quality_report(found, results, html)

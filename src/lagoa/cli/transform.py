@@ -1,0 +1,97 @@
+"""``lagoa dbt``, ``transform``, ``publish``, ``docs``: dbt models, gold tables and the docs site."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from lagoa.cli.app import Session, handle_errors, main, project_command, project_option
+from lagoa.cli.output import HumanOutput, Output
+
+
+@main.command(
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,
+        "help_option_names": [],
+    }
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@project_option
+@click.pass_context
+@handle_errors
+def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
+    """Run dbt on the project's dbt project, with Lagoa's generated profile.
+
+    `lagoa dbt sources` writes the lake's bronze and silver tables as dbt sources; anything else
+    passes through to dbt (`lagoa dbt build --select tag:orders`, `lagoa dbt docs generate`).
+    `lagoa dbt --help` shows this text; `lagoa dbt <command> --help` shows dbt's own help.
+    """
+    out = HumanOutput()
+    if not args or args[0] in ("-h", "--help"):
+        out.message(ctx.get_help())
+        return
+    project = session.project
+    if list(args[:1]) == ["sources"]:
+        from lagoa.transform.profiles import dbt_project_dir
+        from lagoa.transform.sources import write_sources
+
+        out.wrote(write_sources(project.workspace, dbt_project_dir(project.workspace)))
+        return
+    from lagoa.transform.runner import invoke
+
+    if not invoke(project.workspace, list(args)).success:
+        sys.exit(1)
+
+
+@project_command()
+@click.argument("domains", nargs=-1)
+def transform(domains: tuple[str, ...], session: Session, out: Output) -> None:
+    """Build the dbt models (and run their tests) of DOMAINS, or of every domain.
+
+    A domain's models are its `select:` in lagoa.yml, by default `tag:<domain>`.
+    """
+    out.dbt_build(session.project.transform(list(domains) or None))
+
+
+@project_command()
+@click.argument("models", nargs=-1)
+def publish(models: tuple[str, ...], session: Session, out: Output) -> None:
+    """Publish dbt models to gold Iceberg tables (all models marked for publishing by default).
+
+    `lagoa transform` publishes the models it built; this publishes again from the warehouse.
+    """
+    out.published(session.project.publish(list(models) or None))
+
+
+@main.group(invoke_without_command=True)
+@project_option
+@click.pass_context
+@handle_errors
+def docs(ctx: click.Context, session: Session) -> None:
+    """Generate the dbt docs site and publish it with the lake (gold/_docs/).
+
+    `lagoa docs serve` serves the published site locally.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    HumanOutput().docs_published(session.project.docs())
+
+
+@docs.command("serve")
+@click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@project_option
+@handle_errors
+def docs_serve(port: int, session: Session) -> None:
+    """Serve the published docs site on http://127.0.0.1:PORT until Ctrl-C."""
+    from lagoa.publish.docs import docs_server
+
+    server = docs_server(session.project.workspace, port)
+    HumanOutput().docs_serving(server.server_address[1])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,103 @@
+"""The ``validate`` step of a source, wired here because it joins two stages: the quality gate
+checks bronze's pending batches on their way into silver. And what an ingest reports per source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from lagoa.core.config import PostgresSource, Source
+from lagoa.quality.gate import QualityGate
+from lagoa.quality.results import save_result
+from lagoa.quality.suite import Suite, suites_for
+from lagoa.silver.merge import merge_silver
+from lagoa.sources.load import Loaded
+
+if TYPE_CHECKING:
+    from lagoa.sources.http import FetchResult
+    from lagoa.workspace import StageContext
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    """What an ingest did for one source."""
+
+    source: str
+    files: int = 0
+    skipped_files: list[str] = field(default_factory=list)
+    bronze_rows: int = 0
+    silver_rows: int = 0
+    quarantined: int = 0
+    """Rows sent to the quarantine: parse failures plus ``failed_checks``."""
+    failed_checks: int = 0
+    """Rows quarantined because they broke a ``drop`` expectation."""
+    silver_total: int = 0
+    warnings: list[str] = field(default_factory=list)
+    fetch: FetchResult | None = None
+    """An HTTP source's pages, records, retries and time spent waiting on the server."""
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    run_id: str
+    sources: list[SourceSummary]
+    warnings: list[str] = field(default_factory=list)
+
+
+def validate_source(
+    context: StageContext,
+    con: duckdb.DuckDBPyConnection,
+    config: Source,
+    loaded: Loaded,
+    suites: list[Suite],
+) -> SourceSummary:
+    """Run the table's suites on bronze's pending batches, then merge them into silver (and the
+    quarantine). A Postgres source wrote silver itself."""
+    name = loaded.source
+    done = SourceSummary(
+        name,
+        loaded.files,
+        loaded.skipped_files,
+        loaded.bronze_rows,
+        silver_rows=loaded.silver_rows,
+        silver_total=loaded.silver_total,
+        fetch=loaded.fetch,
+    )
+    if loaded.writes_silver or isinstance(config, PostgresSource):
+        return done
+    workspace, report = context.workspace, context.reporter
+    identifier = f"silver.{config.entity or name}"
+    bound = suites_for(suites, identifier)
+    gate = None
+    if bound:
+        gate = QualityGate(
+            bound,
+            identifier,
+            context.run_id,
+            workspace.config.quality.result_format,
+            save=lambda result: save_result(workspace.storage, result),
+        )
+    report.stage(name, "validating and merging silver" if bound else "merging silver")
+    silver = merge_silver(con, workspace.lake, name, config, run_id=context.run_id, gate=gate)
+    table = workspace.lake.table(identifier)
+    total = workspace.lake.describe(table).rows if table is not None else 0
+    report.stage(name, "done")
+    if silver is None:
+        return SourceSummary(
+            name, done.files, done.skipped_files, done.bronze_rows, silver_total=total, fetch=done.fetch
+        )
+    return SourceSummary(
+        name,
+        done.files,
+        done.skipped_files,
+        done.bronze_rows,
+        silver.merged_rows,
+        silver.quarantined_rows,
+        silver.dropped_rows,
+        total,
+        list(silver.warnings),
+        done.fetch,
+    )

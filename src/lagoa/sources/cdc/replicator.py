@@ -1,0 +1,274 @@
+"""The replicator of one CDC source: sets up the publication, the slot and the copies, flushes
+the slot's changes into the lake, and follows it; resync and drop. It coordinates the slot's
+session (:mod:`.slot`), the decoder (:mod:`.decode`) and the applier (:mod:`.apply`)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from lagoa.core.config import PostgresSource
+from lagoa.core.errors import SlotBusyError
+from lagoa.core.report import LogReporter, Reporter
+from lagoa.sources.cdc.apply import Applier
+from lagoa.sources.cdc.decode import Decoder
+from lagoa.sources.cdc.lsn import format_lsn
+from lagoa.sources.cdc.slot import HEARTBEAT_BYTES, SlotSession
+from lagoa.sources.cdc.status import Status, retained_warning, slot_status
+from lagoa.sources.cdc.tables import describe_tables, listed, needs_copy
+from lagoa.sources.postgres import Snapshot, SourceTable, copy_tables
+
+if TYPE_CHECKING:
+    from lagoa.workspace import Workspace
+
+log = logging.getLogger("lagoa.cdc")
+
+
+@dataclass
+class FlushResult:
+    changes: int = 0
+    transactions: int = 0
+    tables: dict[str, int] = field(default_factory=dict)
+    lsn: int | None = None
+    more: bool = False
+    """The flush stopped at ``flush_rows``: more changes are waiting."""
+    committed_at: list[datetime] = field(default_factory=list)
+    """When each applied transaction committed in Postgres (for measuring replication lag)."""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What :func:`sync` did."""
+
+    copied_rows: int
+    """Rows copied from snapshots (the first copy, and tables added since)."""
+    changes: int
+    """Changes applied (each to the change log and the mirror)."""
+    transactions: int
+
+    @property
+    def rows(self) -> int:
+        """Rows written to bronze, and to silver: the copies and the changes."""
+        return self.copied_rows + self.changes
+
+
+class Replicator:
+    """Replicates one ``kind: postgres, mode: cdc`` source. Use as a context manager: it holds
+    a lock so that one replicator at a time uses the slot. Told what it does through
+    ``reporter`` (by default, the ``lagoa.cdc`` logger)."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        name: str,
+        config: PostgresSource,
+        *,
+        run_id: str,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.name = name
+        self.config = config
+        self.run_id = run_id
+        self.reporter: Reporter = reporter if reporter is not None else LogReporter(log)
+        self.session = SlotSession(name, config, self.reporter)
+        self.slot = self.session.slot
+        self.publication = self.session.publication
+        self.applier = Applier(workspace, name, self.slot, run_id)
+        self.decoder = Decoder(self.session, self.reporter)
+        self.copied_rows = 0
+        """Rows copied from snapshots by this replicator (by setup and resync)."""
+
+    def __enter__(self) -> Replicator:
+        try:
+            self.session.open()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+        self.applier.close()
+
+    def say(self, message: str) -> None:
+        self.reporter.stage(self.name, message)
+
+    def check(self) -> None:
+        """Fail with what to change when the server cannot replicate."""
+        self.session.check()
+
+    def lock(self) -> None:
+        """Take the slot's advisory lock, or say who holds it."""
+        self.session.lock()
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def setup(self) -> list[str]:
+        """Create what is missing: the publication, the slot (copying every table from its
+        starting snapshot), and the mirror of any table added since. Returns what it did."""
+        self.check()
+        self.lock()
+        tables = describe_tables(self.session)
+        done: list[str] = []
+        done += self.session.ensure_publication(tables)
+        if not self.session.exists():
+            with self.session.exporting(self.slot, temporary=False) as taken:
+                done.append(f"created slot {self.slot} at {format_lsn(taken.lsn)}")
+                rows = self._copy(tables, taken)
+            done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
+        else:
+            missing = [t for t in tables if needs_copy(self.workspace.lake, t)]
+            if missing:
+                rows = self._snapshot(missing)
+                done.append(f"copied {', '.join(t.name for t in missing)}: {rows:,} rows")
+        for table in tables:
+            self.decoder.track(table)
+        return done
+
+    def _snapshot(self, tables: list[SourceTable]) -> int:
+        """Copy tables the slot already streams (added later, or resynced), from a temporary
+        slot's snapshot: its consistent point is exactly where their changes take over."""
+        with self.session.exporting(f"{self.slot}_copy_{uuid.uuid4().hex[:8]}", temporary=True) as taken:
+            return self._copy(tables, taken)
+
+    def _copy(self, tables: list[SourceTable], taken: Snapshot) -> int:
+        rows = copy_tables(
+            self.workspace.lake,
+            self.name,
+            self.session.dsn,
+            self.session.secrets,
+            tables,
+            taken,
+            parallel=self.config.parallel,
+            run_id=self.run_id,
+            now=taken.taken_at,
+            reporter=self.reporter,
+        )
+        self.copied_rows += rows
+        return rows
+
+    # -- status and drop -----------------------------------------------------------------------
+
+    def status(self, *, peek: bool = True) -> Status:
+        return slot_status(
+            self.session,
+            self.workspace,
+            lambda: self.config.entities() or sorted(self.decoder.mirrors) or listed(self.session),
+            peek=peek,
+        )
+
+    def retained_warning(self, status: Status) -> str | None:
+        return retained_warning(self.session, status)
+
+    def drop(self) -> list[str]:
+        """Drop the slot and the publication (the lake tables stay)."""
+        self.lock()
+        return self.session.drop()
+
+    # -- replication ---------------------------------------------------------------------------
+
+    def flush(self) -> FlushResult:
+        """Apply the committed transactions waiting in the slot (up to ``flush_rows`` changes)."""
+        result = FlushResult()
+        upto, confirmed = self.session.position()
+        limit = self.config.flush_rows
+        messages = self.session.peek(upto, limit)
+        result.more = len(messages) >= limit
+        batch = self.decoder.collect(messages, self.applier.held())
+        result.transactions = len(batch.ends)
+        result.committed_at = [begin.committed_at for begin in batch.begins]
+        if batch.changes:
+            result.lsn = batch.ends[-1]
+            for mirror, change_set in batch.changes.items():
+                result.tables[mirror.table.name] = self.applier.apply(
+                    mirror, change_set, batch.begins, batch.ends
+                )
+            result.changes = sum(result.tables.values())
+        # Advance only to a position decoded here: the end of a transaction, or a heartbeat.
+        # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
+        # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
+        if batch.decoded > confirmed:
+            self.session.advance(batch.decoded)
+        elif not batch.ends and upto - confirmed >= HEARTBEAT_BYTES:
+            self.session.heartbeat()
+        return result
+
+    def resync(self, tables: list[str]) -> list[str]:
+        """Rebuild the mirrors of ``tables`` from a new snapshot (after an incompatible change)."""
+        self.check()
+        self.lock()
+        chosen = [t for t in describe_tables(self.session) if t.name in tables]
+        unknown = set(tables) - {t.name for t in chosen}
+        if unknown:
+            raise self.session.error(
+                f"not a table of this source: {', '.join(sorted(unknown))}",
+                f"pick from {', '.join(listed(self.session))}",
+            )
+        lake = self.workspace.lake
+        for table in chosen:
+            for identifier in (f"silver.{table.name}", f"bronze.{table.name}__changes"):
+                if lake.table(identifier) is not None:
+                    lake.catalog.drop_table(identifier)
+        rows = self._snapshot(chosen)
+        for table in chosen:
+            self.decoder.track(table)
+        return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
+
+
+def follow(
+    replicator: Replicator,
+    stop: threading.Event,
+    *,
+    on_flush: Callable[[FlushResult], object] | None = None,
+    once: bool = False,
+) -> FlushResult:
+    """Flush until ``stop`` is set (or, with ``once``, until caught up): at once while changes
+    wait beyond ``flush_rows``, else every ``flush_interval`` seconds."""
+    total = FlushResult()
+    interval = replicator.config.flush_interval
+    while not stop.is_set():
+        started = time.monotonic()
+        try:
+            result = replicator.flush()
+        except SlotBusyError as busy:
+            if once:
+                raise
+            replicator.say(f"{busy}; trying again in {interval} s")
+            stop.wait(interval)
+            continue
+        total.changes += result.changes
+        total.transactions += result.transactions
+        for table, count in result.tables.items():
+            total.tables[table] = total.tables.get(table, 0) + count
+        total.lsn = result.lsn or total.lsn
+        if on_flush is not None and (result.changes or result.transactions):
+            on_flush(result)
+        if result.more:
+            continue
+        if once:
+            break
+        stop.wait(max(0.0, interval - (time.monotonic() - started)))
+    return total
+
+
+def sync(
+    workspace: Workspace, name: str, config: PostgresSource, *, run_id: str, reporter: Reporter
+) -> SyncResult:
+    """The ``ingest`` step of a CDC source: set up what is missing, then apply every change
+    committed so far."""
+    with Replicator(workspace, name, config, run_id=run_id, reporter=reporter) as replicator:
+        for line in replicator.setup():
+            reporter.stage(name, line)
+        result = follow(replicator, threading.Event(), once=True)
+    if result.changes:
+        reporter.stage(
+            name, f"applied {result.changes:,} change(s) from {result.transactions:,} transaction(s)"
+        )
+    return SyncResult(replicator.copied_rows, result.changes, result.transactions)

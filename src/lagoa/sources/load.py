@@ -1,0 +1,142 @@
+"""The sources stage's entry point, the ``ingest`` step of one source: discover its files (or
+fetch its pages, or copy its Postgres tables), land them raw, and load bronze.
+
+Postgres sources also write silver (a snapshot replaces it; CDC applies changes to it), so their
+result says so and the ``validate`` step leaves them be.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from lagoa.core.config import HttpSource, PostgresSource, PythonSource, Source
+from lagoa.sources.bronze import load_bronze
+from lagoa.sources.files import discover
+
+if TYPE_CHECKING:
+    from lagoa.sources.fetching import Fetched
+    from lagoa.sources.http import FetchResult
+    from lagoa.workspace import StageContext
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What the ingest step did for one source."""
+
+    source: str
+    files: int = 0
+    """Files found (pages fetched, tables copied)."""
+    skipped_files: list[str] = field(default_factory=list)
+    """Files already landed, left alone."""
+    bronze_rows: int = 0
+    fetch: FetchResult | None = None
+    """An HTTP or Python source's pages, records, retries and time spent waiting on the server."""
+    writes_silver: bool = False
+    """The source wrote silver itself (Postgres); the ``validate`` step has nothing to merge."""
+    silver_rows: int = 0
+    silver_total: int = 0
+
+
+def load_source(
+    context: StageContext,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: Source,
+    *,
+    prefetched: Future[Fetched] | None = None,
+) -> Loaded:
+    """Load one source into bronze. The context's interval templates HTTP requests;
+    ``prefetched`` is a fetch started ahead (see :class:`lagoa.sources.fetching.Prefetch`)."""
+    if isinstance(config, PostgresSource):
+        return _load_postgres(context, name, config)
+    if isinstance(config, HttpSource | PythonSource):
+        return _load_fetched(context, con, name, config, prefetched)
+    report = context.reporter
+    report.stage(name, "hashing files")
+    files = discover(name, config.path, context.workspace.root)
+    report.stage(name, "loading bronze")
+    bronze = load_bronze(
+        con,
+        context.lake,
+        context.storage,
+        name,
+        config,
+        files,
+        run_id=context.run_id,
+        ingested_at=context.now,
+    )
+    return Loaded(name, len(files), bronze.skipped_files, bronze.rows)
+
+
+def _load_postgres(context: StageContext, name: str, config: PostgresSource) -> Loaded:
+    """A copy or the changes: each writes bronze and silver."""
+    from lagoa.sources.postgres import LineReporter
+
+    lines = LineReporter(lambda line: context.reporter.stage(name, line))
+    if config.mode == "cdc":
+        from lagoa.sources.cdc import sync
+
+        synced = sync(context.workspace, name, config, run_id=context.run_id, reporter=lines)
+        return Loaded(name, bronze_rows=synced.rows, writes_silver=True, silver_rows=synced.rows)
+    from lagoa.sources.postgres import snapshot
+
+    copied = snapshot(context.workspace, name, config, run_id=context.run_id, now=context.now, reporter=lines)
+    return Loaded(
+        name,
+        copied.tables,
+        bronze_rows=copied.rows,
+        writes_silver=True,
+        silver_rows=copied.rows,
+        silver_total=copied.rows,
+    )
+
+
+def _load_fetched(
+    context: StageContext,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: HttpSource | PythonSource,
+    prefetched: Future[Fetched] | None,
+) -> Loaded:
+    """Fetch from the committed watermark on (HTTP pages or a Python generator), unless it was
+    fetched ahead, then load what came as one batch: the new watermark is committed with the
+    rows, so a failed or killed run never advances it."""
+    from lagoa.sources.fetching import fetch_source
+    from lagoa.sources.files import SourceFile, content_hash
+
+    report = context.reporter
+    report.stage(name, "fetching")
+    if prefetched is not None:
+        fetched = prefetched.result()
+    else:
+        fetched = fetch_source(
+            context.workspace, name, config, run_id=context.run_id, interval=context.interval
+        )
+    try:
+        if fetched.result.records == 0:
+            report.stage(name, "no new records")
+            return Loaded(name, fetched.result.pages, fetch=fetched.result)
+        target = fetched.target
+        stat = target.stat()
+        file = SourceFile(
+            target, fetched.result.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target)
+        )
+        report.stage(name, "loading bronze")
+        bronze = load_bronze(
+            con,
+            context.lake,
+            context.storage,
+            name,
+            config,
+            [file],
+            run_id=context.run_id,
+            ingested_at=context.now,
+            reader=fetched.reader,
+        )
+        return Loaded(name, fetched.result.pages, bronze_rows=bronze.rows, fetch=fetched.result)
+    finally:
+        fetched.target.unlink(missing_ok=True)

@@ -1,0 +1,41 @@
+"""The storage interface, and choosing a backend for a ``storage.root`` setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from lagoa.core.errors import ConfigError
+
+
+class Storage(Protocol):
+    """The few operations Lagoa needs from a file store."""
+
+    @property
+    def uri(self) -> str:
+        """Root of the store as a URI (``file:///…`` or ``s3://…``), handed to the Iceberg catalog."""
+        ...
+
+    def local_path(self, key: str) -> Path:
+        """A local path for ``key``, for engines that write files themselves (DuckDB COPY)."""
+        ...
+
+    def put_file(self, key: str, source: BinaryIO) -> int:
+        """Store the stream's bytes under ``key`` atomically; returns the byte count."""
+        ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+
+def open_storage(root: str, project_dir: Path) -> Storage:
+    """The storage backend for a ``storage.root`` setting."""
+    if root.startswith("s3://"):
+        raise ConfigError(
+            "S3 storage is not available in this version of Lagoa",
+            key="storage.root",
+            hint="use a local folder for now (the default is .lagoa/lake)",
+        )
+    from lagoa.storage.local import LocalStorage
+
+    path = Path(root.removeprefix("file://"))
+    return LocalStorage(path if path.is_absolute() else project_dir / path)
