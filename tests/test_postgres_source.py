@@ -35,7 +35,7 @@ INSERT INTO events VALUES (1, 'x'), (2, 'y');
 def database() -> Iterator[str]:
     with postgres_server() as uri:
         with psycopg.connect(uri, autocommit=True) as con:
-            con.execute(SCHEMA)  # type: ignore[arg-type]
+            con.execute(SCHEMA)
         yield uri
 
 
@@ -58,7 +58,7 @@ domains:
 
 def source_rows(dsn: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as con:
-        return [tuple(_plain(v) for v in row) for row in con.execute(sql).fetchall()]  # type: ignore[arg-type]
+        return [tuple(_plain(v) for v in row) for row in con.execute(sql).fetchall()]
 
 
 def lake_rows(project: Project, sql: str) -> list[tuple[Any, ...]]:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from lagoa.core.report import Reporter
+    from lagoa.core.time import Interval
     from lagoa.lake import TableInfo
     from lagoa.lake.maintenance import ExpireResult, OptimizeResult
     from lagoa.orchestrate.executor import EventStream
@@ -102,7 +103,7 @@ class Output(ABC):
         """One recorded run with its task attempts (``logs``: each attempt's log too)."""
 
     @abstractmethod
-    def backfill_progress(self, result: RunResult) -> None:
+    def backfill_progress(self, result: RunResult[Interval]) -> None:
         """One interval of a backfill is done."""
 
     @abstractmethod
@@ -161,7 +162,7 @@ class Output(ABC):
             [(result.table, result.expired_snapshots, result.kept_snapshots, result.deleted_files)],
         )
 
-    def run_result(self, result: RunResult) -> None:
+    def run_result(self, result: RunResult[Interval]) -> None:
         """A run that just ended: its interval, state and every task's outcome."""
         self.message(f"{result.pipeline}, interval {result.interval}")
         self.table(
@@ -189,7 +190,7 @@ class Output(ABC):
             ],
         )
 
-    def backfill(self, pipeline: str, results: list[RunResult]) -> None:
+    def backfill(self, pipeline: str, results: list[RunResult[Interval]]) -> None:
         self.table(
             f"backfill of {pipeline}",
             ["interval start", "interval end", "run", "state", "rows"],
@@ -349,7 +350,7 @@ class HumanOutput(Output):
                 if a["log"]:
                     click.echo(f"\n--- {a['task']} attempt {a['attempt']} ---\n{a['log']}")
 
-    def backfill_progress(self, result: RunResult) -> None:
+    def backfill_progress(self, result: RunResult[Interval]) -> None:
         click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
 
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
@@ -470,7 +471,7 @@ class JsonOutput(Output):
     def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
         self._dump(run, default=str)
 
-    def backfill_progress(self, result: RunResult) -> None:
+    def backfill_progress(self, result: RunResult[Interval]) -> None:
         pass
 
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:

@@ -14,6 +14,7 @@ from lagoa.cli.output import HumanOutput, Output
 from lagoa.cli.signals import EXIT_CANCELLED, stop_on_signal
 
 if TYPE_CHECKING:
+    from lagoa.core.time import Interval
     from lagoa.orchestrate.runs import RunResult
 
 
@@ -133,7 +134,7 @@ def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Outp
     _finish(result, out)
 
 
-def _finish(result: RunResult, out: Output) -> None:
+def _finish(result: RunResult[Interval], out: Output) -> None:
     out.run_result(result)
     if result.state == "cancelled":
         sys.exit(EXIT_CANCELLED)

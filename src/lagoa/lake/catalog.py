@@ -44,6 +44,8 @@ class StagedCommit:
     folder: Path
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
+    properties: dict[str, Any] = field(default_factory=dict)
+    """The snapshot summary; the block may add what it learns while writing (a watermark)."""
     committed: Table | None = None
 
 
@@ -172,13 +174,14 @@ class Lake:
     ) -> Iterator[StagedCommit]:
         """One commit to ``table``: the block writes data files under ``staged.folder`` and lists
         them in ``staged.add`` (and files to drop in ``staged.remove``); when it exits cleanly they
-        are committed at once, with ``properties`` in the snapshot summary (see :meth:`commit`).
+        are committed at once, with ``staged.properties`` (``properties`` and what the block
+        added) in the snapshot summary (see :meth:`commit`).
 
         If the block fails, or the commit is refused (another writer came first), the staged
         folder is deleted. A failure of unknown outcome leaves it: files nothing references are
         removed by ``lagoa expire``, whereas deleting committed files would break the table.
         """
-        staged = StagedCommit(table, self.staging_folder(table))
+        staged = StagedCommit(table, self.staging_folder(table), properties=dict(properties))
         try:
             yield staged
         except BaseException:
@@ -189,7 +192,7 @@ class Lake:
                 table,
                 add=staged.add,
                 remove=staged.remove,
-                properties=properties,
+                properties=staged.properties,
                 carry_forward=carry_forward,
             )
         except CommitConflictError:  # refused: nothing of it was committed

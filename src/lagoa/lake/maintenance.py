@@ -9,7 +9,6 @@ still running are left alone.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -180,14 +179,11 @@ def optimize(lake: Lake, identifier: str) -> OptimizeResult:
         rows, keys, sort.get("zorder", []), sort.get("sort_by", []), int(sort.get("rows_per_file", 1_000_000))
     )
     con = duckdb.connect()
-    folder = lake.staging_folder(table)
     try:
         con.execute("SET preserve_insertion_order = true")
-        written = write_parquet(con, rows, folder, layout(table), partitions, hidden)
-        lake.commit(table, add=written.files, remove=files, properties={"lagoa.operation": "optimize"})
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        with lake.write(table, properties={"lagoa.operation": "optimize"}) as staged:
+            written = write_parquet(con, rows, staged.folder, layout(table), partitions, hidden)
+            staged.add, staged.remove = written.files, files
     finally:
         con.close()
     return OptimizeResult(identifier, len(files), len(written.files), written.rows)

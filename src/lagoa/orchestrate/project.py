@@ -198,7 +198,7 @@ class Project:
         *,
         interval: Interval | tuple[datetime, datetime] | None = None,
         options: RunOptions | None = None,
-    ) -> RunResult:
+    ) -> RunResult[Interval]:
         """One run of a pipeline (or of domains; all by default) for ``interval`` (default: the
         previous day, or hour for an hourly pipeline), recorded in the state database. A run that
         finds all of the pipeline's ``max_active_runs`` slots taken gets a LeaseError (or waits)."""
@@ -210,7 +210,7 @@ class Project:
         interval = interval or default_interval(self.workspace, pipeline)
         return run(self.workspace, self.state, pipeline, domains, interval, options)
 
-    def retry(self, run_id: str, options: RunOptions | None = None) -> RunResult:
+    def retry(self, run_id: str, options: RunOptions | None = None) -> RunResult[Interval]:
         """Run the tasks of ``run_id`` that did not succeed again, as new attempts of that run."""
         from lagoa.orchestrate.runs import retry
 
@@ -224,8 +224,8 @@ class Project:
         *,
         concurrency: int = 1,
         options: RunOptions | None = None,
-        on_result: Callable[[RunResult], None] | None = None,
-    ) -> list[RunResult]:
+        on_result: Callable[[RunResult[Interval]], None] | None = None,
+    ) -> list[RunResult[Interval]]:
         """A run per interval in [start, end) of a pipeline (or domains), ``concurrency`` at a time."""
         from lagoa.orchestrate.runs import backfill
 

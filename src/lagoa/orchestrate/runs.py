@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lagoa.core.errors import ConfigError, LeaseError
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
@@ -34,12 +34,15 @@ INGEST_PIPELINE = "ingest"
 INGEST_GROUP = "sources"
 
 
+IntervalT = TypeVar("IntervalT", Interval, None)
+"""A run's data interval: an :class:`Interval`, or None for a run without one (``lagoa ingest``)."""
+
+
 @dataclass
-class RunResult:
+class RunResult(Generic[IntervalT]):
     run_id: str
     pipeline: str
-    interval: Interval | None
-    """None for a run that has no data interval (``lagoa ingest``)."""
+    interval: IntervalT
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
     @property
@@ -111,7 +114,7 @@ def run(
     domains: list[str],
     interval: Interval,
     options: RunOptions | None = None,
-) -> RunResult:
+) -> RunResult[Interval]:
     """One run of ``domains`` for ``interval``, recorded as a run of ``pipeline``."""
     options = options or RunOptions()
     run_id = new_run_id(datetime.now(UTC))
@@ -123,7 +126,7 @@ def run(
 
 def retry(
     workspace: Workspace, state: StateStore, run_id: str, options: RunOptions | None = None
-) -> RunResult:
+) -> RunResult[Interval]:
     """Run the tasks of ``run_id`` that did not succeed again, for the same interval, as new
     attempts of the same run."""
     import json
@@ -165,8 +168,8 @@ def backfill(
     *,
     concurrency: int = 1,
     options: RunOptions | None = None,
-    on_result: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
+    on_result: Callable[[RunResult[Interval]], None] | None = None,
+) -> list[RunResult[Interval]]:
     """A run per interval in [start, end), started in order, ``concurrency`` at a time."""
     options = options or RunOptions()
     unit = unit_for(workspace, pipeline)
@@ -183,7 +186,7 @@ def backfill(
         slots=slots,
         wait=True,
     )
-    results: list[RunResult] = []
+    results: list[RunResult[Interval]] = []
     lock = threading.Lock()
 
     def one(interval: Interval) -> None:
@@ -206,7 +209,7 @@ def backfill(
             finished, pending = wait(pending, timeout=0.2)
             for future in finished:
                 future.result()
-    return sorted(results, key=lambda r: r.interval.start if r.interval else start)
+    return sorted(results, key=lambda r: r.interval.start)
 
 
 def ingest(
@@ -216,7 +219,7 @@ def ingest(
     *,
     options: RunOptions | None = None,
     reporter: Reporter | None = None,
-) -> tuple[RunResult, ProjectTasks]:
+) -> tuple[RunResult[None], ProjectTasks]:
     """A one-off run of the ``ingest`` and ``validate`` steps over ``sources`` (no data interval),
     recorded as a run of the pipeline ``ingest``. Failures are not retried: the command says what
     failed, and running it again resumes from what was committed. Returns the run and its tasks
@@ -250,7 +253,7 @@ def _execute(
     run_id: str,
     pipeline: str,
     domains: list[str],
-    interval: Interval | None,
+    interval: IntervalT,
     options: RunOptions,
     *,
     details: dict[str, object] | None = None,
@@ -259,7 +262,7 @@ def _execute(
     graph: Graph | None = None,
     tasks: ProjectTasks | None = None,
     policy: RetryPolicy | None = None,
-) -> RunResult:
+) -> RunResult[IntervalT]:
     """Run ``graph`` (default: the domains' graph) with ``tasks`` (default: the project's steps)
     under a lease of ``pipeline``, recording the run and every attempt."""
     settings = workspace.config.orchestration

@@ -53,7 +53,7 @@ class Scheduler:
         self.poll = poll
         self.clock = clock or (lambda: datetime.now(UTC))
         """What time it is; a replay of the past (or a test) may pass another clock."""
-        self.results: list[RunResult] = []
+        self.results: list[RunResult[Interval]] = []
         self._busy: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
 
@@ -75,7 +75,7 @@ class Scheduler:
                 found[name] = work
         return found
 
-    def run_once(self) -> list[RunResult]:
+    def run_once(self) -> list[RunResult[Interval]]:
         """Run everything due now and wait for it."""
         self._start_due()
         self._join()

@@ -10,7 +10,6 @@ latest is a no-op, so retrying a run changes nothing.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -137,14 +136,11 @@ def _publish(
     rows, partitions, hidden = file_layout(
         rows, keys, settings.zorder, settings.sort_by, settings.rows_per_file
     )
-    folder = lake.staging_folder(table)
     try:
-        written = write_parquet(con, rows, folder, layout(table), partitions, hidden)
-        removed = _files_of(con, existing, key) if existing else []
-        lake.commit(table, add=written.files, remove=removed, properties={RUN_ID: run_id, MODEL: model})
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        with lake.write(table, properties={RUN_ID: run_id, MODEL: model}) as staged:
+            written = write_parquet(con, rows, staged.folder, layout(table), partitions, hidden)
+            removed = _files_of(con, existing, key) if existing else []
+            staged.add, staged.remove = written.files, removed
     finally:
         con.execute("DROP TABLE IF EXISTS _lagoa_changed")
     return PublishResult(identifier, written.rows, len(changed), len(removed), len(written.files))

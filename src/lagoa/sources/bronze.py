@@ -151,49 +151,47 @@ def load_bronze(
         cursor_type = schema_types[config.cursor]
         cursor_filter = f"{quote_identifier(config.cursor)} > {_typed_literal(watermark, cursor_type)}"
 
-    staging = lake.staging_folder(table)
-    data_files: list[str] = []
-    landed = landed_batches(storage, name)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagoa-land") as landing:
-        # Raw landing copies bytes while DuckDB parses the same file: the copy costs no wall time.
-        landing_done = landing.submit(
-            lambda: [land(storage, name, f, ingested_at, landed) for f in pending.values()]
-        )
-        for index, (file, relation) in enumerate(zip(pending.values(), relations, strict=True)):
-            lineage = {
-                "_lagoa_batch_id": quote_literal(file.batch_id),
-                "_lagoa_ingested_at": f"TIMESTAMPTZ {quote_literal(ingested_at.isoformat())}",
-                "_lagoa_source": quote_literal(file.relative),
-            }
-            selects = [typed_select(relation, columns, lineage, cursor_filter)]
-            if relation.rejects_table:
-                selects.append(rejects_select(relation, columns, lineage))
-            try:
-                for part, select in enumerate(selects):
-                    written = write_parquet(con, select, staging / f"{index}-{part}", files_layout)
-                    result.rows += written.rows
-                    data_files += written.files
-            except duckdb.Error as exc:
-                raise SourceError(
-                    name, f"file `{file.relative}` {relation.unreadable}: {str(exc).splitlines()[0]}"
-                ) from None
-        landing_done.result()
-    for file in pending.values():
-        if not file.unchanged():
-            raise SourceError(
-                name, f"file `{file.relative}` changed while it was being ingested", transient=True
-            )
-
     properties: dict[str, object] = {
         BATCHES: sorted(pending),
         RUN_ID: run_id,
         SOURCE_FILES: {batch: f.relative for batch, f in pending.items()},
     }
-    if config.cursor and data_files:
-        high = _cursor_high(con, data_files, config.cursor, schema_types[config.cursor], watermark)
-        if high is not None:
-            properties[CURSOR] = high
-    lake.commit(table, add=data_files, properties=properties)
+    with lake.write(table, properties=properties) as staged:
+        landed = landed_batches(storage, name)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagoa-land") as landing:
+            # Raw landing copies bytes while DuckDB parses the same file: the copy costs no wall time.
+            landing_done = landing.submit(
+                lambda: [land(storage, name, f, ingested_at, landed) for f in pending.values()]
+            )
+            for index, (file, relation) in enumerate(zip(pending.values(), relations, strict=True)):
+                lineage = {
+                    "_lagoa_batch_id": quote_literal(file.batch_id),
+                    "_lagoa_ingested_at": f"TIMESTAMPTZ {quote_literal(ingested_at.isoformat())}",
+                    "_lagoa_source": quote_literal(file.relative),
+                }
+                selects = [typed_select(relation, columns, lineage, cursor_filter)]
+                if relation.rejects_table:
+                    selects.append(rejects_select(relation, columns, lineage))
+                try:
+                    for part, select in enumerate(selects):
+                        written = write_parquet(con, select, staged.folder / f"{index}-{part}", files_layout)
+                        result.rows += written.rows
+                        staged.add += written.files
+                except duckdb.Error as exc:
+                    raise SourceError(
+                        name, f"file `{file.relative}` {relation.unreadable}: {str(exc).splitlines()[0]}"
+                    ) from None
+            landing_done.result()
+        for file in pending.values():
+            if not file.unchanged():
+                raise SourceError(
+                    name, f"file `{file.relative}` changed while it was being ingested", transient=True
+                )
+
+        if config.cursor and staged.add:
+            high = _cursor_high(con, staged.add, config.cursor, schema_types[config.cursor], watermark)
+            if high is not None:
+                staged.properties[CURSOR] = high
     result.batches = sorted(pending)
     return result
 
