@@ -509,6 +509,20 @@ def test_a_failed_first_copy_is_copied_again(tmp_path: Path, database: str) -> N
     assert project.query("SELECT count(*) FROM silver.accounts")[1] == [(300,)]
 
 
+def test_a_failed_flush_commits_nothing_and_leaves_no_staged_folder(tmp_path: Path, database: str) -> None:
+    project = cdc_project(tmp_path, database, tables="[accounts]")
+    root = project.storage.local_path(".")
+    with replicator(project) as r:
+        r.setup()
+        staged = sorted(root.rglob("commit-*"))  # the copy's, committed
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute("UPDATE accounts SET balance = 'NaN' WHERE id = 1")  # no decimal form
+        with pytest.raises(Exception, match="NaN"):
+            r.flush()
+    assert sorted(root.rglob("commit-*")) == staged
+    assert project.query("SELECT balance FROM silver.accounts WHERE id = 1")[1] == [(Decimal("10.50"),)]
+
+
 def test_changes_a_mirror_holds_are_skipped_even_when_the_slot_is_behind(
     tmp_path: Path, database: str
 ) -> None:

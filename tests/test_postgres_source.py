@@ -132,3 +132,41 @@ def test_a_connection_failure_names_the_source_without_the_password(
     with pytest.raises(SourceError, match="source `shop`: cannot connect") as failed:
         project_for(tmp_path, "", "[orders]").ingest()
     assert "pa55-w0rd" not in str(failed.value)
+
+
+def test_a_copy_that_fails_on_one_table_commits_no_table(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One table at a time, `customers` first: it is copied before `prices` fails, and still
+    nothing is committed, so the lake never holds one table of the snapshot without the other."""
+    monkeypatch.setenv("SHOP_DSN", database)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("CREATE TABLE prices (id int PRIMARY KEY, price numeric(8,2))")
+        con.execute("INSERT INTO prices VALUES (1, 1.5), (2, 'NaN')")  # NaN has no decimal form
+    try:
+        project = project_for(tmp_path, database, "[customers, prices]", "    parallel: 1")
+        with pytest.raises(SourceError, match=r"copying `public.prices` failed: column `price`"):
+            project.ingest()
+        for identifier in ("silver.customers", "bronze.customers__changes", "silver.prices"):
+            table = project.lake.table(identifier)
+            assert table is None or table.current_snapshot() is None, identifier
+        root = project.storage.local_path(".")
+        assert not [*root.rglob("*.parquet"), *root.rglob("commit-*")]  # nothing left behind
+
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute("UPDATE prices SET price = 2.5 WHERE id = 2")
+        again = Project.load(tmp_path)
+        again.ingest()
+        assert lake_rows(again, "select * from silver.prices order by id") == source_rows(
+            database, "select * from prices order by id"
+        )
+        assert count(again, "select count(*) from silver.customers") == count_source(database, "customers")
+    finally:
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute("DROP TABLE prices")
+
+
+def count_source(dsn: str, table: str) -> int:
+    with psycopg.connect(dsn) as con:
+        (rows,) = con.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+    return int(rows)

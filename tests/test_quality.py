@@ -13,8 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from lagoa.cli import main
+from lagoa.core.config import ResultFormat
 from lagoa.core.errors import ConditionError, QualityError, SuiteError
 from lagoa.quality.conditions import condition_sql
+from lagoa.quality.outcome import ge_document, read_document
+from lagoa.quality.results import summary_line
 from lagoa.quality.suite import load_suite, parse_suite
 from lagoa.quality.validate import validate
 from tests.conftest import ORDERS_CONFIG, MakeProject, copy_example, count
@@ -228,6 +231,36 @@ def test_a_missing_column_is_an_error_naming_the_expectation() -> None:
         SuiteError, match=r"orders.json, key `expectations\[1\]`.*column `nope` does not exist"
     ):
         validate(con, s, "select 1 as a", table="t", run_id="r")
+
+
+@pytest.mark.parametrize("result_format", ["BOOLEAN_ONLY", "BASIC", "SUMMARY", "COMPLETE"])
+def test_a_stored_document_reads_back_into_the_same_result(result_format: ResultFormat) -> None:
+    con = duckdb.connect()
+    s = parse_suite(
+        json.loads(
+            suite(
+                expectation("expect_column_values_to_not_be_null", column="d"),
+                expectation("expect_column_values_to_be_between", column="n", min_value=0, max_value=2),
+                expectation("expect_column_pair_values_to_be_equal", column_A="n", column_B="m"),
+                expectation("expect_column_distinct_values_to_equal_set", column="n", value_set=[1, 9]),
+                expectation("expect_column_max_to_be_between", column="d", max_value="2024-01-01"),
+                expectation("expect_table_columns_to_match_ordered_list", column_list=["n"]),
+                expectation("expect_column_to_exist", column="n"),
+            )
+        ),
+        "orders.json",
+    )
+    relation = "SELECT * FROM (VALUES (1, 1.5::DECIMAL(4,2), DATE '2024-01-02'), (3, 3, NULL)) v(n, m, d)"
+    result = validate(con, s, relation, table="t", run_id="r", result_format=result_format)
+    document = ge_document(result)
+    stored = json.dumps(document, indent=2)
+    read = read_document(json.loads(stored))
+    assert json.dumps(ge_document(read), indent=2) == stored
+    assert [summary_line(x) for x in read.results] == [summary_line(x) for x in result.results]
+    assert read.statistics == result.statistics and read.validated_at == result.validated_at
+    assert [(x.expectation, x.success, x.counted) for x in read.results] == [
+        (x.expectation, x.success, x.counted) for x in result.results
+    ]
 
 
 @pytest.mark.parametrize(

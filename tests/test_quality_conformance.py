@@ -24,6 +24,7 @@ import pytest
 
 from lagoa.core.errors import SuiteError
 from lagoa.quality.expectations import SPECS
+from lagoa.quality.outcome import ge_document
 from lagoa.quality.suite import parse_suite
 from lagoa.quality.validate import validate
 
@@ -1068,7 +1069,7 @@ def connection() -> Iterator[duckdb.DuckDBPyConnection]:
 def _lagoa(con: duckdb.DuckDBPyConnection, cases: list[Case]) -> dict[str, dict[str, Any]]:
     suite = parse_suite(_suite(cases), "conformance.json")
     outcome = validate(con, suite, "SELECT * FROM t", table="t", run_id="conformance")
-    return {r["expectation_config"]["meta"]["case"]: r for r in outcome.to_json()["results"]}
+    return {r["expectation_config"]["meta"]["case"]: r for r in ge_document(outcome)["results"]}
 
 
 @pytest.fixture(scope="module")

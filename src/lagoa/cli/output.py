@@ -35,8 +35,9 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.runs import RunResult
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
-    from lagoa.quality.validate import ValidationResult
+    from lagoa.quality.outcome import ValidationResult
     from lagoa.sources.cdc import Status
+    from lagoa.state import RunRecord
     from lagoa.transform.runner import DbtRun
 
 
@@ -91,7 +92,7 @@ class Output(ABC):
         """What `lagoa validate` found."""
 
     @abstractmethod
-    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
         """A run's stored validation results (``html``: the paths of its HTML reports instead)."""
 
     @abstractmethod
@@ -99,7 +100,7 @@ class Output(ABC):
         """The events of a run about to start, shown as its tasks finish (or not at all)."""
 
     @abstractmethod
-    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
+    def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
         """One recorded run with its task attempts (``logs``: each attempt's log too)."""
 
     @abstractmethod
@@ -171,20 +172,20 @@ class Output(ABC):
             [(o.task, o.state, o.attempts, o.rows, o.error) for o in result.outcomes.values()],
         )
 
-    def runs(self, rows: list[dict[str, Any]]) -> None:
+    def runs(self, rows: list[RunRecord]) -> None:
         self.table(
             "runs",
             ["run", "pipeline", "state", "interval start", "interval end", "started", "took", "error"],
             [
                 (
-                    r["run_id"],
-                    r["pipeline"],
-                    r["state"],
-                    r["interval_start"],
-                    r["interval_end"],
-                    r["started_at"],
-                    took(r["started_at"], r["ended_at"]),
-                    r["error"],
+                    r.run_id,
+                    r.pipeline,
+                    r.state,
+                    r.interval_start,
+                    r.interval_end,
+                    r.started_at,
+                    took(r.started_at, r.ended_at),
+                    r.error,
                 )
                 for r in rows
             ],
@@ -271,38 +272,36 @@ class HumanOutput(Output):
 
     def validations(self, results: list[ValidationResult]) -> None:
         for result in results:
-            self._suite_result(result.to_json())
+            self._suite_result(result)
         if not results:
             click.echo("no table with a suite to validate")
 
-    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
         if html is not None:
             for path in html:
                 click.echo(path)
             return
         click.echo(f"run {run_id}")
-        for data in results:
-            self._suite_result(data)
+        for result in results:
+            self._suite_result(result)
 
-    def _suite_result(self, data: dict[str, Any]) -> None:
+    def _suite_result(self, result: ValidationResult) -> None:
         from lagoa.quality.results import summary_line
-        from lagoa.quality.suite import label
 
-        lagoa = data["meta"].get("lagoa", {})
-        stats = data["statistics"]
+        stats = result.statistics
         rows = [
             (
-                item["meta"]["lagoa"]["index"],
-                "passed" if item["success"] else "FAILED",
-                item["meta"]["lagoa"]["on_fail"],
-                label(item["expectation_config"]["type"], item["expectation_config"]["kwargs"]),
+                item.expectation.index,
+                "passed" if item.success else "FAILED",
+                item.action,
+                item.expectation.label,
                 summary_line(item),
             )
-            for item in data["results"]
+            for item in result.results
         ]
         title = (
-            f"{data['suite_name']} on {lagoa.get('table')} ({lagoa.get('rows')} rows): "
-            f"{stats['successful_expectations']}/{stats['evaluated_expectations']} passed"
+            f"{result.suite} on {result.table} ({result.rows} rows): "
+            f"{stats.successful_expectations}/{stats.evaluated_expectations} passed"
         )
         self.table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
 
@@ -323,32 +322,32 @@ class HumanOutput(Output):
         events.subscribe(show)
         return events
 
-    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
-        click.echo(f"run {run_id}: {run['pipeline']}, {run['state']}")
-        click.echo(f"  interval  {run['interval_start']} → {run['interval_end']}")
-        click.echo(f"  started   {run['started_at']}, took {took(run['started_at'], run['ended_at'])}")
-        if run["error"]:
-            click.echo(f"  error     {run['error']}")
+    def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
+        click.echo(f"run {run_id}: {run.pipeline}, {run.state}")
+        click.echo(f"  interval  {run.interval_start} → {run.interval_end}")
+        click.echo(f"  started   {run.started_at}, took {took(run.started_at, run.ended_at)}")
+        if run.error:
+            click.echo(f"  error     {run.error}")
         self.table(
             "",
             ["task", "attempt", "state", "started", "took", "rows", "error"],
             [
                 (
-                    a["task"],
-                    a["attempt"] or "-",
-                    a["state"],
-                    a["started_at"].strftime("%H:%M:%S") if a["attempt"] else "",
-                    took(a["started_at"], a["ended_at"]) if a["attempt"] else "",
-                    a["rows_out"],
-                    a["error"],
+                    a.task,
+                    a.attempt or "-",
+                    a.state,
+                    a.started_at.strftime("%H:%M:%S") if a.attempt else "",
+                    took(a.started_at, a.ended_at) if a.attempt else "",
+                    a.rows_out,
+                    a.error,
                 )
-                for a in run["attempts"]
+                for a in run.attempts
             ],
         )
         if logs:
-            for a in run["attempts"]:
-                if a["log"]:
-                    click.echo(f"\n--- {a['task']} attempt {a['attempt']} ---\n{a['log']}")
+            for a in run.attempts:
+                if a.log:
+                    click.echo(f"\n--- {a.task} attempt {a.attempt} ---\n{a.log}")
 
     def backfill_progress(self, result: RunResult[Interval]) -> None:
         click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
@@ -458,18 +457,22 @@ class JsonOutput(Output):
         )
 
     def validations(self, results: list[ValidationResult]) -> None:
-        self._dump([r.to_json() for r in results], default=str)
+        from lagoa.quality.outcome import ge_document
 
-    def quality_report(self, run_id: str, results: list[dict[str, Any]], html: list[Path] | None) -> None:
-        self._dump(results)
+        self._dump([ge_document(r) for r in results], default=str)
+
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
+        from lagoa.quality.outcome import ge_document
+
+        self._dump([ge_document(r) for r in results])
 
     def run_events(self) -> EventStream:
         from lagoa.orchestrate.executor import EventStream
 
         return EventStream()
 
-    def run_details(self, run_id: str, run: dict[str, Any], logs: bool) -> None:
-        self._dump(run, default=str)
+    def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
+        self._dump(run.as_dict(), default=str)
 
     def backfill_progress(self, result: RunResult[Interval]) -> None:
         pass

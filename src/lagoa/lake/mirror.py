@@ -43,8 +43,9 @@ def apply_changes(
     properties: dict[str, object],
 ) -> MirrorResult:
     """Apply ``changes`` (a relation with the table's columns and ``lagoa_op``, ``lagoa_lsn``,
-    ``lagoa_seq``, ``lagoa_unchanged``) to ``table`` in one commit. ``unchanged`` lists the
-    columns some update left out (TOASTed values it did not touch): they keep their last value."""
+    ``lagoa_seq``, ``lagoa_unchanged``) to ``table`` in one commit (see :meth:`Lake.write`: the
+    files written are deleted if the write fails or the commit is refused). ``unchanged`` lists
+    the columns some update left out (TOASTed values it did not touch): they keep their last value."""
     existing = lake.data_files(table)
     columns = [f.name for f in table.schema().fields]
     truncate = con.execute(
@@ -66,35 +67,36 @@ def apply_changes(
         f"CREATE OR REPLACE TEMP TABLE {FINAL} AS SELECT * FROM ({changes}) WHERE lagoa_op <> 't' "
         f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY lagoa_lsn DESC, lagoa_seq DESC) = 1"
     )
-    try:
-        counts = con.execute(
-            f"SELECT count(*) FILTER (lagoa_op = 'd'), count(*) FILTER (lagoa_op <> 'd') FROM {FINAL}"
-        ).fetchone()
-        deleted, upserted = counts if counts else (0, 0)
-        rewritten = (
-            [
-                row[0]
-                for row in con.execute(
-                    f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
-                    f"union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
-                ).fetchall()
-            ]
-            if existing
-            else []
-        )
-        projection = _projection(con, rewritten, table) if rewritten else ""
-        kept = (
-            f"SELECT {projection} FROM read_parquet({list_literal(rewritten)}, union_by_name=true) s "
-            f"ANTI JOIN {FINAL} f ON {match} UNION ALL "
-            if rewritten
-            else ""
-        )
-        projection = ", ".join(_column(c, "f") for c in columns)
-        select = f"{kept}SELECT {projection} FROM {FINAL} f WHERE lagoa_op <> 'd'"
-        written = write_parquet(con, select, lake.staging_folder(table), layout(table))
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {FINAL}")
-    lake.commit(table, add=written.files, remove=[*removed, *rewritten], properties=properties)
+    with lake.write(table, properties=properties) as staged:
+        try:
+            counts = con.execute(
+                f"SELECT count(*) FILTER (lagoa_op = 'd'), count(*) FILTER (lagoa_op <> 'd') FROM {FINAL}"
+            ).fetchone()
+            deleted, upserted = counts if counts else (0, 0)
+            rewritten = (
+                [
+                    row[0]
+                    for row in con.execute(
+                        f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
+                        f"union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
+                    ).fetchall()
+                ]
+                if existing
+                else []
+            )
+            projection = _projection(con, rewritten, table) if rewritten else ""
+            kept = (
+                f"SELECT {projection} FROM read_parquet({list_literal(rewritten)}, union_by_name=true) s "
+                f"ANTI JOIN {FINAL} f ON {match} UNION ALL "
+                if rewritten
+                else ""
+            )
+            projection = ", ".join(_column(c, "f") for c in columns)
+            select = f"{kept}SELECT {projection} FROM {FINAL} f WHERE lagoa_op <> 'd'"
+            written = write_parquet(con, select, staged.folder, layout(table))
+            staged.add, staged.remove = written.files, [*removed, *rewritten]
+        finally:
+            con.execute(f"DROP TABLE IF EXISTS {FINAL}")
     return MirrorResult(int(upserted), int(deleted), len(rewritten), truncate is not None)
 
 

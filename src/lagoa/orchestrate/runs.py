@@ -129,22 +129,19 @@ def retry(
 ) -> RunResult[Interval]:
     """Run the tasks of ``run_id`` that did not succeed again, for the same interval, as new
     attempts of the same run."""
-    import json
-
     found = state.run(run_id)
     if found is None:
         raise ConfigError(f"no run `{run_id}`", hint="`lagoa runs` lists them")
-    if found["state"] == "running":
+    if found.state == "running":
         raise LeaseError(f"run `{run_id}` is still running", hint="wait for it, or stop it first")
-    if found["interval_start"] is None or found["interval_end"] is None:
+    if found.interval_start is None or found.interval_end is None:
         raise ConfigError(f"run `{run_id}` has no data interval to retry")
-    details = json.loads(found.get("details") or "{}")
-    pipeline = str(found["pipeline"])
-    domains = list(details.get("domains") or resolve(workspace, [pipeline])[1])
-    states = state.task_states(run_id)
-    done = {task for task, (state, _) in states.items() if state == "succeeded"}
-    before = {task: attempts for task, (_, attempts) in states.items()}
-    interval = Interval(found["interval_start"], found["interval_end"])
+    pipeline = found.pipeline
+    domains = list(found.detail.get("domains") or resolve(workspace, [pipeline])[1])
+    tasks = state.task_states(run_id)
+    done = {task for task, (outcome, _) in tasks.items() if outcome == "succeeded"}
+    before = {task: attempts for task, (_, attempts) in tasks.items()}
+    interval = Interval(found.interval_start, found.interval_end)
     return _execute(
         workspace,
         state,

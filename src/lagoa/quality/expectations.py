@@ -21,6 +21,7 @@ from lagoa.quality.rules import (
     Compile,
     Context,
     Kind,
+    Observation,
     RowRule,
     Rule,
     between,
@@ -195,9 +196,9 @@ def _type_rule(names: Callable[[dict[str, Any]], list[str] | None]) -> Compile:
         col = column(kwargs, ctx)
         wanted = names(kwargs)
 
-        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
             ok = wanted is None or any(type_matches(col, name) for name in wanted)
-            return ok, {"observed_value": col.type}
+            return ok, Observation(col.type)
 
         return AggregateRule({}, judge)
 

@@ -15,8 +15,9 @@ import duckdb
 
 from lagoa.core.config import ResultFormat
 from lagoa.core.errors import QualityError
+from lagoa.quality.outcome import ExpectationResult, ValidationResult
 from lagoa.quality.suite import Suite
-from lagoa.quality.validate import CompiledSuite, ValidationResult, compile_suite, release, run_compiled
+from lagoa.quality.validate import CompiledSuite, compile_suite, release, run_compiled
 
 
 @dataclass
@@ -57,7 +58,7 @@ class QualityGate:
             raise
         saved = [self.save(result) for result in results] if self.save else []
         failed = [
-            f"{r.suite.name}#{x.expectation.index} {x.expectation.label}"
+            f"{r.suite}#{x.expectation.index} {x.expectation.label}"
             for r in results
             for x in r.failed("fail")
         ]
@@ -65,8 +66,8 @@ class QualityGate:
             self.release(con, compiled)
             raise QualityError(self.table, failed, report=saved[0] if saved else None)
         warnings = [
-            f"{self.table}: expectation {r.suite.name}#{x.expectation.index} {x.expectation.label} failed "
-            f"({_describe(x.result)}); on_fail=warn"
+            f"{self.table}: expectation {r.suite}#{x.expectation.index} {x.expectation.label} failed "
+            f"({_describe(x)}); on_fail=warn"
             for r in results
             for x in r.failed("warn")
         ]
@@ -107,14 +108,12 @@ class QualityGate:
 
 def _dropped_any(result: ValidationResult) -> bool:
     """Whether a ``drop`` expectation found unexpected rows (unknown counts count as yes)."""
-    return any(
-        x.expectation.action == "drop" and x.result.get("unexpected_count", 1) != 0 for x in result.results
-    )
+    return any(x.action == "drop" and x.unexpected_count != 0 for x in result.results)
 
 
-def _describe(result: dict[str, object]) -> str:
-    if "unexpected_count" in result and "element_count" in result:
-        return f"{result['unexpected_count']} of {result['element_count']} rows unexpected"
-    if "observed_value" in result:
-        return f"observed {result['observed_value']}"
+def _describe(result: ExpectationResult) -> str:
+    if result.unexpected_count is not None and result.element_count is not None:
+        return f"{result.unexpected_count} of {result.element_count} rows unexpected"
+    if result.observed:
+        return f"observed {result.observed_value}"
     return "see the report"

@@ -12,9 +12,10 @@ from lagoa.core.config import PostgresSource, source_tables
 from lagoa.core.errors import ConfigError, LakeError
 from lagoa.core.sql import list_literal, quote_identifier
 from lagoa.lake.schema import duckdb_type, type_name
+from lagoa.quality.outcome import ValidationResult
 from lagoa.quality.results import save_result
 from lagoa.quality.suite import load_suite, load_suites, suites_for
-from lagoa.quality.validate import ValidationResult, validate
+from lagoa.quality.validate import validate
 
 if TYPE_CHECKING:
     import duckdb

@@ -10,9 +10,8 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
 
-from lagoa.quality.validate import ValidationResult
+from lagoa.quality.outcome import ExpectationResult, ValidationResult, ge_document, jsonable, read_document
 from lagoa.storage import Storage
 
 PREFIX = "quality"
@@ -20,10 +19,9 @@ PREFIX = "quality"
 
 def save_result(storage: Storage, result: ValidationResult) -> str:
     """Store the result's JSON and HTML page; returns the HTML page's path."""
-    data = result.to_json()
-    base = f"{PREFIX}/{result.run_id}/{_file_name(result.table, result.suite.name)}"
-    storage.put_file(f"{base}.json", io.BytesIO(json.dumps(data, indent=2).encode()))
-    storage.put_file(f"{base}.html", io.BytesIO(render_html(data).encode()))
+    base = f"{PREFIX}/{result.run_id}/{_file_name(result.table, result.suite)}"
+    storage.put_file(f"{base}.json", io.BytesIO(json.dumps(ge_document(result), indent=2).encode()))
+    storage.put_file(f"{base}.html", io.BytesIO(render_html(result).encode()))
     return str(storage.local_path(f"{base}.html"))
 
 
@@ -42,7 +40,7 @@ def run_ids(storage: Storage) -> list[str]:
     return sorted(latest, key=lambda run: (latest[run], run))
 
 
-def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | None, list[dict[str, Any]]]:
+def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | None, list[ValidationResult]]:
     """The stored results of ``run_id`` (default: the latest run that has any)."""
     runs = run_ids(storage)
     if run_id is None:
@@ -50,48 +48,45 @@ def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | Non
     if run_id is None:
         return None, []
     keys = [k for k in storage.list(f"{PREFIX}/{run_id}") if k.endswith(".json")]
-    return run_id, [json.loads(storage.local_path(k).read_text()) for k in keys]
+    return run_id, [read_document(json.loads(storage.local_path(k).read_text())) for k in keys]
 
 
-def summary_line(result: dict[str, Any]) -> str:
-    """How an expectation went, in a few words."""
-    body = result.get("result") or {}
-    if "unexpected_count" in body and "element_count" in body:
-        percent = body.get("unexpected_percent")
+def summary_line(result: ExpectationResult) -> str:
+    """How an expectation went, in a few words (its values shown as the stored document has them)."""
+    if result.unexpected_count is not None and result.element_count is not None:
+        percent = result.unexpected_percent
         shown = f" ({percent:.2f}%)" if isinstance(percent, int | float) else ""
-        text = f"{body['unexpected_count']} of {body['element_count']} unexpected{shown}"
-        sample = body.get("partial_unexpected_list") or []
+        text = f"{result.unexpected_count} of {result.element_count} unexpected{shown}"
+        sample = jsonable(result.partial_unexpected_list or ())
         if sample:
             text += f"; e.g. {', '.join(map(str, sample[:3]))}"
         return text
-    if "observed_value" in body and body["observed_value"] is not None:
-        return f"observed {body['observed_value']}"
-    if "unexpected_count" in body:
-        return f"{body['unexpected_count']} unexpected value(s): {body.get('partial_unexpected_list')}"
-    if "missing_count" in body:
-        return f"{body['missing_count']} missing value(s): {body.get('partial_missing_list')}"
+    observed = jsonable(result.observed_value)
+    if result.observed and observed is not None:
+        return f"observed {observed}"
+    if result.unexpected_count is not None:
+        return f"{result.unexpected_count} unexpected value(s): {jsonable(result.partial_unexpected_list)}"
+    if result.missing_count is not None:
+        return f"{result.missing_count} missing value(s): {jsonable(result.partial_missing_list)}"
     return ""
 
 
-def render_html(data: dict[str, Any]) -> str:
+def render_html(result: ValidationResult) -> str:
     """One self-contained page for one suite's result."""
-    meta = data.get("meta", {})
-    lagoa = meta.get("lagoa", {})
-    stats = data.get("statistics", {})
+    stats = result.statistics
     rows = []
-    for item in data.get("results", []):
-        config = item["expectation_config"]
-        action = item.get("meta", {}).get("lagoa", {}).get("on_fail", "")
-        state = "passed" if item["success"] else "failed"
-        kwargs = {k: v for k, v in config["kwargs"].items() if k not in ("batch_id",)}
+    for item in result.results:
+        e = item.expectation
+        state = "passed" if item.success else "failed"
+        kwargs = {k: v for k, v in jsonable(e.kwargs).items() if k not in ("batch_id",)}
         rows.append(
-            f'<tr class="{state}"><td>{state}</td><td>{html.escape(action)}</td>'
-            f"<td><code>{html.escape(config['type'])}</code></td>"
+            f'<tr class="{state}"><td>{state}</td><td>{html.escape(e.action)}</td>'
+            f"<td><code>{html.escape(e.type)}</code></td>"
             f"<td><code>{html.escape(json.dumps(kwargs))}</code></td>"
             f"<td>{html.escape(summary_line(item))}</td></tr>"
         )
-    title = f"{data.get('suite_name')} on {lagoa.get('table')}"
-    verdict = "passed" if data.get("success") else "failed"
+    title = f"{result.suite} on {result.table}"
+    verdict = "passed" if result.success else "failed"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>
@@ -103,10 +98,10 @@ tr.passed td:first-child {{ color: #1b7f3b; }}
 code {{ font-size: .85em; word-break: break-all; }}
 </style></head><body>
 <h1>{html.escape(title)}: {verdict}</h1>
-<p>Run <code>{html.escape(str(meta.get("run_id", {}).get("run_name")))}</code> at
-{html.escape(str(meta.get("validation_time")))}; {lagoa.get("rows")} rows;
-{stats.get("successful_expectations")} of {stats.get("evaluated_expectations")} expectations passed;
-suite file <code>{html.escape(str(lagoa.get("suite_file")))}</code>.</p>
+<p>Run <code>{html.escape(str(result.run_id))}</code> at
+{html.escape(result.validated_at.isoformat())}; {result.rows} rows;
+{stats.successful_expectations} of {stats.evaluated_expectations} expectations passed;
+suite file <code>{html.escape(str(result.suite_file))}</code>.</p>
 <table><thead><tr><th>result</th><th>on fail</th><th>expectation</th><th>arguments</th><th>observed</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}

@@ -171,14 +171,27 @@ class RowRule:
     """The temporary table ``prepare`` creates; dropped with the suite's view."""
 
 
-Judge = Callable[[dict[str, Any]], tuple[bool, dict[str, Any]]]
-"""Observed aggregates → (success, the result's fields, e.g. ``observed_value``)."""
+@dataclass(frozen=True)
+class Observation:
+    """What an aggregate or table rule reports: Great Expectations' ``observed_value`` and, for the
+    value-set rules, the values found outside the set or missing from it (the first 20 shown)."""
+
+    value: Any
+    unexpected_count: int | None = None
+    partial_unexpected_list: tuple[Any, ...] | None = None
+    missing_count: int | None = None
+    partial_missing_list: tuple[Any, ...] | None = None
+    details: Mapping[str, Any] | None = None
+
+
+Judge = Callable[[dict[str, Any]], tuple[bool, Observation | None]]
+"""Observed aggregates → (success, what the result reports; None: nothing but the success)."""
 
 
 @dataclass(frozen=True)
 class AggregateRule:
     """A rule judging the table: ``aggregates`` (alias → SQL) are evaluated over the domain, then
-    ``judge`` turns them into the success and the result's fields."""
+    ``judge`` turns them into the success and what the result reports."""
 
     aggregates: dict[str, str]
     judge: Judge

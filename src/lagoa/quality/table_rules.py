@@ -14,6 +14,7 @@ from lagoa.quality.rules import (
     Column,
     Compile,
     Context,
+    Observation,
     RowRule,
     Rule,
     check_bounds,
@@ -78,9 +79,9 @@ def scalar(template: str, numeric: bool = False, temporal: str | None = None) ->
 
         check_bounds(kwargs, col)
 
-        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
             value = plain(observed["v"])
-            return within(value, kwargs), {"observed_value": value}
+            return within(value, kwargs), Observation(value)
 
         return AggregateRule({"v": sql}, judge)
 
@@ -91,15 +92,18 @@ def distinct(kwargs: dict[str, Any], ctx: Context, test: Literal["in", "contain"
     """The distinct non-null values against ``value_set``; the lists shown hold at most 20 values."""
     col = column(kwargs, ctx)
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
         found = {plain(v) for v in observed["v"] or []}
         wanted = {_comparable(v, col) for v in kwargs.get("value_set") or []}
         unexpected, missing = _sorted(found - wanted), _sorted(wanted - found)
-        result: dict[str, Any] = {"observed_value": None}
-        if test in ("in", "equal"):
-            result |= {"unexpected_count": len(unexpected), "partial_unexpected_list": unexpected[:20]}
-        if test in ("contain", "equal"):
-            result |= {"missing_count": len(missing), "partial_missing_list": missing[:20]}
+        shows_unexpected, shows_missing = test in ("in", "equal"), test in ("contain", "equal")
+        result = Observation(
+            None,
+            unexpected_count=len(unexpected) if shows_unexpected else None,
+            partial_unexpected_list=tuple(unexpected[:20]) if shows_unexpected else None,
+            missing_count=len(missing) if shows_missing else None,
+            partial_missing_list=tuple(missing[:20]) if shows_missing else None,
+        )
         ok = (test == "contain" or not unexpected) and (test == "in" or not missing)
         return ok, result
 
@@ -130,13 +134,13 @@ def most_common(kwargs: dict[str, Any], ctx: Context) -> Rule:
     modes = f"(SELECT list(v ORDER BY v) FROM ({counts}) WHERE n = (SELECT max(n) FROM ({counts})))"
     wanted = {_comparable(v, col) for v in kwargs["value_set"]}
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
         found = [plain(v) for v in observed["v"] or []]
         if kwargs.get("ties_okay"):
             ok = any(v in wanted for v in found)
         else:  # any tie fails, as in Great Expectations
             ok = len(found) == 1 and found[0] in wanted
-        return ok, {"observed_value": found}
+        return ok, Observation(found)
 
     return AggregateRule({"v": modes}, judge)
 
@@ -147,11 +151,11 @@ def unique_count(proportion: bool) -> Compile:
         where = f"FILTER (WHERE ({ctx.domain}) AND {col.sql} IS NOT NULL)"
         check_bounds(kwargs, None)
 
-        def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
             value: Any = observed["distinct"]
             if proportion:
                 value = value / observed["n"] if observed["n"] else 0
-            return within(value, kwargs), {"observed_value": value}
+            return within(value, kwargs), Observation(value)
 
         return AggregateRule(
             {"distinct": f"count(DISTINCT {col.sql}) {where}", "n": f"count({col.sql}) {where}"}, judge
@@ -166,10 +170,10 @@ def unique_count(proportion: bool) -> Compile:
 def row_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
     check_bounds(kwargs, None)
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
         n = observed["n"]
         ok = n == kwargs["value"] if "value" in kwargs else within(n, kwargs)
-        return ok, {"observed_value": n}
+        return ok, Observation(n)
 
     return AggregateRule({"n": f"count(*) FILTER (WHERE {ctx.domain})"}, judge)
 
@@ -181,22 +185,22 @@ def _business(ctx: Context) -> list[str]:
 
 def column_count(kwargs: dict[str, Any], ctx: Context) -> Rule:
     count = len(_business(ctx))
-    return AggregateRule({}, lambda observed: (count == kwargs["value"], {"observed_value": count}))
+    return AggregateRule({}, lambda observed: (count == kwargs["value"], Observation(count)))
 
 
 def ordered_list(kwargs: dict[str, Any], ctx: Context) -> Rule:
     found = _business(ctx)
     wanted = list(kwargs.get("column_list") or [])
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
         if not wanted or found == wanted:
-            return True, {"observed_value": found}
+            return True, Observation(found)
         mismatched = [
             {"Expected Column Position": i, "Expected": w, "Found": f}
             for i, (w, f) in enumerate(_zip_longest(wanted, found))
             if w != f
         ]
-        return False, {"observed_value": found, "details": {"mismatched": mismatched}}
+        return False, Observation(found, details={"mismatched": mismatched})
 
     return AggregateRule({}, judge)
 
@@ -211,15 +215,15 @@ def column_set(kwargs: dict[str, Any], ctx: Context) -> Rule:
     wanted = set(kwargs.get("column_set") or [])
     exact = kwargs.get("exact_match", True) is True
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, Observation]:
         unexpected = sorted(set(found) - wanted)
         missing = sorted(wanted - set(found))
         if not unexpected and not missing:
-            return True, {"observed_value": sorted(found)}
+            return True, Observation(sorted(found))
         ok = not exact and not missing
         mismatched = {"unexpected": unexpected} if unexpected else {}
         mismatched |= {"missing": missing} if missing else {}
-        return ok, {"observed_value": sorted(found), "details": {"mismatched": mismatched}}
+        return ok, Observation(sorted(found), details={"mismatched": mismatched})
 
     return AggregateRule({}, judge)
 
@@ -229,11 +233,11 @@ def column_exists(kwargs: dict[str, Any], ctx: Context) -> Rule:
     exists = kwargs["column"] in names
     index = kwargs.get("column_index")
 
-    def judge(observed: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    def judge(observed: dict[str, Any]) -> tuple[bool, None]:
         ok = exists and (
             index is None or (-len(names) <= index < len(names) and names[index] == kwargs["column"])
         )
-        return ok, {}
+        return ok, None
 
     return AggregateRule({}, judge)
 

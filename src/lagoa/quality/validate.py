@@ -10,13 +10,9 @@ the handful of numbers that come back.
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from datetime import time as clock
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -26,7 +22,8 @@ from lagoa.core.errors import CompileError, ConditionError, SuiteError
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.quality.conditions import condition_sql
 from lagoa.quality.expectations import SPECS
-from lagoa.quality.rules import Column, Context, RowRule, Rule, plain
+from lagoa.quality.outcome import ExpectationResult, ValidationResult, ValueCount
+from lagoa.quality.rules import Column, Context, Observation, RowRule, Rule, plain
 from lagoa.quality.suite import Expectation, Suite
 
 ROW = "_lagoa_row"
@@ -74,74 +71,6 @@ class CompiledSuite:
             for c in self.dropping()
         ]
         return f"'failed expectations: ' || concat_ws('; ', {', '.join(cases)})"
-
-
-@dataclass
-class ExpectationResult:
-    expectation: Expectation
-    success: bool
-    result: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        e = self.expectation
-        return {
-            "success": self.success,
-            "expectation_config": {"type": e.type, "kwargs": _json(e.kwargs), "meta": _json(e.meta)},
-            "result": _json(self.result),
-            "meta": {"lagoa": {"index": e.index, "on_fail": e.action}},
-            "exception_info": {
-                "raised_exception": False,
-                "exception_traceback": None,
-                "exception_message": None,
-            },
-        }
-
-
-@dataclass
-class ValidationResult:
-    """A suite's outcome on one relation, in Great Expectations' result shape."""
-
-    suite: Suite
-    table: str
-    run_id: str
-    results: list[ExpectationResult]
-    validated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    seconds: float = 0.0
-    rows: int = 0
-
-    @property
-    def success(self) -> bool:
-        return all(r.success for r in self.results)
-
-    def failed(self, action: str | None = None) -> list[ExpectationResult]:
-        return [
-            r for r in self.results if not r.success and (action is None or r.expectation.action == action)
-        ]
-
-    def statistics(self) -> dict[str, Any]:
-        n = len(self.results)
-        ok = sum(r.success for r in self.results)
-        return {
-            "evaluated_expectations": n,
-            "successful_expectations": ok,
-            "unsuccessful_expectations": n - ok,
-            "success_percent": ok / n * 100 if n else None,
-        }
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "success": self.success,
-            "results": [r.to_json() for r in self.results],
-            "suite_name": self.suite.name,
-            "suite_parameters": {},
-            "statistics": self.statistics(),
-            "meta": {
-                "lagoa": {"table": self.table, "suite_file": self.suite.path, "rows": self.rows},
-                "run_id": {"run_name": self.run_id, "run_time": self.validated_at.isoformat()},
-                "validation_time": self.validated_at.isoformat(),
-                "seconds": round(self.seconds, 3),
-            },
-        }
 
 
 def compile_suite(
@@ -235,14 +164,19 @@ def run_compiled(
         else:
             prefix = f"a{i}_"
             observed = {k.removeprefix(prefix): v for k, v in row.items() if k.startswith(prefix)}
-            success, fields = item.rule.judge(observed)
+            success, found = item.rule.judge(observed)
             results.append(
-                ExpectationResult(
-                    item.expectation, success, {} if result_format == "BOOLEAN_ONLY" else fields
-                )
+                _observed(item.expectation, success, None if result_format == "BOOLEAN_ONLY" else found)
             )
+    suite = compiled.suite
     return ValidationResult(
-        compiled.suite, table, run_id, results, seconds=time.perf_counter() - started, rows=int(row["n"])
+        suite.name,
+        suite.path,
+        table,
+        run_id,
+        tuple(results),
+        seconds=time.perf_counter() - started,
+        rows=int(row["n"]),
     )
 
 
@@ -361,32 +295,58 @@ def _map_result(
     mostly = float(e.kwargs.get("mostly", 1.0))
     success = n == 0 or nonmissing == 0 or (float(nonmissing) - unexpected) / float(nonmissing) >= mostly
     if result_format == "BOOLEAN_ONLY":
-        return ExpectationResult(e, success, {})
+        return ExpectationResult(e, success)
     values = [plain(v["v"]) for v in row.get(f"p{i}") or []]
     if isinstance(item.rule, RowRule) and item.rule.shown == "values":  # a column pair is shown as [a, b]
         values = [list(v.values()) for v in values]
-    result: dict[str, Any] = {"element_count": n, "unexpected_count": unexpected}
-    if e.type in NULL_TESTS:
-        result["unexpected_percent"] = unexpected / n * 100 if n else None
-    else:
-        result |= {
-            "unexpected_percent": unexpected / nonmissing * 100 if nonmissing else None,
-            "missing_count": missing,
-            "missing_percent": missing / n * 100 if n else None,
-            "unexpected_percent_total": unexpected / n * 100 if n else None,
-            "unexpected_percent_nonmissing": unexpected / nonmissing * 100 if nonmissing else None,
-        }
-    result["partial_unexpected_list"] = values[:partial_count]
+    counts = None
     if result_format in ("SUMMARY", "COMPLETE") and partial_count:
         counts = _value_counts(values, partial_count)
-        if counts is not None:
-            result["partial_unexpected_counts"] = counts
-    if result_format == "COMPLETE":
-        result["unexpected_list"] = values
-    return ExpectationResult(e, success, result)
+    if e.type in NULL_TESTS:  # Great Expectations leaves the missing counts out
+        return ExpectationResult(
+            e,
+            success,
+            element_count=n,
+            unexpected_count=unexpected,
+            unexpected_percent=unexpected / n * 100 if n else None,
+            partial_unexpected_list=tuple(values[:partial_count]),
+            partial_unexpected_counts=counts,
+            unexpected_list=tuple(values) if result_format == "COMPLETE" else None,
+        )
+    return ExpectationResult(
+        e,
+        success,
+        element_count=n,
+        unexpected_count=unexpected,
+        unexpected_percent=unexpected / nonmissing * 100 if nonmissing else None,
+        missing_count=missing,
+        missing_percent=missing / n * 100 if n else None,
+        unexpected_percent_total=unexpected / n * 100 if n else None,
+        unexpected_percent_nonmissing=unexpected / nonmissing * 100 if nonmissing else None,
+        partial_unexpected_list=tuple(values[:partial_count]),
+        partial_unexpected_counts=counts,
+        unexpected_list=tuple(values) if result_format == "COMPLETE" else None,
+    )
 
 
-def _value_counts(values: list[Any], limit: int) -> list[dict[str, Any]] | None:
+def _observed(e: Expectation, success: bool, found: Observation | None) -> ExpectationResult:
+    """An aggregate or table rule's result (``found`` None: nothing reported but the success)."""
+    if found is None:
+        return ExpectationResult(e, success)
+    return ExpectationResult(
+        e,
+        success,
+        unexpected_count=found.unexpected_count,
+        partial_unexpected_list=found.partial_unexpected_list,
+        missing_count=found.missing_count,
+        observed=True,
+        observed_value=found.value,
+        partial_missing_list=found.partial_missing_list,
+        details=found.details,
+    )
+
+
+def _value_counts(values: list[Any], limit: int) -> tuple[ValueCount, ...] | None:
     """Counts of the values shown, most frequent first (ties by value, nulls first); None when the
     values cannot be ordered (mixed types), as Great Expectations leaves the key out then."""
     keys = [
@@ -397,7 +357,7 @@ def _value_counts(values: list[Any], limit: int) -> list[dict[str, Any]] | None:
         ordered = sorted(top, key=lambda item: (-item[1], _order(item[0])))
     except TypeError:
         return None
-    return [{"value": list(v) if isinstance(v, tuple) else v, "count": c} for v, c in ordered]
+    return tuple(ValueCount(list(v) if isinstance(v, tuple) else v, c) for v, c in ordered)
 
 
 def _order(value: Any) -> Any:
@@ -405,18 +365,3 @@ def _order(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(_order(v) for v in value)
     return (False, 0) if value is None else (True, value)
-
-
-def _json(value: Any) -> Any:
-    """Results as JSON values: dates as ISO strings, decimals as floats."""
-    if isinstance(value, datetime | date | clock):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [_json(v) for v in value]
-    return value

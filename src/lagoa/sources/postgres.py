@@ -1,13 +1,16 @@
 """Postgres sources, snapshot mode: every table copied from one exported snapshot, so the copy is
 consistent across tables, streamed as Arrow through ADBC (the COPY protocol), tables in parallel.
 
-Per table, the rows are appended to ``bronze.<table>__changes`` with ``lagoa_op = 'r'`` (read
-from a snapshot) and the snapshot's WAL position in ``lagoa_lsn``; ``silver.<table>`` is then
-replaced by the snapshot in one commit, so rows deleted at the source disappear from silver too.
+Once every table is copied, per table, the rows are appended to ``bronze.<table>__changes`` with
+``lagoa_op = 'r'`` (read from a snapshot) and the snapshot's WAL position in ``lagoa_lsn``;
+``silver.<table>`` is then replaced by the snapshot in one commit, so rows deleted at the source
+disappear from silver too. A table that fails to copy fails the copy before any commit.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 import urllib.parse
@@ -235,12 +238,14 @@ def copy_tables(
     reporter: Reporter,
 ) -> int:
     """Copy the tables as of an exported snapshot (which must stay open until this returns):
-    each streams once, into a change-log file and a mirror file, which are then committed to
-    ``bronze.<table>__changes`` (appended) and ``silver.<table>`` (replaced). Returns the rows
-    copied. ``reporter.rows`` is told each table's rows so far (of its estimate), from the
-    copying threads."""
+    each streams once, into a change-log file and a mirror file. Only when every table is copied
+    are they committed, table by table in the order given: ``bronze.<table>__changes`` (appended),
+    then ``silver.<table>`` (replaced). So a table that fails to copy fails the copy before any
+    commit, and the lake never holds some tables of the snapshot and not the others (unless a
+    commit itself fails). Returns the rows copied. ``reporter.rows`` is told each table's rows so
+    far (of its estimate), from the copying threads."""
     targets = {t.name: _Targets.prepare(lake, name, t, taken, run_id=run_id, now=now) for t in tables}
-    rows = 0
+    copied: dict[str, int] = {}
     reporter.stage(name, f"copying {len(tables)} table(s) from snapshot {taken.name}")
     try:
         with ThreadPoolExecutor(
@@ -249,13 +254,16 @@ def copy_tables(
             futures = {
                 pool.submit(_copy, dsn, secrets, name, t, taken, targets[t.name], reporter): t for t in tables
             }
-            for future in as_completed(futures):
-                table = futures[future]
-                copied = future.result()
-                reporter.stage(name, f"committing {table.name}: {copied:,} rows")
-                targets[table.name].commit(lake, copied, taken.lsn, run_id, table.oid)
-                rows += copied
-        return rows
+            try:
+                for future in as_completed(futures):
+                    copied[futures[future].name] = future.result()
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the tables not started are not copied
+                raise
+        for table in tables:
+            reporter.stage(name, f"committing {table.name}: {copied[table.name]:,} rows")
+            targets[table.name].commit(lake, copied[table.name])
+        return sum(copied.values())
     finally:
         for target in targets.values():
             target.discard()
@@ -263,7 +271,8 @@ def copy_tables(
 
 @dataclass
 class _Targets:
-    """Where one table's copy is written: a file in each lake table's data folder."""
+    """Where one table's copy is written: a file in a scratch folder of each lake table's data
+    folder, until its commit."""
 
     bronze: Table
     silver: Table
@@ -271,8 +280,8 @@ class _Targets:
     silver_file: Path
     constants: dict[str, Any]
     """The change-log columns every copied row has, and their values."""
-    in_lake: set[Path] = field(default_factory=set)
-    """The files a commit took."""
+    properties: dict[str, Any]
+    """The snapshot summary of both commits."""
 
     @classmethod
     def prepare(
@@ -296,30 +305,32 @@ class _Targets:
                 "_lagoa_ingested_at": now,
                 "_lagoa_source": source,
             },
+            {LSN: str(taken.lsn), RUN_ID: run_id, RELATION: str(table.oid)},
         )
 
-    def commit(self, lake: Lake, rows: int, lsn: int, run_id: str, oid: int) -> None:
-        """Append the change-log file, then make the mirror exactly the copy, one commit each."""
-        properties: dict[str, object] = {LSN: str(lsn), RUN_ID: run_id, RELATION: str(oid)}
+    def commit(self, lake: Lake, rows: int) -> None:
+        """Append the change-log file, then make the mirror exactly the copy, one commit each.
+        Each file moves into the folder its :meth:`Lake.write` stages (deleted if refused)."""
         if rows:
-            lake.commit(self.bronze, add=[str(self.bronze_file)], properties=properties)
-            self.in_lake.add(self.bronze_file)
-        lake.commit(
-            self.silver,
-            add=[str(self.silver_file)] if rows else [],
-            remove=lake.data_files(self.silver),
-            properties=properties,
-        )
-        if rows:
-            self.in_lake.add(self.silver_file)
+            with lake.write(self.bronze, properties=self.properties) as staged:
+                staged.add.append(_moved(self.bronze_file, staged.folder))
+        with lake.write(self.silver, properties=self.properties) as staged:
+            staged.remove = lake.data_files(self.silver)
+            if rows:
+                staged.add.append(_moved(self.silver_file, staged.folder))
 
     def discard(self) -> None:
-        """Remove the files no commit took (a failed copy, or one with no rows), and empty folders."""
+        """Delete the scratch folders, with the files no commit took (a failed copy, or a commit
+        not reached)."""
         for path in (self.bronze_file, self.silver_file):
-            if path not in self.in_lake:
-                path.unlink(missing_ok=True)
-            if path.parent.exists() and not any(path.parent.iterdir()):
-                path.parent.rmdir()
+            shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _moved(path: Path, folder: Path) -> str:
+    """Move a file into ``folder`` (of the same lake table's data folder); returns its new path."""
+    target = folder / path.name
+    os.replace(path, target)
+    return str(target)
 
 
 def lake_tables(lake: Lake, table: SourceTable, *, hint: str) -> tuple[Table, Table]:

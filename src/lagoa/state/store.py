@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lagoa.core.errors import StateError
+from lagoa.state.records import AttemptRecord, LeaseRecord, RunRecord
 
 METADATA = sa.MetaData()
 
@@ -205,16 +206,18 @@ class StateStore:
 
     def runs(
         self, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+    ) -> list[RunRecord]:
+        """The latest runs, newest first (without their attempts)."""
         query = sa.select(RUNS).order_by(RUNS.c.started_at.desc()).limit(limit)
         if pipeline:
             query = query.where(RUNS.c.pipeline == pipeline)
         if state:
             query = query.where(RUNS.c.state == state)
         with self.engine.connect() as con:
-            return [_row(r) for r in con.execute(query).mappings()]
+            return [RunRecord(**_row(r)) for r in con.execute(query).mappings()]
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
+    def run(self, run_id: str) -> RunRecord | None:
+        """A run with every attempt of its tasks, in the order they started."""
         with self.engine.connect() as con:
             row = con.execute(sa.select(RUNS).where(RUNS.c.run_id == run_id)).mappings().first()
             if row is None:
@@ -224,7 +227,7 @@ class StateStore:
                 .where(ATTEMPTS.c.run_id == run_id)
                 .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.task, ATTEMPTS.c.attempt)
             ).mappings()
-            return {**_row(row), "attempts": [_row(a) for a in attempts]}
+            return RunRecord(**_row(row), attempts=tuple(AttemptRecord(**_row(a)) for a in attempts))
 
     # --- task attempts -------------------------------------------------------------------------
 
@@ -357,10 +360,10 @@ class StateStore:
                 )
             )
 
-    def leases(self, pipeline: str) -> list[dict[str, Any]]:
+    def leases(self, pipeline: str) -> list[LeaseRecord]:
         with self.engine.connect() as con:
             rows = con.execute(sa.select(LEASES).where(LEASES.c.pipeline == pipeline).order_by(LEASES.c.slot))
-            return [_row(r) for r in rows.mappings()]
+            return [LeaseRecord(**_row(r)) for r in rows.mappings()]
 
 
 def _row(row: Any) -> dict[str, Any]:

@@ -78,8 +78,8 @@ class Applier:
             bronze_rows = self._count(relation, bronze_lsn)
             if bronze_rows:
                 select = f"SELECT {self._log_columns(bronze, ends[-1])} FROM ({typed}) WHERE lagoa_lsn > {bronze_lsn}"
-                written = write_parquet(self.duck, select, lake.staging_folder(bronze), layout(bronze))
-                lake.commit(bronze, add=written.files, properties=properties)
+                with lake.write(bronze, properties=properties) as staged:
+                    staged.add = write_parquet(self.duck, select, staged.folder, layout(bronze)).files
             silver_rows = self._count(relation, silver_lsn)
             if silver_rows:
                 apply_changes(
