@@ -517,8 +517,9 @@ def test_a_failed_flush_commits_nothing_and_leaves_no_staged_folder(tmp_path: Pa
         staged = sorted(root.rglob("commit-*"))  # the copy's, committed
         with psycopg.connect(database, autocommit=True) as con:
             con.execute("UPDATE accounts SET balance = 'NaN' WHERE id = 1")  # no decimal form
-        with pytest.raises(Exception, match="NaN"):
+        with pytest.raises(SourceError, match=r"`public\.accounts` failed: .*NaN") as failed:
             r.flush()
+    assert "lagoa cdc resync" in str(failed.value)  # the error says what to do
     assert sorted(root.rglob("commit-*")) == staged
     assert project.query("SELECT balance FROM silver.accounts WHERE id = 1")[1] == [(Decimal("10.50"),)]
 

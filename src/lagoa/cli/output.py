@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.outcome import ValidationResult
-    from lagoa.sources.cdc import Status
+    from lagoa.sources.cdc import FlushResult, Status
     from lagoa.state import RunRecord
     from lagoa.transform.runner import DbtRun
 
@@ -110,6 +110,25 @@ class Output(ABC):
     @abstractmethod
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
         """A CDC source's slot, lag and last applied LSN per table."""
+
+    def copy_progress(self) -> AbstractContextManager[Reporter]:
+        """Where a CDC source reports while it sets up, copies and applies."""
+        return _bars()
+
+    def lines(self, source: str, lines: list[str]) -> None:
+        """What a CDC command did, a line each."""
+        for line in lines:
+            click.echo(f"{source}: {line}")
+
+    def flushed(self, source: str, result: FlushResult, warning: str | None) -> None:
+        """One flush of ``lagoa cdc run``: the transactions applied, per table."""
+        from lagoa.sources.cdc import format_lsn
+
+        tables = ", ".join(f"{t} {n:,}" for t, n in sorted(result.tables.items())) or "no table changes"
+        at = f" up to {format_lsn(result.lsn)}" if result.lsn else ""
+        click.echo(f"{source}: {result.transactions:,} transaction(s): {tables}{at}")
+        if warning:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
 
     # Results that are one table in both forms.
 
@@ -421,6 +440,39 @@ class _Spinners:
 
     def rows(self, item: str, done: int, total: int | None) -> None:
         pass
+
+
+class _Bars:
+    """Report lines printed above a progress bar per table being copied."""
+
+    def __init__(self, bars: Progress) -> None:
+        self.bars = bars
+        self.tasks: dict[str, TaskID] = {}
+        self.lock = threading.Lock()
+
+    def stage(self, item: str, message: str) -> None:
+        self.bars.console.print(f"{item}: {message}", highlight=False, markup=False)
+
+    def rows(self, item: str, done: int, total: int | None) -> None:
+        with self.lock:
+            if item not in self.tasks:
+                self.bars.start()
+                self.tasks[item] = self.bars.add_task(f"copying {item}", total=total)
+            self.bars.update(self.tasks[item], completed=done)
+
+
+@contextmanager
+def _bars() -> Iterator[Reporter]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=True,
+    )  # fmt: skip
+    try:
+        yield _Bars(bars)
+    finally:
+        bars.stop()
 
 
 class CsvOutput(HumanOutput):

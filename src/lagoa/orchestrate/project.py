@@ -5,13 +5,14 @@ modules, which wire the stages; nothing here loads, checks or writes data itself
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lagoa.core.config import PROJECT_FILE, ProjectConfig, did_you_mean, load_config
+from lagoa.core.config import PROJECT_FILE, PostgresSource, ProjectConfig, did_you_mean, load_config
 from lagoa.core.errors import ConfigError
 from lagoa.core.time import Interval, Unit
 from lagoa.orchestrate.build import new_run_id
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.suite import Suite
+    from lagoa.sources.cdc import Replicator
     from lagoa.state import StateStore
     from lagoa.storage import Storage
     from lagoa.transform.runner import DbtRun
@@ -263,6 +265,33 @@ class Project:
         return Scheduler(
             self.workspace, self.state, stop=stop, events=events, report=report, poll=poll, clock=clock
         )
+
+    def cdc_source(self, name: str | None) -> tuple[str, PostgresSource]:
+        """The CDC source named ``name``, or the project's only one when ``name`` is None."""
+        sources = {
+            n: c for n, c in self.config.sources.items() if isinstance(c, PostgresSource) and c.mode == "cdc"
+        }
+        if name is None:
+            if len(sources) != 1:
+                found = ", ".join(sorted(sources)) or "none"
+                raise ConfigError(
+                    f"name the source to replicate (CDC sources: {found})",
+                    hint="a source with `kind: postgres` and `mode: cdc`",
+                )
+            name = next(iter(sources))
+        if name not in sources:
+            raise ConfigError(
+                f"`{name}` is not a CDC source", hint=f"CDC sources: {', '.join(sorted(sources)) or 'none'}"
+            )
+        return name, sources[name]
+
+    def replicator(self, source: str | None, reporter: Reporter | None = None) -> Replicator:
+        """The replicator of a CDC source (see :meth:`cdc_source`); use it as a context manager."""
+        from lagoa.sources.cdc import Replicator
+
+        name, config = self.cdc_source(source)
+        run_id = f"cdc-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        return Replicator(self.workspace, name, config, run_id=run_id, reporter=reporter)
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

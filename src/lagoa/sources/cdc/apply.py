@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from lagoa.core.errors import SourceError
 from lagoa.core.names import ERROR_COLUMNS, LSN, RELATION, RUN_ID
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.mirror import apply_changes
@@ -92,6 +93,13 @@ class Applier:
                     properties=properties,
                 )
             return max(bronze_rows, silver_rows)
+        except duckdb.Error as exc:  # a value with no form in the lake's type (a numeric NaN…)
+            raise SourceError(
+                self.source,
+                f"applying changes to `{table.schema}.{table.name}` failed: {str(exc).splitlines()[0]}",
+                hint="the change stays in the slot until it applies: fix the row at the source, then copy "
+                f"the table again (`lagoa cdc resync {self.source} {table.name}`)",
+            ) from None
         finally:
             self.duck.unregister(relation)
 
