@@ -62,9 +62,7 @@ def doctor(session: Session, out: Output) -> None:
 @click.argument("table")
 def optimize(table: str, session: Session, out: Output) -> None:
     """Compact TABLE's files and re-apply its sort or Z-order, in one commit."""
-    from lagoa.lake.maintenance import optimize as run
-
-    out.optimized(run(session.project.lake, table))
+    out.optimized(session.project.optimize(table))
 
 
 @project_command()
@@ -80,22 +78,14 @@ def expire(table: str, older_than: str, session: Session, out: Output) -> None:
 
     The current snapshot is always kept, and Lagoa's ledger of ingested batches is carried forward.
     """
-    from lagoa.lake.maintenance import expire as run
-
-    lake = session.project.lake
-    out.expired(run(lake, table, _cutoff(older_than)))
+    out.expired(session.project.expire(table, _cutoff(older_than)))
 
 
 def _cutoff(text: str) -> datetime:
-    import re
-    from datetime import UTC, timedelta
+    from lagoa.core.errors import ConfigError
+    from lagoa.core.time import cutoff
 
-    match = re.fullmatch(r"(\d+)\s*([smhdw])", text.strip())
-    if match:
-        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[match.group(2)]
-        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
+        return cutoff(text)
+    except ConfigError:
         raise click.BadParameter(f"{text!r}: write 30m, 12h, 7d or an ISO timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

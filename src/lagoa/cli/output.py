@@ -423,6 +423,21 @@ class HumanOutput(Output):
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
         click.echo(f"{stamp}  {text}", err=True)
 
+    def scheduler_reporter(self) -> Reporter:
+        """The scheduler's lines, each with the time: ``pipeline: message``."""
+        return _SchedulerLines(self)
+
+
+class _SchedulerLines:
+    def __init__(self, out: HumanOutput) -> None:
+        self.out = out
+
+    def stage(self, item: str, message: str) -> None:
+        self.out.scheduler_report(f"{item}: {message}" if item else message)
+
+    def rows(self, item: str, done: int, total: int | None) -> None:
+        pass
+
 
 class _Spinners:
     """A spinner per source, showing the stage it is at."""

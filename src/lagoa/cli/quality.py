@@ -29,14 +29,7 @@ def validate(
     table that has a suite. Results are stored like an ingest's (see `lagoa quality report`).
     Exits 1 when an expectation whose on_fail is `fail` does not hold (any, with --strict).
     """
-    from datetime import UTC, datetime
-
-    from lagoa.orchestrate.build import new_run_id
-    from lagoa.quality.ondemand import validate_tables
-
-    workspace = session.project.workspace
-    run_id = new_run_id(datetime.now(UTC))
-    results = validate_tables(workspace, list(targets), suite_file=suite_file, run_id=run_id)
+    results = session.project.validate(list(targets), suite_file=suite_file)
     out.validations(results)
     failed = [x for r in results for x in r.failed() if strict or x.expectation.action == "fail"]
     if failed:
@@ -55,14 +48,7 @@ def quality() -> None:
 @handle_errors
 def quality_init(table: str, force: bool, session: Session) -> None:
     """Write a starter suite for TABLE profiled from its data (types, nulls, ranges, value sets)."""
-    from lagoa.quality.ondemand import profile_suite, resolve_tables, write_suite
-
-    workspace = session.project.workspace
-    (identifier,) = resolve_tables(workspace, [table])[:1] or [table]
-    suite = profile_suite(workspace, identifier)
-    path = workspace.root / workspace.config.quality.path / f"{suite['name']}.json"
-    write_suite(path, suite, force=force)
-    HumanOutput().suite_written(path, suite, identifier)
+    HumanOutput().suite_written(*session.project.starter_suite(table, force=force))
 
 
 @quality.command("report")
@@ -73,14 +59,9 @@ def quality_init(table: str, force: bool, session: Session) -> None:
 @handle_errors
 def quality_report(run_id: str | None, show_html: bool, session: Session, out: Output) -> None:
     """Show the stored validation results of a run."""
-    from lagoa.quality.results import load_results
-
-    storage = session.project.storage
-    found, results = load_results(storage, run_id)
+    project = session.project
+    found, results = project.quality_results(run_id)
     if found is None or not results:
         out.no_quality_results(run_id)
         sys.exit(1)
-    html = None
-    if show_html:
-        html = [storage.local_path(p) for p in storage.list(f"quality/{found}") if p.endswith(".html")]
-    out.quality_report(found, results, html)
+    out.quality_report(found, results, project.quality_reports(found) if show_html else None)

@@ -220,7 +220,9 @@ def scheduler(once: bool, poll: float, session: Session) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runner = project.scheduler(stop=stop, events=out.run_events(), report=report, poll=poll)
+    runner = project.scheduler(
+        stop=stop, events=out.run_events(), reporter=out.scheduler_reporter(), poll=poll
+    )
     if once:
         runner.run_once()
     else:

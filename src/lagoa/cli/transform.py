@@ -34,14 +34,9 @@ def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
         return
     project = session.project
     if list(args[:1]) == ["sources"]:
-        from lagoa.transform.profiles import dbt_project_dir
-        from lagoa.transform.sources import write_sources
-
-        out.wrote(write_sources(project.workspace, dbt_project_dir(project.workspace)))
+        out.wrote(project.dbt_sources())
         return
-    from lagoa.transform.runner import invoke
-
-    if not invoke(project.workspace, list(args)).success:
+    if not project.dbt(list(args)).success:
         sys.exit(1)
 
 
@@ -85,9 +80,7 @@ def docs(ctx: click.Context, session: Session) -> None:
 @handle_errors
 def docs_serve(port: int, session: Session) -> None:
     """Serve the published docs site on http://127.0.0.1:PORT until Ctrl-C."""
-    from lagoa.publish.docs import docs_server
-
-    server = docs_server(session.project.workspace, port)
+    server = session.project.docs_server(port)
     HumanOutput().docs_serving(server.server_address[1])
     try:
         server.serve_forever()

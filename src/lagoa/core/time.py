@@ -86,11 +86,20 @@ def unit_of(schedule: str | None) -> Unit:
 
 
 def parse_duration(text: str) -> int:
-    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``."""
-    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    """Seconds in ``30s``, ``15m``, ``2h``, ``1d``, ``2w``."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
     if match is None:
         raise ValueError(f"`{text}` is not a duration; write 30s, 15m, 2h or 1d")
-    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return int(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+
+
+def cutoff(text: str, now: datetime | None = None) -> datetime:
+    """The moment ``text`` names: a duration before ``now`` (``7d``), or a date or time."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        return parse_moment(text)
+    return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
 
 
 def _midnight(day: date) -> datetime:

@@ -20,17 +20,21 @@ from lagoa.orchestrate.ingest import IngestSummary, SourceSummary
 from lagoa.workspace import StageContext, Workspace
 
 if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
     import duckdb
 
     from lagoa.core.report import Reporter
     from lagoa.engine import Warehouse
     from lagoa.lake import Lake, TableInfo
+    from lagoa.lake.maintenance import ExpireResult, OptimizeResult
     from lagoa.orchestrate.executor import EventStream
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.runs import RunOptions, RunResult
     from lagoa.orchestrate.scheduler import Scheduler
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
+    from lagoa.quality.outcome import ValidationResult
     from lagoa.quality.suite import Suite
     from lagoa.sources.cdc import Replicator
     from lagoa.state import StateStore
@@ -182,6 +186,68 @@ class Project:
 
         return publish_docs(self.workspace, generate_docs_site(self.workspace))
 
+    def dbt(self, args: list[str]) -> DbtRun:
+        """Any dbt command on the project's dbt project, with Lagoa's generated profile."""
+        from lagoa.transform.runner import invoke
+
+        return invoke(self.workspace, args)
+
+    def dbt_sources(self) -> Path:
+        """Write the lake's bronze and silver tables as dbt sources; returns the file."""
+        from lagoa.transform.profiles import dbt_project_dir
+        from lagoa.transform.sources import write_sources
+
+        return write_sources(self.workspace, dbt_project_dir(self.workspace))
+
+    def docs_server(self, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+        """An HTTP server of the published docs site (call ``serve_forever``); port 0: any free one."""
+        from lagoa.publish.docs import docs_server
+
+        return docs_server(self.workspace, port, host)
+
+    def validate(self, targets: list[str], *, suite_file: Path | None = None) -> list[ValidationResult]:
+        """Validate tables (or the tables of entities, sources, domains; by default every silver
+        table with a suite) as they are now; the results are stored under a new run id."""
+        from lagoa.quality.ondemand import validate_tables
+
+        run_id = new_run_id(datetime.now(UTC))
+        return validate_tables(self.workspace, targets, suite_file=suite_file, run_id=run_id)
+
+    def starter_suite(self, table: str, *, force: bool = False) -> tuple[Path, dict[str, Any], str]:
+        """Write a suite for ``table`` profiled from its data; returns (file, suite, table)."""
+        from lagoa.quality.ondemand import profile_suite, resolve_tables, write_suite
+
+        (identifier,) = resolve_tables(self.workspace, [table])[:1] or [table]
+        suite = profile_suite(self.workspace, identifier)
+        path = self.root / self.config.quality.path / f"{suite['name']}.json"
+        write_suite(path, suite, force=force)
+        return path, suite, identifier
+
+    def quality_results(self, run_id: str | None = None) -> tuple[str | None, list[ValidationResult]]:
+        """A run's stored validation results (default: the latest run that has some)."""
+        from lagoa.quality.results import load_results
+
+        return load_results(self.storage, run_id)
+
+    def quality_reports(self, run_id: str) -> list[Path]:
+        """The HTML reports of a run's validation results."""
+        return [
+            self.storage.local_path(p) for p in self.storage.list(f"quality/{run_id}") if p.endswith(".html")
+        ]
+
+    def optimize(self, table: str) -> OptimizeResult:
+        """Compact a table's files per partition and re-apply its sort or Z-order, in one commit."""
+        from lagoa.lake.maintenance import optimize
+
+        return optimize(self.lake, table)
+
+    def expire(self, table: str, older_than: datetime) -> ExpireResult:
+        """Expire a table's snapshots older than ``older_than`` (never the current one) and delete
+        the files nothing references any more."""
+        from lagoa.lake.maintenance import expire
+
+        return expire(self.lake, table, older_than)
+
     def resolve(self, names: list[str]) -> tuple[str, list[str]]:
         """The pipeline name and domains that ``names`` (a pipeline, or domains) select."""
         from lagoa.orchestrate.runs import resolve
@@ -255,15 +321,15 @@ class Project:
         *,
         stop: threading.Event | None = None,
         events: EventStream | None = None,
-        report: Callable[[str], None] | None = None,
+        reporter: Reporter | None = None,
         poll: float = 30.0,
         clock: Callable[[], datetime] | None = None,
     ) -> Scheduler:
-        """A scheduler of the project's scheduled pipelines (``run_forever`` or ``run_once``)."""
+        """A scheduler of the project's scheduled pipelines (``serve`` or ``run_once``)."""
         from lagoa.orchestrate.scheduler import Scheduler
 
         return Scheduler(
-            self.workspace, self.state, stop=stop, events=events, report=report, poll=poll, clock=clock
+            self.workspace, self.state, stop=stop, events=events, reporter=reporter, poll=poll, clock=clock
         )
 
     def cdc_source(self, name: str | None) -> tuple[str, PostgresSource]:

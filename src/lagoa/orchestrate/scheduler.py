@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lagoa.core.errors import LagoaError, LeaseError
+from lagoa.core.report import Reporter, SilentReporter
 from lagoa.core.time import Interval
 from lagoa.orchestrate.executor import EventStream
 from lagoa.orchestrate.runs import RunOptions, RunResult, run, unit_for
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from lagoa.state import StateStore
     from lagoa.workspace import Workspace
 
-Report = Callable[[str], None]
 SLICE = 0.2
 """Seconds the main thread waits at a time: a signal delivered to another thread only runs its
 Python handler once the main thread wakes."""
@@ -40,7 +40,7 @@ class Scheduler:
         *,
         stop: threading.Event | None = None,
         events: EventStream | None = None,
-        report: Report | None = None,
+        reporter: Reporter | None = None,
         poll: float = 30.0,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -49,7 +49,8 @@ class Scheduler:
         self.stop = stop or threading.Event()
         """Set it (SIGTERM does) to start nothing new; running runs finish their running tasks."""
         self.events = events
-        self.report = report or (lambda _text: None)
+        self.reporter = reporter or SilentReporter()
+        """Told what the scheduler does: ``stage(pipeline, message)``, or ``stage('', message)``."""
         self.poll = poll
         self.clock = clock or (lambda: datetime.now(UTC))
         """What time it is; a replay of the past (or a test) may pass another clock."""
@@ -84,14 +85,14 @@ class Scheduler:
     def serve(self) -> None:
         """Run due work until ``stop`` is set, then wait for the runs in progress."""
         if not self.workspace.config.scheduled():
-            self.report("no pipeline or domain has a `schedule`: nothing to do")
+            self.reporter.stage("", "no pipeline or domain has a `schedule`: nothing to do")
             return
         while not self.stop.is_set():
             self._start_due()
             until = time.monotonic() + self._sleep()
             while not self.stop.is_set() and time.monotonic() < until:
                 self.stop.wait(SLICE)
-        self.report("stopping: no new runs; waiting for running tasks to finish")
+        self.reporter.stage("", "stopping: no new runs; waiting for running tasks to finish")
         self._join()
 
     def _sleep(self) -> float:
@@ -120,18 +121,18 @@ class Scheduler:
             if self.stop.is_set():
                 return
             options = RunOptions(events=self.events, cancel=self.stop, trigger="scheduled", tick=tick)
-            self.report(f"{name}: tick {tick.isoformat()}, interval {interval}")
+            self.reporter.stage(name, f"tick {tick.isoformat()}, interval {interval}")
             try:
                 result = run(self.workspace, self.state, name, domains, interval, options)
             except LeaseError as exc:  # another process runs it; try again on the next poll
-                self.report(f"{name}: {exc.message}")
+                self.reporter.stage(name, exc.message)
                 return
             except LagoaError as exc:  # e.g. the state database is down: try again on the next poll
-                self.report(f"{name}: could not run: {exc}")
+                self.reporter.stage(name, f"could not run: {exc}")
                 return
             with self._lock:
                 self.results.append(result)
-            self.report(f"{name}: run {result.run_id} {result.state}")
+            self.reporter.stage(name, f"run {result.run_id} {result.state}")
 
     def _join(self) -> None:
         with self._lock:

@@ -76,7 +76,7 @@ def _load_postgres(context: StageContext, name: str, config: PostgresSource) -> 
     """A copy or the changes: each writes bronze and silver."""
     from lagoa.sources.postgres import LineReporter
 
-    lines = LineReporter(lambda line: context.reporter.stage(name, line))
+    lines = LineReporter(context.reporter, name)
     if config.mode == "cdc":
         from lagoa.sources.cdc import sync
 

@@ -14,7 +14,6 @@ import shutil
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -172,18 +171,19 @@ def snapshot(
 
 
 class LineReporter:
-    """A :class:`~lagoa.core.report.Reporter` that tells ``report`` lines (as ``lagoa ingest``
+    """Reports a Postgres source's work to ``reporter`` as lines of the source (as ``lagoa ingest``
     draws them): each stage's message, and the rows of a table as ``copying orders: 1,200,000 of
     ~10,000,000 rows``, at most one line per table every ``every`` seconds."""
 
-    def __init__(self, report: Callable[[str], object], every: float = 1.0) -> None:
-        self.report = report
+    def __init__(self, reporter: Reporter, source: str, every: float = 1.0) -> None:
+        self.reporter = reporter
+        self.source = source
         self.every = every
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def stage(self, item: str, message: str) -> None:
-        self.report(message)
+        self.reporter.stage(self.source, message)
 
     def rows(self, item: str, done: int, total: int | None) -> None:
         now = time.monotonic()
@@ -192,7 +192,7 @@ class LineReporter:
                 return
             self._last[item] = now
         of = f" of ~{total:,}" if total else ""
-        self.report(f"copying {item}: {done:,}{of} rows")
+        self.reporter.stage(self.source, f"copying {item}: {done:,}{of} rows")
 
 
 @dataclass(frozen=True)
