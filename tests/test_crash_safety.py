@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from lagoa.orchestrate.project import Project
@@ -117,3 +119,38 @@ def test_a_commit_on_a_stale_table_fails_rather_than_commit_a_batch_twice(tmp_pa
         lake.commit(fresh, properties={BATCHES: ["b1"]})
     lake.commit(fresh, properties={BATCHES: ["b2"]})
     assert lake.committed(lake.table("bronze.events")) == {"b1", "b2"}
+
+
+def test_a_write_that_fails_or_is_refused_leaves_no_staged_file(tmp_path: Path) -> None:
+    from lagoa.core.errors import CommitConflictError
+    from lagoa.core.names import BATCHES
+    from lagoa.lake.schema import iceberg_schema, iceberg_type
+
+    (tmp_path / "lagoa.yml").write_text("name: staged\n")
+    lake = Project.load(tmp_path).lake
+    table = lake.create_table("bronze.events", iceberg_schema([("id", iceberg_type("long"))]))
+    data = Path(table.location().removeprefix("file://")) / "data"
+
+    def stage(folder: Path) -> list[str]:
+        path = folder / "part-1.parquet"
+        pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64())}), path)
+        return [str(path)]
+
+    with (
+        pytest.raises(RuntimeError, match="while writing"),
+        lake.write(table, properties={BATCHES: ["b1"]}) as staged,
+    ):
+        staged.add = stage(staged.folder)
+        raise RuntimeError("while writing")
+    assert not list(data.glob("commit-*"))
+    stale = lake.table("bronze.events")
+    assert stale is not None
+    with lake.write(table, properties={BATCHES: ["b1"]}) as staged:
+        staged.add = stage(staged.folder)
+    assert staged.committed is not None and lake.describe(staged.committed).rows == 2
+    kept = sorted(data.glob("commit-*"))
+    assert len(kept) == 1  # the committed files stay
+    with pytest.raises(CommitConflictError), lake.write(stale, properties={BATCHES: ["b2"]}) as staged:
+        staged.add = stage(staged.folder)  # another writer committed since `stale` was read
+    assert sorted(data.glob("commit-*")) == kept
+    assert lake.committed(lake.table("bronze.events")) == {"b1"}

@@ -182,3 +182,47 @@ def test_a_json_field_that_first_appears_late_still_becomes_a_column(make_projec
     assert project.query("select id, extra from silver.events where extra is not null")[1] == [
         (60_000, "kept")
     ]
+
+
+def test_an_ingest_is_a_recorded_run_of_its_two_steps(make_project: MakeProject) -> None:
+    from lagoa.core.errors import ConfigError
+
+    project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": FIRST})
+    summary = project.ingest()
+    (run,) = project.state.runs(pipeline="ingest")
+    assert run.run_id == summary.run_id and run.state == "succeeded"
+    assert (run.interval_start, run.interval_end) == (None, None)
+    recorded = project.state.run(run.run_id)
+    assert recorded is not None
+    assert [(a.task, a.state) for a in recorded.attempts] == [
+        ("ingest", "succeeded"),
+        ("validate", "succeeded"),
+    ]
+    assert recorded.detail == {"sources": ["orders"], "trigger": "ingest"}
+    with pytest.raises(ConfigError, match="ingests are not retried"):
+        project.retry(run.run_id)
+
+
+def test_a_failed_ingest_raises_what_failed_and_is_recorded_as_failed(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    project = make_project(ORDERS_CONFIG)  # no file matches data/orders*.csv
+    with pytest.raises(SourceError, match="source `orders`"):
+        project.ingest()
+    (run,) = project.state.runs(pipeline="ingest")
+    assert run.state == "failed" and run.error is not None and "source `orders`" in run.error
+    recorded = project.state.run(run.run_id)
+    assert recorded is not None
+    assert [(a.task, a.state) for a in recorded.attempts] == [("ingest", "failed"), ("validate", "skipped")]
+    assert project.state.leases("ingest") == []
+
+
+def test_no_domain_or_pipeline_may_take_the_name_of_the_ingest_runs(make_project: MakeProject) -> None:
+    from lagoa.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="domain name `ingest` is taken"):
+        make_project(ORDERS_CONFIG + "domains:\n  ingest: {sources: [orders]}\n")
+    with pytest.raises(ConfigError, match="pipeline name `ingest` is taken"):
+        make_project(
+            ORDERS_CONFIG + "domains:\n  d: {sources: [orders]}\npipelines:\n  ingest: {domains: [d]}\n"
+        )

@@ -3,6 +3,7 @@ killed run's lease taken over once it goes stale."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -173,4 +174,38 @@ def test_ctrl_c_lets_the_running_task_finish_and_cancels_the_rest(tmp_path: Path
     states = {a["task"]: a["state"] for a in found["attempts"]}
     assert states == {"ingest_orders": "succeeded", "validate_orders": "cancelled"}
     assert store.leases("all") == []
+    store.close()
+
+
+def test_ctrl_c_stops_an_ingest_after_its_running_step_and_the_next_ingest_completes_it(
+    tmp_path: Path,
+) -> None:
+    generate_orders(tmp_path)
+    (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
+    running = start(tmp_path, "lagoa.yml", "ingest")
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    deadline = time.monotonic() + 60
+    found = None
+    while time.monotonic() < deadline:  # until the ingest step is running
+        runs = store.runs(pipeline="ingest") if (tmp_path / ".lagoa" / "state.db").exists() else []
+        found = store.run(runs[0].run_id) if runs else None
+        if found and any(a.task == "ingest" for a in found.attempts):
+            break
+        time.sleep(0.02)
+    assert found is not None, "the ingest never started"
+    running.send_signal(signal.SIGINT)
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 130, stderr
+    assert "SIGINT: stopping after this step" in stderr
+    run = store.run(found.run_id)
+    assert run is not None and run.state == "cancelled" and run.interval_start is None
+    assert {a.task: a.state for a in run.attempts} == {"ingest": "succeeded", "validate": "cancelled"}
+    assert store.leases("ingest") == []
+    again = subprocess.run(
+        [*LAGOA, "ingest", "--json", "-p", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr
+    (source,) = json.loads(again.stdout)["sources"]
+    assert source["bronze_rows"] == 0 and source["silver_total"] > 0  # bronze was committed before
+    assert [r.state for r in store.runs(pipeline="ingest")] == ["succeeded", "cancelled"]
     store.close()

@@ -9,7 +9,7 @@ so cannot reach another stage through it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -85,6 +85,3 @@ class StageContext:
     @property
     def storage(self) -> Storage:
         return self.workspace.storage
-
-    def with_reporter(self, reporter: Reporter) -> StageContext:
-        return replace(self, reporter=reporter)

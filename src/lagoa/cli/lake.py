@@ -11,6 +11,7 @@ import click
 
 from lagoa.cli.app import Session, handle_errors, main, project_command
 from lagoa.cli.output import CsvOutput, HumanOutput, Output
+from lagoa.cli.signals import EXIT_CANCELLED, stop_on_signal
 
 
 @main.command()
@@ -29,9 +30,14 @@ def init(directory: str, name: str | None) -> None:
 def ingest(sources: tuple[str, ...], session: Session, out: Output) -> None:
     """Land, type and merge SOURCES (names or domains; all by default) into bronze and silver."""
     project = session.project
-    with out.ingest_progress() as progress:
-        summary = project.ingest(list(sources) or None, progress)
+    with (
+        stop_on_signal("stopping after this step (again: abort)") as cancel,
+        out.ingest_progress() as progress,
+    ):
+        summary = project.ingest(list(sources) or None, progress, cancel=cancel)
     out.ingest_summary(summary)
+    if summary.cancelled:
+        sys.exit(EXIT_CANCELLED)
 
 
 @project_command()

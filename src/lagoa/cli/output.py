@@ -343,7 +343,8 @@ class HumanOutput(Output):
 
     def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
         click.echo(f"run {run_id}: {run.pipeline}, {run.state}")
-        click.echo(f"  interval  {run.interval_start} → {run.interval_end}")
+        if run.interval_start is not None:
+            click.echo(f"  interval  {run.interval_start} → {run.interval_end}")
         click.echo(f"  started   {run.started_at}, took {took(run.started_at, run.ended_at)}")
         if run.error:
             click.echo(f"  error     {run.error}")

@@ -7,6 +7,7 @@ A run processes one data interval: a whole UTC day or hour.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -28,6 +29,10 @@ class Interval:
     @property
     def pair(self) -> tuple[datetime, datetime]:
         return self.start, self.end
+
+    def __iter__(self) -> Iterator[datetime]:
+        """``start, end = interval``, as a Python source may unpack its context's interval."""
+        return iter(self.pair)
 
 
 def floor(moment: datetime, unit: Unit) -> datetime:

@@ -143,6 +143,17 @@ def execute(
             finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 outcomes[running.pop(future)] = future.result()
+    except BaseException:  # aborted (a second Ctrl-C): stop the running tasks' DuckDB work, and
+        cancel.set()  # wait for them, so that their attempts are recorded before the run ends
+        interrupt = getattr(runner, "interrupt", None)
+        for name in running.values():
+            if interrupt is not None:
+                interrupt(graph.tasks[name])
+        while running:
+            finished, _ = wait(running, timeout=0.5)
+            for future in finished:
+                running.pop(future)
+        raise
     finally:
         pool.shutdown(wait=False)
     state = "succeeded" if all(o.state == "succeeded" for o in outcomes.values()) else "failed"

@@ -4,7 +4,7 @@ checks bronze's pending batches on their way into silver. And what an ingest rep
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -45,6 +45,8 @@ class IngestSummary:
     run_id: str
     sources: list[SourceSummary]
     warnings: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    """Stopped (Ctrl-C) before every step ran: what was committed is listed, the rest waits."""
 
 
 def validate_source(
@@ -66,7 +68,7 @@ def validate_source(
         silver_total=loaded.silver_total,
         fetch=loaded.fetch,
     )
-    if loaded.writes_silver or isinstance(config, PostgresSource):
+    if isinstance(config, PostgresSource):
         return done
     workspace, report = context.workspace, context.reporter
     identifier = f"silver.{config.entity or name}"
@@ -86,18 +88,12 @@ def validate_source(
     total = workspace.lake.describe(table).rows if table is not None else 0
     report.stage(name, "done")
     if silver is None:
-        return SourceSummary(
-            name, done.files, done.skipped_files, done.bronze_rows, silver_total=total, fetch=done.fetch
-        )
-    return SourceSummary(
-        name,
-        done.files,
-        done.skipped_files,
-        done.bronze_rows,
-        silver.merged_rows,
-        silver.quarantined_rows,
-        silver.dropped_rows,
-        total,
-        list(silver.warnings),
-        done.fetch,
+        return replace(done, silver_total=total)
+    return replace(
+        done,
+        silver_rows=silver.merged_rows,
+        quarantined=silver.quarantined_rows,
+        failed_checks=silver.dropped_rows,
+        silver_total=total,
+        warnings=list(silver.warnings),
     )

@@ -97,7 +97,7 @@ def _text(payload: dict[str, object]) -> str:
     lines = [
         f"*{headline}*",
         f"pipeline `{payload['pipeline']}`" + (f", task `{payload['task']}`" if payload["task"] else ""),
-        f"interval {interval['start']} → {interval['end']}",
+        f"interval {interval['start']} → {interval['end']}" if interval["start"] else "no data interval",
         f"run `{payload['run_id']}`" + (f", attempt {payload['attempt']}" if payload["attempt"] else ""),
     ]
     if payload["error"]:

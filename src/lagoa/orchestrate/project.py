@@ -131,14 +131,16 @@ class Project:
             options=RunOptions(cancel=cancel, trigger="ingest"),
             reporter=reporter,
         )
+        cancelled = result.state == "cancelled"
         for outcome in result.outcomes.values():
-            if outcome.exception is not None:
+            if outcome.exception is not None and not cancelled:
                 raise outcome.exception
         return IngestSummary(
             result.run_id,
             [tasks.summaries.get(name) or SourceSummary(name) for name in names],
             [w for name in names if name in tasks.summaries for w in tasks.summaries[name].warnings]
             + tasks.warnings,
+            cancelled,
         )
 
     @cached_property

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+from lagoa.core.config.orchestration import INGEST_RUNS
 from lagoa.core.errors import ConfigError, LeaseError
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
 from lagoa.orchestrate.build import new_run_id
@@ -29,8 +30,7 @@ if TYPE_CHECKING:
     from lagoa.workspace import Workspace
 
 
-INGEST_PIPELINE = "ingest"
-"""What ``lagoa ingest`` runs are recorded as."""
+INGEST_PIPELINE = INGEST_RUNS
 INGEST_GROUP = "sources"
 
 
@@ -132,6 +132,12 @@ def retry(
     found = state.run(run_id)
     if found is None:
         raise ConfigError(f"no run `{run_id}`", hint="`lagoa runs` lists them")
+    if found.pipeline == INGEST_PIPELINE:
+        sources = " ".join(found.detail.get("sources") or [])
+        raise ConfigError(
+            f"run `{run_id}` is a `lagoa ingest`: ingests are not retried",
+            hint=f"run `lagoa ingest {sources}` again; it resumes from what was committed",
+        )
     if found.state == "running":
         raise LeaseError(f"run `{run_id}` is still running", hint="wait for it, or stop it first")
     if found.interval_start is None or found.interval_end is None:
@@ -347,7 +353,8 @@ def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, 
             raise LeaseError(
                 f"a run of `{pipeline}` is already going on (max_active_runs: {slots})",
                 hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "
-                f"a dead run's lease is taken over after {settings.lease_timeout}",
+                f"a dead run's lease is taken over after {settings.lease_timeout} (at once when its process on "
+                "this machine has exited)",
             )
         if options.cancel is not None and options.cancel.wait(1.0):
             raise LeaseError(f"stopped while waiting for a slot to run `{pipeline}`")

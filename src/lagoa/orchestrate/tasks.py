@@ -52,7 +52,7 @@ class ProjectTasks:
         self.groups = groups
         self.loaded: dict[str, Loaded] = {}
         self.summaries: dict[str, SourceSummary] = {}
-        """Per source, what its validate step reported (in the order the sources finished)."""
+        """Per source, what its validate step reported."""
         self.warnings: list[str] = []
         self.built: dict[str, list[str]] = {}
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}

@@ -1,8 +1,8 @@
 """The sources stage's entry point, the ``ingest`` step of one source: discover its files (or
 fetch its pages, or copy its Postgres tables), land them raw, and load bronze.
 
-Postgres sources also write silver (a snapshot replaces it; CDC applies changes to it), so their
-result says so and the ``validate`` step leaves them be.
+Postgres sources also write silver (a snapshot replaces it; CDC applies changes to it), so the
+``validate`` step leaves them be.
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ class Loaded:
     bronze_rows: int = 0
     fetch: FetchResult | None = None
     """An HTTP or Python source's pages, records, retries and time spent waiting on the server."""
-    writes_silver: bool = False
-    """The source wrote silver itself (Postgres); the ``validate`` step has nothing to merge."""
     silver_rows: int = 0
+    """Postgres sources write silver themselves: rows copied or changes applied."""
     silver_total: int = 0
 
 
@@ -81,7 +80,7 @@ def _load_postgres(context: StageContext, name: str, config: PostgresSource) -> 
         from lagoa.sources.cdc import sync
 
         synced = sync(context.workspace, name, config, run_id=context.run_id, reporter=lines)
-        return Loaded(name, bronze_rows=synced.rows, writes_silver=True, silver_rows=synced.rows)
+        return Loaded(name, bronze_rows=synced.rows, silver_rows=synced.rows)
     from lagoa.sources.postgres import snapshot
 
     copied = snapshot(context.workspace, name, config, run_id=context.run_id, now=context.now, reporter=lines)
@@ -89,7 +88,6 @@ def _load_postgres(context: StageContext, name: str, config: PostgresSource) -> 
         name,
         copied.tables,
         bronze_rows=copied.rows,
-        writes_silver=True,
         silver_rows=copied.rows,
         silver_total=copied.rows,
     )

@@ -63,7 +63,9 @@ class PipelineConfig(Scheduled):
     description: str | None = None
 
 
-RESERVED_PIPELINE_NAMES = ("show", "retry", "all", "ingest")
+INGEST_RUNS = "ingest"
+"""The pipeline name ``lagoa ingest`` records its runs under: no pipeline or domain may have it."""
+RESERVED_PIPELINE_NAMES = ("show", "retry", "all", INGEST_RUNS)
 """Names a pipeline cannot have: `lagoa run` subcommands, every domain together, and the runs
 of `lagoa ingest`."""
 

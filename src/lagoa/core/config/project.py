@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from lagoa.core.config.base import IDENTIFIER, Model, did_you_mean
 from lagoa.core.config.orchestration import (
+    INGEST_RUNS,
     RESERVED_PIPELINE_NAMES,
     DomainConfig,
     Notifier,
@@ -52,6 +53,10 @@ class ProjectConfig(Model):
     @model_validator(mode="after")
     def _domains_name_sources(self) -> ProjectConfig:
         for domain, config in self.domains.items():
+            if domain == INGEST_RUNS:
+                raise ValueError(
+                    f"domain name `{domain}` is taken (by `lagoa ingest`'s runs); choose another"
+                )
             for source in config.sources:
                 if source not in self.sources:
                     raise ValueError(
