@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.build import new_run_id
 from lagoa.silver.merge import merge_silver
+from lagoa.workspace import StageContext
 from lagoa.quality.gate import QualityGate
 from lagoa.quality.results import save_result
 from lagoa.sources.bronze import load_bronze
@@ -63,7 +64,7 @@ if suites:
     gate = QualityGate(suites, "silver.erp_orders", run_id, save=lambda r: save_result(project.storage, r))
 files = discover(name, config.path, project.root)
 load_bronze(con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now)
-merge_silver(con, project.lake, name, config, run_id=run_id, gate=gate)
+merge_silver(StageContext(project.workspace, run_id, now), con, name, config, gate=gate)
 print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

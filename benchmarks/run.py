@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.build import new_run_id
 from lagoa.silver.merge import merge_silver
+from lagoa.workspace import StageContext
 from lagoa.sources.bronze import load_bronze
 from lagoa.sources.files import discover
 project = Project.load(sys.argv[1])
@@ -58,7 +59,7 @@ run_id = new_run_id(now)
 files = discover(name, config.path, project.root)
 load_bronze(con, project.lake, project.storage, name, config, files, run_id=run_id, ingested_at=now)
 if with_silver:
-    merge_silver(con, project.lake, name, config, run_id=run_id)
+    merge_silver(StageContext(project.workspace, run_id, now), con, name, config)
 print(time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

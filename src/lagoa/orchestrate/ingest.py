@@ -83,7 +83,7 @@ def validate_source(
             save=lambda result: save_result(workspace.storage, result),
         )
     report.stage(name, "validating and merging silver" if bound else "merging silver")
-    silver = merge_silver(con, workspace.lake, name, config, run_id=context.run_id, gate=gate)
+    silver = merge_silver(context, con, name, config, gate=gate)
     table = workspace.lake.table(identifier)
     total = workspace.lake.describe(table).rows if table is not None else 0
     report.stage(name, "done")

@@ -28,6 +28,8 @@ from lagoa.lake.writer import layout, write_parquet
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
+    from lagoa.workspace import StageContext
+
 
 class Verdict(Protocol):
     """What a gate decided for a batch."""
@@ -126,18 +128,19 @@ def _quarantine(
 
 
 def merge_silver(
+    context: StageContext,
     con: duckdb.DuckDBPyConnection,
-    lake: Lake,
     name: str,
     config: TableSource,
     *,
-    run_id: str,
     gate: Gate | None = None,
 ) -> SilverResult | None:
-    """Merge every bronze batch that silver has not seen; None when there is nothing to do.
+    """Merge every bronze batch that silver has not seen, as commits of the context's run; None
+    when there is nothing to do.
 
     With a ``gate``, the batch's parsed rows are validated first: a failed ``fail`` expectation
     raises before any commit, and rows breaking a ``drop`` expectation go to the quarantine."""
+    lake, run_id = context.lake, context.run_id
     entity = config.entity or name
     identifier = f"silver.{entity}"
     bronze = lake.table(f"bronze.{name}")

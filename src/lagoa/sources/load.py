@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from lagoa.core.config import HttpSource, PostgresSource, PythonSource, Source
-from lagoa.sources.bronze import load_bronze
+from lagoa.core.config import HttpSource, PostgresSource, PythonSource, Source, TableSource
+from lagoa.sources.bronze import BronzeResult, load_bronze
 from lagoa.sources.files import discover
 
 if TYPE_CHECKING:
     from lagoa.sources.fetching import Fetched
+    from lagoa.sources.files import SourceFile
     from lagoa.sources.http import FetchResult
+    from lagoa.sources.readers import Reader
     from lagoa.workspace import StageContext
 
 
@@ -58,16 +60,7 @@ def load_source(
     report.stage(name, "hashing files")
     files = discover(name, config.path, context.workspace.root)
     report.stage(name, "loading bronze")
-    bronze = load_bronze(
-        con,
-        context.lake,
-        context.storage,
-        name,
-        config,
-        files,
-        run_id=context.run_id,
-        ingested_at=context.now,
-    )
+    bronze = _bronze(context, con, name, config, files)
     return Loaded(name, len(files), bronze.skipped_files, bronze.rows)
 
 
@@ -124,17 +117,28 @@ def _load_fetched(
             target, fetched.result.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target)
         )
         report.stage(name, "loading bronze")
-        bronze = load_bronze(
-            con,
-            context.lake,
-            context.storage,
-            name,
-            config,
-            [file],
-            run_id=context.run_id,
-            ingested_at=context.now,
-            reader=fetched.reader,
-        )
+        bronze = _bronze(context, con, name, config, [file], fetched.reader)
         return Loaded(name, fetched.result.pages, bronze_rows=bronze.rows, fetch=fetched.result)
     finally:
         fetched.target.unlink(missing_ok=True)
+
+
+def _bronze(
+    context: StageContext,
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    config: TableSource,
+    files: list[SourceFile],
+    reader: Reader | None = None,
+) -> BronzeResult:
+    return load_bronze(
+        con,
+        context.lake,
+        context.storage,
+        name,
+        config,
+        files,
+        run_id=context.run_id,
+        ingested_at=context.now,
+        reader=reader,
+    )
