@@ -33,7 +33,7 @@ PARTITIONING = "lagoa.partition-by"
 """Table property: the ``partition_by`` fields a table was created with (JSON list of strings)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpireResult:
     table: str
     expired_snapshots: int
@@ -41,7 +41,7 @@ class ExpireResult:
     kept_snapshots: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizeResult:
     table: str
     files_before: int

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lagoa.workspace import Workspace
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fetched:
     target: Path
     """The staging file: JSON lines of pages, or Parquet; deleted once loaded."""

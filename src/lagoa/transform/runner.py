@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lagoa.workspace import StageContext, Workspace
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeResult:
     name: str
     kind: str
@@ -31,7 +31,7 @@ class NodeResult:
     seconds: float
 
 
-@dataclass
+@dataclass(frozen=True)
 class DbtRun:
     success: bool
     nodes: list[NodeResult] = field(default_factory=list)
