@@ -80,7 +80,7 @@ con.register("orders", table)
 started = time.perf_counter()
 result = validate(con, suite, "SELECT * FROM orders", table="orders", run_id="bench")
 seconds = time.perf_counter() - started
-print(result.statistics()["successful_expectations"], file=sys.stderr)
+print(result.statistics.successful_expectations, file=sys.stderr)
 print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

@@ -16,7 +16,6 @@ from lagoa.core.config import PROJECT_FILE, PostgresSource, ProjectConfig, did_y
 from lagoa.core.errors import ConfigError
 from lagoa.core.time import Interval, Unit
 from lagoa.orchestrate.build import new_run_id
-from lagoa.orchestrate.ingest import IngestSummary, SourceSummary
 from lagoa.workspace import StageContext, Workspace
 
 if TYPE_CHECKING:
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     from lagoa.lake.maintenance import ExpireResult, OptimizeResult
     from lagoa.orchestrate.executor import EventStream
     from lagoa.orchestrate.graph import Graph
+    from lagoa.orchestrate.ingest import IngestSummary
     from lagoa.orchestrate.runs import RunOptions, RunResult
     from lagoa.orchestrate.scheduler import Scheduler
     from lagoa.publish.dataset import DatasetResult
@@ -121,6 +121,7 @@ class Project:
         """Land, type and merge the given sources or domains (all by default) into bronze and
         silver: a one-off run of the ``ingest`` and ``validate`` steps, recorded in the run
         history. Raises what the first failed step raised."""
+        from lagoa.orchestrate.ingest import IngestSummary, SourceSummary
         from lagoa.orchestrate.runs import RunOptions, ingest
 
         names = self.source_names(sources)

@@ -1,0 +1,45 @@
+"""Every benchmark runs, on small inputs: its Lagoa side calls the library through code in strings
+that no type checker reads, so only running it shows that it still works. Timings are not checked
+here (they belong to `make bench`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
+
+SMALL = {
+    "run.py": ["--rows", "20000", "--pairs", "1"],
+    "quality.py": ["--rows", "20000", "--gx-rows", "5000", "--pairs", "1"],
+    "transform.py": ["--pairs", "1"],
+    "incremental.py": ["--rows", "20000", "--pairs", "1"],
+    "orchestrate.py": ["--tasks", "20", "--repeat", "1"],
+    "http_ingest.py": ["--records", "5000", "--pairs", "1"],
+    "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
+    "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
+}
+
+
+def test_every_benchmark_is_listed() -> None:
+    scripts = {p.name for p in BENCHMARKS.glob("*.py")} - {"common.py"}
+    assert scripts == set(SMALL)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", sorted(SMALL))
+def test_the_benchmark_runs_on_small_inputs(script: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *SMALL[script]],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=BENCHMARKS.parent,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "target" in done.stdout + done.stderr  # it printed its figures against their targets
