@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from lagoa.core.report import SilentReporter
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -429,18 +431,17 @@ class HumanOutput(Output):
         return _SchedulerLines(self)
 
 
-class _SchedulerLines:
+class _SchedulerLines(SilentReporter):
+    """The scheduler's lines; rows are not reported."""
+
     def __init__(self, out: HumanOutput) -> None:
         self.out = out
 
     def stage(self, item: str, message: str) -> None:
         self.out.scheduler_report(f"{item}: {message}" if item else message)
 
-    def rows(self, item: str, done: int, total: int | None) -> None:
-        pass
 
-
-class _Spinners:
+class _Spinners(SilentReporter):
     """A spinner per source, showing the stage it is at."""
 
     def __init__(self, progress: Progress) -> None:
@@ -453,9 +454,6 @@ class _Spinners:
             if item not in self.tasks:
                 self.tasks[item] = self.progress.add_task(item, total=None)
             self.progress.update(self.tasks[item], description=f"{item}: {message}")
-
-    def rows(self, item: str, done: int, total: int | None) -> None:
-        pass
 
 
 class _Bars:

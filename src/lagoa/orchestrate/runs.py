@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from lagoa.workspace import Workspace
 
 
-INGEST_PIPELINE = INGEST_RUNS
 INGEST_GROUP = "sources"
 
 
@@ -132,7 +131,7 @@ def retry(
     found = state.run(run_id)
     if found is None:
         raise ConfigError(f"no run `{run_id}`", hint="`lagoa runs` lists them")
-    if found.pipeline == INGEST_PIPELINE:
+    if found.pipeline == INGEST_RUNS:
         sources = " ".join(found.detail.get("sources") or [])
         raise ConfigError(
             f"run `{run_id}` is a `lagoa ingest`: ingests are not retried",
@@ -238,7 +237,7 @@ def ingest(
         workspace,
         state,
         run_id,
-        INGEST_PIPELINE,
+        INGEST_RUNS,
         [],
         None,
         options,

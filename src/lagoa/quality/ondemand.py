@@ -14,7 +14,7 @@ from lagoa.core.sql import list_literal, quote_identifier
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.quality.outcome import ValidationResult
 from lagoa.quality.results import save_result
-from lagoa.quality.suite import load_suite, load_suites, suites_for
+from lagoa.quality.suite import Suite, load_suite, load_suites, suites_for
 from lagoa.quality.validate import validate
 
 if TYPE_CHECKING:
@@ -58,15 +58,16 @@ def table_relation(workspace: Workspace, identifier: str) -> tuple[str, str | No
     )
 
 
-def resolve_tables(workspace: Workspace, targets: list[str]) -> list[str]:
+def resolve_tables(workspace: Workspace, targets: list[str], suites: list[Suite] | None = None) -> list[str]:
     """Tables named by ``targets`` (tables, ``<entity>``, sources or domains); default: every
-    silver table with a suite."""
+    silver table with one of ``suites`` (default: the project's)."""
     entities = {
         name: [entity for _, entity in source_tables(name, source)]
         for name, source in workspace.config.sources.items()
     }
     if not targets:
-        suites = load_suites(workspace.root, workspace.config.quality)
+        if suites is None:
+            suites = load_suites(workspace.root, workspace.config.quality)
         tables = {f"silver.{e}" for names in entities.values() for e in names}
         tables |= {s.table for s in suites if s.table}
         tables |= {f"silver.{s.name}" for s in suites if s.table is None}
@@ -88,12 +89,12 @@ def validate_tables(
     workspace: Workspace, targets: list[str], *, suite_file: Path | None = None, run_id: str
 ) -> list[ValidationResult]:
     """Validate the current contents of tables; results are stored with ``run_id``."""
-    tables = resolve_tables(workspace, targets)
+    project_suites = load_suites(workspace.root, workspace.config.quality)
+    tables = resolve_tables(workspace, targets, project_suites)
     if suite_file is not None and not tables:
         raise ConfigError(
             "name the table to validate with --suite", hint="e.g. lagoa validate silver.orders --suite s.json"
         )
-    project_suites = load_suites(workspace.root, workspace.config.quality)
     con = workspace.engine()
     results = []
     try:

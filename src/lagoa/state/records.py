@@ -82,12 +82,6 @@ class RunRecord(_Row):
         parsed: dict[str, Any] = json.loads(self.details or "{}")
         return parsed
 
-    def as_dict(self, *, attempts: bool = True) -> dict[str, Any]:
-        data = super().as_dict()
-        if not attempts:
-            del data["attempts"]
-        return data
-
 
 @dataclasses.dataclass(frozen=True)
 class LeaseRecord(_Row):
