@@ -136,27 +136,3 @@ def test_retries_and_schedules_read_back_what_runs_recorded(state_uri: str, tmp_
     store.finish_run("run-2", "cancelled")
     assert store.last_scheduled("daily") == tick
     store.close()
-
-
-def test_a_lease_whose_process_on_this_machine_exited_is_taken_over_at_once(
-    state_uri: str, tmp_path: Path
-) -> None:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, state_uri, str(tmp_path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        store = StateStore.open(state_uri, tmp_path)
-        patient = timedelta(hours=1)  # its heartbeat will not go stale during this test
-        assert store.acquire("daily", "run-other", stale_after=patient) is None  # alive: refused
-        holder.send_signal(signal.SIGKILL)
-        holder.wait()
-        lease = store.acquire("daily", "run-next", stale_after=patient)
-        assert lease is not None and lease.slot == 0
-        store.release(lease)
-        store.close()
-    finally:
-        holder.kill()
-        holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 
 INGEST_GROUP = "sources"
+INGEST_SLOTS = 1024
+"""Ingests at once: as many as are started, as before they were runs (Iceberg's commits keep
+them apart); a killed ingest's slot goes stale while the next ingests take others."""
 
 
 IntervalT = TypeVar("IntervalT", Interval, None)
@@ -226,7 +229,7 @@ def ingest(
     recorded as a run of the pipeline ``ingest``. Failures are not retried: the command says what
     failed, and running it again resumes from what was committed. Returns the run and its tasks
     (which hold each source's summary)."""
-    options = options or RunOptions(trigger="ingest")
+    options = replace(options or RunOptions(trigger="ingest"), slots=INGEST_SLOTS)
     run_id = new_run_id(datetime.now(UTC))
     graph = Graph()
     graph.add(Task("ingest", "ingest", INGEST_GROUP))
@@ -352,8 +355,7 @@ def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, 
             raise LeaseError(
                 f"a run of `{pipeline}` is already going on (max_active_runs: {slots})",
                 hint=f"wait for it (`lagoa runs`), or set orchestration.when_busy: wait; "
-                f"a dead run's lease is taken over after {settings.lease_timeout} (at once when its process on "
-                "this machine has exited)",
+                f"a dead run's lease is taken over after {settings.lease_timeout}",
             )
         if options.cancel is not None and options.cancel.wait(1.0):
             raise LeaseError(f"stopped while waiting for a slot to run `{pipeline}`")

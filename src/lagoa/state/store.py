@@ -93,21 +93,6 @@ def holder_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _gone(holder: str) -> bool:
-    """Whether a lease's holder was a process of this machine that has exited (killed, say): its
-    slot need not wait for the heartbeat to go stale. Holders elsewhere are judged by heartbeat."""
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
-
-
 def engine_for(uri: str, project_dir: Path) -> Engine:
     """An engine for the state URI; relative SQLite paths are relative to the project."""
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
@@ -305,13 +290,7 @@ class StateStore:
             lease = Lease(pipeline, slot, run_id, holder)
             with self.engine.begin() as con:
                 stale = _now() - stale_after
-                held = LEASES.c.pipeline == pipeline, LEASES.c.slot == slot
-                gone = [
-                    r
-                    for (r, h) in con.execute(sa.select(LEASES.c.run_id, LEASES.c.holder).where(*held))
-                    if _gone(str(h))
-                ]
-                dead = (*held, sa.or_(LEASES.c.heartbeat_at < stale, LEASES.c.run_id.in_(gone)))
+                dead = LEASES.c.pipeline == pipeline, LEASES.c.slot == slot, LEASES.c.heartbeat_at < stale
                 for (dead_run,) in con.execute(sa.select(LEASES.c.run_id).where(*dead)).all():
                     # Its process died holding the lease: the run did not finish.
                     con.execute(
