@@ -47,7 +47,7 @@ class Workspace:
     @cached_property
     def lake(self) -> Lake:
         return Lake(
-            sqlite_uri(self.config.catalog.uri, self.root), self.storage.uri, self.config.catalog.name
+            sqlite_uri(self.config.catalog.uri, self.root), self.storage.warehouse, self.config.catalog.name
         )
 
     @cached_property

@@ -1,7 +1,16 @@
-"""The names Lagoa gives its own things: the columns it adds to tables, and the keys it writes in
-an Iceberg snapshot's summary (what a commit carries besides its rows)."""
+"""The names Lagoa gives its own things: the tables it adds beside the user's, the columns it adds
+to tables, and the keys it writes in an Iceberg snapshot's summary (what a commit carries besides
+its rows)."""
 
 from __future__ import annotations
+
+# Tables.
+QUARANTINE_SUFFIX = "__quarantine"
+"""``silver.<entity>__quarantine``: an entity's rows that did not parse or failed a ``drop`` check."""
+CHANGES_SUFFIX = "__changes"
+"""``bronze.<table>__changes``: a Postgres table's change log."""
+RESERVED_SUFFIXES = (QUARANTINE_SUFFIX, CHANGES_SUFFIX)
+"""No source, entity or model may end in one: its table would be taken for one of Lagoa's."""
 
 # Columns, with their Lagoa type names.
 LINEAGE = (

@@ -74,18 +74,19 @@ def sqlite_uri(uri: str, project_dir: Path) -> str:
 
 
 def local_path(location: str) -> str:
-    """A file path for a ``file://`` location (the lake is local in this version)."""
+    """A file path for a table's location: a plain path, or a ``file://`` URI from an older Lagoa,
+    taken literally as pyiceberg takes it (the lake is local in this version)."""
     return location.removeprefix("file://")
 
 
 class Lake:
     """The Iceberg tables of one project."""
 
-    def __init__(self, catalog_uri: str, warehouse_uri: str, name: str = "lagoa") -> None:
+    def __init__(self, catalog_uri: str, warehouse: str, name: str = "lagoa") -> None:
         from pyiceberg.catalog.sql import SqlCatalog
 
         try:
-            self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse_uri)
+            self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse)
         except Exception as exc:
             raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}

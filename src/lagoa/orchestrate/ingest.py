@@ -82,6 +82,9 @@ def validate_source(
             workspace.config.quality.result_format,
             save=lambda result: save_result(workspace.storage, result),
         )
+    bronze = workspace.lake.table(f"bronze.{name}")
+    if bronze is not None:  # its columns are known: the settings may have changed since it landed
+        config.check_columns(name, [f.name for f in bronze.schema().fields])
     report.stage(name, "validating and merging silver" if bound else "merging silver")
     silver = merge_silver(context, con, name, config, gate=gate)
     table = workspace.lake.table(identifier)

@@ -140,6 +140,7 @@ def load_bronze(
         for r in relations
     ]
     columns = plan_schema(identifier, config, _table_columns(table), relations, inferred)
+    config.check_columns(name, [column for column, _ in columns])  # before the table changes
     table = _prepare_table(lake, identifier, table, columns)
     schema_types = dict(_table_columns(table))
     columns = [(column, schema_types[column]) for column, _ in columns]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import unquote, urlparse
 
 from lagoa.core.errors import ConfigError
 
@@ -12,8 +13,10 @@ class Storage(Protocol):
     """The few operations Lagoa needs from a file store."""
 
     @property
-    def uri(self) -> str:
-        """Root of the store as a URI (``file:///…`` or ``s3://…``), handed to the Iceberg catalog."""
+    def warehouse(self) -> str:
+        """Root of the store as the Iceberg catalog's warehouse location: a plain absolute path on
+        local disk (``s3://…`` later). pyiceberg and DuckDB take locations literally, so a
+        ``file://`` URI's percent-escapes (``my%20project``) would become folder names."""
         ...
 
     def local_path(self, key: str) -> Path:
@@ -37,5 +40,5 @@ def open_storage(root: str, project_dir: Path) -> Storage:
         )
     from lagoa.storage.local import LocalStorage
 
-    path = Path(root.removeprefix("file://"))
+    path = Path(unquote(urlparse(root).path)) if root.startswith("file:") else Path(root)
     return LocalStorage(path if path.is_absolute() else project_dir / path)

@@ -17,8 +17,8 @@ class LocalStorage:
         self.root.mkdir(parents=True, exist_ok=True)
 
     @property
-    def uri(self) -> str:
-        return self.root.as_uri()
+    def warehouse(self) -> str:
+        return str(self.root)
 
     def local_path(self, key: str) -> Path:
         return self.root / key

@@ -5,13 +5,19 @@ partition field names, and the checks and hints built on them.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from typing import Any
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict
 
+from lagoa.core.config.secrets import SECRET_PATTERN
+from lagoa.core.names import RESERVED_SUFFIXES
+
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+MAX_NAME_LENGTH = 100
+"""Longest table name: each is a folder name too, and file systems stop at 255 bytes."""
 TYPE_NAMES = (
     "boolean",
     "int",
@@ -53,6 +59,37 @@ def check_cron(schedule: str) -> str:
             "or `5 * * * *` (hourly), or @daily / @hourly"
         )
     return schedule
+
+
+def table_name(name: str, what: str) -> str:
+    """``name`` when it can name a lake table (``what`` says which setting gave it), else a
+    ValueError saying the rule: the name becomes a folder, an Iceberg identifier and a SQL view."""
+    if not IDENTIFIER.match(name) or len(name) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"{what} `{name}` must be lower_snake_case: a letter or _, then letters, digits or _, "
+            f"at most {MAX_NAME_LENGTH} characters (it names a table)"
+        )
+    for suffix in RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            raise ValueError(
+                f"{what} `{name}` ends in `{suffix}`, which Lagoa gives its own tables; choose another name"
+            )
+    return name
+
+
+def environment_value(value: str) -> str:
+    """``value`` with each ``${env:NAME}`` replaced by the variable's value: for settings that are
+    no secret (folders), resolved when the file is loaded."""
+
+    def lookup(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(
+                f"environment variable `{name}` is not set; export {name}=… or change the setting"
+            )
+        return os.environ[name]
+
+    return SECRET_PATTERN.sub(lookup, value)
 
 
 def did_you_mean(word: str, choices: Any) -> str:

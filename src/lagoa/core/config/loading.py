@@ -5,11 +5,14 @@ errors that name the file, the key and the fix.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from lagoa.core.config.base import did_you_mean
 from lagoa.core.config.project import ProjectConfig
@@ -17,6 +20,29 @@ from lagoa.core.config.sources import SOURCE_KINDS
 from lagoa.core.errors import ConfigError
 
 PROJECT_FILE = "lagoa.yml"
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML forbids it; PyYAML
+    would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:  # `<<: *defaults` may be overridden key by key
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:  # an unhashable key: the base loader says so
+                continue
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key `{key}` is given twice (first at line {first + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _allowed_keys(path: list[str | int]) -> list[str]:
@@ -61,8 +87,43 @@ def _format_validation_error(error: ValidationError, file: str) -> ConfigError:
         )
     if first["type"] == "missing":
         return ConfigError("is required but missing", file=file, key=key, hint=f"add `{location[-1]}:`")
-    message = first["msg"].removeprefix("Value error, ")
+    explain = _EXPLAINED.get(first["type"])
+    message = explain(first, location) if explain else first["msg"].removeprefix("Value error, ")
     return ConfigError(message, file=file, key=key)
+
+
+def _unknown_choice(what: str, value: Any, expected: str) -> str:
+    """ "unknown <what> `value`; expected one of: …", from pydantic's quoted list of choices."""
+    choices = re.findall(r"'([^']*)'", expected)
+    suggestion = did_you_mean(str(value), choices)
+    return f"unknown {what} `{value}`{suggestion}; expected one of: {', '.join(choices)}"
+
+
+def _unknown_tag(error: ErrorDetails, _location: list[str | int]) -> str:
+    """A discriminated union's tag (a source's ``kind``); named after the discriminator function,
+    ``source_kind()`` → "source kind"."""
+    context = error.get("ctx", {})
+    what = str(context.get("discriminator", "kind")).strip("'()").replace("_", " ")
+    return _unknown_choice(what, context.get("tag"), str(context.get("expected_tags", "")))
+
+
+def _unknown_literal(error: ErrorDetails, location: list[str | int]) -> str:
+    what = next((str(part) for part in reversed(location) if isinstance(part, str)), "value")
+    return _unknown_choice(what, error.get("input"), str(error.get("ctx", {}).get("expected", "")))
+
+
+def _not_a_mapping(error: ErrorDetails, _location: list[str | int]) -> str:
+    return f"must be a mapping of settings (`key: value` lines), not `{error.get('input')}`"
+
+
+_EXPLAINED: dict[str, Callable[[ErrorDetails, list[str | int]], str]] = {
+    "union_tag_invalid": _unknown_tag,
+    "union_tag_not_found": _not_a_mapping,
+    "literal_error": _unknown_literal,
+    "model_type": _not_a_mapping,
+    "dict_type": _not_a_mapping,
+}
+"""Pydantic errors told in the project file's terms, by error type; others keep pydantic's words."""
 
 
 def _apply_environment(data: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +152,7 @@ def load_config(path: Path) -> ProjectConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot be read ({exc.__class__.__name__}: {exc})", file=file) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds only plain data
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

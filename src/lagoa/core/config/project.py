@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from lagoa.core.config.base import IDENTIFIER, Model, did_you_mean
+from lagoa.core.config.base import Model, did_you_mean, environment_value, table_name
 from lagoa.core.config.orchestration import (
     INGEST_RUNS,
     RESERVED_PIPELINE_NAMES,
@@ -15,9 +15,15 @@ from lagoa.core.config.orchestration import (
 )
 from lagoa.core.config.publish import DbtConfig, PublishSettings
 from lagoa.core.config.quality import QualityConfig
-from lagoa.core.config.sources import Source
+from lagoa.core.config.sources import Source, source_tables
 from lagoa.core.config.storage import CatalogConfig, StateConfig, StorageConfig
 from lagoa.core.errors import ConfigError
+
+
+def _collision(first: str, second: str, table: str) -> str:
+    if first == second:
+        return f"source `{first}` lists two tables that would both be `{table}`; list each table once"
+    return f"sources `{first}` and `{second}` would both write `{table}`; give one of them another `entity`"
 
 
 class ProjectConfig(Model):
@@ -42,12 +48,30 @@ class ProjectConfig(Model):
     notifications: list[Notifier] = Field(default_factory=list)
     """Slack, webhook or e-mail notifiers for run and task events."""
 
+    @field_validator("warehouse")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        return environment_value(value)
+
     @field_validator("sources")
     @classmethod
     def _source_names(cls, value: dict[str, Source]) -> dict[str, Source]:
         for name in value:
-            if not IDENTIFIER.match(name):
-                raise ValueError(f"source name `{name}` must be lower_snake_case (letters, digits, _)")
+            table_name(name, "source name")
+        writers: dict[str, str] = {}
+        for name, source in value.items():
+            for bronze, entity in source_tables(name, source):
+                for table in (f"bronze.{bronze}", f"silver.{entity}"):
+                    if table in writers:
+                        raise ValueError(_collision(writers[table], name, table))
+                    writers[table] = name
+        return value
+
+    @field_validator("publish")
+    @classmethod
+    def _model_names(cls, value: dict[str, PublishSettings]) -> dict[str, PublishSettings]:
+        for model in value:
+            table_name(model, "model")
         return value
 
     @model_validator(mode="after")

@@ -8,7 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
 
-from lagoa.core.config.base import DECIMAL_TYPE, TYPE_NAMES, Model, did_you_mean, partition_fields
+from lagoa.core.config.base import (
+    DECIMAL_TYPE,
+    PARTITION_FIELD,
+    TYPE_NAMES,
+    Model,
+    did_you_mean,
+    partition_fields,
+    table_name,
+)
+from lagoa.core.errors import ConfigError
+from lagoa.core.names import CHANGES_SUFFIX, LINEAGE, SYSTEM_COLUMNS
 from lagoa.core.time import parse_duration
 
 
@@ -61,6 +71,31 @@ class TableSource(Model):
     @classmethod
     def _partition_fields(cls, value: list[str]) -> list[str]:
         return partition_fields(value)
+
+    @field_validator("entity")
+    @classmethod
+    def _entity(cls, value: str | None) -> str | None:
+        return None if value is None else table_name(value, "entity")
+
+    def check_columns(self, source: str, columns: list[str]) -> None:
+        """Raise a ConfigError if a setting names a column that is not in ``columns`` (the data's)
+        nor one of Lagoa's lineage columns: checked before anything lands, as silver needs them."""
+        known = [*columns, *(name for name, _ in LINEAGE)]
+        wanted = [("primary_key", key) for key in self.primary_key]
+        wanted += [("ordering", self.ordering)] if self.ordering else []
+        for field in self.partition_by:
+            match = PARTITION_FIELD.match(field)
+            wanted.append(("partition_by", (match.group(2) or match.group(3)) if match else field))
+        if self.cursor:
+            wanted.append(("cursor" if isinstance(self, FileSource) else "incremental.field", self.cursor))
+        shown = [column for column in columns if column not in SYSTEM_COLUMNS]
+        for setting, column in wanted:
+            if column not in known:
+                raise ConfigError(
+                    f"column `{column}` is not in the data of source `{source}`{did_you_mean(column, shown)}",
+                    key=f"sources.{source}.{setting}",
+                    hint=f"the data has: {', '.join(shown[:20])}{' …' if len(shown) > 20 else ''}",
+                )
 
     @model_validator(mode="after")
     def _ordering_needs_key(self) -> TableSource:
@@ -253,6 +288,15 @@ class PostgresSource(Model):
         """The lake name of each listed table: its name without the schema."""
         return [table.split(".")[-1] for table in self.tables]
 
+    @field_validator("tables")
+    @classmethod
+    def _table_names(cls, value: list[str]) -> list[str]:
+        for table in value:
+            if table.count(".") > 1:
+                raise ValueError(f"table `{table}` is neither `table` nor `schema.table`")
+            table_name(table.split(".")[-1], "table")
+        return value
+
     def slot_name(self, source: str) -> str:
         return self.slot or f"lagoa_{source}"
 
@@ -260,12 +304,20 @@ class PostgresSource(Model):
         return self.publication or f"lagoa_{source}"
 
 
+def source_kind(value: Any) -> Any:
+    """A source's ``kind`` (``file`` when unset); None for what is no mapping, which pydantic
+    reports as such. Named: pydantic's errors name the discriminator ("unknown source kind")."""
+    if isinstance(value, dict):
+        return value.get("kind") or "file"
+    return getattr(value, "kind", None)
+
+
 Source = Annotated[
     Annotated[FileSource, Tag("file")]
     | Annotated[HttpSource, Tag("http")]
     | Annotated[PythonSource, Tag("python")]
     | Annotated[PostgresSource, Tag("postgres")],
-    Discriminator(lambda value: (value.get("kind") if isinstance(value, dict) else value.kind) or "file"),
+    Discriminator(source_kind),
 ]
 
 
@@ -280,5 +332,5 @@ SOURCE_KINDS: dict[str, type[BaseModel]] = {
 def source_tables(name: str, source: Source) -> list[tuple[str, str]]:
     """The (bronze table, silver entity) pairs a source writes."""
     if isinstance(source, PostgresSource):
-        return [(f"{entity}__changes", entity) for entity in source.entities()]
+        return [(f"{entity}{CHANGES_SUFFIX}", entity) for entity in source.entities()]
     return [(name, source.entity or name)]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from lagoa.core.config.base import Model
+from pydantic import field_validator
+
+from lagoa.core.config.base import Model, environment_value
 
 
 class StorageConfig(Model):
     """Where the lake's files live."""
 
     root: str = ".lagoa/lake"
-    """Folder (relative to the project) or URI holding raw/, bronze/, silver/ and gold/."""
+    """Folder (relative to the project) or URI holding raw/, bronze/, silver/ and gold/; may use
+    ``${env:NAME}`` (resolved when the file is loaded)."""
+
+    @field_validator("root")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        return environment_value(value)
 
 
 class CatalogConfig(Model):
