@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lagoa.core.config import PostgresSource, redact, resolve_secrets
+from lagoa.core.config import PostgresSource, redact, resolve_secrets, table_name
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.core.names import ERROR_COLUMNS, LINEAGE, LSN, RELATION, RUN_ID
 from lagoa.core.report import Reporter
@@ -382,6 +382,13 @@ def table_names(con: Any, source: str, config: PostgresSource) -> list[str]:
             f"source `{source}`: schema `{config.schema_name}` has no tables",
             hint=f"list them under `sources.{source}.tables`, or check `sources.{source}.schema`",
         )
+    for table in found:  # listed tables were checked when lagoa.yml was loaded
+        try:
+            table_name(table, f"table `{config.schema_name}.{table}`: its lake name")
+        except ValueError as exc:
+            raise ConfigError(
+                f"source `{source}`: {exc}", hint=f"list the tables to copy under `sources.{source}.tables`"
+            ) from None
     return found
 
 

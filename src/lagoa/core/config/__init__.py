@@ -3,7 +3,8 @@
 Lookup order for settings: the project file, then environment variables ``LAGOA_<SECTION>_<KEY>``
 for the storage, catalog, state and warehouse settings (e.g. ``LAGOA_CATALOG_URI``), then flags
 given on the command line. Secrets are written as ``${env:NAME}`` and resolved only when used:
-the model keeps the reference, never the value, so printing a config cannot leak a secret.
+the model keeps the reference, never the value, so printing a config cannot leak a secret. The
+folders ``storage.root`` and ``warehouse``, no secrets, resolve theirs when the file is loaded.
 
 One module per part: ``base`` (what every section shares), ``storage``, ``sources``, ``quality``,
 ``orchestration`` and ``publish`` (the sections), ``project`` (the whole file), ``loading``
@@ -12,7 +13,7 @@ One module per part: ``base`` (what every section shares), ``storage``, ``source
 
 from __future__ import annotations
 
-from lagoa.core.config.base import PARTITION_FIELD, did_you_mean
+from lagoa.core.config.base import PARTITION_FIELD, did_you_mean, table_name
 from lagoa.core.config.loading import PROJECT_FILE, load_config
 from lagoa.core.config.orchestration import Notifier, PipelineConfig
 from lagoa.core.config.project import ProjectConfig
@@ -55,4 +56,5 @@ __all__ = [
     "redact",
     "resolve_secrets",
     "source_tables",
+    "table_name",
 ]
