@@ -113,7 +113,9 @@ def _unknown_literal(error: ErrorDetails, location: list[str | int]) -> str:
 
 
 def _not_a_mapping(error: ErrorDetails, _location: list[str | int]) -> str:
-    return f"must be a mapping of settings (`key: value` lines), not `{error.get('input')}`"
+    value = error.get("input")
+    found = "it is empty" if value is None else f"not `{value}`"
+    return f"must be a mapping of settings (`key: value` lines); {found}"
 
 
 _EXPLAINED: dict[str, Callable[[ErrorDetails, list[str | int]], str]] = {
