@@ -339,6 +339,18 @@ def test_wal_level_must_be_logical(tmp_path: Path) -> None:
         with replicator(project) as r, pytest.raises(ConfigError, match="wal_level = replica") as failure:
             r.setup()
         assert "ALTER SYSTEM SET wal_level = logical" in str(failure.value.hint)
+        # `lagoa doctor` fails the source's replication check, and `lagoa cdc status` fails, both
+        # naming the fix.
+        doctor = subprocess.run([*LAGOA, "doctor", "--json"], cwd=tmp_path, capture_output=True, text=True)
+        assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+        failed = [c for c in json.loads(doctor.stdout) if c["ok"] == "NO"]
+        assert [c["check"] for c in failed] == ["source app replication"]
+        assert "wal_level = replica" in failed[0]["detail"]
+        assert "ALTER SYSTEM SET wal_level = logical" in failed[0]["detail"]
+        status = subprocess.run([*LAGOA, "cdc", "status"], cwd=tmp_path, capture_output=True, text=True)
+        assert status.returncode != 0, status.stdout + status.stderr
+        assert "ALTER SYSTEM SET wal_level = logical" in status.stdout + status.stderr
+        assert "Traceback" not in status.stderr
 
 
 LAGOA = [sys.executable, "-m", "lagoa.cli"]

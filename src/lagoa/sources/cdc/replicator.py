@@ -157,6 +157,9 @@ class Replicator:
     # -- status and drop -----------------------------------------------------------------------
 
     def status(self, *, peek: bool = True) -> Status:
+        """The slot's lag and each table's last LSN; fails with the fix when the server cannot
+        replicate (a slot's state means nothing there)."""
+        self.check()
         return slot_status(
             self.session,
             self.workspace,
