@@ -356,6 +356,59 @@ def test_wal_level_must_be_logical(tmp_path: Path) -> None:
 LAGOA = [sys.executable, "-m", "lagoa.cli"]
 
 
+def test_two_lakes_never_split_one_slot(tmp_path: Path, database: str) -> None:
+    """Each lake gets a slot of its own; a lake given a slot another lake reads refuses it; a lake
+    whose slot someone else moved on stops with the fix; a lake set up under the old default slot
+    name keeps it."""
+    first, second = cdc_project(tmp_path / "one", database), cdc_project(tmp_path / "two", database)
+    with replicator(first) as one, replicator(second) as two:
+        one.setup()
+        two.setup()
+        assert one.slot != two.slot and one.publication != two.publication
+        with psycopg.connect(database, autocommit=True) as con:
+            for i in range(20):
+                con.execute("UPDATE accounts SET owner = %s WHERE id = %s", (f"moved {i}", i + 1))
+        follow(two, threading.Event(), once=True)
+        follow(one, threading.Event(), once=True)
+    for project in (first, second):
+        assert_mirrored(project, database)
+
+    # Two lakes told to use one slot: the second refuses it rather than share it.
+    shared = "    slot: lagoa_shared"
+    third, fourth = (cdc_project(tmp_path / n, database, extra=shared) for n in ("three", "four"))
+    with replicator(third) as r:
+        r.setup()
+    with replicator(fourth) as r, pytest.raises(ConfigError, match="this lake did not create it") as refused:
+        r.setup()
+    assert "a slot of its own" in str(refused.value.hint)
+
+    # Another consumer reads the slot: the lake stops rather than miss its changes.
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET owner = 'taken' WHERE id = 1")
+        con.execute("SELECT pg_replication_slot_advance('lagoa_shared', pg_current_wal_lsn())")
+    with replicator(third) as r, pytest.raises(SourceError, match="where this lake left it") as taken:
+        r.setup()
+        follow(r, threading.Event(), once=True)
+    assert "a slot of its own" in str(taken.value.hint)
+    _, rows = third.query("SELECT owner FROM silver.accounts WHERE id = 1")
+    assert rows == [("moved 0",)]  # nothing half-applied
+
+    # A lake set up before lakes kept a record of their slot keeps the slot it has.
+    old = tmp_path / "old"
+    legacy = cdc_project(old, database, extra="    slot: lagoa_app\n    publication: lagoa_app")
+    with replicator(legacy) as r:
+        r.setup()
+    (old / ".lagoa/lake/cdc/app.json").unlink()
+    legacy = cdc_project(old, database)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET owner = 'later' WHERE id = 2")
+    with replicator(legacy) as r:
+        assert r.slot == "lagoa_app"
+        r.setup()
+        follow(r, threading.Event(), once=True)
+    assert_mirrored(legacy, database)
+
+
 def test_killed_replicator_resumes_exactly_once(tmp_path: Path, database: str) -> None:
     """`lagoa cdc run --follow` is SIGKILLed at random moments while writers run; each restart
     resumes, and in the end silver equals the source and no change is logged twice."""
@@ -394,7 +447,7 @@ def test_killed_replicator_resumes_exactly_once(tmp_path: Path, database: str) -
     )
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert report["slot"] == "lagoa_app" and report["lag_seconds"] == 0
+    assert report["slot"].startswith("lagoa_app_") and report["lag_seconds"] == 0
     assert {t["table"] for t in report["tables"]} == set(TABLES)
     assert all(t["silver_lsn"] == t["bronze_lsn"] is not None for t in report["tables"])
 
@@ -475,7 +528,7 @@ def test_status_warns_when_the_slot_retains_too_much_wal(tmp_path: Path, databas
     assert status.retained_wal_bytes > 1024 * 1024
     assert warning is not None and "bound: 1 MB" in warning and "lagoa cdc run" in warning
     shown = subprocess.run([*LAGOA, "cdc", "status", "-p", str(tmp_path)], capture_output=True, text=True)
-    assert shown.returncode == 0 and "warning: slot `lagoa_app` makes Postgres keep" in shown.stderr
+    assert shown.returncode == 0 and f"warning: slot `{r.slot}` makes Postgres keep" in shown.stderr
 
 
 def test_an_idle_slot_moves_past_other_activity(tmp_path: Path, database: str) -> None:

@@ -14,10 +14,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from lagoa.core.config import PostgresSource
-from lagoa.core.errors import SlotBusyError
+from lagoa.core.errors import SlotBusyError, SourceError
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.sources.cdc.apply import Applier
 from lagoa.sources.cdc.decode import Decoder
+from lagoa.sources.cdc.ledger import open_ledger
 from lagoa.sources.cdc.lsn import format_lsn
 from lagoa.sources.cdc.slot import HEARTBEAT_BYTES, SlotSession
 from lagoa.sources.cdc.status import Status, retained_warning, slot_status
@@ -77,7 +78,10 @@ class Replicator:
         self.config = config
         self.run_id = run_id
         self.reporter: Reporter = reporter if reporter is not None else LogReporter(log)
-        self.session = SlotSession(name, config, self.reporter)
+        self.ledger = open_ledger(workspace, name, config)
+        self.session = SlotSession(
+            name, config, self.reporter, slot=self.ledger.slot, publication=self.ledger.publication
+        )
         self.slot = self.session.slot
         self.publication = self.session.publication
         self.applier = Applier(workspace, name, self.slot, run_id)
@@ -116,14 +120,26 @@ class Replicator:
         self.check()
         self.lock()
         tables = describe_tables(self.session)
+        exists = self.session.exists()
+        if exists and self.ledger.confirmed is None and not self.ledger.inherited:
+            raise self.session.error(
+                f"slot `{self.slot}` exists, but this lake did not create it: another lake may be "
+                "reading it (two lakes on one slot split its changes)",
+                f"give this source a slot of its own (another `sources.{self.name}.slot`, or none: "
+                "the default is unique to each lake), or, if nothing reads the slot, drop it: "
+                f"`lagoa cdc drop {self.name}`",
+            )
         done: list[str] = []
         done += self.session.ensure_publication(tables)
-        if not self.session.exists():
+        if not exists:
             with self.session.exporting(self.slot, temporary=False) as taken:
+                self.ledger.confirmed = taken.lsn
+                self.ledger.save()
                 done.append(f"created slot {self.slot} at {format_lsn(taken.lsn)}")
                 rows = self._copy(tables, taken)
             done.append(f"copied {len(tables)} table(s), {rows:,} rows, from the slot's snapshot")
         else:
+            self._claim(self.session.position()[1])
             missing = [t for t in tables if needs_copy(self.workspace.lake, t)]
             if missing:
                 rows = self._snapshot(missing)
@@ -131,6 +147,23 @@ class Replicator:
         for table in tables:
             self.decoder.track(table)
         return done
+
+    def _claim(self, confirmed: int) -> None:
+        """Fail when someone else moved the slot past where this lake left it; the slot of a lake
+        set up before lakes kept ledgers is taken where it is."""
+        if self.ledger.confirmed is None:
+            self.ledger.confirmed = confirmed
+            self.ledger.save()
+        elif confirmed > self.ledger.confirmed:
+            raise SourceError(
+                self.name,
+                f"slot `{self.slot}` was moved to {format_lsn(confirmed)}, past "
+                f"{format_lsn(self.ledger.confirmed)} where this lake left it: another consumer (another "
+                "lake given the same slot?) took changes this lake never got",
+                hint=f"give this source a slot of its own (`sources.{self.name}.slot`, a name no other "
+                f"lake uses), then run `lagoa cdc setup {self.name}`: it creates the slot and copies "
+                "the tables again",
+            )
 
     def _snapshot(self, tables: list[SourceTable]) -> int:
         """Copy tables the slot already streams (added later, or resynced), from a temporary
@@ -173,7 +206,10 @@ class Replicator:
     def drop(self) -> list[str]:
         """Drop the slot and the publication (the lake tables stay)."""
         self.lock()
-        return self.session.drop()
+        done = self.session.drop()
+        self.ledger.confirmed = None  # a new slot of that name starts afresh
+        self.ledger.save()
+        return done
 
     # -- replication ---------------------------------------------------------------------------
 
@@ -181,6 +217,7 @@ class Replicator:
         """Apply the committed transactions waiting in the slot (up to ``flush_rows`` changes)."""
         result = FlushResult()
         upto, confirmed = self.session.position()
+        self._claim(confirmed)
         limit = self.config.flush_rows
         messages = self.session.peek(upto, limit)
         result.more = len(messages) >= limit
@@ -198,6 +235,8 @@ class Replicator:
         # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
         # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
         if batch.decoded > confirmed:
+            self.ledger.confirmed = batch.decoded  # recorded first: a crash leaves the slot behind it
+            self.ledger.save()
             self.session.advance(batch.decoded)
         elif not batch.ends and upto - confirmed >= HEARTBEAT_BYTES:
             self.session.heartbeat()

@@ -50,13 +50,15 @@ class SlotSession:
     """One source's slot (``slot``) and publication (``publication``) on its server. ``open``
     connects; until then only the names and credentials are known."""
 
-    def __init__(self, name: str, config: PostgresSource, reporter: Reporter) -> None:
+    def __init__(
+        self, name: str, config: PostgresSource, reporter: Reporter, *, slot: str, publication: str
+    ) -> None:
         self.name = name
         self.config = config
         self.reporter = reporter
         self.dsn, self.secrets = credentials(config)
-        self.slot = config.slot_name(name)
-        self.publication = config.publication_name(name)
+        self.slot = slot
+        self.publication = publication
         self.con: Any = None
         self.heartbeats = True
         """False once the server refused a heartbeat (the slot then moves with changes only)."""
