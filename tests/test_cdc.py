@@ -289,6 +289,68 @@ def test_schema_changes(tmp_path: Path, database: str) -> None:
         assert project.query("SELECT v FROM silver.audit WHERE k = '1'")[1] == [("retyped",)]
 
 
+def test_columns_added_with_a_default_fill_the_rows_already_mirrored(tmp_path: Path, database: str) -> None:
+    """Postgres gives the rows it has a column's default (a constant, or a volatile one, row by
+    row) with no change on the stream: silver gets them too, whether the column is noticed during
+    a run (with or without a later change of its table) or at the next start."""
+    project = cdc_project(tmp_path, database)
+    messages = Messages()
+    config = project.config.sources["app"]
+    assert config.kind == "postgres"
+    with (
+        Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r,
+        psycopg.connect(database, autocommit=True) as con,
+    ):
+        r.setup()
+        con.execute("ALTER TABLE accounts ADD COLUMN tier int DEFAULT 3")  # constant: no rewrite
+        con.execute("UPDATE accounts SET tier = 9 WHERE id = 1")
+        con.execute("ALTER TABLE lines ADD COLUMN token text DEFAULT md5(random()::text)")  # volatile
+        con.execute("ALTER TABLE audit ADD COLUMN note text")  # no default: every row NULL, no copy
+        follow(r, threading.Event(), once=True)
+        assert_mirrored(project, database)
+        assert project.query("SELECT count(DISTINCT token) FROM silver.lines")[1] == [(400,)]
+        refilled = [m for m in messages if "added with a default" in m]
+        assert len(refilled) == 1 and "`tier`" in refilled[0] and "`token`" in refilled[0]
+        assert "audit" not in refilled[0]
+        con.execute("UPDATE lines SET sku = 'later' WHERE order_id = 2")  # changes apply as before
+        follow(r, threading.Event(), once=True)
+        assert_mirrored(project, database)
+    assert len([m for m in messages if "added with a default" in m]) == 1
+    with psycopg.connect(database, autocommit=True) as con:  # between two runs
+        con.execute("ALTER TABLE audit ADD COLUMN stamp timestamptz DEFAULT clock_timestamp()")
+    messages.clear()
+    with Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r:
+        done = r.setup()
+    assert any("`stamp` to `public.audit`" in line for line in done)
+    assert_mirrored(project, database)
+
+
+def test_a_column_dropped_between_runs_is_reported_once(tmp_path: Path, database: str) -> None:
+    project = cdc_project(tmp_path, database)
+    config = project.config.sources["app"]
+    assert config.kind == "postgres"
+    with replicator(project) as r:
+        r.setup()
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("ALTER TABLE lines DROP COLUMN qty")
+        con.execute("INSERT INTO lines VALUES (900, 1, 'sku-x')")
+    for start in range(2):
+        messages = Messages()
+        with Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r:
+            r.setup()
+            follow(r, threading.Event(), once=True)
+        dropped = [m for m in messages if "`qty` was dropped" in m]
+        assert dropped == (
+            [
+                "column `qty` was dropped from `public.lines`: silver keeps it, NULL in rows changed from now on"
+            ]
+            if start == 0
+            else []
+        )
+    assert project.query("SELECT sku, qty FROM silver.lines WHERE order_id = 900")[1] == [("sku-x", None)]
+    assert project.query("SELECT qty FROM silver.lines WHERE order_id = 1 AND line_no = 1")[1] == [(5,)]
+
+
 def test_bad_configuration_says_what_to_change(tmp_path: Path, database: str) -> None:
     with psycopg.connect(database, autocommit=True) as con:
         con.execute("CREATE TABLE loose (k int, v text)")

@@ -30,6 +30,10 @@ class Ledger:
     leaves the slot behind it, never past it). None until this lake creates or first reads it."""
     dropped: dict[str, list[str]] = field(default_factory=dict)
     """Per table, the columns dropped at the source that were reported already."""
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    """Per table, the source's columns whose value silver holds for every row: copied, or added
+    at the source with no value for the rows it had (a column added with a default is not, until
+    the table is copied again)."""
     inherited: bool = False
     """The lake mirrored the source before it kept a ledger: its slot is taken as it is."""
 
@@ -39,6 +43,7 @@ class Ledger:
             "publication": self.publication,
             "confirmed": self.confirmed,
             "dropped": self.dropped,
+            "columns": self.columns,
         }
         replace_text(self.path, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
@@ -51,7 +56,12 @@ def open_ledger(workspace: Workspace, source: str, config: PostgresSource) -> Le
     if path.is_file():
         recorded = json.loads(path.read_text(encoding="utf-8"))
         ledger = Ledger(
-            path, recorded["slot"], recorded["publication"], recorded["confirmed"], recorded["dropped"]
+            path,
+            recorded["slot"],
+            recorded["publication"],
+            recorded["confirmed"],
+            recorded["dropped"],
+            recorded["columns"],
         )
     elif _mirrored_before_ledgers(workspace.lake, config):
         ledger = Ledger(path, f"lagoa_{source}", f"lagoa_{source}", inherited=True)

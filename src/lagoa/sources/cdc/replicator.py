@@ -17,13 +17,13 @@ from lagoa.core.config import PostgresSource
 from lagoa.core.errors import SlotBusyError, SourceError
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.sources.cdc.apply import Applier
-from lagoa.sources.cdc.decode import Decoder
+from lagoa.sources.cdc.decode import Decoder, Mirror, dropped_column
 from lagoa.sources.cdc.ledger import open_ledger
 from lagoa.sources.cdc.lsn import format_lsn
 from lagoa.sources.cdc.slot import HEARTBEAT_BYTES, SlotSession
 from lagoa.sources.cdc.status import Status, retained_warning, slot_status
-from lagoa.sources.cdc.tables import describe_tables, listed, needs_copy
-from lagoa.sources.postgres import Snapshot, SourceTable, copy_tables
+from lagoa.sources.cdc.tables import catalog_columns, describe_tables, listed, needs_copy
+from lagoa.sources.postgres import Snapshot, SourceTable, copy_tables, describe, lake_tables
 
 if TYPE_CHECKING:
     from lagoa.workspace import Workspace
@@ -146,7 +146,7 @@ class Replicator:
                 done.append(f"copied {', '.join(t.name for t in missing)}: {rows:,} rows")
         for table in tables:
             self.decoder.track(table)
-        return done
+        return done + self._reconcile(tables)
 
     def _claim(self, confirmed: int) -> None:
         """Fail when someone else moved the slot past where this lake left it; the slot of a lake
@@ -186,6 +186,82 @@ class Replicator:
         )
         self.copied_rows += rows
         return rows
+
+    # -- the tables' columns ------------------------------------------------------------------
+
+    def _reconcile(self, tables: list[SourceTable]) -> list[str]:
+        """At start: say which columns were dropped at the source since the last run (silver
+        keeps them), then fill the columns added since (:meth:`_refill`)."""
+        lake = self.workspace.lake
+        for table in tables:
+            silver = lake.table(f"silver.{table.name}")
+            held = [f.name for f in silver.schema().fields] if silver is not None else []
+            self.ledger.columns.setdefault(table.name, held)
+            mirror = self.decoder.mirrors[table.name]
+            mirror.dropped |= set(self.ledger.dropped.get(table.name, []))
+            source = {c.name for c in table.columns}
+            for gone in [c for c in held if c not in source and c not in mirror.dropped]:
+                self.say(dropped_column(table, gone))
+                mirror.dropped.add(gone)
+        self._keep_dropped()
+        return self._refill()
+
+    def _keep_dropped(self) -> None:
+        """Record the dropped columns reported, so that the next start does not report them again."""
+        dropped = {n: sorted(m.dropped) for n, m in self.decoder.mirrors.items() if m.dropped}
+        if dropped != self.ledger.dropped:
+            self.ledger.dropped = dropped
+            self.ledger.save()
+
+    def _refill(self) -> list[str]:
+        """Copy again, from a snapshot, each table that gained a column its existing rows got
+        values for with no change on the stream (added with a default, constant or volatile, or
+        as an identity): only a copy gives every row the value Postgres gave it. Checked at start
+        and after every flush, against the catalog, so a column is noticed even when no change
+        of its table follows. Returns what it did."""
+        mirrors = list(self.decoder.mirrors.values())
+        catalog = catalog_columns(self.session, [m.table.oid for m in mirrors])
+        stale: dict[Mirror, list[str]] = {}
+        for mirror in mirrors:
+            now, seen = catalog[mirror.table.oid], self.ledger.columns.get(mirror.table.name, [])
+            if not now:
+                continue  # dropped (or created again): the stream says so
+            added = [c for c in now if c not in seen]
+            if any(now[c] for c in added):
+                stale[mirror] = [c for c in added if now[c]]
+                continue
+            if added:  # NULL in every row: silver gets the column now, not at its first change
+                mirror.table = self._describe(mirror)
+                lake_tables(self.workspace.lake, mirror.table, hint=self._resync_hint(mirror.table))
+            if added or any(c not in now for c in seen):
+                self.ledger.columns[mirror.table.name] = [c for c in seen if c in now] + added
+                self.ledger.save()
+        if not stale:
+            return []
+        tables = [self._describe(m) for m in stale]
+        rows = self._snapshot(tables)
+        for mirror, table in zip(stale, tables, strict=True):
+            mirror.table = table
+            self.ledger.columns[table.name] = [c.name for c in table.columns]
+        self.ledger.save()
+        what = "; ".join(
+            f"{', '.join(f'`{c}`' for c in columns)} to `{m.table.schema}.{m.table.name}`"
+            for m, columns in stale.items()
+        )
+        return [
+            f"column(s) added with a default ({what}): the rows already there got values that no "
+            f"change carries, so {', '.join(t.name for t in tables)} copied again from a snapshot: "
+            f"{rows:,} rows"
+        ]
+
+    def _describe(self, mirror: Mirror) -> SourceTable:
+        table = mirror.table
+        return describe(
+            self.session.con, self.name, self.config, f"{table.schema}.{table.name}", generated=False
+        )
+
+    def _resync_hint(self, table: SourceTable) -> str:
+        return f"copy the table again: `lagoa cdc resync {self.name} {table.name}`"
 
     # -- status and drop -----------------------------------------------------------------------
 
@@ -234,6 +310,9 @@ class Replicator:
         # Advance only to a position decoded here: the end of a transaction, or a heartbeat.
         # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
         # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
+        self._keep_dropped()
+        for line in self._refill():
+            self.say(line)
         if batch.decoded > confirmed:
             self.ledger.confirmed = batch.decoded  # recorded first: a crash leaves the slot behind it
             self.ledger.save()
@@ -261,6 +340,10 @@ class Replicator:
         rows = self._snapshot(chosen)
         for table in chosen:
             self.decoder.track(table)
+            mirror = self.decoder.mirrors[table.name]
+            mirror.table, mirror.dropped = table, set()  # the mirror starts afresh
+            self.ledger.columns[table.name] = [c.name for c in table.columns]
+        self.ledger.save()
         return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
 
 
