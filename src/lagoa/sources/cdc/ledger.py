@@ -36,6 +36,9 @@ class Ledger:
     the table is copied again)."""
     inherited: bool = False
     """The lake mirrored the source before it kept a ledger: its slot is taken as it is."""
+    applied: int | None = None
+    """When ``slot`` names another slot than the one recorded: where the lake moved that one to,
+    having applied every change before it (not saved)."""
 
     def save(self) -> None:
         record = {
@@ -69,7 +72,7 @@ def open_ledger(workspace: Workspace, source: str, config: PostgresSource) -> Le
         own = f"lagoa_{source}_{lake_id(workspace.storage)[:8]}"
         ledger = Ledger(path, own, own)
     if config.slot is not None and config.slot != ledger.slot:
-        ledger.slot, ledger.confirmed = config.slot, None
+        ledger.slot, ledger.confirmed, ledger.applied = config.slot, None, ledger.confirmed
     ledger.publication = config.publication or ledger.publication
     return ledger
 

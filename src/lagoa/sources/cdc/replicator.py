@@ -122,13 +122,7 @@ class Replicator:
         tables = describe_tables(self.session)
         exists = self.session.exists()
         if exists and self.ledger.confirmed is None and not self.ledger.inherited:
-            raise self.session.error(
-                f"slot `{self.slot}` exists, but this lake did not create it: another lake may be "
-                "reading it (two lakes on one slot split its changes)",
-                f"give this source a slot of its own (another `sources.{self.name}.slot`, or none: "
-                "the default is unique to each lake), or, if nothing reads the slot, drop it: "
-                f"`lagoa cdc drop {self.name}`",
-            )
+            self._adopt()
         done: list[str] = []
         done += self.session.ensure_publication(tables)
         if not exists:
@@ -147,6 +141,23 @@ class Replicator:
         for table in tables:
             self.decoder.track(table)
         return done + self._reconcile(tables)
+
+    def _adopt(self) -> None:
+        """Take a slot this lake did not create (named in ``slot``) only when this lake applied
+        every change before the slot's position (it moved its previous slot that far). Else
+        refuse it: it may be another lake's (two lakes on one slot split its changes), and the
+        changes before it never reached this lake."""
+        confirmed = self.session.position()[1]
+        if self.ledger.applied is not None and confirmed <= self.ledger.applied:
+            return
+        raise self.session.error(
+            f"slot `{self.slot}` exists, but this lake did not create it, and changes before its "
+            f"position ({format_lsn(confirmed)}) never reached this lake: another lake may be reading "
+            "it (two lakes on one slot split its changes)",
+            f"give this source a slot of its own (another `sources.{self.name}.slot`, or none: the "
+            "default is unique to each lake), or, if nothing reads the slot, drop it: "
+            f"`lagoa cdc drop {self.name}`",
+        )
 
     def _claim(self, confirmed: int) -> None:
         """Fail when someone else moved the slot past where this lake left it; the slot of a lake
