@@ -196,6 +196,9 @@ class Replicator:
             reporter=self.reporter,
         )
         self.copied_rows += rows
+        for table in tables:  # copied: silver holds each of its columns for every row
+            self.ledger.columns[table.name] = [c.name for c in table.columns]
+        self.ledger.save()
         return rows
 
     # -- the tables' columns ------------------------------------------------------------------
@@ -253,15 +256,13 @@ class Replicator:
         rows = self._snapshot(tables)
         for mirror, table in zip(stale, tables, strict=True):
             mirror.table = table
-            self.ledger.columns[table.name] = [c.name for c in table.columns]
-        self.ledger.save()
         what = "; ".join(
             f"{', '.join(f'`{c}`' for c in columns)} to `{m.table.schema}.{m.table.name}`"
             for m, columns in stale.items()
         )
         return [
             f"column(s) added with a default ({what}): the rows already there got values that no "
-            f"change carries, so {', '.join(t.name for t in tables)} copied again from a snapshot: "
+            f"change carries, so {', '.join(t.name for t in tables)} were copied again from a snapshot: "
             f"{rows:,} rows"
         ]
 
@@ -318,12 +319,12 @@ class Replicator:
                     mirror, change_set, batch.begins, batch.ends
                 )
             result.changes = sum(result.tables.values())
-        # Advance only to a position decoded here: the end of a transaction, or a heartbeat.
-        # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
-        # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
         self._keep_dropped()
         for line in self._refill():
             self.say(line)
+        # Advance only to a position decoded here: the end of a transaction, or a heartbeat.
+        # Decoding reads flushed WAL only, and an asynchronous commit is written (counted in
+        # pg_current_wal_lsn) before it is flushed: advancing to the server's position would skip it.
         if batch.decoded > confirmed:
             self.ledger.confirmed = batch.decoded  # recorded first: a crash leaves the slot behind it
             self.ledger.save()
@@ -353,8 +354,6 @@ class Replicator:
             self.decoder.track(table)
             mirror = self.decoder.mirrors[table.name]
             mirror.table, mirror.dropped = table, set()  # the mirror starts afresh
-            self.ledger.columns[table.name] = [c.name for c in table.columns]
-        self.ledger.save()
         return [f"copied {', '.join(t.name for t in chosen)} again: {rows:,} rows"]
 
 
