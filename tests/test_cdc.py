@@ -543,6 +543,8 @@ def test_ingest_of_a_cdc_source_sets_up_then_applies_what_was_committed(
 ) -> None:
     """`lagoa ingest` (and so a pipeline's ingest task) replicates a CDC source once per run."""
     project = cdc_project(tmp_path, database)
+    replication = [c for c in project.doctor() if c[0] == "source app replication"]
+    assert replication == [("source app replication", True, replication[0][2])]
     first = project.ingest()
     assert first.sources[0].bronze_rows == 300 + 400 + 50  # the copy from the slot's snapshot
     assert_mirrored(project, database)
