@@ -289,6 +289,68 @@ def test_schema_changes(tmp_path: Path, database: str) -> None:
         assert project.query("SELECT v FROM silver.audit WHERE k = '1'")[1] == [("retyped",)]
 
 
+def test_columns_added_with_a_default_fill_the_rows_already_mirrored(tmp_path: Path, database: str) -> None:
+    """Postgres gives the rows it has a column's default (a constant, or a volatile one, row by
+    row) with no change on the stream: silver gets them too, whether the column is noticed during
+    a run (with or without a later change of its table) or at the next start."""
+    project = cdc_project(tmp_path, database)
+    messages = Messages()
+    config = project.config.sources["app"]
+    assert config.kind == "postgres"
+    with (
+        Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r,
+        psycopg.connect(database, autocommit=True) as con,
+    ):
+        r.setup()
+        con.execute("ALTER TABLE accounts ADD COLUMN tier int DEFAULT 3")  # constant: no rewrite
+        con.execute("UPDATE accounts SET tier = 9 WHERE id = 1")
+        con.execute("ALTER TABLE lines ADD COLUMN token text DEFAULT md5(random()::text)")  # volatile
+        con.execute("ALTER TABLE audit ADD COLUMN note text")  # no default: every row NULL, no copy
+        follow(r, threading.Event(), once=True)
+        assert_mirrored(project, database)
+        assert project.query("SELECT count(DISTINCT token) FROM silver.lines")[1] == [(400,)]
+        refilled = [m for m in messages if "added with a default" in m]
+        assert len(refilled) == 1 and "`tier`" in refilled[0] and "`token`" in refilled[0]
+        assert "audit" not in refilled[0]
+        con.execute("UPDATE lines SET sku = 'later' WHERE order_id = 2")  # changes apply as before
+        follow(r, threading.Event(), once=True)
+        assert_mirrored(project, database)
+    assert len([m for m in messages if "added with a default" in m]) == 1
+    with psycopg.connect(database, autocommit=True) as con:  # between two runs
+        con.execute("ALTER TABLE audit ADD COLUMN stamp timestamptz DEFAULT clock_timestamp()")
+    messages.clear()
+    with Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r:
+        done = r.setup()
+    assert any("`stamp` to `public.audit`" in line for line in done)
+    assert_mirrored(project, database)
+
+
+def test_a_column_dropped_between_runs_is_reported_once(tmp_path: Path, database: str) -> None:
+    project = cdc_project(tmp_path, database)
+    config = project.config.sources["app"]
+    assert config.kind == "postgres"
+    with replicator(project) as r:
+        r.setup()
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("ALTER TABLE lines DROP COLUMN qty")
+        con.execute("INSERT INTO lines VALUES (900, 1, 'sku-x')")
+    for start in range(2):
+        messages = Messages()
+        with Replicator(project.workspace, "app", config, run_id="t", reporter=messages) as r:
+            r.setup()
+            follow(r, threading.Event(), once=True)
+        dropped = [m for m in messages if "`qty` was dropped" in m]
+        assert dropped == (
+            [
+                "column `qty` was dropped from `public.lines`: silver keeps it, NULL in rows changed from now on"
+            ]
+            if start == 0
+            else []
+        )
+    assert project.query("SELECT sku, qty FROM silver.lines WHERE order_id = 900")[1] == [("sku-x", None)]
+    assert project.query("SELECT qty FROM silver.lines WHERE order_id = 1 AND line_no = 1")[1] == [(5,)]
+
+
 def test_bad_configuration_says_what_to_change(tmp_path: Path, database: str) -> None:
     with psycopg.connect(database, autocommit=True) as con:
         con.execute("CREATE TABLE loose (k int, v text)")
@@ -339,9 +401,74 @@ def test_wal_level_must_be_logical(tmp_path: Path) -> None:
         with replicator(project) as r, pytest.raises(ConfigError, match="wal_level = replica") as failure:
             r.setup()
         assert "ALTER SYSTEM SET wal_level = logical" in str(failure.value.hint)
+        # `lagoa doctor` fails the source's replication check, and `lagoa cdc status` fails, both
+        # naming the fix.
+        doctor = subprocess.run([*LAGOA, "doctor", "--json"], cwd=tmp_path, capture_output=True, text=True)
+        assert doctor.returncode == 1, doctor.stdout + doctor.stderr
+        failed = [c for c in json.loads(doctor.stdout) if c["ok"] == "NO"]
+        assert [c["check"] for c in failed] == ["source app replication"]
+        assert "wal_level = replica" in failed[0]["detail"]
+        assert "ALTER SYSTEM SET wal_level = logical" in failed[0]["detail"]
+        status = subprocess.run([*LAGOA, "cdc", "status"], cwd=tmp_path, capture_output=True, text=True)
+        assert status.returncode != 0, status.stdout + status.stderr
+        assert "ALTER SYSTEM SET wal_level = logical" in status.stdout + status.stderr
+        assert "Traceback" not in status.stderr
 
 
 LAGOA = [sys.executable, "-m", "lagoa.cli"]
+
+
+def test_two_lakes_never_split_one_slot(tmp_path: Path, database: str) -> None:
+    """Each lake gets a slot of its own; a lake given a slot another lake reads refuses it; a lake
+    whose slot someone else moved on stops with the fix; a lake set up under the old default slot
+    name keeps it."""
+    first, second = cdc_project(tmp_path / "one", database), cdc_project(tmp_path / "two", database)
+    with replicator(first) as one, replicator(second) as two:
+        one.setup()
+        two.setup()
+        assert one.slot != two.slot and one.publication != two.publication
+        with psycopg.connect(database, autocommit=True) as con:
+            for i in range(20):
+                con.execute("UPDATE accounts SET owner = %s WHERE id = %s", (f"moved {i}", i + 1))
+        follow(two, threading.Event(), once=True)
+        follow(one, threading.Event(), once=True)
+    for project in (first, second):
+        assert_mirrored(project, database)
+
+    # Two lakes told to use one slot: the second refuses it rather than share it.
+    shared = "    slot: lagoa_shared"
+    third, fourth = (cdc_project(tmp_path / n, database, extra=shared) for n in ("three", "four"))
+    with replicator(third) as r:
+        r.setup()
+    with replicator(fourth) as r, pytest.raises(ConfigError, match="this lake did not create it") as refused:
+        r.setup()
+    assert "a slot of its own" in str(refused.value.hint)
+
+    # Another consumer reads the slot: the lake stops rather than miss its changes.
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET owner = 'taken' WHERE id = 1")
+        con.execute("SELECT pg_replication_slot_advance('lagoa_shared', pg_current_wal_lsn())")
+    with replicator(third) as r, pytest.raises(SourceError, match="where this lake left it") as taken:
+        r.setup()
+        follow(r, threading.Event(), once=True)
+    assert "a slot of its own" in str(taken.value.hint)
+    _, rows = third.query("SELECT owner FROM silver.accounts WHERE id = 1")
+    assert rows == [("moved 0",)]  # nothing half-applied
+
+    # A lake set up before lakes kept a record of their slot keeps the slot it has.
+    old = tmp_path / "old"
+    legacy = cdc_project(old, database, extra="    slot: lagoa_app\n    publication: lagoa_app")
+    with replicator(legacy) as r:
+        r.setup()
+    (old / ".lagoa/lake/cdc/app.json").unlink()
+    legacy = cdc_project(old, database)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET owner = 'later' WHERE id = 2")
+    with replicator(legacy) as r:
+        assert r.slot == "lagoa_app"
+        r.setup()
+        follow(r, threading.Event(), once=True)
+    assert_mirrored(legacy, database)
 
 
 def test_killed_replicator_resumes_exactly_once(tmp_path: Path, database: str) -> None:
@@ -382,7 +509,7 @@ def test_killed_replicator_resumes_exactly_once(tmp_path: Path, database: str) -
     )
     assert status.returncode == 0, status.stderr
     report = json.loads(status.stdout)
-    assert report["slot"] == "lagoa_app" and report["lag_seconds"] == 0
+    assert report["slot"].startswith("lagoa_app_") and report["lag_seconds"] == 0
     assert {t["table"] for t in report["tables"]} == set(TABLES)
     assert all(t["silver_lsn"] == t["bronze_lsn"] is not None for t in report["tables"])
 
@@ -416,6 +543,8 @@ def test_ingest_of_a_cdc_source_sets_up_then_applies_what_was_committed(
 ) -> None:
     """`lagoa ingest` (and so a pipeline's ingest task) replicates a CDC source once per run."""
     project = cdc_project(tmp_path, database)
+    replication = [c for c in project.doctor() if c[0] == "source app replication"]
+    assert replication == [("source app replication", True, replication[0][2])]
     first = project.ingest()
     assert first.sources[0].bronze_rows == 300 + 400 + 50  # the copy from the slot's snapshot
     assert_mirrored(project, database)
@@ -463,7 +592,7 @@ def test_status_warns_when_the_slot_retains_too_much_wal(tmp_path: Path, databas
     assert status.retained_wal_bytes > 1024 * 1024
     assert warning is not None and "bound: 1 MB" in warning and "lagoa cdc run" in warning
     shown = subprocess.run([*LAGOA, "cdc", "status", "-p", str(tmp_path)], capture_output=True, text=True)
-    assert shown.returncode == 0 and "warning: slot `lagoa_app` makes Postgres keep" in shown.stderr
+    assert shown.returncode == 0 and f"warning: slot `{r.slot}` makes Postgres keep" in shown.stderr
 
 
 def test_an_idle_slot_moves_past_other_activity(tmp_path: Path, database: str) -> None:

@@ -38,6 +38,8 @@ def run_checks(workspace: Workspace) -> list[Check]:
             continue
         if isinstance(source, PostgresSource):
             checks.append((f"source {name}", *_connects(source)))
+            if source.mode == "cdc":
+                checks.append((f"source {name} replication", *_replicates(source)))
             continue
         pattern = source.path if source.path.startswith("/") else str(workspace.root / source.path)
         matches = glob.glob(pattern, recursive=True)
@@ -107,3 +109,22 @@ def _connects(source: PostgresSource) -> tuple[bool, str]:
     except psycopg.Error as exc:
         return False, f"cannot connect: {redact(str(exc).strip(), [dsn])}"
     return True, f"PostgreSQL {level[0] if level else '?'}, {len(source.tables)} table(s)"
+
+
+def _replicates(source: PostgresSource) -> tuple[bool, str]:
+    """Whether a CDC source's server and user can replicate (``wal_level``, the REPLICATION role)."""
+    import psycopg
+
+    from lagoa.sources.cdc.slot import replication_problem
+
+    try:
+        dsn = resolve_secrets(source.dsn)
+        with psycopg.connect(dsn, connect_timeout=3) as con:
+            problem = replication_problem(con)
+    except LagoaError as exc:
+        return False, exc.message
+    except psycopg.Error as exc:
+        return False, f"cannot connect: {redact(str(exc).strip(), [dsn])}"
+    if problem is not None:
+        return False, f"{problem[0]}: {problem[1]}"
+    return True, "wal_level = logical, and the user may use replication slots"

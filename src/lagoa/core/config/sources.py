@@ -274,9 +274,10 @@ class PostgresSource(Model):
     parallel: int = Field(default=2, ge=1)
     """Tables copied at once."""
     slot: str | None = None
-    """``cdc``: the logical replication slot (created if missing); default ``lagoa_<source>``."""
+    """``cdc``: the logical replication slot (created if missing); by default
+    ``lagoa_<source>_<lake id>``, unique to the lake. A lake keeps the slot it set up."""
     publication: str | None = None
-    """``cdc``: the publication of the tables (created if missing); default ``lagoa_<source>``."""
+    """``cdc``: the publication of the tables (created if missing); named like the slot."""
     flush_interval: float = Field(default=1.0, gt=0)
     """``cdc``: seconds between flushes to the lake while changes arrive."""
     flush_rows: int = Field(default=50_000, ge=1)
@@ -296,12 +297,6 @@ class PostgresSource(Model):
                 raise ValueError(f"table `{table}` is neither `table` nor `schema.table`")
             table_name(table.split(".")[-1], "table")
         return value
-
-    def slot_name(self, source: str) -> str:
-        return self.slot or f"lagoa_{source}"
-
-    def publication_name(self, source: str) -> str:
-        return self.publication or f"lagoa_{source}"
 
 
 def source_kind(value: Any) -> Any:

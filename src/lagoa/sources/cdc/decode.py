@@ -136,6 +136,14 @@ class ChangeSet:
         return pa.table(arrays)
 
 
+def dropped_column(table: SourceTable, column: str) -> str:
+    """What is said of a column dropped at the source (seen on the stream, or at start)."""
+    return (
+        f"column `{column}` was dropped from `{table.schema}.{table.name}`: silver keeps it, "
+        "NULL in rows changed from now on"
+    )
+
+
 @dataclass(eq=False)
 class Mirror:
     """One replicated table: its shape as last described by Postgres, and the columns dropped
@@ -258,11 +266,7 @@ class Decoder:
         before = {c.name for c in mirror.table.columns} | mirror.dropped
         now = {c.name for c in columns}
         for gone in sorted(before - now - mirror.dropped):
-            self.reporter.stage(
-                name,
-                f"column `{gone}` was dropped from `{message.schema}.{message.name}`: silver keeps it, "
-                "NULL in rows changed from now on",
-            )
+            self.reporter.stage(name, dropped_column(mirror.table, gone))
             mirror.dropped.add(gone)
         mirror.table = dataclasses.replace(mirror.table, columns=columns)
         return mirror

@@ -23,17 +23,42 @@ HEARTBEAT_BYTES = 1 << 20
 """How far the server may run ahead of an idle slot before a heartbeat is written."""
 
 
+def replication_problem(con: Any) -> tuple[str, str] | None:
+    """Why the server (or the connection's user) cannot replicate, and the fix; None if it can."""
+    row = con.execute(
+        "SELECT current_setting('wal_level'), current_user, "
+        "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) OR EXISTS "
+        "(SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_replication' AND pg_has_role(current_user, r.oid, 'member'))"
+    ).fetchone()
+    wal_level, user, may_replicate = row
+    if wal_level != "logical":
+        return (
+            f"Postgres runs with wal_level = {wal_level}; CDC needs logical decoding",
+            "run `ALTER SYSTEM SET wal_level = logical;` as a superuser and restart Postgres "
+            "(on RDS: set rds.logical_replication = 1 in the parameter group and reboot)",
+        )
+    if not may_replicate:
+        return (
+            f"user `{user}` may not use replication slots",
+            f"run `ALTER ROLE {user} WITH REPLICATION;` as a superuser (on RDS: "
+            f"`GRANT rds_replication TO {user};`)",
+        )
+    return None
+
+
 class SlotSession:
     """One source's slot (``slot``) and publication (``publication``) on its server. ``open``
     connects; until then only the names and credentials are known."""
 
-    def __init__(self, name: str, config: PostgresSource, reporter: Reporter) -> None:
+    def __init__(
+        self, name: str, config: PostgresSource, reporter: Reporter, *, slot: str, publication: str
+    ) -> None:
         self.name = name
         self.config = config
         self.reporter = reporter
         self.dsn, self.secrets = credentials(config)
-        self.slot = config.slot_name(name)
-        self.publication = config.publication_name(name)
+        self.slot = slot
+        self.publication = publication
         self.con: Any = None
         self.heartbeats = True
         """False once the server refused a heartbeat (the slot then moves with changes only)."""
@@ -57,24 +82,9 @@ class SlotSession:
 
     def check(self) -> None:
         """Fail with what to change when the server cannot replicate."""
-        row = self.con.execute(
-            "SELECT current_setting('wal_level'), current_user, "
-            "(SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user) OR EXISTS "
-            "(SELECT 1 FROM pg_roles r WHERE r.rolname = 'rds_replication' AND pg_has_role(current_user, r.oid, 'member'))"
-        ).fetchone()
-        wal_level, user, may_replicate = row
-        if wal_level != "logical":
-            raise self.error(
-                f"Postgres runs with wal_level = {wal_level}; CDC needs logical decoding",
-                "run `ALTER SYSTEM SET wal_level = logical;` as a superuser and restart Postgres "
-                "(on RDS: set rds.logical_replication = 1 in the parameter group and reboot)",
-            )
-        if not may_replicate:
-            raise self.error(
-                f"user `{user}` may not use replication slots",
-                f"run `ALTER ROLE {user} WITH REPLICATION;` as a superuser (on RDS: "
-                f"`GRANT rds_replication TO {user};`)",
-            )
+        problem = replication_problem(self.con)
+        if problem is not None:
+            raise self.error(*problem)
 
     def lock(self) -> None:
         """Take the slot's advisory lock, or say who holds it."""

@@ -63,3 +63,22 @@ def needs_copy(lake: Lake, table: SourceTable) -> bool:
         return True
     oid = lake.latest(silver, RELATION)
     return oid is not None and int(oid) != table.oid
+
+
+def catalog_columns(session: SlotSession, oids: list[int]) -> dict[int, dict[str, bool]]:
+    """Per table (by oid), its columns as the catalog has them now (generated ones left out), each
+    with whether rows may hold a value the change stream never sent: a column added with a
+    default (a constant one is kept in ``attmissingval``, a volatile one rewrites the table), an
+    identity column, or a domain with a default."""
+    columns: dict[int, dict[str, bool]] = {oid: {} for oid in oids}
+    for oid, name, filled in session.con.execute(
+        "SELECT a.attrelid::int8, a.attname, a.atthasmissing OR d.adrelid IS NOT NULL "
+        "OR a.attidentity <> '' OR t.typdefaultbin IS NOT NULL "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = ANY(%s) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' "
+        "ORDER BY a.attnum",
+        (oids,),
+    ).fetchall():
+        columns[int(oid)][str(name)] = bool(filled)
+    return columns
