@@ -8,6 +8,7 @@ traversal), on a real project whose tables exist; output values are shown as the
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +144,61 @@ def test_a_table_without_its_namespace_is_named_in_the_hint(command: str, projec
     assert result.exit_code == 1
     assert "table `orders` does not exist" in result.output
     assert "silver.orders" in result.output
+
+
+def _doctor(folder: Path, env: dict[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """`lagoa doctor --json` in ``folder``: each check's ok and detail by name."""
+    result = CliRunner(env=env).invoke(main, ["doctor", "--json", "-p", str(folder)])
+    assert "Traceback" not in result.output
+    return {c["check"]: (c["ok"], c["detail"]) for c in json.loads(result.stdout)}
+
+
+DBT_PROJECTS = {
+    "not YAML": ("name: x\nprofile: [unclosed\n", "cannot be read as YAML"),
+    "no profile": ("name: shop\nconfig-version: 2\n", "names no `profile:`"),
+    "no models folder": ("name: shop\nprofile: shop\nmodel-paths: [transforms]\n", "`transforms` not found"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(DBT_PROJECTS))
+def test_doctor_checks_the_dbt_project(tmp_path: Path, problem: str) -> None:
+    folder = tmp_path / "project"
+    assert CliRunner().invoke(main, ["init", str(folder)]).exit_code == 0
+    assert _doctor(folder)["dbt project"][0] == "yes"  # no dbt folder: no models, nothing wrong
+    (folder / "dbt" / "models").mkdir(parents=True)
+    content, message = DBT_PROJECTS[problem]
+    (folder / "dbt" / "dbt_project.yml").write_text(content)
+    ok, detail = _doctor(folder)["dbt project"]
+    assert (ok, message in detail) == ("NO", True), detail
+    (folder / "dbt" / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    ok, detail = _doctor(folder)["dbt project"]
+    assert ok == "yes" and "profile `shop`" in detail, detail
+
+
+def test_doctor_names_unset_secrets_and_never_shows_values(tmp_path: Path) -> None:
+    folder = tmp_path / "project"
+    assert CliRunner().invoke(main, ["init", str(folder)]).exit_code == 0
+    config = folder / "lagoa.yml"
+    config.write_text(
+        config.read_text()
+        + "\nnotifications:\n  - kind: webhook\n    url: https://hooks.invalid/${env:HOOK_TOKEN}\n"
+        + "    headers: {X-Key: '${env:HOOK_KEY}'}\n"
+    )
+    checks = _doctor(folder, {"HOOK_KEY": "s3cr3t-value"})
+    assert checks["secret HOOK_KEY"] == ("yes", "set")
+    assert checks["secret HOOK_TOKEN"][0] == "NO"
+    assert "export HOOK_TOKEN=" in checks["secret HOOK_TOKEN"][1]
+    result = CliRunner(env={"HOOK_KEY": "s3cr3t-value"}).invoke(main, ["doctor", "-p", str(folder)])
+    assert result.exit_code == 1
+    assert "s3cr3t-value" not in result.output
+
+
+def test_a_missing_secret_says_to_export_it() -> None:
+    from lagoa.core.config import resolve_secrets
+    from lagoa.core.errors import SecretError
+
+    with pytest.raises(SecretError) as raised:
+        resolve_secrets("postgresql://app:${env:NOT_SET_ANYWHERE}@localhost/db")
+    assert raised.value.hint is not None
+    assert "export NOT_SET_ANYWHERE=" in raised.value.hint
+    assert "put it in your .env" not in str(raised.value)
