@@ -58,7 +58,7 @@ def query(sql: str, session: Session, out: Output, as_csv: bool) -> None:
 
 @project_command()
 def doctor(session: Session, out: Output) -> None:
-    """Check the project file, source paths, catalog, DuckDB extensions and warehouse."""
+    """Check the project file, sources, catalog, DuckDB extensions, warehouse, suites, dbt project and secrets."""
     checks = session.project.doctor()
     out.doctor(checks)
     if not all(ok for _, ok, _ in checks):
