@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from lagoa.cli import main
 from lagoa.core.config import ResultFormat
-from lagoa.core.errors import ConditionError, QualityError, SuiteError
+from lagoa.core.errors import ConditionError, ConfigError, QualityError, SuiteError
 from lagoa.quality.conditions import condition_sql
 from lagoa.quality.outcome import ge_document, read_document
 from lagoa.quality.results import summary_line
@@ -399,3 +399,70 @@ def test_quality_settings_must_name_real_suites_and_expectations(make_project: M
     )
     with pytest.raises(ConfigError, match="matches no expectation of suite `orders`"):
         project.ingest()
+
+
+def test_a_suite_of_drop_drops_failing_rows_and_warns_on_table_expectations(
+    make_project: MakeProject,
+) -> None:
+    """`on_fail: drop` for a whole suite quarantines the rows that break its row expectations;
+    its aggregate and table expectations, which have no rows to drop, warn."""
+    config = ORDERS_CONFIG + "\nquality:\n  suites:\n    orders:\n      on_fail: drop\n"
+    rows = {**AMOUNT_RANGE, "meta": {}}
+    mean = expectation("expect_column_mean_to_be_between", column="amount", max_value=10)
+    shape = expectation("expect_table_row_count_to_be_between", max_value=2)
+    project = make_project(
+        config, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(rows, mean, shape)}
+    )
+    summary = project.ingest()
+    assert [s.action for s in project.suites[0].expectations] == ["drop", "warn", "warn"]
+    assert summary.sources[0].quarantined == 3  # orders 2 and 5 (out of range), 3 (did not parse)
+    assert count(project, "select count(*) from silver.orders") == 3
+    warned = " ".join(summary.warnings)
+    assert "expect_column_mean_to_be_between(amount) failed" in warned
+    assert "expect_table_row_count_to_be_between failed" in warned
+
+
+BAD_SUITES = {
+    "unknown type": (suite(expectation("expect_column_values_to_be_purple", column="amount")), ""),
+    "bad kwargs": (
+        suite(expectation("expect_column_values_to_be_between", column="amount", min_value="low")),
+        "",
+    ),
+    "undeclared column": (suite(expectation("expect_column_values_to_not_be_null", column="amont")), ""),
+    "override of a missing expectation": (
+        suite(AMOUNT_RANGE),
+        "\nquality:\n  suites:\n    orders:\n      expectations:\n        '#3': warn\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BAD_SUITES))
+def test_a_suite_problem_stops_the_ingest_before_anything_lands(
+    make_project: MakeProject, problem: str
+) -> None:
+    content, settings = BAD_SUITES[problem]
+    project = make_project(
+        ORDERS_CONFIG + settings, {"data/orders_1.csv": ORDERS, "quality/orders.json": content}
+    )
+    with pytest.raises(ConfigError):
+        project.ingest()
+    assert project.lake.identifiers() == []
+    assert project.storage.list("raw") == []
+    assert project.state.runs() == []
+
+    doctor = CliRunner().invoke(main, ["doctor", "-p", str(project.root)])
+    assert doctor.exit_code == 1
+    assert "Traceback" not in doctor.output
+    suites = [line for line in doctor.output.splitlines() if "suites" in line]
+    assert suites and "NO" in suites[0], doctor.output
+
+
+def test_a_suite_may_name_lagoa_columns_and_check_a_column_exists(make_project: MakeProject) -> None:
+    """Columns must be declared, except Lagoa's own and those a table expectation looks for."""
+    exists = expectation("expect_column_to_exist", column="customer")
+    batch = expectation("expect_column_values_to_not_be_null", column="_lagoa_batch_id")
+    project = make_project(
+        ORDERS_CONFIG, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(exists, batch)}
+    )
+    summary = project.ingest()
+    assert any("expect_column_to_exist(customer) failed" in w for w in summary.warnings)

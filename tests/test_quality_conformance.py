@@ -9,6 +9,7 @@ listed in docs/quality-differences.md and are not asserted here.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 import random
@@ -1002,7 +1003,8 @@ def _suite(cases: list[Case]) -> dict[str, Any]:
 
 # --- running both ------------------------------------------------------------------------------
 
-GxRun = Callable[[list[Case]], dict[str, dict[str, Any]]]
+GxRun = Callable[..., dict[str, dict[str, Any]]]
+"""Runs cases (on the generated table, or on the pandas frame given) through Great Expectations."""
 
 
 @pytest.fixture(scope="module")
@@ -1027,10 +1029,11 @@ def great_expectations() -> GxRun:
             .add_dataframe_asset("frame")
             .add_batch_definition_whole_dataframe("whole")
         )
-    frame = TABLE.to_pandas()
+    table_frame = TABLE.to_pandas()
     runs = itertools.count()
 
-    def run(cases: list[Case]) -> dict[str, dict[str, Any]]:
+    def run(cases: list[Case], frame: Any = None) -> dict[str, dict[str, Any]]:
+        frame = table_frame if frame is None else frame
         name = f"run-{next(runs)}"
         logger = logging.getLogger("great_expectations")
         level = logger.level
@@ -1197,3 +1200,42 @@ def test_refused_where_great_expectations_raises(
     assert _raised(gx_refused[case.name])
     with pytest.raises(SuiteError, match=r"expectations\[0\]"):
         _lagoa(connection, [case])
+
+
+INFINITE = pa.table({"v": pa.array([1.5, math.inf, None, -math.inf, 7.0, math.inf], pa.float64())})
+INFINITE_CASES = [
+    Case("inf_max", "expect_column_max_to_be_between", {"column": "v", "max_value": 10}),
+    Case("inf_min", "expect_column_min_to_be_between", {"column": "v", "min_value": 0}),
+    Case(
+        "inf_outside", "expect_column_values_to_be_between", {"column": "v", "min_value": 0, "max_value": 10}
+    ),
+    Case("inf_set", "expect_column_distinct_values_to_be_in_set", {"column": "v", "value_set": [1.5, 7.0]}),
+]
+
+
+def test_stored_results_keep_infinity_as_great_expectations_does(great_expectations: GxRun) -> None:
+    """Great Expectations' JSON keeps an infinite value (``Infinity``, ``-Infinity``) and writes NaN
+    as null; so does the stored result, where Lagoa used to write null for both."""
+    theirs = great_expectations(INFINITE_CASES, INFINITE.to_pandas())
+    con = duckdb.connect()
+    con.register("infinite", INFINITE)
+    suite = parse_suite(_suite(INFINITE_CASES), "infinite.json")
+    outcome = validate(con, suite, "SELECT * FROM infinite", table="t", run_id="infinite")
+    stored = json.loads(json.dumps(ge_document(outcome)))  # as save_result writes it, read back
+    ours = {r["expectation_config"]["meta"]["case"]: r for r in stored["results"]}
+    assert theirs["inf_max"]["result"]["observed_value"] == math.inf
+    assert theirs["inf_min"]["result"]["observed_value"] == -math.inf
+    for case in INFINITE_CASES:
+        expected, found = theirs[case.name]["result"], ours[case.name]["result"]
+        assert ours[case.name]["success"] is theirs[case.name]["success"], case.name
+        for key in ("observed_value", "partial_unexpected_list", "unexpected_count"):
+            if key in expected:
+                assert _infinite_same(found[key], expected[key]), (
+                    f"{case.name} {key}: {found[key]} != {expected[key]}"
+                )
+
+
+def _infinite_same(lagoa: Any, gx: Any) -> bool:
+    if isinstance(gx, list):
+        return sorted(map(repr, map(_normal, lagoa))) == sorted(map(repr, map(_normal, gx)))
+    return bool(_normal(lagoa) == _normal(gx))

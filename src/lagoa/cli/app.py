@@ -76,7 +76,9 @@ def handle_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _set_path(ctx: click.Context, _param: click.Parameter, value: str) -> str:
+def _set_path(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.strip():
+        raise click.BadParameter("is empty; give the project's folder (`.` is the current one)", ctx, param)
     ctx.ensure_object(Session).path = value
     return value
 

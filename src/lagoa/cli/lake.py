@@ -51,13 +51,14 @@ def tables(session: Session, out: Output) -> None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 def query(sql: str, session: Session, out: Output, as_csv: bool) -> None:
     """Run SQL against the warehouse (schemas bronze, silver, gold)."""
+    _require_statement(sql)
     columns, rows = session.project.query(sql)
     (CsvOutput() if as_csv else out).query_rows(columns, rows)
 
 
 @project_command()
 def doctor(session: Session, out: Output) -> None:
-    """Check the project file, source paths, catalog, DuckDB extensions and warehouse."""
+    """Check the project file, sources, catalog, DuckDB extensions, warehouse, suites, dbt project and secrets."""
     checks = session.project.doctor()
     out.doctor(checks)
     if not all(ok for _, ok, _ in checks):
@@ -85,6 +86,20 @@ def expire(table: str, older_than: str, session: Session, out: Output) -> None:
     The current snapshot is always kept, and Lagoa's ledger of ingested batches is carried forward.
     """
     out.expired(session.project.expire(table, _cutoff(older_than)))
+
+
+def _require_statement(sql: str) -> None:
+    """Refuse SQL holding no statement (empty, a bare `;`, only comments): nothing would run."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return  # a syntax error: the warehouse reports it with DuckDB's words
+    if not statements:
+        raise click.BadParameter(
+            "holds no SQL statement; e.g. 'select * from silver.orders'", param_hint="SQL"
+        )
 
 
 def _cutoff(text: str) -> datetime:

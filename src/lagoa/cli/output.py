@@ -13,7 +13,7 @@ import json
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -26,6 +26,7 @@ from lagoa.core.report import SilentReporter
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
+    from rich.table import Table
 
     from lagoa.core.report import Reporter
     from lagoa.core.time import Interval
@@ -51,6 +52,20 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     return value
+
+
+def rich_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    """A rich table whose title, headers and cells are shown as they are: values are plain text,
+    never read as rich markup (a ``[/]`` in a value would raise, an ``[edited]`` would vanish)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(title) if title else None, title_justify="left")
+    for column in columns:
+        table.add_column(Text(str(column)))
+    for row in rows:
+        table.add_row(*[Text("" if v is None else str(v)) for v in row])
+    return table
 
 
 def took(started: datetime | None, ended: datetime | None) -> str:
@@ -234,14 +249,8 @@ class HumanOutput(Output):
 
     def table(self, title: str, columns: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
         from rich.console import Console
-        from rich.table import Table
 
-        table = Table(title=title or None, title_justify="left")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*["" if v is None else str(v) for v in row])
-        Console().print(table)
+        Console().print(rich_table(title, columns, rows))
 
     def message(self, text: str) -> None:
         click.echo(text)
@@ -257,7 +266,10 @@ class HumanOutput(Output):
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+            SpinnerColumn(),
+            TextColumn("{task.description}", markup=False),
+            TimeElapsedColumn(),
+            transient=True,
         ) as progress:
             yield _Spinners(progress)
 
@@ -480,7 +492,7 @@ def _bars() -> Iterator[Reporter]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     bars = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         transient=True,
     )  # fmt: skip
     try:

@@ -59,7 +59,11 @@ def run() -> None:
 )
 @click.option("--start", help="Start of an explicit data interval (UTC), with --end.")
 @click.option("--end", help="End of an explicit data interval (UTC, exclusive), with --start.")
-@click.option("--max-parallel", type=int, help="Tasks run at once (default: orchestration.max_parallel, 2).")
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1),
+    help="Tasks run at once (default: orchestration.max_parallel, 2).",
+)
 @project_option
 @json_option
 @handle_errors
@@ -118,7 +122,11 @@ def run_show(run_id: str, logs: bool, session: Session, out: Output) -> None:
 
 @run.command("retry")
 @click.argument("run_id")
-@click.option("--max-parallel", type=int, help="Tasks run at once (default: orchestration.max_parallel, 2).")
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1),
+    help="Tasks run at once (default: orchestration.max_parallel, 2).",
+)
 @project_option
 @json_option
 @handle_errors
@@ -149,7 +157,9 @@ def _finish(result: RunResult[Interval], out: Output) -> None:
     help="Only runs in this state.",
 )
 @click.option("--pipeline", help="Only runs of this pipeline.")
-@click.option("--limit", default=50, show_default=True, help="Runs shown, newest first.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1), help="Runs shown, newest first."
+)
 def runs(state: str | None, pipeline: str | None, limit: int, session: Session, out: Output) -> None:
     """List recent runs; `lagoa run show RUN_ID` shows one."""
     out.runs(session.project.state.runs(state=state, pipeline=pipeline, limit=limit))
@@ -162,7 +172,7 @@ def runs(state: str | None, pipeline: str | None, limit: int, session: Session, 
 @click.option(
     "--concurrency", default=1, show_default=True, type=click.IntRange(1), help="Intervals run at once."
 )
-@click.option("--max-parallel", type=int, help="Tasks run at once within each run.")
+@click.option("--max-parallel", type=click.IntRange(1), help="Tasks run at once within each run.")
 def backfill(
     names: tuple[str, ...],
     start: str,
@@ -198,7 +208,13 @@ def backfill(
 
 @main.command()
 @click.option("--once", is_flag=True, help="Run what is due now, wait for it, and exit.")
-@click.option("--poll", default=30.0, show_default=True, help="Seconds between checks at most.")
+@click.option(
+    "--poll",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds between checks at most.",
+)
 @project_option
 @handle_errors
 def scheduler(once: bool, poll: float, session: Session) -> None:

@@ -6,6 +6,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from lagoa.cli.app import Session, project_command
+from lagoa.cli.output import rich_table
 
 if TYPE_CHECKING:
     from lagoa.orchestrate.project import Project
@@ -20,13 +21,14 @@ def shell(session: Session) -> None:
 def run_shell(project: Project) -> None:
     import duckdb
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     con = project.warehouse.connect()
     project.warehouse.refresh(project.lake, con)
     console.print(
-        f"lagoa shell on {project.warehouse.path} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave"
+        f"lagoa shell on {project.warehouse.path} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave",
+        markup=False,
     )
     buffer: list[str] = []
     interactive = sys.stdin.isatty()
@@ -48,14 +50,11 @@ def run_shell(project: Project) -> None:
             try:
                 result = con.execute(statement)
             except duckdb.Error as exc:
-                console.print(f"[red]{exc}[/red]")
+                console.print(Text(str(exc), style="red"))
                 continue
-            if result.description:
-                table = Table()
-                for column in result.description:
-                    table.add_column(column[0])
-                for row in result.fetchmany(1000):
-                    table.add_row(*["" if v is None else str(v) for v in row])
-                console.print(table)
+            # An empty statement (a bare `;`, a comment) gives no result at all.
+            if result is not None and result.description:
+                columns = [column[0] for column in result.description]
+                console.print(rich_table("", columns, result.fetchmany(1000)))
     finally:
         con.close()

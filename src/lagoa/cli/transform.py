@@ -75,7 +75,13 @@ def docs(ctx: click.Context, session: Session) -> None:
 
 
 @docs.command("serve")
-@click.option("--port", default=8080, show_default=True, help="Port to listen on (0: any free port).")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @project_option
 @handle_errors
 def docs_serve(port: int, session: Session) -> None:

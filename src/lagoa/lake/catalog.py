@@ -101,6 +101,8 @@ class Lake:
             return self.catalog.load_table(identifier)
         except NoSuchTableError:
             return None
+        except ValueError:  # not `namespace.name` (no namespace, an empty part): no such table
+            return None
 
     def create_table(
         self,

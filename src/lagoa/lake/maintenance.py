@@ -52,7 +52,10 @@ class OptimizeResult:
 def _table(lake: Lake, identifier: str) -> Table:
     table = lake.table(identifier)
     if table is None:
-        raise LakeError(f"table `{identifier}` does not exist", hint="run `lagoa tables` to list the tables")
+        hint = "run `lagoa tables` to list the tables"
+        if "." not in identifier:
+            hint = f"name a table with its namespace, e.g. `silver.{identifier}`; {hint}"
+        raise LakeError(f"table `{identifier}` does not exist", hint=hint)
     return table
 
 

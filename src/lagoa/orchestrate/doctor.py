@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import glob
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import (
     SECRET_PATTERN,
@@ -67,7 +68,92 @@ def run_checks(workspace: Workspace) -> list[Check]:
         checks.append(("warehouse", True, f"{workspace.warehouse.path} ({views} views)"))
     except LagoaError as exc:
         checks.append(("warehouse", False, str(exc)))
+    checks += [_suites(workspace), _dbt_project(workspace), *_secrets(workspace)]
     return checks
+
+
+def _suites(workspace: Workspace) -> Check:
+    """Every suite parses, its lagoa.yml settings name real suites and expectations, and the
+    columns it names are its source's: what a run checks before it lands anything."""
+    from lagoa.quality.suite import project_suites
+
+    try:
+        suites = project_suites(workspace.root, workspace.config)
+    except LagoaError as exc:
+        return ("suites", False, str(exc))
+    count = sum(len(s.expectations) for s in suites)
+    return (
+        "suites",
+        True,
+        f"{len(suites)} suite(s), {count} expectation(s) in {workspace.config.quality.path}/",
+    )
+
+
+def _dbt_project(workspace: Workspace) -> Check:
+    """The dbt project parses, names the profile Lagoa writes, and has its model folders; dbt
+    itself is not run (`dbt parse` takes seconds). No dbt folder is fine unless lagoa.yml names one."""
+    import yaml
+
+    setting = workspace.config.dbt.project
+    folder = workspace.root / setting
+    file = folder / "dbt_project.yml"
+    if not file.is_file():
+        if "project" in workspace.config.dbt.model_fields_set or folder.exists():
+            return ("dbt project", False, f"no dbt_project.yml in {folder}: set `dbt.project` to its folder")
+        return ("dbt project", True, f"none ({setting}/ does not exist): no models to transform")
+    try:
+        data: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return ("dbt project", False, f"{file} cannot be read as YAML: {str(exc).splitlines()[0]}")
+    if not isinstance(data, dict):
+        return ("dbt project", False, f"{file} is not a mapping of settings")
+    profile = data.get("profile")
+    if not isinstance(profile, str) or not profile:
+        return (
+            "dbt project",
+            False,
+            f"{file} names no `profile:`; dbt needs one (Lagoa writes a profile of that name)",
+        )
+    paths = data.get("model-paths") or ["models"]
+    missing = [p for p in paths if not isinstance(p, str) or not (folder / p).is_dir()]
+    if missing:
+        return (
+            "dbt project",
+            False,
+            f"model folder `{missing[0]}` not found in {folder} (model-paths in dbt_project.yml)",
+        )
+    return (
+        "dbt project",
+        True,
+        f"{file}: profile `{profile}` (Lagoa writes it), models in {', '.join(paths)}",
+    )
+
+
+def _secrets(workspace: Workspace) -> list[Check]:
+    """Each ``${env:NAME}`` the project file uses is set; only names are shown, never values."""
+    names = sorted(
+        {
+            m.group(1)
+            for text in _strings(workspace.config.model_dump())
+            for m in SECRET_PATTERN.finditer(text)
+        }
+    )
+    return [
+        (f"secret {name}", True, "set")
+        if name in os.environ
+        else (f"secret {name}", False, f"not set: `export {name}=...` before running lagoa")
+        for name in names
+    ]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _strings(item)]
+    if isinstance(value, list | tuple):
+        return [text for item in value for text in _strings(item)]
+    return []
 
 
 def _reachable(source: HttpSource) -> tuple[bool, str]:

@@ -147,9 +147,9 @@ class Project:
     @cached_property
     def suites(self) -> list[Suite]:
         """The expectation suites in the project's quality folder."""
-        from lagoa.quality.suite import load_suites
+        from lagoa.quality.suite import project_suites
 
-        return load_suites(self.root, self.config.quality)
+        return project_suites(self.root, self.config)
 
     def suites_for(self, table: str) -> list[Suite]:
         """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""

@@ -272,6 +272,9 @@ def _execute(
     under a lease of ``pipeline``, recording the run and every attempt."""
     settings = workspace.config.orchestration
     graph = graph or project_graph(workspace, domains)
+    tasks = tasks or ProjectTasks(workspace, run_id, interval)
+    if any(task.step == "validate" for task in graph.tasks.values()):
+        tasks.check_suites()  # a bad suite stops the run before anything lands
     lease = _lease(workspace, state, pipeline, run_id, options)
     events = options.events or EventStream()
     cancel = options.cancel or threading.Event()
@@ -313,7 +316,7 @@ def _execute(
     try:
         outcomes = execute(
             graph,
-            tasks or ProjectTasks(workspace, run_id, interval),
+            tasks,
             run_id=run_id,
             events=stream,
             max_parallel=options.max_parallel or settings.max_parallel,

@@ -105,18 +105,24 @@ class ProjectTasks:
             self.connections.pop(f"ingest_{domain}", None)
             con.close()
 
-    def validate(self, domain: str) -> int:
-        from lagoa.quality.suite import load_suites
+    def check_suites(self) -> list[Suite]:
+        """The project's suites, loaded once and checked against their sources (SuiteError,
+        ConfigError when one is wrong)."""
+        from lagoa.quality.suite import project_suites
 
         if self._suites is None:
-            self._suites = load_suites(self.workspace.root, self.workspace.config.quality)
+            self._suites = project_suites(self.workspace.root, self.workspace.config)
+        return self._suites
+
+    def validate(self, domain: str) -> int:
+        suites = self.check_suites()
         con = self._engine("validate", domain)
         try:
             rows = 0
             for name in self._sources(domain):
                 config = self.workspace.config.sources[name]
                 loaded = self.loaded.get(name) or Loaded(name)
-                summary = validate_source(self.context, con, config, loaded, self._suites)
+                summary = validate_source(self.context, con, config, loaded, suites)
                 log.info("%s: %d rows to silver", name, summary.silver_rows)
                 self.summaries[name] = summary
                 rows += summary.silver_rows

@@ -231,12 +231,13 @@ def _tuple(values: list[Any] | None) -> tuple[Any, ...] | None:
 
 
 def jsonable(value: Any) -> Any:
-    """A value as JSON holds it: dates as ISO strings, decimals as floats, no NaN or infinity."""
+    """A value as Great Expectations' JSON holds it: dates as ISO strings, decimals as floats, NaN
+    as null; an infinity stays a float, which ``json`` writes ``Infinity``/``-Infinity`` as theirs does."""
     if isinstance(value, datetime | date | clock):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, float) and not math.isfinite(value):
+        return None if value.is_nan() else float(value)
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}

@@ -47,6 +47,8 @@ def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | Non
         run_id = runs[-1] if runs else None
     if run_id is None:
         return None, []
+    if run_id not in runs:  # only a stored run's folder is read, never a path made of the id
+        return run_id, []
     keys = [k for k in storage.list(f"{PREFIX}/{run_id}") if k.endswith(".json")]
     return run_id, [read_document(json.loads(storage.local_path(k).read_text())) for k in keys]
 

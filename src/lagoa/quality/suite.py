@@ -9,11 +9,12 @@ skipped silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lagoa.core.config import Action, QualityConfig, did_you_mean
+from lagoa.core.config import Action, PostgresSource, ProjectConfig, QualityConfig, Source, did_you_mean
 from lagoa.core.errors import ConfigError, SuiteError
 from lagoa.quality.expectations import SPECS
 from lagoa.quality.rules import ARGUMENTS, COMMON_ARGUMENTS
@@ -150,7 +151,11 @@ def _expectation(
     if problem:
         raise SuiteError(file, f"`{kind}`: {problem}", index=index)
     expectation = Expectation(index, kind, dict(kwargs), dict(meta))
-    action = _action(expectation, meta, default, overrides, file)
+    action = _action(expectation, meta, overrides, file)
+    if action is None:
+        # A suite's or the project's `drop` drops the rows that fail row expectations; the
+        # others judge the table as a whole, have no rows to drop, and warn.
+        action = "warn" if default == "drop" and not spec.row_level else default
     if action == "drop" and not spec.row_level:
         raise SuiteError(
             file,
@@ -162,8 +167,9 @@ def _expectation(
 
 
 def _action(
-    expectation: Expectation, meta: dict[str, Any], default: Action, overrides: dict[str, Action], file: str
-) -> Action:
+    expectation: Expectation, meta: dict[str, Any], overrides: dict[str, Action], file: str
+) -> Action | None:
+    """The action set for this expectation itself (lagoa.yml, then its meta); None: the default."""
     for key in _override_keys(expectation):
         if key in overrides:
             return overrides[key]
@@ -177,7 +183,7 @@ def _action(
                 index=expectation.index,
             )
         return action  # type: ignore[no-any-return]
-    return default
+    return None
 
 
 def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
@@ -201,6 +207,48 @@ def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
     return suites
 
 
+def project_suites(root: Path, config: ProjectConfig) -> list[Suite]:
+    """The project's suites, each checked on its own (:func:`load_suites`) and against its source
+    (:func:`check_sources`): what a run checks before it lands anything."""
+    suites = load_suites(root, config.quality)
+    check_sources(suites, config.sources)
+    return suites
+
+
 def suites_for(suites: list[Suite], table: str) -> list[Suite]:
     """Suites bound to ``table`` (``silver.<entity>``): by setting, else by the suite's name."""
     return [s for s in suites if s.table == table or (s.table is None and table == f"silver.{s.name}")]
+
+
+def check_sources(suites: list[Suite], sources: Mapping[str, Source]) -> None:
+    """Every column a suite's expectations name is one its source declares, when the source
+    declares columns (or names them as its key, ordering or cursor), so that a misspelt column is
+    found before anything lands rather than when the batch is validated. Expectations on the
+    table's columns as a whole (``expect_column_to_exist``, the column set and list) may name any
+    column: finding it missing is what they are for."""
+    for name, source in sources.items():
+        if isinstance(source, PostgresSource) or not source.columns:
+            continue
+        known = {*source.columns, *source.primary_key, source.ordering, source.cursor}
+        for suite in suites_for(suites, f"silver.{source.entity or name}"):
+            for expectation in suite.expectations:
+                missing = [
+                    c for c in _named_columns(expectation) if c not in known and not c.startswith("_lagoa_")
+                ]
+                if missing:
+                    raise SuiteError(
+                        suite.path,
+                        f"`{expectation.type}` names column `{missing[0]}`, which source `{name}` does not "
+                        f"declare{did_you_mean(missing[0], [c for c in known if c])}",
+                        index=expectation.index,
+                        hint=f"fix the column's name, or declare it under `sources.{name}.columns` in lagoa.yml",
+                    )
+
+
+def _named_columns(expectation: Expectation) -> list[str]:
+    if SPECS[expectation.type].kind == "table":
+        return []
+    kwargs = expectation.kwargs
+    names = [kwargs.get(key) for key in ("column", "column_A", "column_B")]
+    names += kwargs.get("column_list") or []
+    return [n for n in names if isinstance(n, str)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from lagoa.core.errors import ConfigError
@@ -49,13 +51,24 @@ GITIGNORE = ".lagoa/\n"
 
 def scaffold(target: Path, name: str | None = None) -> list[Path]:
     """Write a starter project into ``target``; refuses to overwrite an existing lagoa.yml."""
+    try:
+        return _write(target, name)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the starter project: {exc.strerror}",
+            file=str(target),
+            hint="give `lagoa init` a folder that can be created and written",
+        ) from None
+
+
+def _write(target: Path, name: str | None) -> list[Path]:
     if (target / "lagoa.yml").exists():
         raise ConfigError(
             "already exists", file=str(target / "lagoa.yml"), hint="choose an empty folder for `lagoa init`"
         )
     project_name = name or target.resolve().name.replace("-", "_").lower() or "lakehouse"
     files = {
-        target / "lagoa.yml": PROJECT.format(name=project_name),
+        target / "lagoa.yml": PROJECT.format(name=_yaml_text(project_name)),
         target / "samples" / "orders.csv": SAMPLE,
         target / ".gitignore": GITIGNORE,
     }
@@ -63,3 +76,8 @@ def scaffold(target: Path, name: str | None = None) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return list(files)
+
+
+def _yaml_text(text: str) -> str:
+    """``text`` as a YAML string: as it is when plain, quoted when YAML would read it otherwise."""
+    return text if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", text) else json.dumps(text)

@@ -17,7 +17,8 @@ def resolve_secrets(value: str) -> str:
         name = match.group(1)
         if name not in os.environ:
             raise SecretError(
-                f"secret `{name}` is not set", hint=f"export {name}=… before running, or put it in your .env"
+                f"secret `{name}` is not set",
+                hint=f"`export {name}=...` in the shell that runs lagoa (Lagoa reads no .env file)",
             )
         return os.environ[name]
 
