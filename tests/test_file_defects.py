@@ -1,0 +1,124 @@
+"""File sources end to end: JSON arrays, over-long lines, encodings, empty keys, ties, declared
+columns, and raw landing after a kill."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lagoa.core.errors import ConfigError, SourceError
+from tests.conftest import ORDERS_CONFIG, MakeProject, count
+
+HEADER = "order_id,amount,ordered_at,updated_at\n"
+GOOD = "1,10.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n2,20.0,2024-06-01 11:00:00,2024-06-01 11:00:00\n"
+EVENTS = """
+name: test
+sources:
+  events:
+    format: {format}
+    path: data/events.{format}
+    primary_key: [id]
+"""
+
+
+def quarantine_reasons(project: object, table: str) -> list[str]:
+    _, rows = project.query(f"select _lagoa_reason from silver.{table}__quarantine order by 1")  # type: ignore[attr-defined]
+    return [row[0] for row in rows]
+
+
+def test_a_json_array_of_objects_with_differing_keys_loads(make_project: MakeProject) -> None:
+    records = [
+        {"id": 1, "name": "a"},
+        {"id": 2, "kind": {"nested": [1, 2]}},
+        {"id": 3, "name": None, "score": 2.5},
+    ]
+    project = make_project(EVENTS.format(format="json"), {"data/events.json": json.dumps(records)})
+    project.ingest()
+    _, rows = project.query("select id, name, kind, score from silver.events order by id")
+    assert rows == [(1, "a", None, None), (2, None, '{"nested":[1,2]}', None), (3, None, None, 2.5)]
+    assert quarantine_reasons(project, "events") == []
+
+
+def test_a_json_array_element_that_is_not_an_object_is_quarantined(make_project: MakeProject) -> None:
+    text = '[{"id": 1, "name": "a"}, "loose text", [1, 2], {"id": 2, "name": "b"}]'
+    project = make_project(EVENTS.format(format="json"), {"data/events.json": text})
+    project.ingest()
+    assert count(project, "select count(*) from silver.events") == 2
+    assert quarantine_reasons(project, "events") == ["not a JSON object", "not a JSON object"]
+    _, raws = project.query("select _lagoa_raw from silver.events__quarantine order by 1")
+    assert sorted(r[0] for r in raws) == ['"loose text"', "[1,2]"]
+
+
+def test_json_lines_still_load_and_quarantine_an_invalid_line(make_project: MakeProject) -> None:
+    lines = '{"id": 1, "name": "a"}\n{"id": 2, "name": \n{"id": 3, "extra": true}\n'
+    project = make_project(EVENTS.format(format="jsonl"), {"data/events.jsonl": lines})
+    project.ingest()
+    _, rows = project.query("select id, name, extra from silver.events order by id")
+    assert rows == [(1, "a", None), (3, None, True)]
+    assert quarantine_reasons(project, "events") == ["invalid JSON"]
+
+
+@pytest.mark.parametrize("before", [0, 1, 200])
+def test_an_over_long_line_near_the_top_is_quarantined_and_the_rest_kept(
+    make_project: MakeProject, before: int
+) -> None:
+    rows = "".join(f"{i},1.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n" for i in range(10, 10 + before))
+    huge = "3," + "9" * (3 << 20) + ",2024-06-01 10:00:00,2024-06-01 10:00:00\n"
+    project = make_project(ORDERS_CONFIG, {"data/orders.csv": HEADER + rows + huge + GOOD})
+    project.ingest()
+    assert count(project, "select count(*) from silver.orders") == before + 2
+    reasons = quarantine_reasons(project, "orders")
+    assert len(reasons) == 1
+    assert reasons[0].startswith(f"line {before + 2}: line size over maximum")
+
+
+def test_an_over_long_line_keeps_a_sniffed_dialect(make_project: MakeProject) -> None:
+    config = ORDERS_CONFIG.replace("    columns:", "    csv: {max_line_size: 1000}\n    columns:")
+    text = (HEADER + "3;'" + "x" * 2000 + "';a;b\n" + GOOD).replace(",", ";")
+    project = make_project(config, {"data/orders.csv": text})
+    project.ingest()
+    _, rows = project.query("select order_id, amount from silver.orders order by 1")
+    assert rows == [(1, 10.0), (2, 20.0)]
+    assert len(quarantine_reasons(project, "orders")) == 1
+
+
+@pytest.mark.parametrize(
+    ("encoding", "named", "fix"),
+    [
+        ("utf-16", "UTF-16LE", "csv.encoding: utf-16"),
+        ("utf-16-be", "UTF-16BE", "convert it to UTF-8"),
+        ("utf-16-le", "UTF-16LE", "csv.encoding: utf-16"),
+        ("utf-32", "UTF-32LE", "convert it to UTF-8"),
+    ],
+)
+def test_a_utf16_or_utf32_file_is_refused_naming_its_encoding(
+    make_project: MakeProject, encoding: str, named: str, fix: str
+) -> None:
+    project = make_project(ORDERS_CONFIG, {"data/orders.csv": (HEADER + GOOD).encode(encoding)})
+    with pytest.raises(SourceError) as info:
+        project.ingest()
+    assert f"is {named}, not utf-8" in str(info.value)
+    assert fix in (info.value.hint or "")
+    assert "delimiter" not in str(info.value) + (info.value.hint or "")
+    assert project.lake.table("bronze.orders") is None
+
+
+def test_a_utf16_file_loads_with_encoding_utf16(make_project: MakeProject) -> None:
+    config = ORDERS_CONFIG.replace("    columns:", "    csv: {encoding: utf-16}\n    columns:")
+    project = make_project(config, {"data/orders.csv": (HEADER + GOOD).encode("utf-16")})
+    project.ingest()
+    assert count(project, "select count(*) from silver.orders") == 2
+
+
+def test_a_utf16_json_lines_file_is_refused_naming_its_encoding(make_project: MakeProject) -> None:
+    lines = '{"id": 1}\n{"id": 2}\n'.encode("utf-16")
+    project = make_project(EVENTS.format(format="jsonl"), {"data/events.jsonl": lines})
+    with pytest.raises(SourceError, match="is UTF-16LE, not utf-8"):
+        project.ingest()
+
+
+def test_a_negative_max_line_size_is_a_config_error(make_project: MakeProject) -> None:
+    config = ORDERS_CONFIG.replace("    columns:", "    csv: {max_line_size: -1}\n    columns:")
+    with pytest.raises(ConfigError, match=r"sources\.orders\.csv\.max_line_size"):
+        make_project(config, {"data/orders.csv": HEADER + GOOD})
