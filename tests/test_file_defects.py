@@ -4,10 +4,17 @@ columns, and raw landing after a kill."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from lagoa.core.errors import ConfigError, SourceError
+from lagoa.orchestrate.project import Project
+from lagoa.sources.files import STALE_COPY, content_hash
 from tests.conftest import ORDERS_CONFIG, MakeProject, count
 
 HEADER = "order_id,amount,ordered_at,updated_at\n"
@@ -22,8 +29,8 @@ sources:
 """
 
 
-def quarantine_reasons(project: object, table: str) -> list[str]:
-    _, rows = project.query(f"select _lagoa_reason from silver.{table}__quarantine order by 1")  # type: ignore[attr-defined]
+def quarantine_reasons(project: Project, table: str) -> list[str]:
+    _, rows = project.query(f"select _lagoa_reason from silver.{table}__quarantine order by 1")
     return [row[0] for row in rows]
 
 
@@ -122,3 +129,50 @@ def test_a_negative_max_line_size_is_a_config_error(make_project: MakeProject) -
     config = ORDERS_CONFIG.replace("    columns:", "    csv: {max_line_size: -1}\n    columns:")
     with pytest.raises(ConfigError, match=r"sources\.orders\.csv\.max_line_size"):
         make_project(config, {"data/orders.csv": HEADER + GOOD})
+
+
+PUT_FILE = """
+import sys
+from pathlib import Path
+from lagoa.storage.local import LocalStorage
+LocalStorage(Path(sys.argv[1])).put_file(sys.argv[2], sys.stdin.buffer)
+"""
+
+
+def test_a_raw_copy_killed_midway_is_landed_again_and_its_leftover_cleaned(
+    make_project: MakeProject,
+) -> None:
+    rows = "".join(f"{i},1.5,2024-06-01 10:00:00,2024-06-01 10:00:00\n" for i in range(150_000))
+    data = (HEADER + rows).encode()
+    project = make_project(ORDERS_CONFIG, {"data/orders.csv": data})
+    batch = content_hash(project.root / "data" / "orders.csv")
+    root = project.storage.local_path("")
+    folder = root / "raw" / "orders" / "2020-01-01" / batch
+    # A real landing of the file's bytes, killed by SIGKILL once part of them is on disk.
+    writer = subprocess.Popen(
+        [sys.executable, "-c", PUT_FILE, str(root), f"raw/orders/2020-01-01/{batch}/orders.csv"],
+        stdin=subprocess.PIPE,
+    )
+    assert writer.stdin is not None
+    writer.stdin.write(data[: 5 << 20])
+    writer.stdin.flush()
+    deadline = time.monotonic() + 120
+    while not [p for p in folder.glob(".orders.csv.*.tmp") if p.stat().st_size > 0]:
+        assert writer.poll() is None and time.monotonic() < deadline, "the copy never started"
+        time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    writer.stdin.close()
+    (leftover,) = folder.glob(".orders.csv.*.tmp")
+
+    project.ingest()
+    landed = list((root / "raw" / "orders").glob(f"*/{batch}/orders.csv"))
+    assert len(landed) == 1 and landed[0].read_bytes() == data
+    assert leftover.exists()  # recent: it might be another ingest's copy in progress
+
+    old = time.time() - 2 * STALE_COPY
+    os.utime(leftover, (old, old))
+    (project.root / "data" / "orders_2.csv").write_text(HEADER + GOOD)
+    project.ingest()
+    assert not leftover.exists()
+    assert count(project, "select count(*) from silver.orders") == 150_000

@@ -23,7 +23,7 @@ from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.files import SourceFile, land, landed_batches
+from lagoa.sources.files import SourceFile, land, landed_batches, remove_unfinished
 from lagoa.sources.readers import READERS, RawRelation, Reader
 from lagoa.sources.typing import infer_types, rejects_select, typed_select
 from lagoa.storage import Storage
@@ -157,6 +157,7 @@ def load_bronze(
         SOURCE_FILES: {batch: f.relative for batch, f in pending.items()},
     }
     with lake.write(table, properties=properties) as staged:
+        remove_unfinished(storage, name)
         landed = landed_batches(storage, name)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagoa-land") as landing:
             # Raw landing copies bytes while DuckDB parses the same file: the copy costs no wall time.
