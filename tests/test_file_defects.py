@@ -176,3 +176,32 @@ def test_a_raw_copy_killed_midway_is_landed_again_and_its_leftover_cleaned(
     project.ingest()
     assert not leftover.exists()
     assert count(project, "select count(*) from silver.orders") == 150_000
+
+
+def test_rows_with_an_empty_primary_key_are_quarantined_with_the_reason(make_project: MakeProject) -> None:
+    empty = "".join(f",{i}.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n" for i in range(3))
+    project = make_project(ORDERS_CONFIG, {"data/orders.csv": HEADER + GOOD + empty})
+    project.ingest()
+    assert count(project, "select count(*) from bronze.orders") == 5
+    _, rows = project.query("select order_id from silver.orders order by 1")
+    assert rows == [(1,), (2,)]
+    assert quarantine_reasons(project, "orders") == ["empty primary key `order_id`"] * 3
+    _, raws = project.query("select _lagoa_raw from silver.orders__quarantine order by 1")
+    assert [json.loads(r[0])["amount"] for r in raws] == [0.0, 1.0, 2.0]
+
+
+def test_a_composite_key_with_every_part_empty_is_quarantined(make_project: MakeProject) -> None:
+    config = EVENTS.format(format="jsonl").replace("[id]", "[id, region]")
+    lines = [
+        {"id": "a", "region": "eu", "n": 1},
+        {"id": "", "region": "", "n": 2},
+        {"id": None, "region": None, "n": 3},
+        {"n": 4},
+        {"id": "", "region": "us", "n": 5},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    project = make_project(config, {"data/events.jsonl": text})
+    project.ingest()
+    _, rows = project.query("select n from silver.events order by n")
+    assert rows == [(1,), (5,)]  # a key with one part empty is still a key
+    assert quarantine_reasons(project, "events") == ["empty primary key `id`, `region`"] * 3

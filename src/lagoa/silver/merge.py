@@ -22,7 +22,7 @@ from lagoa.core.names import BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
 from lagoa.core.sql import in_list, list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
-from lagoa.lake.schema import iceberg_schema, iceberg_type
+from lagoa.lake.schema import iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 
 if TYPE_CHECKING:
@@ -77,6 +77,46 @@ def _silver_table(lake: Lake, identifier: str, bronze: Table, config: TableSourc
     return lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """Which bronze rows silver refuses on their own, and why: those that did not parse, and
+    (with a primary key) those with no key at all, which no merge could place. A composite key
+    with some of its columns empty is still a key."""
+
+    condition: str
+    reason: str
+    raw: str
+
+    @staticmethod
+    def of(silver: Table, config: TableSource, business: list[str]) -> Rejection:
+        if not config.primary_key:
+            return Rejection("_lagoa_error IS NOT NULL", "_lagoa_error", "_lagoa_raw")
+        types = {f.name: type_name(f.field_type) for f in silver.schema().fields}
+        missing = " AND ".join(_missing(key, types.get(key, "")) for key in config.primary_key)
+        named = ", ".join(f"`{key}`" for key in config.primary_key)
+        return Rejection(
+            f"(_lagoa_error IS NOT NULL OR ({missing}))",
+            f"COALESCE(_lagoa_error, {quote_literal('empty primary key ' + named)})",
+            f"COALESCE(_lagoa_raw, CAST({_record(business)} AS VARCHAR))",
+        )
+
+
+def _missing(key: str, type_name_: str) -> str:
+    """SQL true when a key column holds no value: NULL (an empty CSV field reads as NULL), or
+    an empty string."""
+    column = quote_identifier(key)
+    return f"({column} IS NULL OR {column} = '')" if type_name_ == "string" else f"{column} IS NULL"
+
+
+def _record(columns: list[str]) -> str:
+    """SQL for a row's columns as one JSON object."""
+    return (
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in columns)
+        + "))"
+    )
+
+
 def _quarantine(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -84,11 +124,12 @@ def _quarantine(
     incoming: str,
     pending: list[str],
     run_id: str,
+    rejection: Rejection,
     dropped: tuple[str, list[str]] | None = None,
 ) -> tuple[int, int]:
-    """Append the rows of pending batches that did not parse, and those that broke a ``drop``
-    expectation (``dropped``: a relation with ``_lagoa_reason`` and its row columns), in one
-    commit. Returns (rows quarantined, of which dropped by expectations)."""
+    """Append the rows of pending batches that silver refuses (``rejection``), and those that
+    broke a ``drop`` expectation (``dropped``: a relation with ``_lagoa_reason`` and its row
+    columns), in one commit. Returns (rows quarantined, of which dropped by expectations)."""
     table = lake.table(identifier)
     already = lake.committed(table)
     if not set(pending) - already:
@@ -100,17 +141,14 @@ def _quarantine(
     skip = f" AND _lagoa_batch_id NOT IN ({in_list(already)})" if already else ""
     run = quote_literal(run_id)
     selects = [
-        "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
-        f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+        f"SELECT {rejection.reason} AS _lagoa_reason, {rejection.raw} AS _lagoa_raw, _lagoa_batch_id, "
+        f"_lagoa_source, _lagoa_ingested_at, {run} AS _lagoa_run_id FROM {incoming} "
+        f"WHERE {rejection.condition}{skip}"
     ]
     dropped_rows = 0
     if dropped is not None:
         relation, business = dropped
-        record = (
-            "to_json(struct_pack("
-            + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in business)
-            + "))"
-        )
+        record = _record(business)
         failing = (
             f"SELECT _lagoa_reason, CAST({record} AS VARCHAR) AS _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
             f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
@@ -120,10 +158,10 @@ def _quarantine(
         written = write_parquet(con, " UNION ALL ".join(selects), staged.folder, layout(table))
         staged.add = written.files
     if dropped is not None:  # counting the parse failures reads one column; the filter reads all
-        (parse_failures,) = con.execute(
-            f"SELECT count(*) FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+        (refused,) = con.execute(
+            f"SELECT count(*) FROM {incoming} WHERE {rejection.condition}{skip}"
         ).fetchone() or (0,)
-        dropped_rows = written.rows - int(parse_failures)
+        dropped_rows = written.rows - int(refused)
     return written.rows, dropped_rows
 
 
@@ -166,13 +204,26 @@ def merge_silver(
         f"(SELECT * FROM read_parquet({list_literal(bronze_files)}, union_by_name=true) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
-    rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
+    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
+    rejection = Rejection.of(silver, config, business)
+    rows = f"SELECT {projection} FROM {incoming} WHERE NOT {rejection.condition}"
     checking: AbstractContextManager[Verdict | None] = gate.check(con, rows) if gate else nullcontext()
     with checking as verdict:
         if verdict is not None:
             rows = f"SELECT {projection} FROM ({verdict.rows})"
         return _merge(
-            con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, verdict
+            con,
+            lake,
+            identifier,
+            silver,
+            config,
+            incoming,
+            rows,
+            projection,
+            pending,
+            run_id,
+            verdict,
+            rejection,
         )
 
 
@@ -188,12 +239,13 @@ def _merge(
     pending: list[str],
     run_id: str,
     outcome: Verdict | None,
+    rejection: Rejection,
 ) -> SilverResult:
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
     business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
     dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
     quarantined, dropped_rows = _quarantine(
-        con, lake, f"{identifier}__quarantine", incoming, pending, run_id, dropped
+        con, lake, f"{identifier}__quarantine", incoming, pending, run_id, rejection, dropped
     )
     warnings = list(outcome.warnings) if outcome is not None else []
     existing = lake.data_files(silver) if config.primary_key else []
@@ -250,7 +302,7 @@ def _latest_per_key(rows: str, projection: str, config: TableSource, tie_breaker
     columns = [quote_identifier(k) for k in config.primary_key]
     key = columns[0] if len(columns) == 1 else f"struct_pack({', '.join(f'{c} := {c}' for c in columns)})"
     repeated = f"SELECT {key} AS k FROM ({rows}) GROUP BY k HAVING count(*) > 1"
-    # NULL keys are ranked too (they collapse to one row); the IN list itself holds no NULL.
+    # Rows without a key were quarantined before; a NULL here would still be ranked, not lost.
     ranked = f"({key} IS NULL OR {key} IN (SELECT k FROM ({repeated}) WHERE k IS NOT NULL))"
     order = [f"{quote_identifier(config.ordering)} DESC NULLS LAST"] if config.ordering else []
     return (
