@@ -11,6 +11,7 @@ import sys
 import time
 
 import pytest
+import xxhash
 
 from lagoa.core.errors import ConfigError, SourceError
 from lagoa.orchestrate.project import Project
@@ -205,3 +206,23 @@ def test_a_composite_key_with_every_part_empty_is_quarantined(make_project: Make
     _, rows = project.query("select n from silver.events order by n")
     assert rows == [(1,), (5,)]  # a key with one part empty is still a key
     assert quarantine_reasons(project, "events") == ["empty primary key `id`, `region`"] * 3
+
+
+@pytest.mark.parametrize("by", ["modification time", "name"])
+def test_a_tie_within_one_ingest_goes_to_the_newer_file(make_project: MakeProject, by: str) -> None:
+    # Three versions of key 1 with the same ordering value, written newest last in the reverse
+    # order of their content hashes, so that the hash cannot be what decides.
+    texts = [HEADER + f"1,{amount},2024-06-01 10:00:00,2024-06-01 12:00:00\n" for amount in (10, 20, 30)]
+    newest_last = sorted(texts, key=lambda text: xxhash.xxh3_128(text.encode()).hexdigest(), reverse=True)
+    project = make_project(ORDERS_CONFIG)
+    (project.root / "data").mkdir()
+    for position, text in enumerate(newest_last):
+        # by name: equal times, later names; by time: later times, earlier names
+        name = f"orders_{position}.csv" if by == "name" else f"orders_{'cba'[position]}.csv"
+        moment = 1_700_000_000 + (0 if by == "name" else position * 60)
+        path = project.root / "data" / name
+        path.write_text(text)
+        os.utime(path, (moment, moment))
+    project.ingest()
+    _, rows = project.query("select amount from silver.orders")
+    assert rows == [(float(newest_last[-1].splitlines()[1].split(",")[1]),)]

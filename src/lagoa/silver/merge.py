@@ -1,24 +1,27 @@
 """Merge pending bronze batches into ``silver.<entity>``, and parse failures into its quarantine.
 
 Silver keeps the latest version of each primary key (greatest ``ordering`` value; on a tie, the
-newer batch). The merge is copy-on-write at file granularity: DuckDB finds the silver files that
-hold any incoming key, rewrites just those together with the new rows, and one Iceberg commit
-swaps them. Untouched files (and so untouched partitions) are never read or rewritten.
+newer batch: the one ingested later, and within one ingest the file modified last, then the one
+whose path sorts last, as bronze's commits record in ``BATCH_ORDER``). A row with no key at all
+goes to the quarantine. The merge is copy-on-write at file granularity: DuckDB finds the silver
+files that hold any incoming key, rewrites just those together with the new rows, and one Iceberg
+commit swaps them. Untouched files (and so untouched partitions) are never read or rewritten.
 pyiceberg's own ``upsert`` is far too slow for this (see DESIGN.md: 100k keys into 2M rows did
 not finish in 10 minutes).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
 from lagoa.core.config import TableSource
-from lagoa.core.names import BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
+from lagoa.core.names import BATCH_ORDER, BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
 from lagoa.core.sql import in_list, list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
@@ -200,31 +203,44 @@ def merge_silver(
         return SilverResult(identifier, pending, 0, 0, 0)
 
     projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
+    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
+    rejection = Rejection.of(silver, config, business)
     incoming = (
         f"(SELECT * FROM read_parquet({list_literal(bronze_files)}, union_by_name=true) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
-    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
-    rejection = Rejection.of(silver, config, business)
-    rows = f"SELECT {projection} FROM {incoming} WHERE NOT {rejection.condition}"
-    checking: AbstractContextManager[Verdict | None] = gate.check(con, rows) if gate else nullcontext()
+    batch = Batch(
+        incoming,
+        f"SELECT {projection} FROM {incoming} WHERE NOT {rejection.condition}",
+        projection,
+        pending,
+        rejection,
+        [
+            "_lagoa_ingested_at DESC",
+            f"{_batch_position(bronze, pending)} DESC NULLS LAST",
+            "_lagoa_batch_id DESC",
+        ],
+    )
+    checking: AbstractContextManager[Verdict | None] = gate.check(con, batch.rows) if gate else nullcontext()
     with checking as verdict:
         if verdict is not None:
-            rows = f"SELECT {projection} FROM ({verdict.rows})"
-        return _merge(
-            con,
-            lake,
-            identifier,
-            silver,
-            config,
-            incoming,
-            rows,
-            projection,
-            pending,
-            run_id,
-            verdict,
-            rejection,
-        )
+            batch = replace(batch, rows=f"SELECT {projection} FROM ({verdict.rows})")
+        return _merge(con, lake, identifier, silver, config, batch, run_id, verdict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The pending bronze batches as silver reads them."""
+
+    incoming: str
+    """SQL relation of every bronze row of the batches."""
+    rows: str
+    """SQL for the rows that go on to silver."""
+    projection: str
+    batches: list[str]
+    rejection: Rejection
+    newer: list[str]
+    """ORDER BY terms putting the newer of two versions of a key with equal ordering first."""
 
 
 def _merge(
@@ -233,25 +249,22 @@ def _merge(
     identifier: str,
     silver: Table,
     config: TableSource,
-    incoming: str,
-    rows: str,
-    projection: str,
-    pending: list[str],
+    batch: Batch,
     run_id: str,
     outcome: Verdict | None,
-    rejection: Rejection,
 ) -> SilverResult:
+    pending, projection, rows = batch.batches, batch.projection, batch.rows
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
     business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
     dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
     quarantined, dropped_rows = _quarantine(
-        con, lake, f"{identifier}__quarantine", incoming, pending, run_id, rejection, dropped
+        con, lake, f"{identifier}__quarantine", batch.incoming, pending, run_id, batch.rejection, dropped
     )
     warnings = list(outcome.warnings) if outcome is not None else []
     existing = lake.data_files(silver) if config.primary_key else []
     partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
     if config.primary_key:
-        rows = _latest_per_key(rows, projection, config, ["_lagoa_ingested_at DESC", "_lagoa_batch_id DESC"])
+        rows = _latest_per_key(rows, projection, config, batch.newer)
     if not existing:
         with lake.write(silver, properties=properties) as staged:
             written = write_parquet(con, rows, staged.folder, layout(silver), partitions)
@@ -265,7 +278,7 @@ def _merge(
             (incoming_rows,) = con.execute(
                 f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
             ).fetchone() or (0,)
-            batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
+            staged_rows = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
             key_match = " AND ".join(
                 f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
             )
@@ -273,10 +286,10 @@ def _merge(
                 row[0]
                 for row in con.execute(
                     f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
-                    f"union_by_name=true) s SEMI JOIN {batch} b ON {key_match}"
+                    f"union_by_name=true) s SEMI JOIN {staged_rows} b ON {key_match}"
                 ).fetchall()
             ]
-            sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {batch}"]
+            sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {staged_rows}"]
             if rewritten:
                 sources.append(
                     f"SELECT {projection}, 0 AS _lagoa_new FROM read_parquet({list_literal(rewritten)}, union_by_name=true)"
@@ -291,6 +304,20 @@ def _merge(
     return SilverResult(
         identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings
     )
+
+
+def _batch_position(bronze: Table, pending: list[str]) -> str:
+    """SQL for a row's batch's place among the pending batches of its bronze commit, oldest
+    first (NULL for commits that recorded no order: their batches then tie by id)."""
+    wanted = set(pending)
+    order: list[str] = []
+    for snapshot in bronze.metadata.snapshots:
+        recorded = snapshot.summary.additional_properties.get(BATCH_ORDER) if snapshot.summary else None
+        if recorded:
+            order += [batch for batch in json.loads(recorded) if batch in wanted]
+    if not order:
+        return "NULL"
+    return f"list_position({list_literal(order)}, _lagoa_batch_id)"
 
 
 def _latest_per_key(rows: str, projection: str, config: TableSource, tie_breakers: list[str]) -> str:

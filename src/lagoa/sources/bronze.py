@@ -18,7 +18,16 @@ import duckdb
 
 from lagoa.core.config import FileSource, TableSource
 from lagoa.core.errors import SchemaEvolutionError, SourceError
-from lagoa.core.names import BATCHES, CURSOR, ERROR_COLUMNS, LINEAGE, RUN_ID, SOURCE_FILES, SYSTEM_COLUMNS
+from lagoa.core.names import (
+    BATCH_ORDER,
+    BATCHES,
+    CURSOR,
+    ERROR_COLUMNS,
+    LINEAGE,
+    RUN_ID,
+    SOURCE_FILES,
+    SYSTEM_COLUMNS,
+)
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
@@ -155,6 +164,7 @@ def load_bronze(
         BATCHES: sorted(pending),
         RUN_ID: run_id,
         SOURCE_FILES: {batch: f.relative for batch, f in pending.items()},
+        BATCH_ORDER: [f.batch_id for f in sorted(pending.values(), key=lambda f: (f.mtime_ns, f.relative))],
     }
     with lake.write(table, properties=properties) as staged:
         remove_unfinished(storage, name)
