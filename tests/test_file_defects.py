@@ -226,3 +226,37 @@ def test_a_tie_within_one_ingest_goes_to_the_newer_file(make_project: MakeProjec
     project.ingest()
     _, rows = project.query("select amount from silver.orders")
     assert rows == [(float(newest_last[-1].splitlines()[1].split(",")[1]),)]
+
+
+@pytest.mark.parametrize(
+    ("change", "setting", "column"),
+    [
+        (("      amount: double", "      ammount: double"), "columns.ammount", "ammount"),
+        (("ordering: updated_at", "ordering: updatedat"), "ordering", "updatedat"),
+        (('["day(ordered_at)"]', '["day(orderd_at)"]'), "partition_by", "orderd_at"),
+    ],
+)
+def test_a_named_column_missing_from_the_data_is_a_clear_error_before_anything_lands(
+    make_project: MakeProject, change: tuple[str, str], setting: str, column: str
+) -> None:
+    project = make_project(ORDERS_CONFIG.replace(*change), {"data/orders.csv": HEADER + GOOD})
+    with pytest.raises(SourceError) as info:
+        project.ingest()
+    message = str(info.value)
+    assert f"`sources.orders.{setting}` names column `{column}`" in message
+    assert "columns found: order_id, amount, ordered_at, updated_at" in message
+    assert project.lake.table("bronze.orders") is None
+    assert not list((project.storage.local_path("raw")).glob("**/*.csv"))
+
+
+def test_a_declared_column_that_earlier_files_had_may_be_absent_from_a_new_file(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": HEADER + GOOD})
+    project.ingest()
+    (project.root / "data" / "orders_2.csv").write_text(
+        "order_id,ordered_at,updated_at\n3,2024-06-02 10:00:00,2024-06-02 10:00:00\n"
+    )
+    project.ingest()
+    _, rows = project.query("select order_id, amount from silver.orders order by 1")
+    assert rows == [(1, 10.0), (2, 20.0), (3, None)]

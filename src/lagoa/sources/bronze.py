@@ -30,6 +30,7 @@ from lagoa.core.names import (
 )
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
+from lagoa.lake.partitioning import PartitionField
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches, remove_unfinished
@@ -39,6 +40,9 @@ from lagoa.storage import Storage
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+
+FOUND_SHOWN = 30
+"""Columns listed at most in an error about a missing column."""
 
 
 @dataclass
@@ -99,6 +103,37 @@ def plan_schema(
     return list({**columns, **widened, **added}.items())
 
 
+def _named_columns(config: TableSource) -> list[tuple[str, str]]:
+    """(setting, column) for every column lagoa.yml names besides the primary key (checked per
+    file). An HTTP or Python batch may lack an optional field a later one has, so only a file
+    source's declared types must all be found."""
+    named = (
+        [(f"columns.{column}", column) for column in config.columns] if isinstance(config, FileSource) else []
+    )
+    named += [("ordering", column) for column in [config.ordering] if column]
+    named += [("cursor", column) for column in [config.cursor] if column]
+    named += [("partition_by", PartitionField.parse(text).column) for text in config.partition_by]
+    return named
+
+
+def _check_named_columns(
+    name: str, config: TableSource, relations: list[RawRelation], existing: list[tuple[str, str]]
+) -> None:
+    """Refuse, before anything lands, a column lagoa.yml names that neither the new files nor the
+    table have: a typo would otherwise become a column that is never filled, or a later error."""
+    found = list(dict.fromkeys(column.name for relation in relations for column in relation.columns))
+    known = set(found) | {column for column, _ in existing}
+    for setting, column in _named_columns(config):
+        if column not in known:
+            shown = ", ".join(found[:FOUND_SHOWN]) + (", …" if len(found) > FOUND_SHOWN else "")
+            raise SourceError(
+                name,
+                f"`sources.{name}.{setting}` names column `{column}`, which the data does not have "
+                f"(columns found: {shown or 'none'})",
+                hint=f"check the spelling of `{column}` in lagoa.yml against the columns found",
+            )
+
+
 def load_bronze(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -144,6 +179,7 @@ def load_bronze(
                 f"file `{file.relative}` has no column {', '.join(missing)} (found: {found})",
                 hint=f"check the header and the delimiter (`sources.{name}.csv.delimiter`)",
             )
+    _check_named_columns(name, config, relations, _table_columns(table))
     inferred = [
         infer_types(con, r, [c.name for c in r.columns if c.name not in config.columns and r.typed is False])
         for r in relations
