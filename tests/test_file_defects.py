@@ -260,3 +260,22 @@ def test_a_declared_column_that_earlier_files_had_may_be_absent_from_a_new_file(
     project.ingest()
     _, rows = project.query("select order_id, amount from silver.orders order by 1")
     assert rows == [(1, 10.0), (2, 20.0), (3, None)]
+
+
+def test_an_over_long_line_with_the_dialect_set_in_lagoa_yml(make_project: MakeProject) -> None:
+    settings = "    csv: {delimiter: '|', header: true, quote: '\"', max_line_size: 1000}\n    columns:"
+    text = (HEADER + "3|" + "9" * 2000 + "|a|b\n" + GOOD).replace(",", "|")
+    project = make_project(ORDERS_CONFIG.replace("    columns:", settings), {"data/orders.csv": text})
+    project.ingest()
+    assert count(project, "select count(*) from silver.orders") == 2
+    assert quarantine_reasons(project, "orders")[0].startswith("line 2: line size over maximum")
+
+
+def test_a_json_file_without_the_primary_key_names_the_fields_found_not_a_delimiter(
+    make_project: MakeProject,
+) -> None:
+    project = make_project(EVENTS.format(format="json"), {"data/events.json": '[{"ident": 1, "name": "a"}]'})
+    with pytest.raises(SourceError) as info:
+        project.ingest()
+    assert "has no column id (found: ident, name)" in str(info.value)
+    assert "delimiter" not in (info.value.hint or "")

@@ -103,6 +103,13 @@ def plan_schema(
     return list({**columns, **widened, **added}.items())
 
 
+def _shown(columns: list[str]) -> str:
+    """Column names for an error message, the first ``FOUND_SHOWN`` of them."""
+    if not columns:
+        return "none"
+    return ", ".join(columns[:FOUND_SHOWN]) + (", …" if len(columns) > FOUND_SHOWN else "")
+
+
 def _named_columns(config: TableSource) -> list[tuple[str, str]]:
     """(setting, column) for every column lagoa.yml names besides the primary key (checked per
     file). An HTTP or Python batch may lack an optional field a later one has, so only a file
@@ -125,11 +132,10 @@ def _check_named_columns(
     known = set(found) | {column for column, _ in existing}
     for setting, column in _named_columns(config):
         if column not in known:
-            shown = ", ".join(found[:FOUND_SHOWN]) + (", …" if len(found) > FOUND_SHOWN else "")
             raise SourceError(
                 name,
                 f"`sources.{name}.{setting}` names column `{column}`, which the data does not have "
-                f"(columns found: {shown or 'none'})",
+                f"(columns found: {_shown(found)})",
                 hint=f"check the spelling of `{column}` in lagoa.yml against the columns found",
             )
 
@@ -173,11 +179,14 @@ def load_bronze(
     for file, relation in zip(pending.values(), relations, strict=True):
         missing = [key for key in config.primary_key if key not in relation.select]
         if missing:
-            found = ", ".join(c.name for c in relation.columns[:5])
+            csv = isinstance(config, FileSource) and config.format == "csv"
             raise SourceError(
                 name,
-                f"file `{file.relative}` has no column {', '.join(missing)} (found: {found})",
-                hint=f"check the header and the delimiter (`sources.{name}.csv.delimiter`)",
+                f"file `{file.relative}` has no column {', '.join(missing)} "
+                f"(found: {_shown([c.name for c in relation.columns])})",
+                hint=f"check the header and the delimiter (`sources.{name}.csv.delimiter`)"
+                if csv
+                else f"check `sources.{name}.primary_key` against the fields found",
             )
     _check_named_columns(name, config, relations, _table_columns(table))
     inferred = [

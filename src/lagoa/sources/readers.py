@@ -226,12 +226,18 @@ def _sniffed_options(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOpt
     def literal(value: str) -> str:
         return quote_literal("" if value == "(empty)" else value)
 
+    # What the options set was sniffed as set: only the rest is added.
+    sniffed_dialect = {
+        "delim": None if options.delimiter is not None else literal(delimiter),
+        "quote": None if options.quote is not None else literal(quote),
+        "escape": None if options.escape is not None else literal(escape),
+        "header": None if options.header is not None else str(bool(header)).lower(),
+        "comment": literal(comment),
+        "skip": str(int(skip)),
+    }
     names = ", ".join(f"{quote_literal(c['name'])}: 'VARCHAR'" for c in columns)
-    return (
-        f"{_csv_options(options)}, auto_detect=false, delim={literal(delimiter)}, quote={literal(quote)}, "
-        f"escape={literal(escape)}, comment={literal(comment)}, skip={int(skip)}, "
-        f"header={str(bool(header)).lower()}, columns={{{names}}}"
-    )
+    added = ", ".join(f"{key}={value}" for key, value in sniffed_dialect.items() if value is not None)
+    return f"{_csv_options(options)}, auto_detect=false, {added}, columns={{{names}}}"
 
 
 def _scan_template(path: Path, options: str) -> str:
