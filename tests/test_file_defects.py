@@ -48,6 +48,16 @@ def test_a_json_array_of_objects_with_differing_keys_loads(make_project: MakePro
     assert quarantine_reasons(project, "events") == []
 
 
+def test_a_json_array_loads_without_a_primary_key(make_project: MakeProject) -> None:
+    config = EVENTS.format(format="json").replace("    primary_key: [id]\n", "")
+    records = [{"id": 1, "name": "a"}, {"id": 1, "tags": ["x"]}, {"name": "c"}]
+    project = make_project(config, {"data/events.json": json.dumps(records)})
+    project.ingest()
+    _, rows = project.query("select id, name, tags from silver.events order by name nulls first")
+    assert rows == [(1, None, '["x"]'), (1, "a", None), (None, "c", None)]
+    assert quarantine_reasons(project, "events") == []
+
+
 def test_a_json_array_element_that_is_not_an_object_is_quarantined(make_project: MakeProject) -> None:
     text = '[{"id": 1, "name": "a"}, "loose text", [1, 2], {"id": 2, "name": "b"}]'
     project = make_project(EVENTS.format(format="json"), {"data/events.json": text})
