@@ -160,7 +160,7 @@ def _quarantine(
     with lake.write(table, properties={BATCHES: pending, RUN_ID: run_id}) as staged:
         written = write_parquet(con, " UNION ALL ".join(selects), staged.folder, layout(table))
         staged.add = written.files
-    if dropped is not None:  # counting the parse failures reads one column; the filter reads all
+    if dropped is not None:  # counting the refused rows reads a few columns; the filter reads all
         (refused,) = con.execute(
             f"SELECT count(*) FROM {incoming} WHERE {rejection.condition}{skip}"
         ).fetchone() or (0,)

@@ -177,7 +177,7 @@ def check_encoding(source: str, path: Path, encoding: str, setting: str | None) 
     readable = kind == "UTF-16LE" and setting is not None
     raise SourceError(
         source,
-        f"file `{path.name}` is {kind}, not {encoding if setting else 'utf-8'}",
+        f"file `{path.name}` is {kind}, not {encoding}",
         hint=f"convert it to UTF-8 (e.g. `iconv -f {kind} -t UTF-8`)"
         + (f", or set `{setting}: utf-16`" if readable else ""),
     )
@@ -226,7 +226,7 @@ def _sniffed_options(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOpt
     def literal(value: str) -> str:
         return quote_literal("" if value == "(empty)" else value)
 
-    # What the options set was sniffed as set: only the rest is added.
+    # sniff_csv kept what lagoa.yml sets; only what it detected is added.
     sniffed_dialect = {
         "delim": None if options.delimiter is not None else literal(delimiter),
         "quote": None if options.quote is not None else literal(quote),
