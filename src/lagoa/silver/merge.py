@@ -1,28 +1,31 @@
 """Merge pending bronze batches into ``silver.<entity>``, and parse failures into its quarantine.
 
 Silver keeps the latest version of each primary key (greatest ``ordering`` value; on a tie, the
-newer batch). The merge is copy-on-write at file granularity: DuckDB finds the silver files that
-hold any incoming key, rewrites just those together with the new rows, and one Iceberg commit
-swaps them. Untouched files (and so untouched partitions) are never read or rewritten.
+newer batch: the one ingested later, and within one ingest the file modified last, then the one
+whose path sorts last, as bronze's commits record in ``BATCH_ORDER``). A row with no key at all
+goes to the quarantine. The merge is copy-on-write at file granularity: DuckDB finds the silver
+files that hold any incoming key, rewrites just those together with the new rows, and one Iceberg
+commit swaps them. Untouched files (and so untouched partitions) are never read or rewritten.
 pyiceberg's own ``upsert`` is far too slow for this (see DESIGN.md: 100k keys into 2M rows did
 not finish in 10 minutes).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 
 from lagoa.core.config import TableSource
-from lagoa.core.names import BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
+from lagoa.core.names import BATCH_ORDER, BATCHES, ERROR_COLUMNS, QUARANTINE_COLUMNS, RUN_ID
 from lagoa.core.sql import in_list, list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
-from lagoa.lake.schema import iceberg_schema, iceberg_type
+from lagoa.lake.schema import iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 
 if TYPE_CHECKING:
@@ -77,6 +80,46 @@ def _silver_table(lake: Lake, identifier: str, bronze: Table, config: TableSourc
     return lake.create_table(identifier, schema, partition_spec(fields, schema) if fields else None)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """Which bronze rows silver refuses on their own, and why: those that did not parse, and
+    (with a primary key) those with no key at all, which no merge could place. A composite key
+    with some of its columns empty is still a key."""
+
+    condition: str
+    reason: str
+    raw: str
+
+    @staticmethod
+    def of(silver: Table, config: TableSource, business: list[str]) -> Rejection:
+        if not config.primary_key:
+            return Rejection("_lagoa_error IS NOT NULL", "_lagoa_error", "_lagoa_raw")
+        types = {f.name: type_name(f.field_type) for f in silver.schema().fields}
+        missing = " AND ".join(_missing(key, types.get(key, "")) for key in config.primary_key)
+        named = ", ".join(f"`{key}`" for key in config.primary_key)
+        return Rejection(
+            f"(_lagoa_error IS NOT NULL OR ({missing}))",
+            f"COALESCE(_lagoa_error, {quote_literal('empty primary key ' + named)})",
+            f"COALESCE(_lagoa_raw, CAST({_record(business)} AS VARCHAR))",
+        )
+
+
+def _missing(key: str, type_name_: str) -> str:
+    """SQL true when a key column holds no value: NULL (an empty CSV field reads as NULL), or
+    an empty string."""
+    column = quote_identifier(key)
+    return f"({column} IS NULL OR {column} = '')" if type_name_ == "string" else f"{column} IS NULL"
+
+
+def _record(columns: list[str]) -> str:
+    """SQL for a row's columns as one JSON object."""
+    return (
+        "to_json(struct_pack("
+        + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in columns)
+        + "))"
+    )
+
+
 def _quarantine(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -84,11 +127,12 @@ def _quarantine(
     incoming: str,
     pending: list[str],
     run_id: str,
+    rejection: Rejection,
     dropped: tuple[str, list[str]] | None = None,
 ) -> tuple[int, int]:
-    """Append the rows of pending batches that did not parse, and those that broke a ``drop``
-    expectation (``dropped``: a relation with ``_lagoa_reason`` and its row columns), in one
-    commit. Returns (rows quarantined, of which dropped by expectations)."""
+    """Append the rows of pending batches that silver refuses (``rejection``), and those that
+    broke a ``drop`` expectation (``dropped``: a relation with ``_lagoa_reason`` and its row
+    columns), in one commit. Returns (rows quarantined, of which dropped by expectations)."""
     table = lake.table(identifier)
     already = lake.committed(table)
     if not set(pending) - already:
@@ -100,17 +144,14 @@ def _quarantine(
     skip = f" AND _lagoa_batch_id NOT IN ({in_list(already)})" if already else ""
     run = quote_literal(run_id)
     selects = [
-        "SELECT _lagoa_error AS _lagoa_reason, _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
-        f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+        f"SELECT {rejection.reason} AS _lagoa_reason, {rejection.raw} AS _lagoa_raw, _lagoa_batch_id, "
+        f"_lagoa_source, _lagoa_ingested_at, {run} AS _lagoa_run_id FROM {incoming} "
+        f"WHERE {rejection.condition}{skip}"
     ]
     dropped_rows = 0
     if dropped is not None:
         relation, business = dropped
-        record = (
-            "to_json(struct_pack("
-            + ", ".join(f"{quote_identifier(c)} := {quote_identifier(c)}" for c in business)
-            + "))"
-        )
+        record = _record(business)
         failing = (
             f"SELECT _lagoa_reason, CAST({record} AS VARCHAR) AS _lagoa_raw, _lagoa_batch_id, _lagoa_source, "
             f"_lagoa_ingested_at, {run} AS _lagoa_run_id FROM ({relation}) WHERE true{skip}"
@@ -119,11 +160,11 @@ def _quarantine(
     with lake.write(table, properties={BATCHES: pending, RUN_ID: run_id}) as staged:
         written = write_parquet(con, " UNION ALL ".join(selects), staged.folder, layout(table))
         staged.add = written.files
-    if dropped is not None:  # counting the parse failures reads one column; the filter reads all
-        (parse_failures,) = con.execute(
-            f"SELECT count(*) FROM {incoming} WHERE _lagoa_error IS NOT NULL{skip}"
+    if dropped is not None:  # counting the refused rows reads a few columns; the filter reads all
+        (refused,) = con.execute(
+            f"SELECT count(*) FROM {incoming} WHERE {rejection.condition}{skip}"
         ).fetchone() or (0,)
-        dropped_rows = written.rows - int(parse_failures)
+        dropped_rows = written.rows - int(refused)
     return written.rows, dropped_rows
 
 
@@ -162,18 +203,44 @@ def merge_silver(
         return SilverResult(identifier, pending, 0, 0, 0)
 
     projection = ", ".join(quote_identifier(f.name) for f in silver.schema().fields)
+    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
+    rejection = Rejection.of(silver, config, business)
     incoming = (
         f"(SELECT * FROM read_parquet({list_literal(bronze_files)}, union_by_name=true) "
         f"WHERE _lagoa_batch_id IN ({in_list(pending)}))"
     )
-    rows = f"SELECT {projection} FROM {incoming} WHERE _lagoa_error IS NULL"
-    checking: AbstractContextManager[Verdict | None] = gate.check(con, rows) if gate else nullcontext()
+    batch = Batch(
+        incoming,
+        f"SELECT {projection} FROM {incoming} WHERE NOT {rejection.condition}",
+        projection,
+        pending,
+        rejection,
+        [
+            "_lagoa_ingested_at DESC",
+            f"{_batch_position(bronze, pending)} DESC NULLS LAST",
+            "_lagoa_batch_id DESC",
+        ],
+    )
+    checking: AbstractContextManager[Verdict | None] = gate.check(con, batch.rows) if gate else nullcontext()
     with checking as verdict:
         if verdict is not None:
-            rows = f"SELECT {projection} FROM ({verdict.rows})"
-        return _merge(
-            con, lake, identifier, silver, config, incoming, rows, projection, pending, run_id, verdict
-        )
+            batch = replace(batch, rows=f"SELECT {projection} FROM ({verdict.rows})")
+        return _merge(con, lake, identifier, silver, config, batch, run_id, verdict)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """The pending bronze batches as silver reads them."""
+
+    incoming: str
+    """SQL relation of every bronze row of the batches."""
+    rows: str
+    """SQL for the rows that go on to silver."""
+    projection: str
+    batches: list[str]
+    rejection: Rejection
+    newer: list[str]
+    """ORDER BY terms putting the newer of two versions of a key with equal ordering first."""
 
 
 def _merge(
@@ -182,24 +249,22 @@ def _merge(
     identifier: str,
     silver: Table,
     config: TableSource,
-    incoming: str,
-    rows: str,
-    projection: str,
-    pending: list[str],
+    batch: Batch,
     run_id: str,
     outcome: Verdict | None,
 ) -> SilverResult:
+    pending, projection, rows = batch.batches, batch.projection, batch.rows
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
     business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
     dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
     quarantined, dropped_rows = _quarantine(
-        con, lake, f"{identifier}__quarantine", incoming, pending, run_id, dropped
+        con, lake, f"{identifier}__quarantine", batch.incoming, pending, run_id, batch.rejection, dropped
     )
     warnings = list(outcome.warnings) if outcome is not None else []
     existing = lake.data_files(silver) if config.primary_key else []
     partitions = [PartitionField.parse(text).duckdb_expression() for text in config.partition_by]
     if config.primary_key:
-        rows = _latest_per_key(rows, projection, config, ["_lagoa_ingested_at DESC", "_lagoa_batch_id DESC"])
+        rows = _latest_per_key(rows, projection, config, batch.newer)
     if not existing:
         with lake.write(silver, properties=properties) as staged:
             written = write_parquet(con, rows, staged.folder, layout(silver), partitions)
@@ -213,7 +278,7 @@ def _merge(
             (incoming_rows,) = con.execute(
                 f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
             ).fetchone() or (0,)
-            batch = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
+            staged_rows = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
             key_match = " AND ".join(
                 f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
             )
@@ -221,10 +286,10 @@ def _merge(
                 row[0]
                 for row in con.execute(
                     f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
-                    f"union_by_name=true) s SEMI JOIN {batch} b ON {key_match}"
+                    f"union_by_name=true) s SEMI JOIN {staged_rows} b ON {key_match}"
                 ).fetchall()
             ]
-            sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {batch}"]
+            sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {staged_rows}"]
             if rewritten:
                 sources.append(
                     f"SELECT {projection}, 0 AS _lagoa_new FROM read_parquet({list_literal(rewritten)}, union_by_name=true)"
@@ -241,6 +306,20 @@ def _merge(
     )
 
 
+def _batch_position(bronze: Table, pending: list[str]) -> str:
+    """SQL for a row's batch's place among the pending batches of its bronze commit, oldest
+    first (NULL for commits that recorded no order: their batches then tie by id)."""
+    wanted = set(pending)
+    order: list[str] = []
+    for snapshot in bronze.metadata.snapshots:
+        recorded = snapshot.summary.additional_properties.get(BATCH_ORDER) if snapshot.summary else None
+        if recorded:
+            order += [batch for batch in json.loads(recorded) if batch in wanted]
+    if not order:
+        return "NULL"
+    return f"list_position({list_literal(order)}, _lagoa_batch_id)"
+
+
 def _latest_per_key(rows: str, projection: str, config: TableSource, tie_breakers: list[str]) -> str:
     """The row with the greatest ordering value per primary key; ``tie_breakers`` decide ties.
 
@@ -250,7 +329,7 @@ def _latest_per_key(rows: str, projection: str, config: TableSource, tie_breaker
     columns = [quote_identifier(k) for k in config.primary_key]
     key = columns[0] if len(columns) == 1 else f"struct_pack({', '.join(f'{c} := {c}' for c in columns)})"
     repeated = f"SELECT {key} AS k FROM ({rows}) GROUP BY k HAVING count(*) > 1"
-    # NULL keys are ranked too (they collapse to one row); the IN list itself holds no NULL.
+    # Rows without a key were quarantined before; a NULL here would still be ranked, not lost.
     ranked = f"({key} IS NULL OR {key} IN (SELECT k FROM ({repeated}) WHERE k IS NOT NULL))"
     order = [f"{quote_identifier(config.ordering)} DESC NULLS LAST"] if config.ordering else []
     return (

@@ -18,18 +18,31 @@ import duckdb
 
 from lagoa.core.config import FileSource, TableSource
 from lagoa.core.errors import SchemaEvolutionError, SourceError
-from lagoa.core.names import BATCHES, CURSOR, ERROR_COLUMNS, LINEAGE, RUN_ID, SOURCE_FILES, SYSTEM_COLUMNS
+from lagoa.core.names import (
+    BATCH_ORDER,
+    BATCHES,
+    CURSOR,
+    ERROR_COLUMNS,
+    LINEAGE,
+    RUN_ID,
+    SOURCE_FILES,
+    SYSTEM_COLUMNS,
+)
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
+from lagoa.lake.partitioning import PartitionField
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
-from lagoa.sources.files import SourceFile, land, landed_batches
+from lagoa.sources.files import SourceFile, land, landed_batches, remove_unfinished
 from lagoa.sources.readers import READERS, RawRelation, Reader
 from lagoa.sources.typing import infer_types, rejects_select, typed_select
 from lagoa.storage import Storage
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+
+FOUND_SHOWN = 30
+"""Columns listed at most in an error about a missing column."""
 
 
 @dataclass
@@ -90,6 +103,43 @@ def plan_schema(
     return list({**columns, **widened, **added}.items())
 
 
+def _shown(columns: list[str]) -> str:
+    """Column names for an error message, the first ``FOUND_SHOWN`` of them."""
+    if not columns:
+        return "none"
+    return ", ".join(columns[:FOUND_SHOWN]) + (", …" if len(columns) > FOUND_SHOWN else "")
+
+
+def _named_columns(config: TableSource) -> list[tuple[str, str]]:
+    """(setting, column) for every column lagoa.yml names besides the primary key (checked per
+    file). An HTTP or Python batch may lack an optional field a later one has, so only a file
+    source's declared types must all be found."""
+    named = (
+        [(f"columns.{column}", column) for column in config.columns] if isinstance(config, FileSource) else []
+    )
+    named += [("ordering", column) for column in [config.ordering] if column]
+    named += [("cursor", column) for column in [config.cursor] if column]
+    named += [("partition_by", PartitionField.parse(text).column) for text in config.partition_by]
+    return named
+
+
+def _check_named_columns(
+    name: str, config: TableSource, relations: list[RawRelation], existing: list[tuple[str, str]]
+) -> None:
+    """Refuse, before anything lands, a column lagoa.yml names that neither the new files nor the
+    table have: a typo would otherwise become a column that is never filled, or a later error."""
+    found = list(dict.fromkeys(column.name for relation in relations for column in relation.columns))
+    known = set(found) | {column for column, _ in existing}
+    for setting, column in _named_columns(config):
+        if column not in known:
+            raise SourceError(
+                name,
+                f"`sources.{name}.{setting}` names column `{column}`, which the data does not have "
+                f"(columns found: {_shown(found)})",
+                hint=f"check the spelling of `{column}` in lagoa.yml against the columns found",
+            )
+
+
 def load_bronze(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -129,12 +179,16 @@ def load_bronze(
     for file, relation in zip(pending.values(), relations, strict=True):
         missing = [key for key in config.primary_key if key not in relation.select]
         if missing:
-            found = ", ".join(c.name for c in relation.columns[:5])
+            csv = isinstance(config, FileSource) and config.format == "csv"
             raise SourceError(
                 name,
-                f"file `{file.relative}` has no column {', '.join(missing)} (found: {found})",
-                hint=f"check the header and the delimiter (`sources.{name}.csv.delimiter`)",
+                f"file `{file.relative}` has no column {', '.join(missing)} "
+                f"(found: {_shown([c.name for c in relation.columns])})",
+                hint=f"check the header and the delimiter (`sources.{name}.csv.delimiter`)"
+                if csv
+                else f"check `sources.{name}.primary_key` against the fields found",
             )
+    _check_named_columns(name, config, relations, _table_columns(table))
     inferred = [
         infer_types(con, r, [c.name for c in r.columns if c.name not in config.columns and r.typed is False])
         for r in relations
@@ -156,8 +210,10 @@ def load_bronze(
         BATCHES: sorted(pending),
         RUN_ID: run_id,
         SOURCE_FILES: {batch: f.relative for batch, f in pending.items()},
+        BATCH_ORDER: [f.batch_id for f in sorted(pending.values(), key=lambda f: (f.mtime_ns, f.relative))],
     }
     with lake.write(table, properties=properties) as staged:
+        remove_unfinished(storage, name)
         landed = landed_batches(storage, name)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lagoa-land") as landing:
             # Raw landing copies bytes while DuckDB parses the same file: the copy costs no wall time.

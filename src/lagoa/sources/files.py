@@ -19,6 +19,9 @@ from lagoa.core.errors import SourceError
 from lagoa.storage import Storage
 
 HASH_CHUNK = 8 << 20
+STALE_COPY = 3600.0
+"""Seconds after which an unfinished raw copy is a dead run's leftover: a live copy writes to
+its file every few milliseconds, and another ingest of the same source may be landing now."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,14 @@ def discover(source: str, pattern: str, project_dir: Path) -> list[SourceFile]:
 
 
 def landed_batches(storage: Storage, source: str) -> dict[str, str]:
-    """Batch id → raw key of every file already landed for the source."""
+    """Batch id → raw key of every file already landed for the source (a copy a killed run left
+    unfinished is not one: the batch is landed again)."""
     return {key.rsplit("/", 2)[-2]: key for key in storage.list(f"raw/{source}")}
+
+
+def remove_unfinished(storage: Storage, source: str) -> int:
+    """Delete the unfinished raw copies of killed runs (idle for ``STALE_COPY`` seconds)."""
+    return storage.remove_stale(f"raw/{source}", STALE_COPY)
 
 
 def land(

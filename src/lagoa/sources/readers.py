@@ -9,9 +9,10 @@ DuckDB's ``store_rejects`` and quarantined too. Parquet is already typed and is 
 from __future__ import annotations
 
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import duckdb
 
@@ -22,6 +23,15 @@ from lagoa.lake.schema import from_duckdb
 
 JSON_LINE = "line"
 SAMPLE_ROWS = 50_000
+SNIFF_LINES = 20_480
+"""Lines sniffed for a CSV dialect when DuckDB's own sniffer fails (its default sample size)."""
+SKIP_CHUNK = 8 << 20
+BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "UTF-32LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32BE"),
+    (b"\xff\xfe", "UTF-16LE"),
+    (b"\xfe\xff", "UTF-16BE"),
+)
 
 
 @dataclass(frozen=True)
@@ -131,18 +141,132 @@ def _record_json(select: dict[str, str]) -> str:
     )
 
 
+def _unicode_kind(head: bytes) -> str | None:
+    """The UTF-16 or UTF-32 flavour the first bytes of a file betray (a byte-order mark, or the
+    NUL bytes that mostly-ASCII text has in those encodings), or None."""
+    for mark, kind in BYTE_ORDER_MARKS:
+        if head.startswith(mark):
+            return kind
+    if len(head) < 16 or b"\0" not in head:
+        return None
+
+    def nul_share(offset: int, step: int) -> float:
+        every = head[offset::step]
+        return every.count(0) / len(every)
+
+    quarters = [nul_share(offset, 4) > 0.9 for offset in range(4)]
+    if quarters == [False, True, True, True]:
+        return "UTF-32LE"
+    if quarters == [True, True, True, False]:
+        return "UTF-32BE"
+    if nul_share(1, 2) > 0.3 and nul_share(0, 2) < 0.05:
+        return "UTF-16LE"
+    if nul_share(0, 2) > 0.3 and nul_share(1, 2) < 0.05:
+        return "UTF-16BE"
+    return None
+
+
+def check_encoding(source: str, path: Path, encoding: str, setting: str | None) -> None:
+    """Refuse a UTF-16 or UTF-32 file that would be read as something else, naming the encoding
+    (DuckDB would otherwise report a delimiter or a column it cannot find). ``setting`` is the
+    option that may read it (``csv.encoding``), None when only UTF-8 is read."""
+    with path.open("rb") as stream:
+        kind = _unicode_kind(stream.read(4096))
+    if kind is None or (kind == "UTF-16LE" and encoding == "utf-16" and setting is not None):
+        return
+    readable = kind == "UTF-16LE" and setting is not None
+    raise SourceError(
+        source,
+        f"file `{path.name}` is {kind}, not {encoding}",
+        hint=f"convert it to UTF-8 (e.g. `iconv -f {kind} -t UTF-8`)"
+        + (f", or set `{setting}: utf-16`" if readable else ""),
+    )
+
+
+def _sample_without_long_lines(path: Path, max_line_size: int, out: IO[bytes]) -> bool:
+    """Copy the file's first lines to ``out``, leaving out those over ``max_line_size`` bytes;
+    True when some line was left out."""
+    dropped = False
+    kept = 0
+    with path.open("rb") as stream:
+        while kept < SNIFF_LINES:
+            line = stream.readline(max_line_size + 1)
+            if not line:
+                break
+            if len(line) > max_line_size and not line.endswith(b"\n"):
+                dropped = True
+                while (rest := stream.readline(SKIP_CHUNK)) and not rest.endswith(b"\n"):
+                    pass
+                continue
+            out.write(line)
+            kept += 1
+    return dropped
+
+
+def _sniffed_options(con: duckdb.DuckDBPyConnection, path: Path, options: CsvOptions) -> str | None:
+    """CSV options with the dialect and columns fixed, sniffed from the file's first lines less
+    the over-long ones (DuckDB's sniffer fails on a line over ``max_line_size`` anywhere in its
+    sample, while a scan with a fixed dialect rejects just that line); None when no line was
+    over-long, or the rest cannot be sniffed either."""
+    with tempfile.NamedTemporaryFile(suffix=".csv") as sample:
+        if not _sample_without_long_lines(path, options.max_line_size, sample):
+            return None
+        sample.flush()
+        try:
+            sniffed = con.execute(
+                "SELECT Delimiter, Quote, Escape, Comment, SkipRows, HasHeader, Columns "
+                f"FROM sniff_csv({quote_literal(sample.name)}, {_csv_options(options)})"
+            ).fetchone()
+        except duckdb.Error:
+            return None
+    if sniffed is None:
+        return None
+    delimiter, quote, escape, comment, skip, header, columns = sniffed
+
+    def literal(value: str) -> str:
+        return quote_literal("" if value == "(empty)" else value)
+
+    # sniff_csv kept what lagoa.yml sets; only what it detected is added.
+    sniffed_dialect = {
+        "delim": None if options.delimiter is not None else literal(delimiter),
+        "quote": None if options.quote is not None else literal(quote),
+        "escape": None if options.escape is not None else literal(escape),
+        "header": None if options.header is not None else str(bool(header)).lower(),
+        "comment": literal(comment),
+        "skip": str(int(skip)),
+    }
+    names = ", ".join(f"{quote_literal(c['name'])}: 'VARCHAR'" for c in columns)
+    added = ", ".join(f"{key}={value}" for key, value in sniffed_dialect.items() if value is not None)
+    return f"{_csv_options(options)}, auto_detect=false, {added}, columns={{{names}}}"
+
+
+def _scan_template(path: Path, options: str) -> str:
+    """A ``read_csv`` call with a ``{}`` where the rejects options go."""
+    escaped = options.replace("{", "{{").replace("}", "}}")
+    return f"read_csv({quote_literal(str(path))}, {escaped}, {{}})"
+
+
 def read_csv(
     con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
-    scan = f"read_csv({quote_literal(str(path))}, {_csv_options(csv_of(config))}, {{}})"
+    options = csv_of(config)
+    check_encoding(source, path, options.encoding, f"sources.{source}.csv.encoding")
     unreadable = "cannot be read as CSV"
+    scan = _scan_template(path, _csv_options(options))
     try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {scan.format(_rejects(None))}").fetchall()
+        try:
+            described = con.execute(f"DESCRIBE SELECT * FROM {scan.format(_rejects(None))}").fetchall()
+        except duckdb.Error:
+            fixed = _sniffed_options(con, path, options)
+            if fixed is None:
+                raise
+            scan = _scan_template(path, fixed)
+            described = con.execute(f"DESCRIBE SELECT * FROM {scan.format(_rejects(None))}").fetchall()
     except duckdb.Error as exc:
         raise SourceError(
             source,
             f"file `{path.name}` {unreadable}: {_first_line(str(exc))}",
-            hint=f"check that it is a text CSV file with lines under {csv_of(config).max_line_size} bytes "
+            hint=f"check that it is a text CSV file with lines under {options.max_line_size} bytes "
             f"(`sources.{source}.csv.max_line_size`); set `sources.{source}.csv.delimiter` if detection fails",
         ) from None
     columns = _columns([row[0] for row in described])
@@ -215,6 +339,7 @@ def json_path(key: str) -> str:
 def read_jsonl(
     con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
+    check_encoding(source, path, "utf-8", None)
     # Lines are read as single text columns: valid JSON never holds a raw \x1f, so no line splits.
     lines = (
         f"read_csv({quote_literal(str(path))}, columns={{{{'{JSON_LINE}': 'VARCHAR'}}}}, header=false, "
@@ -235,9 +360,13 @@ def read_jsonl(
 def read_json_array(
     con: duckdb.DuckDBPyConnection, source: str, config: TableSource, path: Path, tag: str
 ) -> RawRelation:
+    check_encoding(source, path, "utf-8", None)
+    # Each element as its JSON text: without ``columns`` DuckDB infers one STRUCT for all
+    # elements, whose text is not JSON and whose keys are the union of every element's.
     values = (
         f"(SELECT CAST(json AS VARCHAR) AS {JSON_LINE} FROM read_json({quote_literal(str(path))}, "
-        f"format='array', records=false, maximum_object_size={csv_of(config).max_line_size}))"
+        f"format='array', records=false, columns={{'json': 'JSON'}}, "
+        f"maximum_object_size={csv_of(config).max_line_size}))"
     )
     return _json_relation(con, source, path, values, values, None, "is not a valid JSON array")
 

@@ -27,7 +27,15 @@ class Storage(Protocol):
         """Store the stream's bytes under ``key`` atomically; returns the byte count."""
         ...
 
-    def list(self, prefix: str) -> list[str]: ...
+    def list(self, prefix: str) -> list[str]:
+        """Keys under ``prefix``, sorted; a write in progress (or one a killed writer left
+        unfinished) is never among them."""
+        ...
+
+    def remove_stale(self, prefix: str, idle_seconds: float) -> int:
+        """Delete what unfinished writes under ``prefix`` left behind, once idle for
+        ``idle_seconds``; returns how many were deleted."""
+        ...
 
 
 def open_storage(root: str, project_dir: Path) -> Storage:

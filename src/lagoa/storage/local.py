@@ -1,12 +1,31 @@
-"""Local-disk storage: atomic writes by write-to-temporary-then-rename."""
+"""Local-disk storage: atomic writes by write-to-temporary-then-rename.
+
+A write in progress is a hidden ``.<name>.<uuid>.tmp`` file beside its key. It is never a key
+(``list`` leaves it out), so a writer killed before its rename leaves nothing that reads as
+stored; such leftovers are deleted by ``remove_stale`` once nothing has written to them for a
+while.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import BinaryIO
+
+TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
+
+
+def temporary_for(path: Path) -> Path:
+    """A fresh temporary file to write ``path`` through."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def is_temporary(path: Path) -> bool:
+    return TEMPORARY.fullmatch(path.name) is not None
 
 
 class LocalStorage:
@@ -26,7 +45,7 @@ class LocalStorage:
     def put_file(self, key: str, source: BinaryIO) -> int:
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        temporary = temporary_for(target)
         try:
             with temporary.open("wb") as out:
                 # copyfileobj uses sendfile where the OS allows: no Python loop over the bytes.
@@ -41,7 +60,27 @@ class LocalStorage:
         base = self.root / prefix
         if not base.exists():
             return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        return sorted(
+            str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file() and not is_temporary(p)
+        )
+
+    def remove_stale(self, prefix: str, idle_seconds: float) -> int:
+        """Delete the temporary files under ``prefix`` that nothing has written to for
+        ``idle_seconds`` (left by a killed writer; a live one writes to its file continuously).
+        Returns how many were deleted."""
+        base = self.root / prefix
+        if not base.exists():
+            return 0
+        cutoff = time.time() - idle_seconds
+        removed = 0
+        for path in base.rglob(".*.tmp"):
+            try:
+                if is_temporary(path) and path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+        return removed
 
 
 def replace_text(path: Path, text: str) -> None:
@@ -50,7 +89,7 @@ def replace_text(path: Path, text: str) -> None:
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary = temporary_for(path)
     try:
         temporary.write_text(text, encoding="utf-8")
         os.replace(temporary, path)

@@ -30,7 +30,7 @@ class CsvOptions(Model):
     quote: str | None = None
     escape: str | None = None
     encoding: Literal["utf-8", "utf-16", "latin-1"] = "utf-8"
-    max_line_size: int = 2_097_152
+    max_line_size: int = Field(default=2_097_152, ge=1)
     """Longest line accepted, in bytes; longer lines are quarantined."""
 
 
