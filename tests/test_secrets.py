@@ -1,0 +1,206 @@
+"""Secrets never appear in output, in any encoding: raw, percent-encoded (``quote`` and
+``quote_plus``), JSON-escaped (``\\/``) or as the base64 of Basic ``user:password``; at any sink:
+stderr, ``lagoa runs``, ``lagoa run show --logs``, the state database, raw pages, bronze and silver,
+``lagoa doctor``. An API on loopback echoes the credentials back in every way it can."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from lagoa.orchestrate.project import Project
+
+KEY = "k3y/with+plus=eq"
+"""An API key sent as a query parameter: ``/``, ``+`` and ``=`` all change when encoded."""
+USER = "lagoa"
+PASSWORD = "pa/ss+w=rd!"
+"""A Basic password; the base64 of ``lagoa:pa/ss+w=rd!`` holds a ``/`` too."""
+PAGES = 3
+
+
+def encodings(secret: str) -> set[str]:
+    """Every form in which ``secret`` must not appear."""
+    forms = {
+        secret,
+        urllib.parse.quote(secret),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe="").lower(),
+        json.dumps(secret)[1:-1].replace("/", "\\/"),
+    }
+    return forms
+
+
+BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+FORBIDDEN = encodings(KEY) | encodings(PASSWORD) | {BASIC, BASIC.replace("/", "\\/")}
+
+
+def assert_clean(where: str, text: str | bytes) -> None:
+    for form in FORBIDDEN:
+        if isinstance(text, bytes):
+            assert form.encode() not in text, f"{form!r} appears in {where}"
+        else:
+            assert form not in text, f"{form!r} appears in {where}"
+
+
+class EchoApi(BaseHTTPRequestHandler):
+    """Pages of records that echo the credentials: the key as a body field, the Authorization
+    header as a field, everything JSON-escaped (``\\/``) on page 1, and the key in the next link
+    (``quote_plus`` on page 1, ``quote`` on page 2). ``/v1/fail`` answers 400 quoting the request."""
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        auth = self.headers.get("Authorization", "")
+        if url.path == "/v1/fail" or query.get("api_key") != KEY:
+            self._answer(400, json.dumps({"error": f"bad request {self.path}", "auth": auth}))
+            return
+        page = int(query.get("page", "1"))
+        base = f"http://{self.headers['Host']}/v1/items"
+        following = {
+            1: f"{base}?api_key={urllib.parse.quote_plus(KEY)}&page=2",
+            2: f"{base}?api_key={urllib.parse.quote(KEY)}&page=3",
+        }.get(page)
+        records = [
+            {"id": page * 10 + i, "echo_key": KEY, "echo_auth": auth, "echo_url": self.path} for i in range(3)
+        ]
+        body = json.dumps({"results": records, "next": following})
+        self._answer(200, body.replace("/", "\\/") if page == 1 else body)
+
+    def _answer(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def echo_api() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def lagoa(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "10000", "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-m", "lagoa.cli", *args, "-p", str(folder)], capture_output=True, text=True, env=env
+    )
+
+
+SOURCE = """
+  {name}:
+    kind: http
+    base_url: {base}
+    endpoint: {endpoint}
+    params: {{api_key: "${{env:ECHO_KEY}}"}}
+    auth: {{type: basic, username: {user}, password: "${{env:ECHO_PASSWORD}}"}}
+    records: results
+    paginate: {{type: next_url, path: next}}
+    primary_key: [id]
+    retries: 0
+"""
+
+
+def test_no_encoding_of_an_echoed_secret_reaches_any_sink(
+    echo_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ECHO_KEY", KEY)
+    monkeypatch.setenv("ECHO_PASSWORD", PASSWORD)
+    config = "name: secrets\nsources:"
+    for name, endpoint in (("items", "/v1/items"), ("broken", "/v1/fail")):
+        config += SOURCE.format(name=name, base=echo_api, endpoint=endpoint, user=USER)
+    (tmp_path / "lagoa.yml").write_text(config)
+
+    landed = lagoa(tmp_path, "ingest", "items")
+    assert landed.returncode == 0, landed.stderr
+    failed = lagoa(tmp_path, "ingest", "broken")
+    assert failed.returncode == 1 and "answered 400" in failed.stderr
+    outputs = {"ingest": landed.stdout + landed.stderr, "failed ingest": failed.stdout + failed.stderr}
+    for flag in ((), ("--json",)):
+        outputs[f"lagoa runs {flag}"] = lagoa(tmp_path, "runs", *flag).stdout
+    runs = Project.load(tmp_path).state.runs()
+    assert {r.state for r in runs} == {"succeeded", "failed"}
+    for run in runs:
+        shown = lagoa(tmp_path, "run", "show", run.run_id, "--logs")
+        assert shown.returncode == 0, shown.stderr
+        outputs[f"run show {run.run_id}"] = shown.stdout + shown.stderr
+    for where, text in outputs.items():
+        assert_clean(where, text)
+    assert "api_key=***" in failed.stderr and "Basic ***" in failed.stderr  # said, but redacted
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    assert any(p.name == "state.db" for p in files)
+    raw = [p for p in files if "raw" in p.relative_to(tmp_path).parts]
+    assert raw, "no page was landed raw"
+    for path in files:  # the state database, raw pages, catalog and table metadata
+        assert_clean(str(path.relative_to(tmp_path)), path.read_bytes())
+    for line in raw[0].read_bytes().splitlines():
+        json.loads(line)  # still JSON
+
+    project = Project.load(tmp_path)
+    for table in ("bronze.items", "silver.items"):
+        columns, rows = project.query(f"select * from {table}")
+        assert len(rows) == PAGES * 3
+        assert_clean(table, json.dumps([[str(v) for v in row] for row in rows]))
+        echoed = {row[columns.index("echo_key")] for row in rows}
+        assert echoed == {"***"}  # the records landed; only the secret was replaced
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("tail", ["", "%zz"], ids=["refused", "rejected-by-libpq"])
+def test_doctor_and_ingest_redact_a_postgres_dsn_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: str
+) -> None:
+    """libpq quotes a password it cannot decode back in its error; a refused connection does not:
+    either way neither command shows any form of it."""
+    password = urllib.parse.quote(PASSWORD, safe="") + tail
+    monkeypatch.setenv("ECHO_DSN", f"postgresql://{USER}:{password}@127.0.0.1:{closed_port()}/shop")
+    (tmp_path / "lagoa.yml").write_text(
+        'name: pg\nsources:\n  shop:\n    kind: postgres\n    dsn: "${env:ECHO_DSN}"\n    tables: [orders]\n'
+    )
+    doctor = lagoa(tmp_path, "doctor")
+    assert "cannot connect" in doctor.stdout, doctor.stdout + doctor.stderr
+    ingest = lagoa(tmp_path, "ingest")
+    assert ingest.returncode == 1 and "cannot connect" in ingest.stderr, ingest.stderr
+    for where, text in (("doctor", doctor.stdout + doctor.stderr), ("ingest", ingest.stderr)):
+        assert_clean(where, text)
+        assert password not in text
+    state = tmp_path / ".lagoa" / "state.db"
+    assert_clean("the state database", state.read_bytes())
+
+
+def test_a_redacted_page_stays_valid_json_and_escapes_are_never_split() -> None:
+    from lagoa.core.config import Redactor
+
+    redactor = Redactor(["nn", "a/b"])
+    page = b'{"x": "\\nnn", "y": "\\\\nn", "z": "a\\/b", "w": "\\\\/a\\u002fb"}'
+    redacted = redactor.json(page)
+    assert json.loads(redacted) == {"x": "\n***", "y": "\\***", "z": "***", "w": "\\/***"}
+    untouched = b'{"x": "\\nn", "y": "a\\\\/b"}'  # decoded: a line break and "n"; a, backslash, /b
+    assert redactor.json(untouched) == untouched
