@@ -85,8 +85,8 @@ class Client:
         return self.redactor.text(text)
 
     def excerpt(self, data: bytes) -> str:
-        """The start of an answer's body: redacted whole, then cut, so no secret is cut in two."""
-        return self.redact(data.decode("utf-8", "replace"))[:EXCERPT]
+        """The start of an answer's body: redacted, then cut, so that no secret is cut in two."""
+        return self.redact(data[: EXCERPT * 16].decode("utf-8", "replace"))[:EXCERPT]
 
     def get(self, url: str, params: dict[str, str], page: int) -> tuple[bytes, dict[str, str]]:
         """One page: its body and headers. Retryable failures are retried; others raise."""

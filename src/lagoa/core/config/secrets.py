@@ -32,6 +32,8 @@ PLAIN = frozenset(string.ascii_letters + string.digits + "-._~")
 """Characters no URL or JSON encoder escapes (RFC 3986's unreserved): always written as they are."""
 SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
 MIN_ANCHOR = 3
+"""Pages are searched for a secret's longest run of plain characters (cheap) before the regular
+expression runs; a shorter run would be found in most pages, so it is not worth the search."""
 EMBEDDED_BASE64 = 8
 """A secret is looked for inside any base64 text (three alignments) once its encoding at each
 alignment is at least this many characters: shorter runs would match unrelated base64 data."""
@@ -76,9 +78,6 @@ class Redactor:
         """This redactor and ``secrets`` (an OAuth token granted at run time)."""
         new = {s for s in secrets if s} - self.secrets
         return Redactor(self.secrets | new, self.pairs) if new else self
-
-    def __bool__(self) -> bool:
-        return bool(self.secrets)
 
     def text(self, text: str) -> str:
         """``text`` without any form of a secret."""
