@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -204,3 +204,33 @@ def test_a_redacted_page_stays_valid_json_and_escapes_are_never_split() -> None:
     assert json.loads(redacted) == {"x": "\n***", "y": "\\***", "z": "***", "w": "\\/***"}
     untouched = b'{"x": "\\nn", "y": "a\\\\/b"}'  # decoded: a line break and "n"; a, backslash, /b
     assert redactor.json(untouched) == untouched
+
+
+ENCODERS: dict[str, Callable[[str], str]] = {
+    "raw": lambda s: s,
+    "quote": urllib.parse.quote,
+    "quote, nothing safe": lambda s: urllib.parse.quote(s, safe=""),
+    "quote_plus": urllib.parse.quote_plus,
+    "lower-case hex": lambda s: urllib.parse.quote(s, safe="").lower(),
+    "JSON, ASCII only": lambda s: json.dumps(s)[1:-1],
+    "JSON, as UTF-8": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
+    "JSON, slashes escaped": lambda s: json.dumps(s)[1:-1].replace("/", "\\/"),
+    "JSON of a percent-encoded URL": lambda s: json.dumps("?k=" + urllib.parse.quote_plus(s))[1:-1],
+    "Basic user:password": lambda s: base64.b64encode(f"{USER}:{s}".encode()).decode(),
+    "base64 of a bearer header": lambda s: base64.b64encode(f"Bearer {s}".encode()).decode(),
+}
+
+
+@pytest.mark.parametrize("secret", [KEY, 'pä ss"wörd\\', "🔑-tok3n/x"])
+@pytest.mark.parametrize("encoding", list(ENCODERS))
+def test_every_encoding_of_a_secret_is_redacted_in_text_and_in_json(secret: str, encoding: str) -> None:
+    from lagoa.core.config import Redactor
+
+    redactor = Redactor([secret], [(USER, secret)])
+    encoded = ENCODERS[encoding](secret)
+    assert encoded not in redactor.text(f"GET /x failed: {encoded}!")
+    inside = encoded if encoding.startswith("JSON") else json.dumps(encoded)[1:-1]  # a JSON string's inside
+    redacted = redactor.json(('{"a": "' + inside + '", "b": 1}').encode())
+    assert json.loads(redacted)["b"] == 1  # still JSON
+    assert secret not in json.loads(redacted)["a"] and "***" in json.loads(redacted)["a"]
+    assert inside.encode() not in redacted
