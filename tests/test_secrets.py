@@ -234,3 +234,26 @@ def test_every_encoding_of_a_secret_is_redacted_in_text_and_in_json(secret: str,
     assert json.loads(redacted)["b"] == 1  # still JSON
     assert secret not in json.loads(redacted)["a"] and "***" in json.loads(redacted)["a"]
     assert inside.encode() not in redacted
+
+
+def test_history_written_with_a_secret_in_it_is_shown_without(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run recorded before the secret was redacted (by an older Lagoa) does not show it either."""
+    from lagoa.state import StateStore
+
+    monkeypatch.setenv("ECHO_KEY", KEY)
+    (tmp_path / "lagoa.yml").write_text(
+        "name: old\nsources:\n"
+        + SOURCE.format(name="items", base="http://127.0.0.1:9", endpoint="/v1/items", user=USER)
+    )
+    leaked = f"GET /v1/items?api_key={urllib.parse.quote_plus(KEY)} answered 500"
+    unredacted = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    unredacted.start_run("run-old", "ingest")
+    unredacted.start_attempt("run-old", "ingest", 1)
+    unredacted.finish_attempt("run-old", "ingest", 1, "failed", error=leaked, log=leaked)
+    unredacted.finish_run("run-old", "failed", leaked)
+    unredacted.close()
+    shown = lagoa(tmp_path, "runs").stdout + lagoa(tmp_path, "run", "show", "run-old", "--logs").stdout
+    assert "answered 500" in shown
+    assert_clean("the history shown", shown)

@@ -135,6 +135,15 @@ class StateStore:
     def _clean(self, text: str | None) -> str | None:
         return self.redact(text) if text else text
 
+    def _read(self, row: Any) -> dict[str, Any]:
+        """A row of a run or an attempt, redacted again: history written before a secret was
+        known as one (or by an older Lagoa) does not show it either."""
+        values = _row(row)
+        for key in ("error", "log"):
+            if key in values:
+                values[key] = self._clean(values[key])
+        return values
+
     def close(self) -> None:
         self.engine.dispose()
 
@@ -207,7 +216,7 @@ class StateStore:
         if state:
             query = query.where(RUNS.c.state == state)
         with self.engine.connect() as con:
-            return [RunRecord(**_row(r)) for r in con.execute(query).mappings()]
+            return [RunRecord(**self._read(r)) for r in con.execute(query).mappings()]
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run with every attempt of its tasks, in the order they started."""
@@ -220,7 +229,9 @@ class StateStore:
                 .where(ATTEMPTS.c.run_id == run_id)
                 .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.task, ATTEMPTS.c.attempt)
             ).mappings()
-            return RunRecord(**_row(row), attempts=tuple(AttemptRecord(**_row(a)) for a in attempts))
+            return RunRecord(
+                **self._read(row), attempts=tuple(AttemptRecord(**self._read(a)) for a in attempts)
+            )
 
     # --- task attempts -------------------------------------------------------------------------
 
