@@ -178,13 +178,13 @@ class _Attempts:
         redact: Callable[[str], str] = str,
     ) -> None:
         self.task = task
-        self.redact = redact
         self.runner = runner
         self.run_id = run_id
         self.events = events
         self.policy = policy
         self.cancel = cancel
         self.timeout = timeout
+        self.redact = redact
 
     def __call__(self, before: int) -> Outcome:
         task, events, run_id = self.task, self.events, self.run_id
