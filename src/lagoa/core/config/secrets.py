@@ -67,7 +67,7 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = (), pairs: Iterable[tuple[str, str]] = ()) -> None:
         self.secrets = frozenset(s for s in secrets if s)
-        self.pairs = frozenset((user, password) for user, password in pairs if password)
+        self.pairs = frozenset((user, password) for user, password in pairs if user or password)
 
     @classmethod
     def of(cls, config: BaseModel) -> Redactor:
@@ -103,15 +103,16 @@ class Redactor:
 
     @cached_property
     def _anchors(self) -> list[bytes] | None:
-        """The longest run of characters no encoder escapes, of every form; None when a form
+        """The longest run of characters no encoder escapes, of every form (an anchor holding
+        another is left out: where the shorter is absent, so is the longer); None when a form
         has no run long enough to tell (a secret of symbols): then every document is searched."""
-        anchors = set()
+        runs = set()
         for form in self._forms:
             run = max(_PLAIN_RUN.findall(form), key=len, default="")
             if len(run) < MIN_ANCHOR:
                 return None
-            anchors.add(run.encode())
-        return sorted(anchors)
+            runs.add(run)
+        return sorted(r.encode() for r in runs if not any(o != r and o in r for o in runs))
 
     @cached_property
     def _forms(self) -> list[str]:
@@ -232,8 +233,10 @@ def basic_pairs(config: BaseModel) -> set[tuple[str, str]]:
     pairs = set()
     for owner, name, value in _strings(config):
         if name == "password" and getattr(owner, "type", None) == "basic":
-            user, password = _resolved(getattr(owner, "username", None) or ""), _resolved(value)
-            if user is not None and password:
+            written = getattr(owner, "username", None) or ""
+            user, password = _resolved(written), _resolved(value)
+            # An API key may be the user name, with no password.
+            if user is not None and (password or (password is not None and SECRET_PATTERN.search(written))):
                 pairs.add((user, password))
     return pairs
 
