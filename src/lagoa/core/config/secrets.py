@@ -81,7 +81,7 @@ class Redactor:
 
     def text(self, text: str) -> str:
         """``text`` without any form of a secret."""
-        if not self.secrets or not text:
+        if not self._forms or not text:
             return text
         return self._text.sub(REDACTED, text)
 
@@ -90,7 +90,7 @@ class Redactor:
         starts inside an escape sequence: escapes are consumed whole unless a secret begins at
         one. A document holding none of the secrets' anchors (the usual case) costs one
         substring search per anchor."""
-        if not self.secrets or not self._present(document):
+        if not self._forms or not self._present(document):
             return document
         return self._aligned.sub(_replace_secret, document)
 
