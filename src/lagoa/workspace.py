@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lagoa.core.config import ProjectConfig
+from lagoa.core.config import ProjectConfig, Redactor
 from lagoa.core.report import Reporter, SilentReporter
 from lagoa.core.sql import quote_literal
 from lagoa.core.time import Interval
@@ -39,6 +39,12 @@ class Workspace:
         self.config = config
         self._views = views
         """Extra warehouse views (``gold.<model>`` → SQL), given by whoever knows of them."""
+
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Every form of the project's secrets, resolved when first needed, to keep out of
+        messages, logs, the run history and landed pages."""
+        return Redactor.of(self.config)
 
     @cached_property
     def storage(self) -> Storage:

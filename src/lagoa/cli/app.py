@@ -39,6 +39,10 @@ class Session:
         if value != self._path:
             self._path, self._project = value, None
 
+    def redact(self, text: str) -> str:
+        """``text`` without the secrets of the project, if one was loaded."""
+        return self._project.workspace.redactor.text(text) if self._project is not None else text
+
     @property
     def project(self) -> Project:
         if self._project is None:
@@ -61,7 +65,8 @@ def main(ctx: click.Context) -> None:
 
 
 def handle_errors(command: F) -> F:
-    """Turn a LagoaError into a message on stderr and exit code 1 (2 for configuration errors)."""
+    """Turn a LagoaError into a message on stderr, without secrets, and exit code 1 (2 for
+    configuration errors)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -70,7 +75,9 @@ def handle_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except LagoaError as exc:
-            click.secho(f"error: {exc}", fg="red", err=True)
+            session = click.get_current_context().find_object(Session)
+            message = session.redact(str(exc)) if session is not None else str(exc)
+            click.secho(f"error: {message}", fg="red", err=True)
             sys.exit(2 if isinstance(exc, ConfigError) else 1)
 
     return wrapper  # type: ignore[return-value]

@@ -11,6 +11,7 @@ from lagoa.core.config import (
     HttpSource,
     PostgresSource,
     PythonSource,
+    dsn_secrets,
     redact,
     resolve_secrets,
 )
@@ -193,7 +194,7 @@ def _connects(source: PostgresSource) -> tuple[bool, str]:
         with psycopg.connect(dsn, connect_timeout=3) as con:
             level = con.execute("SHOW server_version").fetchone()
     except psycopg.Error as exc:
-        return False, f"cannot connect: {redact(str(exc).strip(), [dsn])}"
+        return False, f"cannot connect: {redact(str(exc).strip(), dsn_secrets(dsn))}"
     return True, f"PostgreSQL {level[0] if level else '?'}, {len(source.tables)} table(s)"
 
 

@@ -109,12 +109,14 @@ def execute(
     timeout: float | None = None,
     done: set[str] | frozenset[str] = frozenset(),
     attempts_before: dict[str, int] | None = None,
+    redact: Callable[[str], str] = str,
 ) -> dict[str, Outcome]:
     """Run every task once its upstream tasks succeeded; a failed task's downstream is skipped.
 
     Setting ``cancel`` starts no new task (they end ``cancelled``) and lets running ones finish.
     An attempt longer than ``timeout`` seconds fails. Tasks in ``done`` succeeded earlier (a
     retried run) and are not run again; ``attempts_before`` numbers the new attempts after the old.
+    ``redact`` removes secrets from every error and log before anyone hears of it.
     """
     policy = policy or RetryPolicy()
     cancel = cancel or threading.Event()
@@ -136,7 +138,7 @@ def execute(
                     outcomes[task.name] = Outcome(task.name, "cancelled")
                     events.emit(Event("task_cancelled", run_id, task.name))
                 elif all(o is not None for o in upstream) and len(running) < max_parallel:
-                    attempt = _Attempts(task, runner, run_id, events, policy, cancel, timeout)
+                    attempt = _Attempts(task, runner, run_id, events, policy, cancel, timeout, redact)
                     running[pool.submit(attempt, first.get(task.name, 0))] = task.name
             if not running:
                 continue
@@ -173,6 +175,7 @@ class _Attempts:
         policy: RetryPolicy,
         cancel: threading.Event,
         timeout: float | None,
+        redact: Callable[[str], str] = str,
     ) -> None:
         self.task = task
         self.runner = runner
@@ -181,6 +184,7 @@ class _Attempts:
         self.policy = policy
         self.cancel = cancel
         self.timeout = timeout
+        self.redact = redact
 
     def __call__(self, before: int) -> Outcome:
         task, events, run_id = self.task, self.events, self.run_id
@@ -188,24 +192,26 @@ class _Attempts:
         while True:
             attempt += 1
             events.emit(Event("task_started", run_id, task.name, attempt))
-            with capture_log() as log:
+            with capture_log() as captured:
                 try:
                     rows = self._once()
                     error: Exception | None = None
                 except Exception as exc:  # every failure is recorded, then judged
                     error = exc
+            text = captured.text()
+            log = self.redact(text) if text else None
             if error is None:
-                events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log.text()))
+                events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log))
                 return Outcome(task.name, "succeeded", attempt - before, rows=rows)
-            message = _summary(error)
+            message = self.redact(_summary(error))
             transient = isinstance(error, LagoaError) and error.transient
             if transient and attempt - before <= self.policy.retries and not self.cancel.is_set():
-                events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log.text()))
+                events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log))
                 time.sleep(self.policy.delay(attempt - before))
                 continue
             timed_out = isinstance(error, TaskTimeoutError)
             events.emit(
-                Event("task_failed", run_id, task.name, attempt, message, log=log.text(), timed_out=timed_out)
+                Event("task_failed", run_id, task.name, attempt, message, log=log, timed_out=timed_out)
             )
             return Outcome(task.name, "failed", attempt - before, message, exception=error)
 

@@ -75,7 +75,7 @@ class Project:
         """The run history and leases."""
         from lagoa.state import StateStore
 
-        return StateStore.open(self.config.state.uri, self.root)
+        return StateStore.open(self.config.state.uri, self.root, self.workspace.redactor.text)
 
     def _dataset_views(self) -> dict[str, str]:
         """Warehouse views over the models published as Parquet datasets."""

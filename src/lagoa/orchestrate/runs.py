@@ -325,6 +325,7 @@ def _execute(
             done=done or set(),
             attempts_before=before,
             policy=policy,
+            redact=workspace.redactor.text,
         )
         result = RunResult(run_id, pipeline, interval, outcomes)
         failed = [o for o in outcomes.values() if o.state == "failed"]

@@ -49,7 +49,8 @@ def fetch_source(
     target = folder / f"{run_id}.{'jsonl' if isinstance(config, HttpSource) else 'parquet'}"
     try:
         if isinstance(config, HttpSource):
-            return Fetched(target, http.fetch(name, config, target, context), read_pages(config.records))
+            fetched = http.fetch(name, config, target, context, redactor=workspace.redactor)
+            return Fetched(target, fetched, read_pages(config.records))
         return Fetched(
             target, python.fetch(name, config, workspace.root, target, context), READERS["parquet"]
         )

@@ -23,7 +23,7 @@ from typing import Any
 
 import urllib3
 
-from lagoa.core.config import SECRET_PATTERN, HttpSource, redact, resolve_secrets
+from lagoa.core.config import HttpSource, Redactor, resolve_secrets
 from lagoa.core.errors import ConfigError, SourceError
 from lagoa.sources.context import SourceContext
 
@@ -72,17 +72,21 @@ def dig(body: Any, path: str) -> Any:
 class Client:
     """Requests for one source: auth, rate limit, retries with back-off honouring Retry-After."""
 
-    def __init__(self, name: str, config: HttpSource, pool: urllib3.PoolManager) -> None:
+    def __init__(self, name: str, config: HttpSource, pool: urllib3.PoolManager, redactor: Redactor) -> None:
         self.name = name
         self.config = config
         self.pool = pool
-        self.secrets = _secret_values(config)
+        self.redactor = redactor
         self.result = FetchResult()
         self._last = 0.0
         self._token: str | None = None
 
     def redact(self, text: str) -> str:
-        return redact(text, self.secrets)
+        return self.redactor.text(text)
+
+    def excerpt(self, data: bytes) -> str:
+        """The start of an answer's body: redacted, then cut, so that no secret is cut in two."""
+        return self.redact(data[: EXCERPT * 16].decode("utf-8", "replace"))[:EXCERPT]
 
     def get(self, url: str, params: dict[str, str], page: int) -> tuple[bytes, dict[str, str]]:
         """One page: its body and headers. Retryable failures are retried; others raise."""
@@ -127,7 +131,7 @@ class Client:
             status = response.status
             if status < 300:
                 return response.data, {k.lower(): v for k, v in response.headers.items()}
-            excerpt = self.redact(response.data[:EXCERPT].decode("utf-8", "replace"))
+            excerpt = self.excerpt(response.data)
             if status in RETRY_STATUSES and attempt < config.retries:
                 self._back_off(attempt, response.headers.get("Retry-After"))
                 continue
@@ -195,12 +199,12 @@ class Client:
             retries=False,
         )
         if response.status >= 300:
-            excerpt = self.redact(response.data[:EXCERPT].decode("utf-8", "replace"))
+            excerpt = self.excerpt(response.data)
             raise SourceError(self.name, f"the OAuth2 token request answered {response.status}: {excerpt}")
         token = json.loads(response.data).get("access_token")
         if not token:
             raise SourceError(self.name, "the OAuth2 token response has no access_token")
-        self.secrets.append(str(token))
+        self.redactor = self.redactor.including(str(token))
         self._token = str(token)
         return self._token
 
@@ -211,18 +215,20 @@ def fetch(
     target: Path,
     context: SourceContext,
     pool: urllib3.PoolManager | None = None,
+    redactor: Redactor | None = None,
 ) -> FetchResult:
-    """Request every page into ``target`` (JSON lines); raise on the first page that fails."""
-    client = Client(name, config, pool or urllib3.PoolManager(maxsize=4))
+    """Request every page into ``target`` (JSON lines); raise on the first page that fails.
+    ``redactor`` (default: the source's own secrets) removes secrets from messages and pages."""
+    client = Client(name, config, pool or urllib3.PoolManager(maxsize=4), redactor or Redactor.of(config))
     with target.open("wb") as out:
         for number, (meta, body, records) in enumerate(_pages(client, context), start=1):
             line = json.dumps(meta, separators=(",", ":")).encode()
             # A JSON document holds raw line breaks only as whitespace: dropping them keeps it one line.
             body = body.replace(b"\r", b"").replace(b"\n", b" ")
-            for secret in client.secrets:  # some APIs echo credentials (next links carrying the key)
-                body = body.replace(secret.encode(), b"***")
-                body = body.replace(urllib.parse.quote(secret, safe="").encode(), b"***")
-            out.write(b'{"_lagoa_page":' + line + b',"body":' + body + b"}\n")
+            # Some APIs echo credentials (a next link carrying the key, the Authorization header):
+            # the raw page, and so bronze and silver, which are read from it, keep none.
+            page = client.redactor.json(b'{"_lagoa_page":' + line + b',"body":' + body + b"}")
+            out.write(page + b"\n")
             client.result.pages = number
             client.result.records += records
     return client.result
@@ -319,16 +325,3 @@ def _retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _secret_values(config: HttpSource) -> list[str]:
-    """Every resolved ``${env:…}`` value the source uses, to scrub from URLs, errors and metadata."""
-    texts = [*config.params.values(), *config.headers.values(), config.base_url]
-    values = []
-    for text in texts:
-        values += [resolve_secrets(m.group(0)) for m in SECRET_PATTERN.finditer(text)]
-    if config.auth is not None:  # credentials are secret even when written in the file
-        auth = config.auth
-        fields = [auth.token, auth.password, auth.value, auth.client_secret]
-        values += [resolve_secrets(text) for text in fields if text]
-    return sorted({v for v in values if v}, key=len, reverse=True)

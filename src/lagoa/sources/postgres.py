@@ -13,7 +13,6 @@ import os
 import shutil
 import threading
 import time
-import urllib.parse
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lagoa.core.config import PostgresSource, redact, resolve_secrets, table_name
+from lagoa.core.config import PostgresSource, dsn_secrets, redact, resolve_secrets, table_name
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.core.names import ERROR_COLUMNS, LINEAGE, LSN, RELATION, RUN_ID
 from lagoa.core.report import Reporter
@@ -207,7 +206,7 @@ class Snapshot:
 def credentials(config: PostgresSource) -> tuple[str, list[str]]:
     """The resolved DSN and the secrets to keep out of messages (the DSN and its password)."""
     dsn = resolve_secrets(config.dsn)
-    return dsn, [dsn, *(p for p in [urllib.parse.urlsplit(dsn).password] if p)]
+    return dsn, sorted(dsn_secrets(dsn))
 
 
 def connect(dsn: str, source: str, secrets: list[str], **options: Any) -> Any:

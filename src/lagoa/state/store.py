@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,18 +117,32 @@ def engine_for(uri: str, project_dir: Path) -> Engine:
 
 
 class StateStore:
-    """The project's state database."""
+    """The project's state database. ``redact`` removes secrets from every error and log written
+    to it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, redact: Callable[[str], str] = str) -> None:
         self.engine = engine
+        self.redact = redact
         try:
             METADATA.create_all(engine)
         except sa.exc.SQLAlchemyError as exc:
             raise StateError(f"cannot open the state database: {_short(exc)}") from None
 
     @classmethod
-    def open(cls, uri: str, project_dir: Path) -> StateStore:
-        return cls(engine_for(uri, project_dir))
+    def open(cls, uri: str, project_dir: Path, redact: Callable[[str], str] = str) -> StateStore:
+        return cls(engine_for(uri, project_dir), redact)
+
+    def _clean(self, text: str | None) -> str | None:
+        return self.redact(text) if text else text
+
+    def _read(self, row: Any) -> dict[str, Any]:
+        """A row of a run or an attempt, redacted again: history written before a secret was
+        known as one (or by an older Lagoa) does not show it either."""
+        values = _row(row)
+        for key in ("error", "log"):
+            if key in values:
+                values[key] = self._clean(values[key])
+        return values
 
     def close(self) -> None:
         self.engine.dispose()
@@ -160,7 +175,9 @@ class StateStore:
             raise ValueError(state)
         with self.engine.begin() as con:
             con.execute(
-                RUNS.update().where(RUNS.c.run_id == run_id).values(state=state, ended_at=_now(), error=error)
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id)
+                .values(state=state, ended_at=_now(), error=self._clean(error))
             )
 
     def reopen_run(self, run_id: str) -> None:
@@ -199,7 +216,7 @@ class StateStore:
         if state:
             query = query.where(RUNS.c.state == state)
         with self.engine.connect() as con:
-            return [RunRecord(**_row(r)) for r in con.execute(query).mappings()]
+            return [RunRecord(**self._read(r)) for r in con.execute(query).mappings()]
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run with every attempt of its tasks, in the order they started."""
@@ -212,7 +229,9 @@ class StateStore:
                 .where(ATTEMPTS.c.run_id == run_id)
                 .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.task, ATTEMPTS.c.attempt)
             ).mappings()
-            return RunRecord(**_row(row), attempts=tuple(AttemptRecord(**_row(a)) for a in attempts))
+            return RunRecord(
+                **self._read(row), attempts=tuple(AttemptRecord(**self._read(a)) for a in attempts)
+            )
 
     # --- task attempts -------------------------------------------------------------------------
 
@@ -274,7 +293,12 @@ class StateStore:
                 ATTEMPTS.update()
                 .where(ATTEMPTS.c.run_id == run_id, ATTEMPTS.c.task == task, ATTEMPTS.c.attempt == attempt)
                 .values(
-                    state=state, ended_at=_now(), error=error, rows_in=rows_in, rows_out=rows_out, log=log
+                    state=state,
+                    ended_at=_now(),
+                    error=self._clean(error),
+                    rows_in=rows_in,
+                    rows_out=rows_out,
+                    log=self._clean(log),
                 )
             )
 

@@ -19,7 +19,7 @@ from lagoa.core.config.orchestration import Notifier, PipelineConfig
 from lagoa.core.config.project import ProjectConfig
 from lagoa.core.config.publish import PublishSettings
 from lagoa.core.config.quality import Action, QualityConfig, ResultFormat
-from lagoa.core.config.secrets import SECRET_PATTERN, redact, resolve_secrets
+from lagoa.core.config.secrets import SECRET_PATTERN, Redactor, dsn_secrets, redact, resolve_secrets
 from lagoa.core.config.sources import (
     CsvOptions,
     FileSource,
@@ -48,10 +48,12 @@ __all__ = [
     "PublishSettings",
     "PythonSource",
     "QualityConfig",
+    "Redactor",
     "ResultFormat",
     "Source",
     "TableSource",
     "did_you_mean",
+    "dsn_secrets",
     "load_config",
     "redact",
     "resolve_secrets",
