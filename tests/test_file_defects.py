@@ -250,11 +250,11 @@ def test_a_named_column_missing_from_the_data_is_a_clear_error_before_anything_l
     make_project: MakeProject, change: tuple[str, str], setting: str, column: str
 ) -> None:
     project = make_project(ORDERS_CONFIG.replace(*change), {"data/orders.csv": HEADER + GOOD})
-    with pytest.raises(SourceError) as info:
+    with pytest.raises(ConfigError) as info:
         project.ingest()
     message = str(info.value)
-    assert f"`sources.orders.{setting}` names column `{column}`" in message
-    assert "columns found: order_id, amount, ordered_at, updated_at" in message
+    assert f"key `sources.orders.{setting}`: column `{column}` is not in the data" in message
+    assert info.value.hint == "the data has: order_id, amount, ordered_at, updated_at"
     assert project.lake.table("bronze.orders") is None
     assert not list((project.storage.local_path("raw")).glob("**/*.csv"))
 

@@ -81,6 +81,17 @@ def test_a_project_whose_path_has_spaces_and_accents_keeps_its_lake_inside(
     assert all(Path(path).is_relative_to(lake) for path in project.lake.data_files(silver))
 
 
+@pytest.mark.parametrize("folder", ["team [a]", "x*y", "what?"])
+def test_a_lake_folder_holding_glob_characters_is_refused_naming_them(tmp_path: Path, folder: str) -> None:
+    """DuckDB reads * ? [ ] in any path as a pattern: refused before anything is written."""
+    root = write_project(tmp_path / folder, file_source("    primary_key: [id]\n"))
+    with pytest.raises(
+        ConfigError, match=r"key `storage\.root`: the lake's folder .* holds one of \* \? \[ \]"
+    ):
+        Project.load(root).ingest()
+    assert not (root / ".lagoa" / "lake").exists()
+
+
 def test_a_lake_whose_tables_have_file_uris_keeps_working(tmp_path: Path) -> None:
     """Lakes made before locations were plain paths name their tables ``file:///…``."""
     root = write_project(tmp_path / "project", file_source("    primary_key: [id]\n"))

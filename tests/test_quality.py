@@ -428,7 +428,6 @@ BAD_SUITES = {
         suite(expectation("expect_column_values_to_be_between", column="amount", min_value="low")),
         "",
     ),
-    "undeclared column": (suite(expectation("expect_column_values_to_not_be_null", column="amont")), ""),
     "override of a missing expectation": (
         suite(AMOUNT_RANGE),
         "\nquality:\n  suites:\n    orders:\n      expectations:\n        '#3': warn\n",
@@ -457,8 +456,24 @@ def test_a_suite_problem_stops_the_ingest_before_anything_lands(
     assert suites and "NO" in suites[0], doctor.output
 
 
+def test_a_suite_naming_a_column_the_data_lacks_stops_the_ingest_before_anything_lands(
+    make_project: MakeProject,
+) -> None:
+    typo = expectation("expect_column_values_to_not_be_null", column="amont")
+    project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": ORDERS, "quality/orders.json": suite(typo)})
+    with pytest.raises(ConfigError) as info:
+        project.ingest()
+    message = str(info.value)
+    assert "column `amont` is not in the data of source `orders`" in message
+    assert "expectations[0] of" in message and "orders.json" in message
+    assert "did you mean `amount`" in message or "amount" in (info.value.hint or "")
+    assert project.lake.identifiers() == []
+    assert project.storage.list("raw") == []
+
+
 def test_a_suite_may_name_lagoa_columns_and_check_a_column_exists(make_project: MakeProject) -> None:
-    """Columns must be declared, except Lagoa's own and those a table expectation looks for."""
+    """Columns a suite names must be in the data, except Lagoa's own and those a table
+    expectation looks for."""
     exists = expectation("expect_column_to_exist", column="customer")
     batch = expectation("expect_column_values_to_not_be_null", column="_lagoa_batch_id")
     project = make_project(

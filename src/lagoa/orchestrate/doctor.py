@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -43,8 +42,9 @@ def run_checks(workspace: Workspace) -> list[Check]:
             if source.mode == "cdc":
                 checks.append((f"source {name} replication", *_replicates(source)))
             continue
-        pattern = source.path if source.path.startswith("/") else str(workspace.root / source.path)
-        matches = glob.glob(pattern, recursive=True)
+        from lagoa.sources.files import matching
+
+        matches = matching(source.path, workspace.root)
         detail = (
             f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
         )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from lagoa.core.config import FileSource
 from lagoa.core.errors import EngineError
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.core.time import Interval
@@ -85,18 +86,29 @@ class ProjectTasks:
         return con
 
     def ingest(self, domain: str) -> int:
+        from lagoa.quality.suite import required_columns
         from lagoa.sources.fetching import Prefetch
 
         con = self._engine("ingest", domain)
         names = self._sources(domain)
         sources = self.workspace.config.sources
+        # A file's columns are all known when it is read; an HTTP page may lack an optional field.
+        files = {name: config for name, config in sources.items() if isinstance(config, FileSource)}
+        required = required_columns(self.check_suites(), files)
         try:
             rows = 0
             with Prefetch(
                 self.workspace, names, run_id=self.context.run_id, interval=self.context.interval
             ) as ahead:
                 for name in names:
-                    loaded = load_source(self.context, con, name, sources[name], prefetched=ahead.take(name))
+                    loaded = load_source(
+                        self.context,
+                        con,
+                        name,
+                        sources[name],
+                        prefetched=ahead.take(name),
+                        required=required.get(name),
+                    )
                     log.info("%s: %d rows to bronze", name, loaded.bronze_rows)
                     self.loaded[name] = loaded
                     rows += loaded.bronze_rows

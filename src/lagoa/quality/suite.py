@@ -208,11 +208,9 @@ def load_suites(root: Path, quality: QualityConfig) -> list[Suite]:
 
 
 def project_suites(root: Path, config: ProjectConfig) -> list[Suite]:
-    """The project's suites, each checked on its own (:func:`load_suites`) and against its source
-    (:func:`check_sources`): what a run checks before it lands anything."""
-    suites = load_suites(root, config.quality)
-    check_sources(suites, config.sources)
-    return suites
+    """The project's suites, each checked on its own (:func:`load_suites`): what a run checks
+    before it lands anything."""
+    return load_suites(root, config.quality)
 
 
 def suites_for(suites: list[Suite], table: str) -> list[Suite]:
@@ -220,29 +218,23 @@ def suites_for(suites: list[Suite], table: str) -> list[Suite]:
     return [s for s in suites if s.table == table or (s.table is None and table == f"silver.{s.name}")]
 
 
-def check_sources(suites: list[Suite], sources: Mapping[str, Source]) -> None:
-    """Every column a suite's expectations name is one its source declares, when the source
-    declares columns (or names them as its key, ordering or cursor), so that a misspelt column is
-    found before anything lands rather than when the batch is validated. Expectations on the
-    table's columns as a whole (``expect_column_to_exist``, the column set and list) may name any
-    column: finding it missing is what they are for."""
+def required_columns(suites: list[Suite], sources: Mapping[str, Source]) -> dict[str, dict[str, str]]:
+    """Per source, the columns its suites' expectations name, each with the expectation naming
+    it: checked against the data before bronze lands, so that a misspelt column stops the ingest
+    rather than failing the batch later. Expectations on the table's columns as a whole
+    (``expect_column_to_exist``, the column set and list) may name any column: finding it missing
+    is what they are for; Lagoa's own ``_lagoa_*`` columns are added by the stages."""
+    required: dict[str, dict[str, str]] = {}
     for name, source in sources.items():
-        if isinstance(source, PostgresSource) or not source.columns:
+        if isinstance(source, PostgresSource):
             continue
-        known = {*source.columns, *source.primary_key, source.ordering, source.cursor}
         for suite in suites_for(suites, f"silver.{source.entity or name}"):
             for expectation in suite.expectations:
-                missing = [
-                    c for c in _named_columns(expectation) if c not in known and not c.startswith("_lagoa_")
-                ]
-                if missing:
-                    raise SuiteError(
-                        suite.path,
-                        f"`{expectation.type}` names column `{missing[0]}`, which source `{name}` does not "
-                        f"declare{did_you_mean(missing[0], [c for c in known if c])}",
-                        index=expectation.index,
-                        hint=f"fix the column's name, or declare it under `sources.{name}.columns` in lagoa.yml",
-                    )
+                for column in _named_columns(expectation):
+                    if not column.startswith("_lagoa_"):
+                        where = f"expectations[{expectation.index}] of {suite.path}"
+                        required.setdefault(name, {}).setdefault(column, where)
+    return required
 
 
 def _named_columns(expectation: Expectation) -> list[str]:

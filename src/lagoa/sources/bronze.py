@@ -9,6 +9,7 @@ every batch the table already lists.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,7 +31,6 @@ from lagoa.core.names import (
 )
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
-from lagoa.lake.partitioning import PartitionField
 from lagoa.lake.schema import can_promote, duckdb_type, iceberg_schema, iceberg_type, reads_as, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.files import SourceFile, land, landed_batches, remove_unfinished
@@ -110,36 +110,6 @@ def _shown(columns: list[str]) -> str:
     return ", ".join(columns[:FOUND_SHOWN]) + (", …" if len(columns) > FOUND_SHOWN else "")
 
 
-def _named_columns(config: TableSource) -> list[tuple[str, str]]:
-    """(setting, column) for every column lagoa.yml names besides the primary key (checked per
-    file). An HTTP or Python batch may lack an optional field a later one has, so only a file
-    source's declared types must all be found."""
-    named = (
-        [(f"columns.{column}", column) for column in config.columns] if isinstance(config, FileSource) else []
-    )
-    named += [("ordering", column) for column in [config.ordering] if column]
-    named += [("cursor", column) for column in [config.cursor] if column]
-    named += [("partition_by", PartitionField.parse(text).column) for text in config.partition_by]
-    return named
-
-
-def _check_named_columns(
-    name: str, config: TableSource, relations: list[RawRelation], existing: list[tuple[str, str]]
-) -> None:
-    """Refuse, before anything lands, a column lagoa.yml names that neither the new files nor the
-    table have: a typo would otherwise become a column that is never filled, or a later error."""
-    found = list(dict.fromkeys(column.name for relation in relations for column in relation.columns))
-    known = set(found) | {column for column, _ in existing}
-    for setting, column in _named_columns(config):
-        if column not in known:
-            raise SourceError(
-                name,
-                f"`sources.{name}.{setting}` names column `{column}`, which the data does not have "
-                f"(columns found: {_shown(found)})",
-                hint=f"check the spelling of `{column}` in lagoa.yml against the columns found",
-            )
-
-
 def load_bronze(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -151,10 +121,13 @@ def load_bronze(
     run_id: str,
     ingested_at: datetime,
     reader: Reader | None = None,
+    required: Mapping[str, str] | None = None,
 ) -> BronzeResult:
     """Append the files' rows to ``bronze.<name>`` in one commit. ``reader`` reads each file
     (default: the reader of the source's format); a file source's ``cursor`` skips rows at or
-    below the watermark, while an HTTP source's records are all kept (silver merges them)."""
+    below the watermark, while an HTTP source's records are all kept (silver merges them).
+    Every column the settings or ``required`` (column: what names it) name must be in the data or
+    the table, checked before anything lands."""
     identifier = f"bronze.{name}"
     result = BronzeResult(identifier)
     table = lake.table(identifier)
@@ -188,13 +161,13 @@ def load_bronze(
                 if csv
                 else f"check `sources.{name}.primary_key` against the fields found",
             )
-    _check_named_columns(name, config, relations, _table_columns(table))
+    found = dict.fromkeys(column.name for relation in relations for column in relation.columns)
+    config.check_columns(name, [*found, *(c for c, _ in _table_columns(table) if c not in found)], required)
     inferred = [
         infer_types(con, r, [c.name for c in r.columns if c.name not in config.columns and r.typed is False])
         for r in relations
     ]
     columns = plan_schema(identifier, config, _table_columns(table), relations, inferred)
-    config.check_columns(name, [column for column, _ in columns])  # before the table changes
     table = _prepare_table(lake, identifier, table, columns)
     schema_types = dict(_table_columns(table))
     columns = [(column, schema_types[column]) for column, _ in columns]

@@ -53,10 +53,20 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+def matching(pattern: str, project_dir: Path) -> list[Path]:
+    """The files a source's ``path`` (a path or glob, relative to the project) matches, sorted.
+    A relative pattern is matched under ``root_dir``, so that the project folder's own name may
+    hold glob characters (``[``, ``*``)."""
+    if os.path.isabs(pattern):
+        found = [Path(p) for p in glob.glob(pattern, recursive=True)]
+    else:
+        found = [project_dir / p for p in glob.glob(pattern, root_dir=project_dir, recursive=True)]
+    return sorted(p for p in found if p.is_file())
+
+
 def discover(source: str, pattern: str, project_dir: Path) -> list[SourceFile]:
     """The files matching a source's ``path`` (a path or glob), sorted, with their hashes."""
-    absolute = pattern if os.path.isabs(pattern) else str(project_dir / pattern)
-    matches = sorted(Path(p) for p in glob.glob(absolute, recursive=True) if Path(p).is_file())
+    matches = matching(pattern, project_dir)
     if not matches:
         raise SourceError(
             source,

@@ -7,6 +7,7 @@ Postgres sources also write silver (a snapshot replaces it; CDC applies changes 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -49,18 +50,21 @@ def load_source(
     config: Source,
     *,
     prefetched: Future[Fetched] | None = None,
+    required: Mapping[str, str] | None = None,
 ) -> Loaded:
     """Load one source into bronze. The context's interval templates HTTP requests;
-    ``prefetched`` is a fetch started ahead (see :class:`lagoa.sources.fetching.Prefetch`)."""
+    ``prefetched`` is a fetch started ahead (see :class:`lagoa.sources.fetching.Prefetch`);
+    ``required`` names columns the data must have besides those of the settings (column: what
+    names it, e.g. a suite's expectation), checked before anything lands."""
     if isinstance(config, PostgresSource):
         return _load_postgres(context, name, config)
     if isinstance(config, HttpSource | PythonSource):
-        return _load_fetched(context, con, name, config, prefetched)
+        return _load_fetched(context, con, name, config, prefetched, required)
     report = context.reporter
     report.stage(name, "hashing files")
     files = discover(name, config.path, context.workspace.root)
     report.stage(name, "loading bronze")
-    bronze = _bronze(context, con, name, config, files)
+    bronze = _bronze(context, con, name, config, files, required=required)
     return Loaded(name, len(files), bronze.skipped_files, bronze.rows)
 
 
@@ -92,6 +96,7 @@ def _load_fetched(
     name: str,
     config: HttpSource | PythonSource,
     prefetched: Future[Fetched] | None,
+    required: Mapping[str, str] | None,
 ) -> Loaded:
     """Fetch from the committed watermark on (HTTP pages or a Python generator), unless it was
     fetched ahead, then load what came as one batch: the new watermark is committed with the
@@ -117,7 +122,7 @@ def _load_fetched(
             target, fetched.result.urls[0], stat.st_size, stat.st_mtime_ns, content_hash(target)
         )
         report.stage(name, "loading bronze")
-        bronze = _bronze(context, con, name, config, [file], fetched.reader)
+        bronze = _bronze(context, con, name, config, [file], fetched.reader, required)
         return Loaded(name, fetched.result.pages, bronze_rows=bronze.rows, fetch=fetched.result)
     finally:
         fetched.target.unlink(missing_ok=True)
@@ -130,6 +135,7 @@ def _bronze(
     config: TableSource,
     files: list[SourceFile],
     reader: Reader | None = None,
+    required: Mapping[str, str] | None = None,
 ) -> BronzeResult:
     return load_bronze(
         con,
@@ -141,4 +147,5 @@ def _bronze(
         run_id=context.run_id,
         ingested_at=context.now,
         reader=reader,
+        required=required,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import BinaryIO, Protocol
 from urllib.parse import unquote, urlparse
@@ -38,6 +39,9 @@ class Storage(Protocol):
         ...
 
 
+GLOB_CHARACTERS = re.compile(r"[*?\[\]]")
+
+
 def open_storage(root: str, project_dir: Path) -> Storage:
     """The storage backend for a ``storage.root`` setting."""
     if root.startswith("s3://"):
@@ -49,4 +53,12 @@ def open_storage(root: str, project_dir: Path) -> Storage:
     from lagoa.storage.local import LocalStorage
 
     path = Path(unquote(urlparse(root).path)) if root.startswith("file:") else Path(root)
-    return LocalStorage(path if path.is_absolute() else project_dir / path)
+    path = path if path.is_absolute() else project_dir / path
+    if GLOB_CHARACTERS.search(str(path.resolve())):
+        raise ConfigError(
+            f"the lake's folder `{path.resolve()}` holds one of * ? [ ], which DuckDB reads as a "
+            "pattern in every path it opens",
+            key="storage.root",
+            hint="move the project (or set storage.root) to a folder whose path has none of them",
+        )
+    return LocalStorage(path)

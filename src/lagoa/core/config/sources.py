@@ -4,6 +4,7 @@ bronze and silver tables each writes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Discriminator, Field, Tag, field_validator, model_validator
@@ -77,23 +78,34 @@ class TableSource(Model):
     def _entity(cls, value: str | None) -> str | None:
         return None if value is None else table_name(value, "entity")
 
-    def check_columns(self, source: str, columns: list[str]) -> None:
+    def check_columns(
+        self, source: str, columns: list[str], required: Mapping[str, str] | None = None
+    ) -> None:
         """Raise a ConfigError if a setting names a column that is not in ``columns`` (the data's)
-        nor one of Lagoa's lineage columns: checked before anything lands, as silver needs them."""
+        nor one of Lagoa's lineage columns: checked before anything lands, as silver needs them.
+        A file source's declared ``columns`` must be there too (a batch of an HTTP or Python source
+        may lack an optional field); ``required`` adds columns that others name (a suite's, keyed
+        by column, valued by what names it)."""
         known = [*columns, *(name for name, _ in LINEAGE)]
-        wanted = [("primary_key", key) for key in self.primary_key]
-        wanted += [("ordering", self.ordering)] if self.ordering else []
+        wanted = [(f"sources.{source}.primary_key", key) for key in self.primary_key]
+        if isinstance(self, FileSource):
+            wanted += [(f"sources.{source}.columns.{column}", column) for column in self.columns]
+        wanted += [(f"sources.{source}.ordering", self.ordering)] if self.ordering else []
         for field in self.partition_by:
             match = PARTITION_FIELD.match(field)
-            wanted.append(("partition_by", (match.group(2) or match.group(3)) if match else field))
+            wanted.append(
+                (f"sources.{source}.partition_by", (match.group(2) or match.group(3)) if match else field)
+            )
         if self.cursor:
-            wanted.append(("cursor" if isinstance(self, FileSource) else "incremental.field", self.cursor))
+            setting = "cursor" if isinstance(self, FileSource) else "incremental.field"
+            wanted.append((f"sources.{source}.{setting}", self.cursor))
+        wanted += [(label, column) for column, label in (required or {}).items()]
         shown = [column for column in columns if column not in SYSTEM_COLUMNS]
-        for setting, column in wanted:
+        for key, column in wanted:
             if column not in known:
                 raise ConfigError(
                     f"column `{column}` is not in the data of source `{source}`{did_you_mean(column, shown)}",
-                    key=f"sources.{source}.{setting}",
+                    key=key,
                     hint=f"the data has: {', '.join(shown[:20])}{' …' if len(shown) > 20 else ''}",
                 )
 
