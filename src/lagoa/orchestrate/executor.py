@@ -7,6 +7,7 @@ lineage subscribe to it, so the executor never needs to know who listens.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -137,7 +138,9 @@ def execute(
                     events.emit(Event("task_cancelled", run_id, task.name))
                 elif all(o is not None for o in upstream) and len(running) < max_parallel:
                     attempt = _Attempts(task, runner, run_id, events, policy, cancel, timeout)
-                    running[pool.submit(attempt, first.get(task.name, 0))] = task.name
+                    # In the caller's context: the run's fence (lake/fence.py) holds for its tasks.
+                    context = contextvars.copy_context()
+                    running[pool.submit(context.run, attempt, first.get(task.name, 0))] = task.name
             if not running:
                 continue
             finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -224,7 +227,10 @@ class _Attempts:
             except BaseException as exc:
                 box["error"] = exc
 
-        thread = threading.Thread(target=target, daemon=True, name=f"lagoa-{self.task.name}")
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(target,), daemon=True, name=f"lagoa-{self.task.name}"
+        )
         thread.start()
         thread.join(self.timeout)
         if thread.is_alive():
