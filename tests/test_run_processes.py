@@ -222,6 +222,25 @@ def test_a_run_paused_past_its_lease_timeout_commits_nothing_once_another_run_to
     store.close()
 
 
+def test_two_ingests_of_the_same_files_at_once_both_succeed_and_load_them_once(tmp_path: Path) -> None:
+    generate_orders(tmp_path)
+    (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
+    both = [start(tmp_path, "lagoa.yml", "ingest", "--json") for _ in range(2)]
+    results = [process.communicate(timeout=600) for process in both]
+    for process, (_, stderr) in zip(both, results, strict=True):
+        assert process.returncode == 0, stderr
+    summaries = [json.loads(out)["sources"][0] for out, _ in results]
+    assert sorted(s["bronze_rows"] > 0 for s in summaries) == [False, True]  # loaded once
+    (second,) = [s for s in summaries if s["bronze_rows"] == 0]
+    assert second["skipped_files"] and all("already ingested" in f for f in second["skipped_files"])
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    assert [r.state for r in store.runs(pipeline="ingest")] == ["succeeded", "succeeded"]
+    store.close()
+    _, rows = Project.load(tmp_path).query("select count(*) from bronze.erp_orders")
+    lines = sum(len(f.read_text().splitlines()) - 1 for f in (tmp_path / "samples").glob("erp_orders*.csv"))
+    assert rows == [(lines,)]
+
+
 SCHEDULED = (
     "name: scheduled\n"
     + ORDERS

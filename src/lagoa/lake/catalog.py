@@ -85,10 +85,15 @@ class Lake:
     def __init__(self, catalog_uri: str, warehouse_uri: str, name: str = "lagoa") -> None:
         from pyiceberg.catalog.sql import SqlCatalog
 
-        try:
-            self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse_uri)
-        except Exception as exc:
-            raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
+        for attempt in range(3):
+            try:
+                self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse_uri)
+                break
+            except Exception as exc:
+                # Another process created the catalog's tables between the check and the CREATE.
+                if "already exists" in str(exc) and attempt < 2:
+                    continue
+                raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
         guard(self.catalog.engine)  # a run that lost its lease commits nothing (lake/fence.py)
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
         for namespace in NAMESPACES:

@@ -76,6 +76,13 @@ class RetryPolicy:
     """Extra attempts after the first, for transient errors only."""
     backoff: float = 1.0
     """Seconds before the first retry; doubled each time, with up to 50% jitter."""
+    only: tuple[type[LagoaError], ...] = ()
+    """When given, only these (transient) errors are retried."""
+
+    def retries_on(self, error: Exception) -> bool:
+        if not (isinstance(error, LagoaError) and error.transient):
+            return False
+        return not self.only or isinstance(error, self.only)
 
     def delay(self, attempt: int) -> float:
         base: float = self.backoff * 2.0 ** (attempt - 1)
@@ -201,8 +208,11 @@ class _Attempts:
                 events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log.text()))
                 return Outcome(task.name, "succeeded", attempt - before, rows=rows)
             message = _summary(error)
-            transient = isinstance(error, LagoaError) and error.transient
-            if transient and attempt - before <= self.policy.retries and not self.cancel.is_set():
+            if (
+                self.policy.retries_on(error)
+                and attempt - before <= self.policy.retries
+                and not self.cancel.is_set()
+            ):
                 events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log.text()))
                 time.sleep(self.policy.delay(attempt - before))
                 continue

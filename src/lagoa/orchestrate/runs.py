@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lagoa.core.config.orchestration import INGEST_RUNS
-from lagoa.core.errors import ConfigError, LagoaError, LeaseError
+from lagoa.core.errors import CommitConflictError, ConfigError, LagoaError, LeaseError
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
 from lagoa.lake.fence import fenced
 from lagoa.orchestrate.build import new_run_id
@@ -230,8 +230,9 @@ def ingest(
     reporter: Reporter | None = None,
 ) -> tuple[RunResult[None], ProjectTasks]:
     """A one-off run of the ``ingest`` and ``validate`` steps over ``sources`` (no data interval),
-    recorded as a run of the pipeline ``ingest``. Failures are not retried: the command says what
-    failed, and running it again resumes from what was committed. Returns the run and its tasks
+    recorded as a run of the pipeline ``ingest``. Failures are not retried, but for a commit
+    refused because another ingest came first: the command says what failed, and running it again
+    resumes from what was committed. Returns the run and its tasks
     (which hold each source's summary)."""
     options = replace(options or RunOptions(trigger="ingest"), slots=INGEST_SLOTS)
     run_id = new_run_id(datetime.now(UTC))
@@ -251,7 +252,9 @@ def ingest(
         details=details,
         graph=graph,
         tasks=tasks,
-        policy=RetryPolicy(retries=0),
+        # Another ingest of the same files committed first: the retry reads the ledger again and
+        # finds them loaded. Other failures are not retried.
+        policy=RetryPolicy(retries=3, backoff=0.5, only=(CommitConflictError,)),
     )
     return result, tasks
 

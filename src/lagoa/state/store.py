@@ -135,10 +135,15 @@ class StateStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        try:
-            METADATA.create_all(engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StateError(f"cannot open the state database: {_short(exc)}") from None
+        for attempt in range(3):
+            try:
+                METADATA.create_all(engine)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                # Another process created the tables between the check and the CREATE: check again.
+                if "already exists" in str(exc) and attempt < 2:
+                    continue
+                raise StateError(f"cannot open the state database: {_short(exc)}") from None
 
     @classmethod
     def open(cls, uri: str, project_dir: Path) -> StateStore:
