@@ -135,3 +135,85 @@ def test_read_only_queries_run_side_by_side_and_beside_a_writer(tmp_path: Path) 
         assert "is being written by another process" in beside.stderr
     finally:
         writer.communicate(timeout=60)
+
+
+STRESS = """
+import faulthandler, sys, threading
+from pathlib import Path
+from lagoa.engine.connection import connect
+from lagoa.engine.warehouse import warehouse_lock
+from lagoa.orchestrate.project import Project
+
+faulthandler.dump_traceback_later(float(sys.argv[2]), exit=True)  # a hang shows every stack
+project = Project.load(Path(sys.argv[1]))
+warehouse, lake, rounds = project.warehouse, project.lake, int(sys.argv[3])
+path = warehouse.path
+
+
+def refresh():
+    assert warehouse.refresh(lake) == len(lake.identifiers())
+
+
+def load():
+    con = connect()
+    assert con.execute("select count(*) from duckdb_extensions() where loaded and extension_name = 'iceberg'").fetchone() == (1,)
+    con.close()
+
+
+def query():
+    assert project.query("select count(*) from silver.orders")[1] == [(3,)]
+
+
+def publish():  # as gold and dataset publishes read the warehouse
+    with warehouse_lock(path):
+        con = connect()
+        con.execute(f"ATTACH '{path}' AS warehouse (READ_ONLY)")
+        assert con.execute("select count(*) from warehouse.silver.orders").fetchone() == (3,)
+        con.close()
+
+
+def dbt():  # as dbt-duckdb: one connection to the file, a cursor per thread
+    with warehouse_lock(path):
+        con = warehouse.connect()
+        cursors = [con.cursor() for _ in range(3)]
+        threads = [threading.Thread(target=lambda c=c: c.execute("select count(*) from silver.orders").fetchall()) for c in cursors]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for cursor in cursors:
+            cursor.close()
+        con.close()
+
+
+done = []
+failed = []
+threading.excepthook = lambda args: failed.append(f"{args.exc_type.__name__}: {args.exc_value}")
+
+
+def loop(work):
+    for _ in range(rounds):
+        work()
+        done.append(work.__name__)
+
+workers = [threading.Thread(target=loop, args=(w,)) for w in (refresh, load, query, publish, dbt) for _ in range(3)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+print(len(done), *failed, sep=chr(10))
+"""
+
+
+def test_many_threads_refreshing_loading_and_querying_at_once_never_hang(tmp_path: Path) -> None:
+    folder = project(tmp_path, CONFIG + LEADS)
+    assert lagoa(folder, "ingest").returncode == 0
+    rounds = 8
+    stressed = subprocess.run(
+        [sys.executable, "-c", STRESS, str(folder), "540", str(rounds)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert stressed.returncode == 0, stressed.stderr[-5000:]
+    assert stressed.stdout.splitlines() == [str(5 * 3 * rounds)]  # every round of every thread, no error

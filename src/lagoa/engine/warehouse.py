@@ -44,16 +44,39 @@ READS = frozenset(
 )
 """Statements a read-only query may run (COPY … TO exports; COPY … FROM has no table to fill)."""
 
-_LOCKS: dict[Path, threading.RLock] = {}
+WAREHOUSE_WAIT = 1800.0
+"""Seconds a task waits for its turn at the warehouse (another task's dbt build, say) before failing."""
+
+_LOCKS: dict[Path, _Turns] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def warehouse_lock(path: Path) -> threading.RLock:
+class _Turns:
+    """A re-entrant lock whose wait is bounded: past :data:`WAREHOUSE_WAIT` it raises an
+    EngineError rather than waiting for ever."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=WAREHOUSE_WAIT):
+            raise EngineError(
+                f"waited {WAREHOUSE_WAIT:g}s for the warehouse {self.path}, held by another task of this process",
+                hint="a dbt build or publish of this process is stuck; stop it and run again",
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def warehouse_lock(path: Path) -> _Turns:
     """One lock per warehouse file in this process. DuckDB shares one database between the
     connections of a process, so concurrent writers (view refreshes, dbt, publishes reading it)
-    would conflict; tasks running in parallel take turns at the warehouse instead."""
+    would conflict; tasks running in parallel take turns at the warehouse instead. Work done
+    holding it may load extensions (see engine/connection.py), never the other way round."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path.resolve(), threading.RLock())
+        return _LOCKS.setdefault(path.resolve(), _Turns(path))
 
 
 @dataclass(frozen=True)
