@@ -317,6 +317,7 @@ def _execute(
         stream.subscribe(watch)
         watch.start()
     beat = _Heartbeat(state, lease, on_lost=cancel.set)
+    lost: LeaseError | None = None
     try:
         with fenced(beat.check):  # every commit of the run's tasks checks the lease first
             outcomes = execute(
@@ -335,15 +336,12 @@ def _execute(
         if beat.lost and not result.succeeded:  # stopped by the fence, or before starting tasks
             lost = beat.error(settings.lease_timeout)
             state.finish_run(run_id, "failed", lost.message)
-            raise lost
-        failed = [o for o in outcomes.values() if o.state == "failed"]
-        error = "; ".join(f"{o.task}: {o.error}" for o in failed) or None
-        if result.state == "cancelled" and error is None:
-            error = "cancelled: tasks not started were cancelled"
-        state.finish_run(run_id, result.state, error)
-        return result
-    except LeaseError:
-        raise
+        else:
+            failed = [o for o in outcomes.values() if o.state == "failed"]
+            error = "; ".join(f"{o.task}: {o.error}" for o in failed) or None
+            if result.state == "cancelled" and error is None:
+                error = "cancelled: tasks not started were cancelled"
+            state.finish_run(run_id, result.state, error)
     except BaseException:
         state.finish_run(run_id, "cancelled", "interrupted")
         raise
@@ -352,6 +350,9 @@ def _execute(
             watch.stop()
         beat.stop()
         state.release(lease)
+    if lost is not None:
+        raise lost
+    return result
 
 
 def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, options: RunOptions) -> Lease:
