@@ -217,3 +217,17 @@ def test_many_threads_refreshing_loading_and_querying_at_once_never_hang(tmp_pat
     )
     assert stressed.returncode == 0, stressed.stderr[-5000:]
     assert stressed.stdout.splitlines() == [str(5 * 3 * rounds)]  # every round of every thread, no error
+
+
+def test_the_shell_reads_unless_asked_to_write(tmp_path: Path) -> None:
+    folder = project(tmp_path)
+    cli = CliRunner()
+    assert cli.invoke(main, ["ingest", "-p", str(folder)]).exit_code == 0
+    session = "create table silver.notes as select 1 as x;\nselect count(*) as n from silver.orders;\n"
+    read = cli.invoke(main, ["shell", "-p", str(folder)], input=session)
+    assert read.exit_code == 0, read.output
+    assert "read-only" in read.stdout and "pass --write" in read.stdout and "│ 3 " in read.stdout
+    written = cli.invoke(main, ["shell", "--write", "-p", str(folder)], input=session)
+    assert written.exit_code == 0 and "pass --write" not in written.stdout, written.output
+    notes = cli.invoke(main, ["query", "--csv", "select x from silver.notes", "-p", str(folder)])
+    assert notes.stdout.splitlines() == ["x", "1"], notes.output
