@@ -27,7 +27,9 @@ sources:
 domains:
   orders: {{sources: [erp_orders]}}
 """
-CONFIG = "name: runs\norchestration: {{when_busy: {when_busy}, lease_timeout: 3s}}\n" + ORDERS
+CONFIG = "name: runs\norchestration: {{when_busy: {when_busy}, lease_timeout: 10s}}\n" + ORDERS
+"""A lease timeout short enough that the tests of a dead lease wait little, long enough that a
+live run's heartbeat (six a timeout) keeps its lease on a heavily loaded machine."""
 
 
 def wait_for_lease(root: Path, timeout: float = 60) -> None:

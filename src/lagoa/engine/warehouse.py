@@ -124,14 +124,13 @@ class Warehouse:
         warehouse file is only read (see the module's docstring) and statements that would
         change it are refused."""
         warn = warn or log.warning
+        if not write:
+            refuse_writes(sql)
         with warehouse_lock(self.path):
-            if write:
-                con = self.connect()
-                self.refresh(lake, con, warn=warn)
-            else:
-                refuse_writes(sql)
-                con = self.reader(lake, warn=warn)
+            con = self.connect() if write else self.reader(lake, warn=warn)
             try:
+                if write:
+                    self.refresh(lake, con, warn=warn)
                 try:
                     result = con.execute(sql)
                 except duckdb.Error as exc:
