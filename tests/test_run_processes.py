@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from lagoa.orchestrate.project import Project
 from lagoa.state import StateStore
 
 GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
@@ -26,7 +27,9 @@ sources:
 domains:
   orders: {{sources: [erp_orders]}}
 """
-CONFIG = "name: runs\norchestration: {{when_busy: {when_busy}, lease_timeout: 3s}}\n" + ORDERS
+CONFIG = "name: runs\norchestration: {{when_busy: {when_busy}, lease_timeout: 10s}}\n" + ORDERS
+"""A lease timeout short enough that the tests of a dead lease wait little, long enough that a
+live run's heartbeat (six a timeout) keeps its lease on a heavily loaded machine."""
 
 
 def wait_for_lease(root: Path, timeout: float = 60) -> None:
@@ -107,6 +110,137 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
     states = [r["state"] for r in store.runs()]
     assert states[:2] == ["succeeded", "failed"]  # the killed run is marked failed when its lease is taken
     store.close()
+
+
+def snapshots_of(root: Path, run_id: str) -> dict[str, int]:
+    """Per table of the project's lake, the snapshots committed by ``run_id``."""
+    from lagoa.core.names import RUN_ID
+
+    lake = Project.load(root / "wait.yml").lake
+    found: dict[str, int] = {}
+    for identifier in lake.identifiers():
+        table = lake.table(identifier)
+        assert table is not None
+        found[identifier] = sum(
+            1
+            for s in table.metadata.snapshots
+            if s.summary and s.summary.additional_properties.get(RUN_ID) == run_id
+        )
+    return found
+
+
+def writable(database: Path) -> bool:
+    """True when no process holds ``database``'s SQLite write lock."""
+    import sqlite3
+
+    if not database.exists():
+        return True
+    con = sqlite3.connect(database, timeout=0)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        con.close()
+
+
+def warehouse_free(root: Path) -> bool:
+    """True when no process has the warehouse open for writing."""
+    import duckdb
+
+    path = root / ".lagoa" / "warehouse.duckdb"
+    if not path.exists():
+        return True
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+        return True
+    except duckdb.IOException:
+        return False
+
+
+def pause(process: subprocess.Popen[str], root: Path) -> None:
+    """SIGSTOP ``process`` at a moment it holds neither the state's nor the catalog's write lock,
+    nor the warehouse (another process could not write them while it is stopped)."""
+    databases = [root / ".lagoa" / "state.db", root / ".lagoa" / "catalog.db"]
+    while True:
+        process.send_signal(signal.SIGSTOP)
+        if all(writable(database) for database in databases) and warehouse_free(root):
+            return
+        process.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
+
+
+def test_a_run_paused_past_its_lease_timeout_commits_nothing_once_another_run_took_over(
+    tmp_path: Path,
+) -> None:
+    generate_orders(tmp_path)
+    (tmp_path / "wait.yml").write_text(CONFIG.format(when_busy="wait"))
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    paused = start(tmp_path, "wait.yml")
+    try:
+        deadline = time.monotonic() + 120
+        run_id = None
+        while time.monotonic() < deadline:  # until its ingest is running
+            runs = store.runs()
+            found = store.run(runs[0].run_id) if runs else None
+            if found and any(a.task == "ingest_orders" for a in found.attempts):
+                run_id = found.run_id
+                break
+            time.sleep(0.02)
+        assert run_id is not None, "the run never started its ingest"
+        pause(paused, tmp_path)
+        # Stopped past its lease timeout: the next run takes the lease over and does the work.
+        taker = subprocess.run(
+            [*LAGOA, "run", "--json", "-p", str(tmp_path / "wait.yml")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert taker.returncode == 0, taker.stderr
+        before = snapshots_of(tmp_path, run_id)
+        committed = store.run(run_id)
+        assert committed is not None and committed.state == "failed"  # marked so by the taker
+    finally:
+        paused.send_signal(signal.SIGCONT)
+    _, stderr = paused.communicate(timeout=600)
+    assert paused.returncode == 1, stderr
+    assert f"run `{run_id}` lost its lease of `all`" in stderr and "Traceback" not in stderr
+    assert snapshots_of(tmp_path, run_id) == before  # nothing more was committed once it woke
+    run = store.run(run_id)
+    assert run is not None and run.state == "failed" and "lost its lease" in (run.error or "")
+    assert all(a.state != "running" for a in run.attempts)
+    assert store.leases("all") == []
+    (after,) = [r for r in store.runs() if r.run_id != run_id]
+    assert after.state == "succeeded"
+    project = Project.load(tmp_path / "wait.yml")
+    _, rows = project.query(
+        "select (select count(*) from bronze.erp_orders), (select count(*) from silver.erp_orders)"
+    )
+    ((bronze, silver),) = rows
+    lines = sum(len(f.read_text().splitlines()) - 1 for f in (tmp_path / "samples").glob("erp_orders*.csv"))
+    assert bronze == lines and silver > 0  # every file loaded once, and merged
+    store.close()
+
+
+def test_two_ingests_of_the_same_files_at_once_both_succeed_and_load_them_once(tmp_path: Path) -> None:
+    generate_orders(tmp_path)
+    (tmp_path / "lagoa.yml").write_text(CONFIG.format(when_busy="refuse"))
+    both = [start(tmp_path, "lagoa.yml", "ingest", "--json") for _ in range(2)]
+    results = [process.communicate(timeout=600) for process in both]
+    for process, (_, stderr) in zip(both, results, strict=True):
+        assert process.returncode == 0, stderr
+    summaries = [json.loads(out)["sources"][0] for out, _ in results]
+    assert sorted(s["bronze_rows"] > 0 for s in summaries) == [False, True]  # loaded once
+    (second,) = [s for s in summaries if s["bronze_rows"] == 0]
+    assert second["skipped_files"] and all("already ingested" in f for f in second["skipped_files"])
+    store = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
+    assert [r.state for r in store.runs(pipeline="ingest")] == ["succeeded", "succeeded"]
+    store.close()
+    _, rows = Project.load(tmp_path).query("select count(*) from bronze.erp_orders")
+    lines = sum(len(f.read_text().splitlines()) - 1 for f in (tmp_path / "samples").glob("erp_orders*.csv"))
+    assert rows == [(lines,)]
 
 
 SCHEDULED = (

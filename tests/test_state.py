@@ -136,3 +136,25 @@ def test_retries_and_schedules_read_back_what_runs_recorded(state_uri: str, tmp_
     store.finish_run("run-2", "cancelled")
     assert store.last_scheduled("daily") == tick
     store.close()
+
+
+def test_a_lease_not_renewed_in_time_is_lost_even_before_another_run_takes_it(
+    state_uri: str, tmp_path: Path
+) -> None:
+    store = StateStore.open(state_uri, tmp_path)
+    stale = timedelta(seconds=1)
+    lease = store.acquire("daily", "run-1", stale_after=stale)
+    assert lease is not None and store.heartbeat(lease)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until its heartbeat is older than the timeout
+        (held,) = store.leases("daily")
+        if datetime.now(UTC) - held.heartbeat_at > stale:
+            break
+        time.sleep(0.05)
+    assert not store.heartbeat(lease)  # stale: lost, though nobody took it yet
+    again = store.acquire("daily", "run-1", stale_after=stale)  # the same run, taken again
+    assert again is not None and again.holder != lease.holder
+    assert not store.heartbeat(lease)  # the earlier taking holds nothing any more
+    store.release(lease)
+    assert store.heartbeat(again) and [r.holder for r in store.leases("daily")] == [again.holder]
+    store.close()

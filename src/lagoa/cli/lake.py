@@ -49,11 +49,17 @@ def tables(session: Session, out: Output) -> None:
 @project_command()
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
-def query(sql: str, session: Session, out: Output, as_csv: bool) -> None:
-    """Run SQL against the warehouse (schemas bronze, silver, gold)."""
+@click.option("--write", is_flag=True, help="Open the warehouse for writing (CREATE, DROP, INSERT…).")
+def query(sql: str, session: Session, out: Output, as_csv: bool, write: bool) -> None:
+    """Run SQL against the warehouse (schemas bronze, silver, gold), read-only unless --write."""
     _require_statement(sql)
-    columns, rows = session.project.query(sql)
+    columns, rows = session.project.query(sql, write=write, warn=warn)
     (CsvOutput() if as_csv else out).query_rows(columns, rows)
+
+
+def warn(text: str) -> None:
+    """A warning on stderr, whatever the output's form."""
+    click.secho(f"warning: {text}", fg="yellow", err=True)
 
 
 @project_command()

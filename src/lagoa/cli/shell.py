@@ -1,9 +1,12 @@
-"""`lagoa shell`: a small SQL prompt on the warehouse (views refreshed on start)."""
+"""`lagoa shell`: a small SQL prompt on the warehouse (views refreshed on start), read-only unless
+``--write``."""
 
 from __future__ import annotations
 
 import sys
 from typing import TYPE_CHECKING
+
+import click
 
 from lagoa.cli.app import Session, project_command
 from lagoa.cli.output import rich_table
@@ -13,21 +16,32 @@ if TYPE_CHECKING:
 
 
 @project_command(with_json=False)
-def shell(session: Session) -> None:
-    """Interactive SQL on the warehouse. End statements with `;`, leave with `.quit` or Ctrl-D."""
-    run_shell(session.project)
+@click.option("--write", is_flag=True, help="Open the warehouse for writing (CREATE, DROP, INSERT…).")
+def shell(session: Session, write: bool) -> None:
+    """Interactive SQL on the warehouse, read-only unless --write. End statements with `;`, leave
+    with `.quit` or Ctrl-D."""
+    run_shell(session.project, write=write)
 
 
-def run_shell(project: Project) -> None:
+def run_shell(project: Project, *, write: bool = False) -> None:
     import duckdb
     from rich.console import Console
     from rich.text import Text
 
+    from lagoa.cli.lake import warn
+    from lagoa.core.errors import EngineError
+    from lagoa.engine.warehouse import refuse_writes
+
     console = Console()
-    con = project.warehouse.connect()
-    project.warehouse.refresh(project.lake, con)
+    warehouse = project.warehouse
+    if write:
+        con = warehouse.connect()
+        warehouse.refresh(project.lake, con, warn=warn)
+    else:
+        con = warehouse.reader(project.lake, warn=warn)
+    mode = "for writing" if write else "read-only (--write to change it)"
     console.print(
-        f"lagoa shell on {project.warehouse.path} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave",
+        f"lagoa shell on {warehouse.path}, {mode} (DuckDB {duckdb.__version__}); end with `;`, .quit to leave",
         markup=False,
     )
     buffer: list[str] = []
@@ -48,7 +62,12 @@ def run_shell(project: Project) -> None:
                 continue
             buffer.clear()
             try:
+                if not write:
+                    refuse_writes(statement)
                 result = con.execute(statement)
+            except EngineError as exc:
+                console.print(Text(str(exc), style="red"))
+                continue
             except duckdb.Error as exc:
                 console.print(Text(str(exc), style="red"))
                 continue

@@ -2,11 +2,20 @@
 
 Extensions are never downloaded: the ``duckdb-extension-<name>`` packages ship the binaries, and
 many users' machines (and CI) cannot reach DuckDB's extension repository anyway.
+
+Loading an extension from several threads at once is not safe in DuckDB (concurrent loads fail
+with "function already exists", duckdb-java#202; its maintainers advise loading once,
+duckdb-mysql#89), and a load waits inside DuckDB for any other load of the same extension into the
+same database. Lagoa's tasks open connections in parallel, so a process installs each extension
+once and loads extensions one connection at a time, under a lock held for nothing else: no other
+lock is taken while holding it, so it cannot take part in a lock cycle, and a wait for it that
+passes :data:`LOAD_WAIT` fails with an error instead of hanging.
 """
 
 from __future__ import annotations
 
 import importlib
+import threading
 from pathlib import Path
 
 import duckdb
@@ -16,6 +25,11 @@ from lagoa.core.sql import quote_literal
 
 # iceberg reads manifests with avro, so avro loads first.
 EXTENSIONS = ("avro", "iceberg")
+LOAD_WAIT = 300.0
+"""Seconds a connection waits for another thread's extension load before failing."""
+
+_LOADING = threading.Lock()
+_INSTALLED: set[str] = set()
 
 
 def extension_path(name: str) -> Path:
@@ -53,11 +67,32 @@ def connect(
                 hint="close the other `lagoa shell` or DuckDB session, then try again",
             ) from None
         raise EngineError(f"cannot open DuckDB database {database}: {exc}") from None
-    for name in extensions:
-        path = extension_path(name)
-        try:
-            con.execute(f"INSTALL {quote_literal(str(path))}")
-            con.execute(f"LOAD {name}")
-        except duckdb.Error as exc:
-            raise EngineError(f"cannot load DuckDB extension `{name}` from {path}: {exc}") from None
+    try:
+        _load(con, extensions)
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def _load(con: duckdb.DuckDBPyConnection, extensions: tuple[str, ...]) -> None:
+    """Install (once per process) and load ``extensions`` into ``con``, one thread at a time."""
+    if not extensions:
+        return
+    if not _LOADING.acquire(timeout=LOAD_WAIT):
+        raise EngineError(
+            f"waited {LOAD_WAIT:g}s for another thread to load DuckDB extensions",
+            hint="a DuckDB extension load is stuck in this process; stop it and run the command again",
+        )
+    try:
+        for name in extensions:
+            path = extension_path(name)
+            try:
+                if name not in _INSTALLED:
+                    con.execute(f"INSTALL {quote_literal(str(path))}")
+                    _INSTALLED.add(name)
+                con.execute(f"LOAD {name}")
+            except duckdb.Error as exc:
+                raise EngineError(f"cannot load DuckDB extension `{name}` from {path}: {exc}") from None
+    finally:
+        _LOADING.release()

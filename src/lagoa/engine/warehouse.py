@@ -3,12 +3,19 @@
 Each view reads the Iceberg table's current metadata file with ``iceberg_scan``. Views are
 re-pointed after every commit and whenever the warehouse is opened for a query, so SQL always
 sees the latest committed snapshot, never a half-written one.
+
+Queries read without writing the file: an in-memory DuckDB gets fresh views over the lake and
+attaches the warehouse read-only for the rest (dbt's models), so queries run side by side, in any
+number of processes, and a run writing the warehouse never blocks them (while it holds the file,
+they see the lake without dbt's models). Only ``write=True`` opens the file for writing.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +27,67 @@ from lagoa.engine.connection import connect
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
 
-_LOCKS: dict[Path, threading.RLock] = {}
+log = logging.getLogger("lagoa.warehouse")
+
+Warn = Callable[[str], None]
+"""Told what could not be done, as one line with its fix; the work goes on."""
+
+READS = frozenset(
+    {
+        duckdb.StatementType.SELECT,
+        duckdb.StatementType.EXPLAIN,
+        duckdb.StatementType.PRAGMA,
+        duckdb.StatementType.CALL,
+        duckdb.StatementType.SET,
+        duckdb.StatementType.COPY,
+    }
+)
+"""Statements a read-only query may run (COPY … TO exports; COPY … FROM has no table to fill)."""
+
+WAREHOUSE_WAIT = 1800.0
+"""Seconds a task waits for its turn at the warehouse (another task's dbt build, say) before failing."""
+
+_LOCKS: dict[Path, _Turns] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-def warehouse_lock(path: Path) -> threading.RLock:
+class _Turns:
+    """A re-entrant lock whose wait is bounded: past :data:`WAREHOUSE_WAIT` it raises an
+    EngineError rather than waiting for ever."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+
+    def __enter__(self) -> None:
+        if not self._lock.acquire(timeout=WAREHOUSE_WAIT):
+            raise EngineError(
+                f"waited {WAREHOUSE_WAIT:g}s for the warehouse {self.path}, held by another task of this process",
+                hint="a dbt build or publish of this process is stuck; stop it and run again",
+            )
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+
+def warehouse_lock(path: Path) -> _Turns:
     """One lock per warehouse file in this process. DuckDB shares one database between the
     connections of a process, so concurrent writers (view refreshes, dbt, publishes reading it)
-    would conflict; tasks running in parallel take turns at the warehouse instead."""
+    would conflict; tasks running in parallel take turns at the warehouse instead. Work done
+    holding it may load extensions (see engine/connection.py), never the other way round."""
     with _LOCKS_GUARD:
-        return _LOCKS.setdefault(path.resolve(), threading.RLock())
+        return _LOCKS.setdefault(path.resolve(), _Turns(path))
+
+
+@dataclass(frozen=True)
+class _View:
+    namespace: str
+    name: str
+    body: str
+
+    @property
+    def sql_name(self) -> str:
+        return f"{quote_identifier(self.namespace)}.{quote_identifier(self.name)}"
 
 
 class Warehouse:
@@ -44,73 +102,194 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         return connect(self.path, read_only=read_only)
 
-    def refresh(self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None) -> int:
-        """Point every view at its table's current snapshot; returns the number of views."""
+    def refresh(
+        self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None, *, warn: Warn | None = None
+    ) -> int:
+        """Point every view of the warehouse file at its table's current snapshot; returns the
+        number of views. A view that cannot be replaced (a table of the same name was created in
+        the warehouse) is left as it is and ``warn`` is told how to fix it; the others refresh."""
         with warehouse_lock(self.path):
-            return self._refresh(lake, con)
+            own = con is None
+            con = con or self.connect()
+            try:
+                return self._point(con, self._views(lake), warn or log.warning, drop_stale=True)
+            finally:
+                if own:
+                    con.close()
 
-    def _refresh(self, lake: Lake, con: duckdb.DuckDBPyConnection | None) -> int:
-        own = con is None
-        con = con or self.connect()
-        try:
-            count = 0
-            con.execute("BEGIN")
-            for namespace in NAMESPACES[1:]:
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {namespace}")
-            wanted = set()
-            for identifier in lake.identifiers():
-                table = lake.table(identifier)
-                if table is None:
-                    continue
-                namespace, name = identifier.split(".", 1)
-                wanted.add((namespace, name))
-                view = f"{quote_identifier(namespace)}.{quote_identifier(name)}"
-                if table.current_snapshot() is None:
-                    columns = ", ".join(
-                        f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
-                        for f in table.schema().fields
-                    )
-                    body = f"SELECT {columns} WHERE false"
-                else:
-                    body = f"SELECT * FROM iceberg_scan({quote_literal(local_path(table.metadata_location))})"
-                con.execute(f"CREATE OR REPLACE VIEW {view} AS {body}")
-                count += 1
-            for identifier, body in (self.datasets() if self.datasets else {}).items():
-                namespace, name = identifier.split(".", 1)
-                wanted.add((namespace, name))
-                con.execute(
-                    f"CREATE OR REPLACE VIEW {quote_identifier(namespace)}.{quote_identifier(name)} AS {body}"
-                )
-                count += 1
-            for namespace, name in con.execute(
-                "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
-            ).fetchall():
-                if namespace in NAMESPACES and (namespace, name) not in wanted:
-                    con.execute(f"DROP VIEW {quote_identifier(namespace)}.{quote_identifier(name)}")
-            con.execute("COMMIT")
-            return count
-        except duckdb.Error as exc:
-            con.execute("ROLLBACK")
-            raise EngineError(f"cannot refresh warehouse views in {self.path}: {exc}") from None
-        finally:
-            if own:
+    def query(
+        self, lake: Lake, sql: str, *, write: bool = False, warn: Warn | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run SQL against fresh views; returns column names and rows. Without ``write`` the
+        warehouse file is only read (see the module's docstring) and statements that would
+        change it are refused."""
+        warn = warn or log.warning
+        if not write:
+            refuse_writes(sql)
+        with warehouse_lock(self.path):
+            con = self.connect() if write else self.reader(lake, warn=warn)
+            try:
+                if write:
+                    self.refresh(lake, con, warn=warn)
+                try:
+                    result = con.execute(sql)
+                except duckdb.Error as exc:
+                    raise EngineError(f"query failed: {str(exc).strip()}") from None
+                if result is None or result.description is None:
+                    return [], []
+                return [d[0] for d in result.description], result.fetchall()
+            finally:
                 con.close()
 
-    def query(self, lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Run SQL against fresh views; returns column names and rows."""
-        with warehouse_lock(self.path):
-            return self._query(lake, sql)
-
-    def _query(self, lake: Lake, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        con = self.connect()
+    def reader(self, lake: Lake, *, warn: Warn | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory connection for reading: fresh views over the lake in bronze, silver and
+        gold, and a view of every other object of the warehouse file (attached read-only as
+        ``warehouse``: dbt's models in ``main``, say). If another process is writing the file, it
+        is left out and ``warn`` says so."""
+        warn = warn or log.warning
+        con = connect()
         try:
-            self.refresh(lake, con)
-            try:
-                result = con.execute(sql)
-            except duckdb.Error as exc:
-                raise EngineError(f"query failed: {str(exc).strip()}") from None
-            if result.description is None:
-                return [], []
-            return [d[0] for d in result.description], result.fetchall()
-        finally:
+            views = self._views(lake)
+            if self._attach(con, warn):
+                views += self._mirrored(con, {(v.namespace, v.name) for v in views}, warn)
+            self._point(con, views, warn, drop_stale=False)
+            return con
+        except BaseException:
             con.close()
+            raise
+
+    def _views(self, lake: Lake) -> list[_View]:
+        """Lagoa's views: one per lake table (its current snapshot), one per published dataset."""
+        views = []
+        for identifier in lake.identifiers():
+            table = lake.table(identifier)
+            if table is None:
+                continue
+            namespace, name = identifier.split(".", 1)
+            if table.current_snapshot() is None:
+                columns = ", ".join(
+                    f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
+                    for f in table.schema().fields
+                )
+                body = f"SELECT {columns} WHERE false"
+            else:
+                body = f"SELECT * FROM iceberg_scan({quote_literal(local_path(table.metadata_location))})"
+            views.append(_View(namespace, name, body))
+        for identifier, body in (self.datasets() if self.datasets else {}).items():
+            namespace, name = identifier.split(".", 1)
+            views.append(_View(namespace, name, body))
+        return views
+
+    def _attach(self, con: duckdb.DuckDBPyConnection, warn: Warn) -> bool:
+        if not self.path.exists():
+            return False
+        try:
+            con.execute(f"ATTACH {quote_literal(str(self.path))} AS warehouse (READ_ONLY)")
+            return True
+        except duckdb.Error:
+            warn(
+                f"the warehouse {self.path} is being written by another process (a run, dbt, or a "
+                "`--write` session), so only the lake's tables can be queried now, not dbt's models: "
+                "try again when it is done"
+            )
+            return False
+
+    def _mirrored(
+        self, con: duckdb.DuckDBPyConnection, lagoa: set[tuple[str, str]], warn: Warn
+    ) -> list[_View]:
+        """Views of the attached warehouse's own objects, except Lagoa's views over the lake."""
+        objects = con.execute(
+            "SELECT schema_name, table_name, 'table' FROM duckdb_tables() WHERE database_name = 'warehouse' "
+            "UNION ALL SELECT schema_name, view_name, 'view' FROM duckdb_views() "
+            "WHERE database_name = 'warehouse' AND NOT internal"
+        ).fetchall()
+        views = []
+        for namespace, name, kind in objects:
+            if namespace in NAMESPACES and kind == "view":
+                continue  # Lagoa's own view (fresh above), or one over a table dropped since
+            if (namespace, name) in lagoa:
+                warn(_collision(namespace, name, kind))
+                continue
+            source = f"warehouse.{quote_identifier(namespace)}.{quote_identifier(name)}"
+            views.append(_View(namespace, name, f"SELECT * FROM {source}"))
+        return views
+
+    def _point(
+        self, con: duckdb.DuckDBPyConnection, views: list[_View], warn: Warn, *, drop_stale: bool
+    ) -> int:
+        """Create or replace ``views``; with ``drop_stale``, drop Lagoa's views whose table is
+        gone. A view hidden by a table of the same name is skipped (told to ``warn``); the rest
+        switch in one transaction, or, if that fails, one by one, so that a view that cannot be
+        replaced leaves the others fresh."""
+        try:
+            for namespace in sorted({*NAMESPACES[1:], *(v.namespace for v in views)}):
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(namespace)}")
+            tables = set(
+                con.execute(
+                    "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = current_database()"
+                ).fetchall()
+            )
+            for view in views:
+                if (view.namespace, view.name) in tables:
+                    warn(_collision(view.namespace, view.name, "table"))
+            todo = [v for v in views if (v.namespace, v.name) not in tables]
+            try:
+                con.execute("BEGIN")
+                count = self._replace(con, todo, None)
+                if drop_stale:
+                    self._drop_stale(con, views)
+                con.execute("COMMIT")
+                return count
+            except duckdb.Error:
+                con.execute("ROLLBACK")
+            count = self._replace(con, todo, warn)
+            if drop_stale:
+                self._drop_stale(con, views)
+            return count
+        except duckdb.Error as exc:
+            raise EngineError(f"cannot refresh warehouse views in {self.path}: {exc}") from None
+
+    def _replace(self, con: duckdb.DuckDBPyConnection, views: list[_View], warn: Warn | None) -> int:
+        """Create or replace each view; without ``warn`` the first failure raises."""
+        count = 0
+        for view in views:
+            try:
+                con.execute(f"CREATE OR REPLACE VIEW {view.sql_name} AS {view.body}")
+                count += 1
+            except duckdb.Error as exc:
+                if warn is None:
+                    raise
+                warn(f"view {view.namespace}.{view.name} not refreshed: {str(exc).splitlines()[0]}")
+        return count
+
+    def _drop_stale(self, con: duckdb.DuckDBPyConnection, views: list[_View]) -> None:
+        wanted = {(v.namespace, v.name) for v in views}
+        for namespace, name in con.execute(
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
+        ).fetchall():
+            if namespace in NAMESPACES and (namespace, name) not in wanted:
+                con.execute(f"DROP VIEW {quote_identifier(namespace)}.{quote_identifier(name)}")
+
+
+def _collision(namespace: str, name: str, kind: str) -> str:
+    drop = "TABLE" if kind == "table" else "VIEW"
+    return (
+        f"{namespace}.{name} in the warehouse is a {kind} of its own, not Lagoa's view over the lake "
+        f"table {namespace}.{name}, which it hides: drop it with "
+        f'`lagoa query --write "DROP {drop} {namespace}.{name}"`'
+    )
+
+
+def refuse_writes(sql: str) -> None:
+    """Raise unless every statement of ``sql`` only reads (see READS)."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise EngineError(f"query failed: {str(exc).strip()}") from None
+    writes = [s for s in statements if s.type not in READS]
+    if writes:
+        kind = writes[0].type.name
+        raise EngineError(
+            f"`{kind}` would change the warehouse, which queries only read",
+            hint="pass --write (`lagoa query --write`, `lagoa shell --write`) to change it",
+        )

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lagoa.core.errors import CommitConflictError, LakeError
+from lagoa.core.errors import CommitConflictError, LakeError, LeaseError
 from lagoa.core.names import BATCHES
+from lagoa.lake.fence import guard
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -85,10 +86,16 @@ class Lake:
     def __init__(self, catalog_uri: str, warehouse: str, name: str = "lagoa") -> None:
         from pyiceberg.catalog.sql import SqlCatalog
 
-        try:
-            self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse)
-        except Exception as exc:
-            raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
+        for attempt in range(3):
+            try:
+                self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse)
+                break
+            except Exception as exc:
+                # Another process created the catalog's tables between the check and the CREATE.
+                if "already exists" in str(exc) and attempt < 2:
+                    continue
+                raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
+        guard(self.catalog.engine)  # a run that lost its lease commits nothing (lake/fence.py)
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
         for namespace in NAMESPACES:
             if namespace not in existing:
@@ -180,8 +187,8 @@ class Lake:
         are committed at once, with ``staged.properties`` (``properties`` and what the block
         added) in the snapshot summary (see :meth:`commit`).
 
-        If the block fails, or the commit is refused (another writer came first), the staged
-        folder is deleted. A failure of unknown outcome leaves it: files nothing references are
+        If the block fails, or the commit is refused (another writer came first, or the run lost
+        its lease), the staged folder is deleted. A failure of unknown outcome leaves it: files nothing references are
         removed by ``lagoa expire``, whereas deleting committed files would break the table.
         """
         staged = StagedCommit(table, self.staging_folder(table), properties=dict(properties))
@@ -198,7 +205,7 @@ class Lake:
                 properties=staged.properties,
                 carry_forward=carry_forward,
             )
-        except CommitConflictError:  # refused: nothing of it was committed
+        except (CommitConflictError, LeaseError):  # refused: nothing of it was committed
             shutil.rmtree(staged.folder, ignore_errors=True)
             raise
 

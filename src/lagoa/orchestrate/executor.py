@@ -7,6 +7,7 @@ lineage subscribe to it, so the executor never needs to know who listens.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import threading
@@ -75,6 +76,13 @@ class RetryPolicy:
     """Extra attempts after the first, for transient errors only."""
     backoff: float = 1.0
     """Seconds before the first retry; doubled each time, with up to 50% jitter."""
+    only: tuple[type[LagoaError], ...] = ()
+    """When given, only these (transient) errors are retried."""
+
+    def retries_on(self, error: Exception) -> bool:
+        if not (isinstance(error, LagoaError) and error.transient):
+            return False
+        return not self.only or isinstance(error, self.only)
 
     def delay(self, attempt: int) -> float:
         base: float = self.backoff * 2.0 ** (attempt - 1)
@@ -139,7 +147,9 @@ def execute(
                     events.emit(Event("task_cancelled", run_id, task.name))
                 elif all(o is not None for o in upstream) and len(running) < max_parallel:
                     attempt = _Attempts(task, runner, run_id, events, policy, cancel, timeout, redact)
-                    running[pool.submit(attempt, first.get(task.name, 0))] = task.name
+                    # In the caller's context: the run's fence (lake/fence.py) holds for its tasks.
+                    context = contextvars.copy_context()
+                    running[pool.submit(context.run, attempt, first.get(task.name, 0))] = task.name
             if not running:
                 continue
             finished, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -204,8 +214,11 @@ class _Attempts:
                 events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log))
                 return Outcome(task.name, "succeeded", attempt - before, rows=rows)
             message = self.redact(_summary(error))
-            transient = isinstance(error, LagoaError) and error.transient
-            if transient and attempt - before <= self.policy.retries and not self.cancel.is_set():
+            if (
+                self.policy.retries_on(error)
+                and attempt - before <= self.policy.retries
+                and not self.cancel.is_set()
+            ):
                 events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log))
                 time.sleep(self.policy.delay(attempt - before))
                 continue
@@ -230,7 +243,10 @@ class _Attempts:
             except BaseException as exc:
                 box["error"] = exc
 
-        thread = threading.Thread(target=target, daemon=True, name=f"lagoa-{self.task.name}")
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run, args=(target,), daemon=True, name=f"lagoa-{self.task.name}"
+        )
         thread.start()
         thread.join(self.timeout)
         if thread.is_alive():

@@ -366,8 +366,13 @@ class Project:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())
         return [self.lake.describe(table) for table in found if table is not None]
 
-    def query(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-        return self.warehouse.query(self.lake, sql)
+    def query(
+        self, sql: str, *, write: bool = False, warn: Callable[[str], None] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run SQL on fresh views of the lake; the warehouse file is only read unless ``write``
+        (statements that would change it are refused). ``warn`` hears of views that could not be
+        made fresh (the query runs on the others)."""
+        return self.warehouse.query(self.lake, sql, write=write, warn=warn)
 
     def doctor(self) -> list[tuple[str, bool, str]]:
         """Checks of the project's wiring: (check, ok, detail)."""

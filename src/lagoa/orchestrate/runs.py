@@ -5,6 +5,7 @@ and backfills of many intervals are runs too.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -13,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lagoa.core.config.orchestration import INGEST_RUNS
-from lagoa.core.errors import ConfigError, LeaseError
+from lagoa.core.errors import CommitConflictError, ConfigError, LagoaError, LeaseError
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
+from lagoa.lake.fence import fenced
 from lagoa.orchestrate.build import new_run_id
 from lagoa.orchestrate.executor import EventStream, Outcome, RetryPolicy, execute, record_to
 from lagoa.orchestrate.graph import Graph, Task, project_graph
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from lagoa.state import Lease, StateStore
     from lagoa.workspace import Workspace
 
+
+log = logging.getLogger("lagoa.runs")
 
 INGEST_GROUP = "sources"
 INGEST_SLOTS = 1024
@@ -226,8 +230,9 @@ def ingest(
     reporter: Reporter | None = None,
 ) -> tuple[RunResult[None], ProjectTasks]:
     """A one-off run of the ``ingest`` and ``validate`` steps over ``sources`` (no data interval),
-    recorded as a run of the pipeline ``ingest``. Failures are not retried: the command says what
-    failed, and running it again resumes from what was committed. Returns the run and its tasks
+    recorded as a run of the pipeline ``ingest``. Failures are not retried, but for a commit
+    refused because another ingest came first: the command says what failed, and running it again
+    resumes from what was committed. Returns the run and its tasks
     (which hold each source's summary)."""
     options = replace(options or RunOptions(trigger="ingest"), slots=INGEST_SLOTS)
     run_id = new_run_id(datetime.now(UTC))
@@ -247,7 +252,9 @@ def ingest(
         details=details,
         graph=graph,
         tasks=tasks,
-        policy=RetryPolicy(retries=0),
+        # Another ingest of the same files committed first: the retry reads the ledger again and
+        # finds them loaded. Other failures are not retried.
+        policy=RetryPolicy(retries=3, backoff=0.5, only=(CommitConflictError,)),
     )
     return result, tasks
 
@@ -277,7 +284,7 @@ def _execute(
         tasks.check_suites()  # a bad suite stops the run before anything lands
     lease = _lease(workspace, state, pipeline, run_id, options)
     events = options.events or EventStream()
-    cancel = options.cancel or threading.Event()
+    cancel = _RunStop(options.cancel)
     try:
         if done is None:
             state.start_run(run_id, pipeline, interval.pair if interval else None, details)
@@ -312,28 +319,33 @@ def _execute(
         )
         stream.subscribe(watch)
         watch.start()
-    beat = _Heartbeat(state, lease)
+    beat = _Heartbeat(state, lease, on_lost=cancel.set)
+    lost: LeaseError | None = None
     try:
-        outcomes = execute(
-            graph,
-            tasks,
-            run_id=run_id,
-            events=stream,
-            max_parallel=options.max_parallel or settings.max_parallel,
-            cancel=cancel,
-            timeout=parse_duration(settings.task_timeout) if settings.task_timeout else None,
-            done=done or set(),
-            attempts_before=before,
-            policy=policy,
-            redact=workspace.redactor.text,
-        )
+        with fenced(beat.check):  # every commit of the run's tasks checks the lease first
+            outcomes = execute(
+                graph,
+                tasks,
+                run_id=run_id,
+                events=stream,
+                max_parallel=options.max_parallel or settings.max_parallel,
+                cancel=cancel,
+                timeout=parse_duration(settings.task_timeout) if settings.task_timeout else None,
+                done=done or set(),
+                attempts_before=before,
+                policy=policy,
+                redact=workspace.redactor.text,
+            )
         result = RunResult(run_id, pipeline, interval, outcomes)
-        failed = [o for o in outcomes.values() if o.state == "failed"]
-        error = "; ".join(f"{o.task}: {o.error}" for o in failed) or None
-        if result.state == "cancelled" and error is None:
-            error = "cancelled: tasks not started were cancelled"
-        state.finish_run(run_id, result.state, error)
-        return result
+        if beat.lost and not result.succeeded:  # stopped by the fence, or before starting tasks
+            lost = beat.error(settings.lease_timeout)
+            state.finish_run(run_id, "failed", lost.message)
+        else:
+            failed = [o for o in outcomes.values() if o.state == "failed"]
+            error = "; ".join(f"{o.task}: {o.error}" for o in failed) or None
+            if result.state == "cancelled" and error is None:
+                error = "cancelled: tasks not started were cancelled"
+            state.finish_run(run_id, result.state, error)
     except BaseException:
         state.finish_run(run_id, "cancelled", "interrupted")
         raise
@@ -342,6 +354,9 @@ def _execute(
             watch.stop()
         beat.stop()
         state.release(lease)
+    if lost is not None:
+        raise lost
+    return result
 
 
 def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, options: RunOptions) -> Lease:
@@ -367,17 +382,72 @@ def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, 
             time.sleep(1.0)
 
 
-class _Heartbeat:
-    """Keeps a run's lease alive from a background thread until stopped."""
+class _RunStop(threading.Event):
+    """A run's stop signal: set when the run loses its lease, and seen set when the caller's
+    ``cancel`` is (a backfill's runs share the caller's; losing one lease stops one run)."""
 
-    def __init__(self, state: StateStore, lease: Lease, every: float = 20.0) -> None:
+    def __init__(self, caller: threading.Event | None) -> None:
+        super().__init__()
+        self._caller = caller
+
+    def is_set(self) -> bool:
+        return super().is_set() or (self._caller is not None and self._caller.is_set())
+
+
+class _Heartbeat:
+    """Keeps a run's lease alive from a background thread, several times per lease timeout so
+    that a slow beat or a busy state database does not let it go stale; notices when it is lost.
+
+    :meth:`check` is the run's fence: it renews the lease, or raises a LeaseError, immediately
+    before each commit. A renewed lease cannot be taken over for a whole ``stale_after``, so the
+    commit that follows is the holder's alone.
+    """
+
+    BEATS = 6
+    """Heartbeats per lease timeout."""
+
+    def __init__(self, state: StateStore, lease: Lease, *, on_lost: Callable[[], None]) -> None:
+        self._state = state
+        self._lease = lease
+        self._on_lost = on_lost
+        self._lost = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, args=(state, lease, every), daemon=True)
+        every = lease.stale_after.total_seconds() / self.BEATS
+        self._thread = threading.Thread(target=self._beat, args=(every,), daemon=True, name="lagoa-heartbeat")
         self._thread.start()
 
-    def _beat(self, state: StateStore, lease: Lease, every: float) -> None:
-        while not self._stop.wait(every):
-            state.heartbeat(lease)
+    @property
+    def lost(self) -> bool:
+        return self._lost.is_set()
+
+    def _beat(self, every: float) -> None:
+        while not self._stop.wait(every) and not self.lost:
+            try:
+                self._renew()
+            except LeaseError:
+                return
+            except LagoaError as exc:  # the state database is busy or unreachable: beat again soon
+                log.warning("heartbeat of run %s failed (%s); trying again", self._lease.run_id, exc.message)
+
+    def _renew(self) -> None:
+        if self.lost or not self._state.heartbeat(self._lease):
+            self._lost.set()
+            self._on_lost()
+            raise self.error()
+
+    def check(self) -> None:
+        """Renew the lease before a commit; raises a LeaseError when the run no longer holds it."""
+        self._renew()
+
+    def error(self, timeout: str | None = None) -> LeaseError:
+        lease = self._lease
+        after = timeout or f"{lease.stale_after.total_seconds():g}s"
+        return LeaseError(
+            f"run `{lease.run_id}` lost its lease of `{lease.pipeline}`: its heartbeat was older than "
+            f"{after} (the process stalled), so another run may hold it; it stopped without committing more",
+            hint="run it again (`lagoa runs` shows what it did); if the machine is this busy, "
+            "raise orchestration.lease_timeout",
+        )
 
     def stop(self) -> None:
         self._stop.set()

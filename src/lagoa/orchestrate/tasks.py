@@ -143,11 +143,15 @@ class ProjectTasks:
             self.connections.pop(f"validate_{domain}", None)
             con.close()
             try:
-                self.workspace.warehouse.refresh(self.workspace.lake)
+                self.workspace.warehouse.refresh(self.workspace.lake, warn=self._warn)
             except EngineError as exc:
-                warning = f"warehouse views not refreshed ({exc.message}); they refresh on the next query"
-                log.warning("%s", warning)
-                self.warnings.append(warning)
+                self._warn(
+                    f"warehouse views not refreshed ({exc.message}); queries read the lake afresh anyway"
+                )
+
+    def _warn(self, warning: str) -> None:
+        log.warning("%s", warning)
+        self.warnings.append(warning)
 
     def transform(self, domain: str) -> int:
         run = transform(self.context, [domain], publish=False, quiet=True)

@@ -3,8 +3,13 @@ SQLAlchemy Core, chosen by the state URI.
 
 A lease is how ``max_active_runs`` holds across processes: a run takes one of the pipeline's
 slots by inserting a row, keeps it alive with a heartbeat, and deletes it when done. A slot whose
-heartbeat is older than the timeout belongs to a dead process and may be taken over. Taking a
-slot is a single INSERT on a primary key, so two processes can never hold the same slot.
+heartbeat is older than the timeout belongs to a dead (or stalled) process and may be taken over.
+Taking a slot is a single INSERT on a primary key, so two processes can never hold the same slot.
+
+Each taking of a slot has its own holder token, and a heartbeat renews the lease only while it is
+still that holder's and not yet stale: once stale, the lease may be taken over at any moment, so
+its holder has lost it even if nobody took it yet. A successful heartbeat thus promises the holder
+a whole timeout before anyone else can hold the slot, which is what fencing a commit relies on.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -61,7 +67,12 @@ LEASES = sa.Table(
     sa.Column("pipeline", sa.String(200), primary_key=True),
     sa.Column("slot", sa.Integer, primary_key=True),
     sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("holder", sa.String(200), nullable=False, doc="host:pid of the process holding it"),
+    sa.Column(
+        "holder",
+        sa.String(200),
+        nullable=False,
+        doc="host:pid/token: the process holding it, and this taking",
+    ),
     sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
 )
 
@@ -77,6 +88,9 @@ class Lease:
     slot: int
     run_id: str
     holder: str
+    """``host:pid/token``: unique to this taking of the slot."""
+    stale_after: timedelta = timedelta(minutes=2)
+    """Its heartbeat must be younger than this, or the lease is lost."""
 
 
 def _now() -> datetime:
@@ -91,7 +105,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def holder_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process, and a token telling one taking of a lease from another."""
+    return f"{socket.gethostname()}:{os.getpid()}/{uuid.uuid4().hex[:12]}"
 
 
 def engine_for(uri: str, project_dir: Path) -> Engine:
@@ -123,10 +138,15 @@ class StateStore:
     def __init__(self, engine: Engine, redact: Callable[[str], str] = str) -> None:
         self.engine = engine
         self.redact = redact
-        try:
-            METADATA.create_all(engine)
-        except sa.exc.SQLAlchemyError as exc:
-            raise StateError(f"cannot open the state database: {_short(exc)}") from None
+        for attempt in range(3):
+            try:
+                METADATA.create_all(engine)
+                break
+            except sa.exc.SQLAlchemyError as exc:
+                # Another process created the tables between the check and the CREATE: check again.
+                if "already exists" in str(exc) and attempt < 2:
+                    continue
+                raise StateError(f"cannot open the state database: {_short(exc)}") from None
 
     @classmethod
     def open(cls, uri: str, project_dir: Path, redact: Callable[[str], str] = str) -> StateStore:
@@ -311,7 +331,7 @@ class StateStore:
         ``stale_after`` is taken over. None when every slot is held by a live run."""
         holder = holder_name()
         for slot in range(slots):
-            lease = Lease(pipeline, slot, run_id, holder)
+            lease = Lease(pipeline, slot, run_id, holder, stale_after)
             with self.engine.begin() as con:
                 stale = _now() - stale_after
                 dead = LEASES.c.pipeline == pipeline, LEASES.c.slot == slot, LEASES.c.heartbeat_at < stale
@@ -340,7 +360,15 @@ class StateStore:
         return None
 
     def heartbeat(self, lease: Lease) -> bool:
-        """Keep the lease alive; False when it was lost (taken over after going stale)."""
+        """Keep the lease alive for another ``lease.stale_after``; False when it was lost: taken
+        over, or stale (and so free to be taken over at any moment)."""
+        now = _now()
+        try:
+            return self._renew(lease, now)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StateError(f"cannot renew the lease of run `{lease.run_id}`: {_short(exc)}") from None
+
+    def _renew(self, lease: Lease, now: datetime) -> bool:
         with self.engine.begin() as con:
             result = con.execute(
                 LEASES.update()
@@ -348,8 +376,10 @@ class StateStore:
                     LEASES.c.pipeline == lease.pipeline,
                     LEASES.c.slot == lease.slot,
                     LEASES.c.run_id == lease.run_id,
+                    LEASES.c.holder == lease.holder,
+                    LEASES.c.heartbeat_at >= now - lease.stale_after,
                 )
-                .values(heartbeat_at=_now())
+                .values(heartbeat_at=now)
             )
             return bool(result.rowcount)
 
@@ -360,6 +390,7 @@ class StateStore:
                     LEASES.c.pipeline == lease.pipeline,
                     LEASES.c.slot == lease.slot,
                     LEASES.c.run_id == lease.run_id,
+                    LEASES.c.holder == lease.holder,
                 )
             )
 
