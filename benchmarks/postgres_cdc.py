@@ -89,9 +89,12 @@ def throughput(dsn: str, rows: int, transactions: int) -> None:
             with psycopg.connect(dsn, autocommit=True) as con:
                 con.execute(BACKLOG.format(rows=rows, transactions=transactions, half=50).encode())
                 started = time.perf_counter()
+                peek = (
+                    "SELECT count(*) FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL, "
+                    "'proto_version', '1', 'publication_names', %s)"
+                )
                 (messages,) = con.execute(
-                    b"SELECT count(*) FROM pg_logical_slot_peek_binary_changes('lagoa_app', NULL, NULL, "
-                    b"'proto_version', '1', 'publication_names', 'lagoa_app')"
+                    peek.encode(), (replicator.slot, replicator.publication)
                 ).fetchone() or (0,)
                 raw = time.perf_counter() - started
             started = time.perf_counter()
