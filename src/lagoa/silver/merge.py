@@ -214,6 +214,7 @@ def merge_silver(
         f"SELECT {projection} FROM {incoming} WHERE NOT {rejection.condition}",
         projection,
         pending,
+        business,
         rejection,
         [
             "_lagoa_ingested_at DESC",
@@ -238,6 +239,8 @@ class Batch:
     """SQL for the rows that go on to silver."""
     projection: str
     batches: list[str]
+    business: list[str]
+    """The table's own columns (not Lagoa's ``_lagoa_*``)."""
     rejection: Rejection
     newer: list[str]
     """ORDER BY terms putting the newer of two versions of a key with equal ordering first."""
@@ -255,7 +258,7 @@ def _merge(
 ) -> SilverResult:
     pending, projection, rows = batch.batches, batch.projection, batch.rows
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
-    business = [f.name for f in silver.schema().fields if not f.name.startswith("_lagoa_")]
+    business = batch.business
     dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
     quarantined, dropped_rows = _quarantine(
         con, lake, f"{identifier}__quarantine", batch.incoming, pending, run_id, batch.rejection, dropped
