@@ -23,11 +23,15 @@ if TYPE_CHECKING:
 
     import duckdb
 
+    from lagoa.core.config.orchestration import Event as NotifyEvent
     from lagoa.core.report import Reporter
+    from lagoa.deploy.airflow.dags import AirflowVersion
     from lagoa.engine import Warehouse
     from lagoa.lake import Lake, TableInfo
     from lagoa.lake.maintenance import ExpireResult, OptimizeResult
+    from lagoa.orchestrate.airflow import Per
     from lagoa.orchestrate.executor import EventStream
+    from lagoa.orchestrate.external import SchedulerRun, TaskResult
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.ingest import IngestSummary
     from lagoa.orchestrate.runs import RunOptions, RunResult
@@ -334,6 +338,49 @@ class Project:
         return Scheduler(
             self.workspace, self.state, stop=stop, events=events, reporter=reporter, poll=poll, clock=clock
         )
+
+    def airflow_export(
+        self, out: Path, *, version: AirflowVersion = "3", per: Per = "pipeline"
+    ) -> list[Path]:
+        """Write the project's pipelines as Airflow DAG files into ``out`` (with the module they
+        import); returns the files written."""
+        from lagoa.orchestrate.airflow import export
+
+        return export(self.workspace, out, version=version, per=per)
+
+    def airflow_task(
+        self, pipeline: str, task: str, *, run: SchedulerRun, interval_end: datetime, final: bool
+    ) -> TaskResult:
+        """One attempt of a task of ``pipeline`` that Airflow runs, for the interval its run
+        ``interval_end`` gives (see :mod:`lagoa.orchestrate.external`)."""
+        from lagoa.orchestrate.external import run_task
+
+        return run_task(
+            self.workspace, self.state, pipeline, task, run=run, interval_end=interval_end, final=final
+        )
+
+    def airflow_notify(
+        self,
+        pipeline: str,
+        event: NotifyEvent,
+        *,
+        run: SchedulerRun,
+        task: str | None = None,
+        attempt: int = 0,
+        error: str | None = None,
+    ) -> int:
+        """Send an Airflow callback's event through the project's notifiers; how many it reached."""
+        from lagoa.orchestrate.external import notify
+
+        return notify(
+            self.workspace, self.state, pipeline, event, run=run, task=task, error=error, attempt=attempt
+        )
+
+    def airflow_sla_check(self, pipeline: str, *, run: SchedulerRun, interval_end: datetime) -> list[str]:
+        """At an Airflow deadline: send ``sla_miss`` for each SLA of the run that was missed."""
+        from lagoa.orchestrate.external import sla_missed
+
+        return sla_missed(self.workspace, self.state, pipeline, run=run, interval_end=interval_end)
 
     def cdc_source(self, name: str | None) -> tuple[str, PostgresSource]:
         """The CDC source named ``name``, or the project's only one when ``name`` is None."""

@@ -282,7 +282,7 @@ def _execute(
     tasks = tasks or ProjectTasks(workspace, run_id, interval)
     if any(task.step == "validate" for task in graph.tasks.values()):
         tasks.check_suites()  # a bad suite stops the run before anything lands
-    lease = _lease(workspace, state, pipeline, run_id, options)
+    lease = take_lease(workspace, state, pipeline, run_id, options)
     events = options.events or EventStream()
     cancel = _RunStop(options.cancel)
     try:
@@ -319,7 +319,7 @@ def _execute(
         )
         stream.subscribe(watch)
         watch.start()
-    beat = _Heartbeat(state, lease, on_lost=cancel.set)
+    beat = Heartbeat(state, lease, on_lost=cancel.set)
     lost: LeaseError | None = None
     try:
         with fenced(beat.check):  # every commit of the run's tasks checks the lease first
@@ -359,7 +359,9 @@ def _execute(
     return result
 
 
-def _lease(workspace: Workspace, state: StateStore, pipeline: str, run_id: str, options: RunOptions) -> Lease:
+def take_lease(
+    workspace: Workspace, state: StateStore, pipeline: str, run_id: str, options: RunOptions
+) -> Lease:
     """A slot among the pipeline's ``max_active_runs``: refused or waited for when all are held
     by live runs; a dead run's slot is taken over after ``lease_timeout``."""
     settings = workspace.config.orchestration
@@ -394,7 +396,7 @@ class _RunStop(threading.Event):
         return super().is_set() or (self._caller is not None and self._caller.is_set())
 
 
-class _Heartbeat:
+class Heartbeat:
     """Keeps a run's lease alive from a background thread, several times per lease timeout so
     that a slow beat or a busy state database does not let it go stale; notices when it is lost.
 

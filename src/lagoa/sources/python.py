@@ -83,7 +83,11 @@ def fetch(
     except SourceError:
         raise
     except Exception as exc:  # the user's code failed: say where, keep the run's state untouched
-        raise SourceError(name, f"`{config.function}` raised {exc.__class__.__name__}: {exc}") from exc
+        # A connection that dropped or timed out may work on the next attempt; a bug will not.
+        transient = isinstance(exc, ConnectionError | TimeoutError)
+        raise SourceError(
+            name, f"`{config.function}` raised {exc.__class__.__name__}: {exc}", transient=transient
+        ) from exc
     tables = [t for t in tables if t.num_rows]
     result.pages = len(tables)
     if tables:

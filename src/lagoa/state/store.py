@@ -209,6 +209,50 @@ class StateStore:
                 .values(state="running", ended_at=None, error=None)
             )
 
+    def join_run(
+        self,
+        run_id: str,
+        pipeline: str,
+        interval: tuple[datetime, datetime] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """A run whose tasks start one process each (another scheduler runs them): the first
+        task starts the run, each later one finds it and marks it running again."""
+        try:
+            self.start_run(run_id, pipeline, interval, details)
+        except sa.exc.IntegrityError:
+            with self.engine.begin() as con:
+                con.execute(
+                    RUNS.update().where(RUNS.c.run_id == run_id).values(state="running", ended_at=None)
+                )
+
+    def settle_run(self, run_id: str, tasks: list[str]) -> str:
+        """Give a run whose tasks another scheduler runs the state its ``tasks`` add up to: failed
+        once one failed for good, succeeded once all did, running otherwise. Returns the state."""
+        with self.engine.begin() as con:
+            # Writing the run's row first holds it (SQLite: the database) while the attempts are
+            # read, so that two tasks ending at once cannot leave a stale state behind.
+            con.execute(RUNS.update().where(RUNS.c.run_id == run_id).values(state=RUNS.c.state))
+            query = (
+                sa.select(ATTEMPTS.c.task, ATTEMPTS.c.state, ATTEMPTS.c.error)
+                .where(ATTEMPTS.c.run_id == run_id, ATTEMPTS.c.task.in_(tasks))
+                .order_by(ATTEMPTS.c.started_at, ATTEMPTS.c.attempt)
+            )
+            latest = {str(r.task): (str(r.state), r.error) for r in con.execute(query)}
+            failed = [f"{t}: {e}" for t, (s, e) in sorted(latest.items()) if s in ("failed", "timed_out")]
+            if failed:
+                state, error = "failed", self._clean("; ".join(failed))
+            elif all(latest.get(t, ("",))[0] == "succeeded" for t in tasks):
+                state, error = "succeeded", None
+            else:
+                state, error = "running", None
+            con.execute(
+                RUNS.update()
+                .where(RUNS.c.run_id == run_id)
+                .values(state=state, error=error, ended_at=None if state == "running" else _now())
+            )
+        return state
+
     def last_scheduled(self, pipeline: str) -> datetime | None:
         """The schedule tick of the pipeline's latest scheduled run that was not cancelled (a
         cancelled one runs again)."""

@@ -1,0 +1,5 @@
+"""``python -m lagoa``: the command line, as ``lagoa``."""
+
+from lagoa.cli import main
+
+main()

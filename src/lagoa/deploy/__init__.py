@@ -1,0 +1,1 @@
+"""Running a project elsewhere: Airflow DAGs (and, with them, MWAA's packaging)."""
