@@ -14,6 +14,8 @@ from typing import Literal
 
 AirflowVersion = Literal["3", "2"]
 AIRFLOW_VERSIONS: tuple[AirflowVersion, ...] = ("3", "2")
+WIDTH = 88
+"""ruff's default line length: the files are formatted as ruff formats them with no settings."""
 SUPPORT_MODULE = "lagoa_airflow"
 """The module every DAG file imports; shipped in this package as ``lagoa_airflow.py``."""
 
@@ -99,8 +101,7 @@ def render(spec: DagSpec, version: AirflowVersion, project_dir: str) -> str:
         lines += _task(task, three)
     edges = _edges(spec)
     if edges:
-        lines.append("")
-        lines += [f"    {edge}" for edge in edges]
+        lines += ["", *edges]
     return "\n".join(lines) + "\n"
 
 
@@ -131,9 +132,20 @@ def _duration(seconds: float) -> str:
     return f"timedelta(seconds={whole})"
 
 
-def _schedule(spec: DagSpec, three: bool) -> str:
+def _keyword(indent: int, name: str, value: str | list[str]) -> list[str]:
+    """``name=value,`` at ``indent``; a list that does not fit is one item per line, as ruff
+    formats it."""
+    pad = " " * indent
+    if isinstance(value, str):
+        return [f"{pad}{name}={value},"]
+    if len(line := f"{pad}{name}=[{', '.join(value)}],") <= WIDTH:
+        return [line]
+    return [f"{pad}{name}=[", *[f"{pad}    {item}," for item in value], f"{pad}],"]
+
+
+def _schedule(spec: DagSpec, three: bool) -> str | list[str]:
     if spec.assets:
-        return "[" + ", ".join(_asset(uri, three) for uri in spec.assets) + "]"
+        return [_asset(uri, three) for uri in spec.assets]
     if spec.schedule:
         return f'CronTriggerTimetable({_q(spec.schedule)}, timezone="UTC")'
     return "None"
@@ -157,7 +169,7 @@ def _dag_open(spec: DagSpec, three: bool) -> list[str]:
         "with DAG(",
         f"    dag_id={_q(spec.dag_id)},",
         f"    description={_q(spec.description)},",
-        f"    schedule={_schedule(spec, three)},",
+        *_keyword(4, "schedule", _schedule(spec, three)),
         f'    start_date=pendulum.datetime({start.year}, {start.month}, {start.day}, {start.hour}, tz="UTC"),',
         f"    catchup={spec.catchup},",
         f"    max_active_runs={spec.max_active_runs},",
@@ -181,15 +193,29 @@ def _dag_open(spec: DagSpec, three: bool) -> list[str]:
 
 
 def _task(task: DagTask, three: bool) -> list[str]:
-    arguments = [f"task_id={_q(task.task_id)}", "project=PROJECT", "pipeline=PIPELINE"]
+    arguments: list[tuple[str, str | list[str]]] = [
+        ("task_id", _q(task.task_id)),
+        ("project", "PROJECT"),
+        ("pipeline", "PIPELINE"),
+    ]
     if task.outlets:
-        arguments.append("outlets=[" + ", ".join(_asset(uri, three) for uri in task.outlets) + "]")
+        arguments.append(("outlets", [_asset(uri, three) for uri in task.outlets]))
     if task.sla_seconds is not None and not three:
-        arguments.append(f"sla={_duration(task.sla_seconds)}")
-    call = f"    {task.task_id} = LagoaTask({', '.join(arguments)})"
-    if len(call) <= 110:
+        arguments.append(("sla", _duration(task.sla_seconds)))
+    flat = [f"{k}={v}" if isinstance(v, str) else f"{k}=[{', '.join(v)}]" for k, v in arguments]
+    head = f"    {task.task_id} = LagoaTask("
+    if len(call := f"{head}{', '.join(flat)})") <= WIDTH:
         return [call]
-    return [f"    {task.task_id} = LagoaTask(", *[f"        {a}," for a in arguments], "    )"]
+    if len(packed := f"        {', '.join(flat)}") <= WIDTH:
+        return [head, packed, "    )"]
+    return [head, *[line for k, v in arguments for line in _keyword(8, k, v)], "    )"]
+
+
+def _chain(names: list[str]) -> list[str]:
+    """``a >> b >> c`` on one line when it fits, else as ruff breaks it."""
+    if len(line := "    " + " >> ".join(names)) <= WIDTH:
+        return [line]
+    return ["    (", f"        {names[0]}", *[f"        >> {name}" for name in names[1:]], "    )"]
 
 
 def _edges(spec: DagSpec) -> list[str]:
@@ -207,14 +233,16 @@ def _edges(spec: DagSpec) -> list[str]:
                 chain.append(task.task_id)
             else:
                 if len(chain) > 1:
-                    lines.append(" >> ".join(chain))
+                    lines += _chain(chain)
                 chain = [task.task_id]
         if len(chain) > 1:
-            lines.append(" >> ".join(chain))
+            lines += _chain(chain)
     for task in spec.tasks:
         rest = sorted(up for up in task.upstream if (up, task.task_id) not in chained)
-        if len(rest) == 1:
-            lines.append(f"{rest[0]} >> {task.task_id}")
-        elif rest:
-            lines.append(f"[{', '.join(rest)}] >> {task.task_id}")
+        listed = f"    [{', '.join(rest)}] >> {task.task_id}"
+        if len(rest) > 1 and len(listed) <= WIDTH:
+            lines.append(listed)
+        else:
+            for up in rest:
+                lines += _chain([up, task.task_id])
     return lines

@@ -160,7 +160,16 @@ def notify(project: str, pipeline: str, event: str) -> Any:
 
 def sla_check(project: str, pipeline: str, dag_id: str, run_id: str, end: str) -> None:
     """Ask Lagoa which SLAs of the run were missed, and have it send ``sla_miss`` for each."""
-    args = ["sla-check", pipeline, "--dag-id", dag_id, "--run-id", run_id, "--interval-end", end]
+    args = [
+        "sla-check",
+        pipeline,
+        "--dag-id",
+        dag_id,
+        "--run-id",
+        run_id,
+        "--interval-end",
+        end,
+    ]
     subprocess.run(_lagoa(project, *args), check=False, timeout=120)
 
 
@@ -169,7 +178,12 @@ async def deadline_missed(context: Any, project: str, pipeline: str) -> None:
     import asyncio
 
     await asyncio.to_thread(
-        sla_check, project, pipeline, _dag_id(context), _run_id(context), interval_end(context)
+        sla_check,
+        project,
+        pipeline,
+        _dag_id(context),
+        _run_id(context),
+        interval_end(context),
     )
 
 
@@ -181,20 +195,28 @@ def deadline(project: str, pipeline: str, after_tick: timedelta) -> Any:
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_LOGICAL_DATE,
         interval=after_tick,
-        callback=AsyncCallback(deadline_missed, kwargs={"project": project, "pipeline": pipeline}),
+        callback=AsyncCallback(
+            deadline_missed, kwargs={"project": project, "pipeline": pipeline}
+        ),
     )
 
 
 def sla_missed(project: str, pipeline: str) -> Any:
     """Airflow 2's ``sla_miss_callback``: Lagoa checks the SLAs of each run that missed one."""
 
-    def callback(dag: Any, task_list: Any, blocking_task_list: Any, slas: Any, blocking_tis: Any) -> None:
+    def callback(
+        dag: Any, task_list: Any, blocking_task_list: Any, slas: Any, blocking_tis: Any
+    ) -> None:
         from airflow.models import DagRun
 
         for logical_date in sorted({sla.execution_date for sla in slas}):
             runs = DagRun.find(dag_id=dag.dag_id, execution_date=logical_date)
-            run_id = runs[0].run_id if runs else f"scheduled__{logical_date.isoformat()}"
+            run_id = (
+                runs[0].run_id if runs else f"scheduled__{logical_date.isoformat()}"
+            )
             end = _moment(runs[0].data_interval_end) if runs else None
-            sla_check(project, pipeline, dag.dag_id, run_id, end or logical_date.isoformat())
+            sla_check(
+                project, pipeline, dag.dag_id, run_id, end or logical_date.isoformat()
+            )
 
     return callback
