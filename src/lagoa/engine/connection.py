@@ -7,15 +7,18 @@ Loading an extension from several threads at once is not safe in DuckDB (concurr
 with "function already exists", duckdb-java#202; its maintainers advise loading once,
 duckdb-mysql#89), and a load waits inside DuckDB for any other load of the same extension into the
 same database. Lagoa's tasks open connections in parallel, so a process installs each extension
-once and loads extensions one connection at a time, under a lock held for nothing else: no other
-lock is taken while holding it, so it cannot take part in a lock cycle, and a wait for it that
-passes :data:`LOAD_WAIT` fails with an error instead of hanging.
+once and loads extensions one connection at a time, under one lock. A warehouse view refresh
+holds it too (:func:`extensions_settled`): a load beside a refresh binding ``iceberg_scan`` was
+seen to hang both. No other lock is taken while holding it, so it cannot take part in a lock
+cycle, and a wait for it that passes :data:`LOAD_WAIT` fails with an error instead of hanging.
 """
 
 from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -28,8 +31,32 @@ EXTENSIONS = ("avro", "iceberg")
 LOAD_WAIT = 300.0
 """Seconds a connection waits for another thread's extension load before failing."""
 
-_LOADING = threading.Lock()
+_LOADING = threading.RLock()
 _INSTALLED: set[str] = set()
+
+
+@contextmanager
+def extensions_settled() -> Iterator[None]:
+    """Hold off extension loads in this process while the block binds SQL that calls extension
+    functions (a warehouse view refresh: ``iceberg_scan`` reads metadata when a view is
+    created). A LOAD in one thread and such a bind in another were seen to hang each other
+    inside DuckDB under load; taking turns costs milliseconds."""
+    if not _LOADING.acquire(timeout=LOAD_WAIT):
+        raise EngineError(
+            f"waited {LOAD_WAIT:g}s for another thread to load DuckDB extensions",
+            hint="a DuckDB extension load is stuck in this process; stop it and run the command again",
+        )
+    try:
+        yield
+    finally:
+        _LOADING.release()
+
+
+def installed() -> None:
+    """Install Lagoa's extensions into DuckDB's extension folder, once per process, without
+    opening a connection for anything else."""
+    if not set(EXTENSIONS) <= _INSTALLED:
+        connect().close()
 
 
 def extension_path(name: str) -> Path:

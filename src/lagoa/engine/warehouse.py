@@ -23,7 +23,7 @@ import duckdb
 
 from lagoa.core.errors import EngineError
 from lagoa.core.sql import quote_identifier, quote_literal
-from lagoa.engine.connection import connect
+from lagoa.engine.connection import connect, extensions_settled
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
 
@@ -215,6 +215,12 @@ class Warehouse:
         return views
 
     def _point(
+        self, con: duckdb.DuckDBPyConnection, views: list[_View], warn: Warn, *, drop_stale: bool
+    ) -> int:
+        with extensions_settled():
+            return self._point_views(con, views, warn, drop_stale=drop_stale)
+
+    def _point_views(
         self, con: duckdb.DuckDBPyConnection, views: list[_View], warn: Warn, *, drop_stale: bool
     ) -> int:
         """Create or replace ``views``; with ``drop_stale``, drop Lagoa's views whose table is

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lagoa.core.errors import ConfigError
-from lagoa.engine.connection import connect
+from lagoa.engine.connection import installed
 from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def profile_name(dbt_dir: Path) -> str:
 def write_profiles(workspace: Workspace) -> Path:
     """Write ``profiles.yml`` for the project's dbt project; returns its folder."""
     dbt_dir = dbt_project_dir(workspace)
-    connect().close()  # installs the avro and iceberg extensions from their packages
+    installed()  # dbt-duckdb loads the avro and iceberg extensions Lagoa installed
     output: dict[str, Any] = {
         "type": "duckdb",
         "path": str(workspace.warehouse.path),
