@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/http_ingest.py
 	$(BIN)/python benchmarks/postgres_snapshot.py
 	$(BIN)/python benchmarks/postgres_cdc.py
+	$(BIN)/python benchmarks/airflow.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

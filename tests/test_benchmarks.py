@@ -21,6 +21,7 @@ SMALL = {
     "orchestrate.py": ["--tasks", "20", "--repeat", "1"],
     "http_ingest.py": ["--records", "5000", "--pairs", "1"],
     "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
+    "airflow.py": ["--pairs", "1"],
     "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
 }
 

@@ -178,3 +178,81 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
         f"pipeline `daily` was not published by {(now - timedelta(seconds=20)).isoformat()}"
     ]
     assert len(misses_at_start) == 1
+
+
+AIRFLOW_PROJECT = """
+name: shop
+sources:
+  orders: {format: csv, path: data/orders.csv, primary_key: [id]}
+  leads: {format: csv, path: data/leads.csv, primary_key: [id]}
+domains:
+  sales: {sources: [orders], sla: 48h}
+  crm: {sources: [leads], sla: 49h}
+pipelines:
+  daily: {domains: [sales, crm], schedule: "0 2 * * *", sla: 50h}
+notifications:
+  - {kind: webhook, url: "URL", events: [failure, retry, success, sla_miss]}
+"""
+
+
+def test_airflow_callbacks_and_deadlines_go_through_lagoas_notifiers(
+    make_project: MakeProject, hooks: tuple[str, Received]
+) -> None:
+    """What the exported DAGs' callbacks run: `lagoa airflow notify` for a task's failure or
+    retry and the run's success, and `lagoa airflow sla-check` at a deadline, which sends
+    `sla_miss` only for the SLAs whose tasks had not all succeeded in time."""
+    from click.testing import CliRunner
+
+    from lagoa.cli import main
+    from lagoa.orchestrate.external import SchedulerRun, run_task, sla_missed
+
+    url, received = hooks
+    project = make_project(
+        AIRFLOW_PROJECT.replace("URL", url),
+        {"data/orders.csv": "id,amount\n1,2.5\n", "data/leads.csv": "id,score\n1,7\n"},
+    )
+    run = SchedulerRun("airflow", "shop.daily", "manual__now")
+    tick = datetime.now(UTC)
+    midnight = tick.replace(hour=0, minute=0, second=0, microsecond=0)  # the interval's end
+    # The sales domain finishes; crm's ingest fails for good.
+    for task in ("ingest_sales", "validate_sales"):
+        result = run_task(
+            project.workspace, project.state, "daily", task, run=run, interval_end=tick, final=True
+        )
+        assert result.outcome.state == "succeeded"
+    (project.root / "data" / "leads.csv").write_text("id,score\n1,not a number\n")
+    runner = CliRunner()
+    base = ["--dag-id", run.dag_id, "--run-id", run.run_id, "-p", str(project.root)]
+    for args in (
+        ["notify", "daily", "retry", "--task", "ingest_crm", "--try", "1", "--error", "timed out"],
+        ["notify", "daily", "failure", "--task", "ingest_crm", "--try", "3", "--error", "the API is gone"],
+        ["notify", "daily", "success"],
+    ):
+        done = runner.invoke(main, ["airflow", *args, *base])
+        assert done.exit_code == 0, done.output
+    events = [(body["event"], body["task"], body["attempt"], body["error"]) for _, _, body in received]
+    assert events == [
+        ("retry", "ingest_crm", 1, "timed out"),
+        ("failure", "ingest_crm", 3, "the API is gone"),
+        ("success", None, None, None),
+    ]
+    assert {body["run_id"] for _, _, body in received} == {run.lagoa_run_id}
+    assert received[0][2]["interval"] == {
+        "start": (midnight - timedelta(days=1)).isoformat(),
+        "end": midnight.isoformat(),
+    }
+
+    received.clear()
+    # Just past sales' deadline (48h after the interval), which it met; crm's is still ahead.
+    at_three = midnight + timedelta(hours=48, minutes=1)
+    assert (
+        sla_missed(project.workspace, project.state, "daily", run=run, interval_end=tick, now=at_three) == []
+    )
+    # Past crm's 49h and the pipeline's 50h, with crm never published.
+    later = midnight + timedelta(hours=51)
+    missed = sla_missed(project.workspace, project.state, "daily", run=run, interval_end=tick, now=later)
+    assert missed == [
+        f"pipeline `daily` was not published by {(midnight + timedelta(hours=50)).isoformat()}",
+        f"domain `crm` was not published by {(midnight + timedelta(hours=49)).isoformat()}",
+    ]
+    assert [body["event"] for _, _, body in received] == ["sla_miss", "sla_miss"]

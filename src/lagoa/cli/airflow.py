@@ -27,6 +27,8 @@ def airflow() -> None:
     \b
     lagoa airflow export [--out dags/] [--per pipeline|domain] [--airflow 3|2]
         write a DAG file per pipeline (or domain), and the module they import
+    lagoa airflow standalone [--port 8080]
+        a local Airflow (no Docker) with the project's DAGs, UI on localhost
     lagoa airflow task PIPELINE TASK ...
         what each DAG task runs, in Lagoa's environment (LAGOA_PYTHON)
 
@@ -67,12 +69,52 @@ def export(out: str | None, per: str, version: str, session: Session) -> None:
     """
     project = session.project
     folder = Path(out) if out else project.root / "dags"
-    written = project.airflow_export(folder, version=version, per=per)  # type: ignore[arg-type]
+    try:
+        written = project.airflow_export(folder, version=version, per=per)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot write DAG files into {str(folder)[:200]}: {exc.strerror}"
+        ) from None
     for path in written:
         click.echo(f"wrote {path}")
     click.echo(
         f"{len(written) - 1} DAG(s) for Airflow {'3' if version == '3' else '2.11'}; set LAGOA_PYTHON={sys.executable}"
     )
+
+
+@airflow.command()
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The UI's port.")
+@project_option
+@handle_errors
+def standalone(port: int, session: Session) -> None:
+    """Start a local Airflow with the project's DAGs: its own environment under .lagoa/airflow
+    (built on first use from Lagoa's lock, about a minute), SQLite metadata, the UI on localhost.
+    Stop it with Ctrl-C.
+
+    \b
+    Example:
+      lagoa airflow standalone --port 8081
+    """
+    import subprocess
+    import time
+
+    click.echo("preparing Airflow's environment (built once, under .lagoa/airflow/venv) ...")
+    bin_dir, env = session.project.airflow_home(port=port)
+    home = Path(env["AIRFLOW_HOME"])
+    passwords = home / "simple_auth_manager_passwords.json.generated"
+    process = subprocess.Popen([str(bin_dir / "airflow"), "standalone"], env=env, stdout=subprocess.DEVNULL)
+    click.echo(f"Airflow is starting: http://127.0.0.1:{port} (logs in {home / 'logs'})")
+    try:
+        while process.poll() is None and not passwords.is_file():
+            time.sleep(1)
+        if passwords.is_file():
+            click.echo(f"log in as admin with the password in {passwords}: {passwords.read_text().strip()}")
+        process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=60)
+    if process.returncode not in (0, -15, None):
+        raise click.ClickException(f"airflow standalone exited with {process.returncode}")
 
 
 def _run(dag_id: str, run_id: str) -> SchedulerRun:

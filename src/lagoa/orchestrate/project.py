@@ -348,6 +348,29 @@ class Project:
 
         return export(self.workspace, out, version=version, per=per)
 
+    def airflow_home(self, *, port: int = 8080) -> tuple[Path, dict[str, str]]:
+        """A local Airflow for this project, no Docker: its environment built from Lagoa's lock
+        under ``.lagoa/airflow``, the DAGs exported into its DAG folder. Returns the ``bin``
+        folder of Airflow's environment and the environment variables to run it with."""
+        import os
+        import sys
+
+        from lagoa.deploy.airflow.environment import ensure_environment
+
+        home = self.root / ".lagoa" / "airflow"
+        bin_dir = ensure_environment(home / "venv")
+        dags = home / "dags"
+        self.airflow_export(dags)
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__API__PORT": str(port),
+            "LAGOA_PYTHON": sys.executable,
+        }
+        return bin_dir, env
+
     def airflow_task(
         self, pipeline: str, task: str, *, run: SchedulerRun, interval_end: datetime, final: bool
     ) -> TaskResult:
