@@ -302,3 +302,74 @@ def test_a_lagoa_run_id_is_the_same_for_every_task_of_an_airflow_run_and_unlike_
     assert one.lagoa_run_id != SchedulerRun("airflow", "shop.hourly", one.run_id).lagoa_run_id
     assert one.lagoa_run_id != SchedulerRun("airflow", "shop.daily", "manual__2024-06-02").lagoa_run_id
     assert len(one.lagoa_run_id) <= 64
+
+
+def test_airflow_standalone_serves_the_projects_dags_on_localhost(airflow: Airflow, tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    folder = copy_example("retail_lakehouse", tmp_path / "local")
+    # The environment the module built from the same lock: `standalone` finds it up to date.
+    (folder / ".lagoa" / "airflow").mkdir(parents=True)
+    (folder / ".lagoa" / "airflow" / "venv").symlink_to(airflow.bin.parent)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    lagoa = Path(sys.executable).parent / "lagoa"
+    process = subprocess.Popen(
+        [str(lagoa), "airflow", "standalone", "--port", str(port), "-p", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 480
+        dags: list[dict[str, object]] = []
+        while time.monotonic() < deadline and process.poll() is None:
+            passwords = folder / ".lagoa" / "airflow" / "simple_auth_manager_passwords.json.generated"
+            try:
+                password = json.loads(passwords.read_text())["admin"]
+                request = urllib.request.Request(
+                    f"{base}/auth/token",
+                    data=json.dumps({"username": "admin", "password": password}).encode(),
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    token = json.load(answer)["access_token"]
+                listing = urllib.request.Request(
+                    f"{base}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}
+                )
+                with urllib.request.urlopen(listing, timeout=10) as answer:
+                    dags = json.load(answer)["dags"]
+            except (OSError, ValueError, KeyError):
+                dags = []
+            if dags:
+                break
+            time.sleep(2)
+        assert process.poll() is None, process.communicate()[0][-3000:]
+        assert [(d["dag_id"], d["timetable_summary"], d["has_import_errors"]) for d in dags] == [
+            ("retail_lakehouse.daily", "0 2 * * *", False)
+        ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=120)[0]
+    assert f"Airflow is starting: {base}" in output
+    assert "log in as admin / " in output
+    home = str(folder / ".lagoa" / "airflow")
+    assert not _processes_of(home), "stopping `lagoa airflow standalone` left Airflow processes behind"
+
+
+def _processes_of(home: str) -> list[str]:
+    import psutil  # type: ignore[import-untyped]
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if process.environ().get("AIRFLOW_HOME") == home:
+                found.append(" ".join(process.info["cmdline"] or []))
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found

@@ -4,7 +4,9 @@ the commands those DAGs run in Lagoa's own environment."""
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,26 +97,55 @@ def standalone(port: int, session: Session) -> None:
     Example:
       lagoa airflow standalone --port 8081
     """
-    import subprocess
-    import time
+    import signal
 
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # stop Airflow too, as Ctrl-C does
     click.echo("preparing Airflow's environment (built once, under .lagoa/airflow/venv) ...")
     bin_dir, env = session.project.airflow_home(port=port)
     home = Path(env["AIRFLOW_HOME"])
     passwords = home / "simple_auth_manager_passwords.json.generated"
-    process = subprocess.Popen([str(bin_dir / "airflow"), "standalone"], env=env, stdout=subprocess.DEVNULL)
+    # Its own process group: Airflow's scheduler, API server and log servers stop with it.
+    process = subprocess.Popen(
+        [str(bin_dir / "airflow"), "standalone"], env=env, stdout=subprocess.DEVNULL, start_new_session=True
+    )
     click.echo(f"Airflow is starting: http://127.0.0.1:{port} (logs in {home / 'logs'})")
     try:
         while process.poll() is None and not passwords.is_file():
             time.sleep(1)
         if passwords.is_file():
-            click.echo(f"log in as admin with the password in {passwords}: {passwords.read_text().strip()}")
+            import json
+
+            time.sleep(0.5)  # written at once, but not atomically
+            for user, password in json.loads(passwords.read_text() or "{}").items():
+                click.echo(f"log in as {user} / {password} (kept in {passwords})")
         process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        process.wait(timeout=60)
+        _stop_group(process)
     if process.returncode not in (0, -15, None):
         raise click.ClickException(f"airflow standalone exited with {process.returncode}")
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the whole group, then SIGKILL to whatever is left after a minute."""
+    import os
+    import signal
+
+    for sent in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sent)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=60)
+            os.killpg(process.pid, 0)  # the leader is gone; are the others?
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        time.sleep(2)
 
 
 def _run(dag_id: str, run_id: str) -> SchedulerRun:

@@ -368,6 +368,8 @@ class Project:
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__API__PORT": str(port),
             "LAGOA_PYTHON": sys.executable,
+            # `airflow standalone` starts its scheduler, API server... as `airflow` from PATH.
+            "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
         }
         return bin_dir, env
 
