@@ -81,7 +81,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Airflow:
     return tool
 
 
-DAGBAG = """
+LOAD_DAGS = """
 import json, sys
 from pathlib import Path
 try:  # Airflow 3 parses the DAG folder as a bundle, whose path it puts on sys.path
@@ -92,9 +92,16 @@ try:  # Airflow 3 parses the DAG folder as a bundle, whose path it puts on sys.p
 except ImportError:  # Airflow 2 puts the DAG folder on sys.path itself
     from airflow.models.dagbag import DagBag
 bag = DagBag(sys.argv[1])
+"""
+"""Airflow's python: the DAG folder sys.argv[1] parsed as each Airflow version parses it."""
+
+DAGBAG = (
+    LOAD_DAGS
+    + """
 print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
                   "dags": {d: sorted(bag.dags[d].task_dict) for d in bag.dag_ids}}))
 """
+)
 
 TASK_STATES = """
 import json, sys
@@ -234,20 +241,12 @@ def test_a_task_that_fails_transiently_is_retried_by_airflow_without_duplicating
     assert len(bronze.snapshots()) == 1, "the retry committed the orders file again"
 
 
-TIMETABLE = """
-import json, sys
+TIMETABLE = (
+    LOAD_DAGS
+    + """
 import pendulum
-from pathlib import Path
-try:  # Airflow 3 parses the DAG folder as a bundle, whose path it puts on sys.path
-    from airflow.dag_processing.dagbag import BundleDagBag
-
-    def DagBag(folder):
-        return BundleDagBag(folder, bundle_path=Path(folder))
-except ImportError:  # Airflow 2 puts the DAG folder on sys.path itself
-    from airflow.models.dagbag import DagBag
 from airflow.timetables.base import TimeRestriction
 
-bag = DagBag(sys.argv[1])
 found = {}
 for dag_id, dag in sorted(bag.dags.items()):
     timetable = dag.timetable
@@ -263,6 +262,7 @@ for dag_id, dag in sorted(bag.dags.items()):
     found[dag_id] = {"scheduled": scheduled, "manual": [manual_at.isoformat(), manual.end.isoformat()]}
 print(json.dumps(found))
 """
+)
 
 
 def test_scheduled_manual_and_backfilled_airflow_runs_get_the_embedded_schedulers_intervals(
