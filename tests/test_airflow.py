@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from lagoa.core.errors import DeployError
 from lagoa.core.time import Interval, previous_interval
-from lagoa.deploy.airflow.environment import AIRFLOW_VERSION, AirflowEnvironmentError, ensure_environment
+from lagoa.deploy.airflow.environment import AIRFLOW_VERSION, ensure_environment
 from lagoa.orchestrate.external import SchedulerRun, interval_for
 from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.runs import default_interval
@@ -72,7 +73,7 @@ class Airflow:
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Airflow:
     try:
         bin_dir = ensure_environment(BUILD / f"airflow-{AIRFLOW_VERSION}")
-    except AirflowEnvironmentError as exc:
+    except DeployError as exc:
         pytest.fail(f"Apache Airflow {AIRFLOW_VERSION} could not be installed for this test: {exc}")
     home = tmp_path_factory.mktemp("airflow-home")
     tool = Airflow(bin_dir, home)

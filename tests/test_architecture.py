@@ -28,11 +28,17 @@ def _raise(name: str) -> None:
     raise ImportError(f"could not import {name} while walking lagoa")
 
 
+RUNS_ELSEWHERE = {"lagoa.deploy.airflow.lagoa_airflow"}
+"""Modules Lagoa ships for another program to import (Airflow), never imported by Lagoa."""
+
+
 @cache
 def _all_modules() -> tuple[ModuleType, ...]:
     """Every module of lagoa, imported (pkgutil imports the packages, this the rest)."""
     modules = [lagoa]
     for info in pkgutil.walk_packages(lagoa.__path__, "lagoa.", onerror=_raise):
+        if info.name in RUNS_ELSEWHERE:
+            continue
         modules.append(importlib.import_module(info.name))
     return tuple(modules)
 

@@ -146,3 +146,7 @@ class LeaseError(LagoaError):
 
 class TaskTimeoutError(LagoaError):
     """A task attempt ran longer than its timeout."""
+
+
+class DeployError(LagoaError):
+    """The project cannot be made ready to run elsewhere (Airflow's environment, DAG files)."""

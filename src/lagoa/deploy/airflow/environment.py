@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lagoa.core.errors import LagoaError
+from lagoa.core.errors import DeployError
 
 AIRFLOW_VERSION = "3.3.2"
 LOCKS = Path(__file__).resolve().parent / "locks"
@@ -22,15 +22,11 @@ STAMP = ".lagoa-lock"
 """Written last into a built environment: the digest of the lock it was built from."""
 
 
-class AirflowEnvironmentError(LagoaError):
-    """Airflow's environment could not be built or started."""
-
-
 def lock_file(version: str = AIRFLOW_VERSION) -> Path:
     path = LOCKS / f"airflow-{version}.txt"
     if not path.is_file():
         known = sorted(p.stem.removeprefix("airflow-") for p in LOCKS.glob("airflow-*.txt"))
-        raise AirflowEnvironmentError(f"no lock for Airflow {version}; locked: {', '.join(known)}")
+        raise DeployError(f"no lock for Airflow {version}; locked: {', '.join(known)}")
     return path
 
 
@@ -60,7 +56,7 @@ def _run(command: list[str], what: str) -> None:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-        raise AirflowEnvironmentError(
+        raise DeployError(
             f"could not {what}:\n{tail}",
             hint="Airflow installs from the package registry (PyPI): check that it can be reached, "
             "or point pip at a mirror (PIP_INDEX_URL)",
