@@ -99,7 +99,18 @@ class Lake:
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
         for namespace in NAMESPACES:
             if namespace not in existing:
-                self.catalog.create_namespace_if_not_exists(namespace)
+                self._create_namespace(namespace)
+
+    def _create_namespace(self, namespace: str) -> None:
+        """Create ``namespace`` unless it exists, also when another process creates it at the
+        same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""
+        from sqlalchemy.exc import IntegrityError
+
+        try:
+            self.catalog.create_namespace_if_not_exists(namespace)
+        except IntegrityError:
+            if (namespace,) not in self.catalog.list_namespaces():
+                raise LakeError(f"cannot create the namespace `{namespace}` in the Iceberg catalog") from None
 
     def table(self, identifier: str) -> Table | None:
         from pyiceberg.exceptions import NoSuchTableError
