@@ -185,12 +185,15 @@ def notify(
     event_kind = {"failure": "task_failed", "retry": "task_retried", "success": "run_finished"}[kind]
     text = workspace.redactor.text(error) if error else None
     event = Event(event_kind, run.lagoa_run_id, task, attempt, text)  # type: ignore[arg-type]
-    sent = 0
-    for notifier in workspace.config.notifications:
-        if kind in notifier.events:
-            subscriber(notifier, context)(event)
-            sent += 1
-    return sent
+    return _send(workspace, context, kind, event)
+
+
+def _send(workspace: Workspace, context: RunContext, kind: NotifyEvent, event: Event) -> int:
+    """``event`` to each notifier that chose ``kind``; how many those were."""
+    chosen = [n for n in workspace.config.notifications if kind in n.events]
+    for notifier in chosen:
+        subscriber(notifier, context)(event)
+    return len(chosen)
 
 
 def sla_missed(
@@ -224,10 +227,7 @@ def sla_missed(
         message = f"{label} was not published by {deadline.isoformat()}"
         missed.append(message)
         event = Event("sla_missed", run.lagoa_run_id, last, error=message)
-        context = RunContext(pipeline, interval.pair)
-        for notifier in workspace.config.notifications:
-            if "sla_miss" in notifier.events:
-                subscriber(notifier, context)(event)
+        _send(workspace, RunContext(pipeline, interval.pair), "sla_miss", event)
     return missed
 
 
