@@ -19,7 +19,7 @@ from croniter import croniter
 
 from lagoa.core.errors import ConfigError
 from lagoa.core.time import STEP, parse_duration, previous_interval
-from lagoa.deploy.airflow.dags import SUPPORT_MODULE, AirflowVersion, DagSpec, DagTask, render
+from lagoa.deploy.airflow.dags import SUPPORT_FILE, AirflowVersion, DagSpec, DagTask, render
 from lagoa.orchestrate.executor import RetryPolicy
 from lagoa.orchestrate.external import pipeline_graph, sla_targets
 from lagoa.orchestrate.graph import STEPS, Graph, Task
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 Per = Literal["pipeline", "domain"]
 DEFAULT_START = datetime(2024, 1, 1, tzinfo=UTC)
 """A DAG's start date when its pipeline sets none and does not catch up: any past date will do."""
-SUPPORT_FILE = Path(__file__).resolve().parents[1] / "deploy" / "airflow" / f"{SUPPORT_MODULE}.py"
 
 
 def exported_pipelines(workspace: Workspace) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 AirflowVersion = Literal["3", "2"]
@@ -18,6 +19,7 @@ WIDTH = 88
 """ruff's default line length: the files are formatted as ruff formats them with no settings."""
 SUPPORT_MODULE = "lagoa_airflow"
 """The module every DAG file imports; shipped in this package as ``lagoa_airflow.py``."""
+SUPPORT_FILE = Path(__file__).resolve().with_name(f"{SUPPORT_MODULE}.py")
 
 
 @dataclass(frozen=True)
