@@ -158,3 +158,31 @@ def test_a_lease_not_renewed_in_time_is_lost_even_before_another_run_takes_it(
     store.release(lease)
     assert store.heartbeat(again) and [r.holder for r in store.leases("daily")] == [again.holder]
     store.close()
+
+
+def test_a_new_sqlite_state_database_opens_while_another_process_holds_it(tmp_path: Path) -> None:
+    """Two processes opening the same new database: the one that comes second must wait for the
+    first, not fail (switching a new database to WAL is refused at once while it is held)."""
+    path = tmp_path / "state.db"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "con = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "con.execute('BEGIN IMMEDIATE'); con.execute('CREATE TABLE held (x)')\n"
+            "print('held', flush=True); time.sleep(1.5); con.execute('COMMIT')\n",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        store = StateStore.open(f"sqlite:///{path}", tmp_path)  # while the other holds it
+        with store.engine.connect() as con:
+            assert con.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        store.close()
+    finally:
+        holder.communicate(timeout=60)
+    assert holder.returncode == 0

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.executor import EventStream
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.ingest import IngestSummary
+    from lagoa.orchestrate.mwaa import MwaaDeploy
     from lagoa.orchestrate.runs import RunResult
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
@@ -66,6 +67,12 @@ def rich_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     for row in rows:
         table.add_row(*[Text("" if v is None else str(v)) for v in row])
     return table
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    return f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
 
 
 def took(started: datetime | None, ended: datetime | None) -> str:
@@ -123,6 +130,10 @@ class Output(ABC):
     @abstractmethod
     def backfill_progress(self, result: RunResult[Interval]) -> None:
         """One interval of a backfill is done."""
+
+    @abstractmethod
+    def mwaa_deploy(self, result: MwaaDeploy) -> None:
+        """What `lagoa deploy mwaa` changed in the bucket, and asked of the environment."""
 
     @abstractmethod
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
@@ -412,6 +423,32 @@ class HumanOutput(Output):
 
     # Results of the commands without --json.
 
+    def mwaa_deploy(self, result: MwaaDeploy) -> None:
+        where = f"s3://{result.bucket}/{result.prefix.strip('/')}".rstrip("/")
+        click.echo(f"{where} for MWAA with Airflow {result.airflow} (the same files: {result.folder})")
+        marks = {"added": "+", "changed": "~", "removed": "-"}
+        for change in result.changes:
+            if change.kind in marks:
+                size = f"  ({_size(change.size)})" if change.kind != "removed" else ""
+                click.echo(f"  {marks[change.kind]} {change.key}{size}")
+        counts = {kind: sum(c.kind == kind for c in result.changes) for kind in (*marks, "unchanged")}
+        done = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        click.echo(f"{done}{'' if result.uploaded else ' (dry run: nothing uploaded)'}")
+        for note in result.notes:
+            self.warning(note)
+        if result.environment is None or not result.uploaded:
+            return
+        if result.update is None:
+            click.echo(
+                f"environment {result.environment} already uses these plugins, requirements and "
+                "startup script: no update needed (MWAA syncs dags/ by itself)"
+            )
+        else:
+            click.echo(
+                f"asked MWAA to update {result.environment} ({result.environment_arn}); "
+                "it restarts Airflow with the new files"
+            )
+
     def scaffolded(self, directory: str, written: list[Path]) -> None:
         for path in written:
             click.echo(f"  wrote {path}")
@@ -557,3 +594,6 @@ class JsonOutput(Output):
 
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
         self._dump({**dataclasses.asdict(status), "warning": warning}, default=str)
+
+    def mwaa_deploy(self, result: MwaaDeploy) -> None:
+        self._dump(dataclasses.asdict(result), default=str)

@@ -149,4 +149,5 @@ class TaskTimeoutError(LagoaError):
 
 
 class DeployError(LagoaError):
-    """The project cannot be made ready to run elsewhere (Airflow's environment, DAG files)."""
+    """The project cannot be made ready to run elsewhere (Airflow's environment, DAG files) or
+    put there (MWAA's bucket and environment)."""

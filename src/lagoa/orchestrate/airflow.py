@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -61,9 +62,9 @@ def export(
     # Relative when the DAGs live inside the project (they move with it); else where it is.
     where = os.path.relpath(root, folder) if folder.is_relative_to(root) else str(root)
     written = []
-    for spec in dag_specs(workspace, per):
-        path = out / f"{spec.dag_id}.py"
-        path.write_text(render(spec, version, where), encoding="utf-8")
+    for name, text in dag_sources(workspace, where, version=version, per=per).items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
         written.append(path)
     support = out / SUPPORT_FILE.name
     shutil.copyfile(SUPPORT_FILE, support)
@@ -71,6 +72,24 @@ def export(
         if stale not in written:
             stale.unlink()
     return [*written, support]
+
+
+def dag_sources(
+    workspace: Workspace,
+    project_dir: str,
+    *,
+    version: AirflowVersion = "3",
+    per: Per = "pipeline",
+    deadlines: bool = True,
+) -> dict[str, str]:
+    """The DAG files' text by file name; ``project_dir`` is the project's folder as the DAG
+    files find it (relative to theirs, or absolute). Without ``deadlines`` (Airflow 3.0 has no
+    Deadline Alerts), SLAs are not exported."""
+    sources = {}
+    for spec in dag_specs(workspace, per):
+        shown = spec if deadlines else replace(spec, deadlines=())
+        sources[f"{spec.dag_id}.py"] = render(shown, version, project_dir)
+    return sources
 
 
 def _asset(workspace: Workspace, domain: str, layer: str) -> str:

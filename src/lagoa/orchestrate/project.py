@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.external import SchedulerRun, TaskResult
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.ingest import IngestSummary
+    from lagoa.orchestrate.mwaa import MwaaDeploy
     from lagoa.orchestrate.runs import RunOptions, RunResult
     from lagoa.orchestrate.scheduler import Scheduler
     from lagoa.publish.dataset import DatasetResult
@@ -347,6 +348,31 @@ class Project:
         from lagoa.orchestrate.airflow import export
 
         return export(self.workspace, out, version=version, per=per)
+
+    def deploy_mwaa(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        environment: str | None = None,
+        airflow: str | None = None,
+        per: Per = "pipeline",
+        dry_run: bool = False,
+    ) -> MwaaDeploy:
+        """Put the project's DAGs, the project and Lagoa into the S3 bucket of an MWAA
+        environment (only what changed); with ``environment``, ask MWAA to use the new plugins,
+        requirements and startup script (see :mod:`lagoa.orchestrate.mwaa`)."""
+        from lagoa.orchestrate.mwaa import deploy_mwaa
+
+        return deploy_mwaa(
+            self.workspace,
+            bucket=bucket,
+            prefix=prefix,
+            environment=environment,
+            airflow=airflow,
+            per=per,
+            dry_run=dry_run,
+        )
 
     def airflow_home(self, *, port: int = 8080) -> tuple[Path, dict[str, str]]:
         """A local Airflow for this project, no Docker: its environment built from Lagoa's lock

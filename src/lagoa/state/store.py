@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -123,12 +125,33 @@ def engine_for(uri: str, project_dir: Path) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(connection: Any, _record: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            _wal(cursor)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
     return engine
+
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def _wal(cursor: Any) -> None:
+    """Put the database in WAL mode (readers never wait for the writer). Switching a new
+    database's mode needs it to itself, and SQLite refuses at once, without waiting out the busy
+    timeout, while another process holds it (as one opening the same new database does): try
+    again until the timeout is up."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
 
 class StateStore:
