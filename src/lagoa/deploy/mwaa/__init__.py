@@ -1,0 +1,1 @@
+"""Amazon MWAA: what its bucket holds for a Lagoa project (:mod:`.package`), and putting it there (:mod:`.upload`)."""
