@@ -142,3 +142,25 @@ notifications:
             for value in secrets.values():
                 assert value not in text, path
                 assert value not in result.output
+
+
+def test_the_orders_dag_reads_as_its_architecture(tmp_path: Path) -> None:
+    """Reference architecture C: land the raw file, check it, CTAS the partitioned summary. Each
+    task says which of these it is, in the words of this project's settings."""
+    folder = copy_example("orders_summary", tmp_path / "orders")
+    (path,) = (
+        p for p in Project.load(folder).airflow_export(folder / "dags") if p.name != "lagoa_airflow.py"
+    )
+    namespace: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if (stripped := line.strip()).startswith("task_id="):
+            task = stripped.split('"')[1]
+        elif stripped.startswith("doc_md="):
+            namespace[task] = stripped
+    assert list(namespace) == ["ingest_orders", "validate_orders", "transform_orders", "publish_orders"]
+    assert "`samples/orders*.csv`" in namespace["ingest_orders"] and "raw" in namespace["ingest_orders"]
+    assert "quality suites" in namespace["validate_orders"]
+    assert "`silver.orders__quarantine`" in namespace["validate_orders"]
+    assert "`orders_summary`" in namespace["transform_orders"]
+    publish = namespace["publish_orders"]
+    assert "Parquet" in publish and "partitioned by order_date" in publish and "CTAS" in publish

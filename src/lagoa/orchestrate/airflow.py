@@ -9,22 +9,28 @@ that domain's DAG through assets (Airflow 2: datasets) instead of a schedule.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 from croniter import croniter
 
+from lagoa.core.config.publish import PublishSettings
+from lagoa.core.config.sources import FileSource, HttpSource, PostgresSource, Source, source_tables
 from lagoa.core.errors import ConfigError
+from lagoa.core.names import QUARANTINE_SUFFIX
 from lagoa.core.time import STEP, parse_duration, previous_interval
 from lagoa.deploy.airflow.dags import SUPPORT_FILE, AirflowVersion, DagSpec, DagTask, render
 from lagoa.orchestrate.executor import RetryPolicy
 from lagoa.orchestrate.external import pipeline_graph, sla_targets
 from lagoa.orchestrate.graph import STEPS, Graph, Task
 from lagoa.orchestrate.runs import unit_for
+from lagoa.publish.models import publishable
 
 if TYPE_CHECKING:
     from lagoa.workspace import Workspace
@@ -118,6 +124,7 @@ def _pipeline_spec(
         deadlines.add(seconds)
         for name in names:
             sla_of_task[name] = min(seconds, sla_of_task.get(name, seconds))
+    models = _domain_models(workspace)
     tasks = tuple(
         DagTask(
             task.name,
@@ -125,6 +132,7 @@ def _pipeline_spec(
             tuple(u for u in task.upstream if u in graph.tasks),
             _outlets(workspace, task.step, task.domain),
             sla_of_task.get(task.name),
+            workspace.redactor.text(_task_doc(workspace, task, models)),
         )
         for task in _readable_order(workspace, graph)
     )
@@ -171,6 +179,87 @@ def _domain_spec(workspace: Workspace, domain: str) -> DagSpec:
             waits.update(_outlets(workspace, other.step, other.domain))
         graph.add(task)
     return _pipeline_spec(workspace, domain, graph, assets=tuple(sorted(waits)))
+
+
+def _domain_models(workspace: Workspace) -> dict[str, list[str]]:
+    """The dbt models tagged with each domain's name, from the manifest the graph was read from."""
+    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    if not manifest.is_file():
+        return {}
+    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
+    found: dict[str, list[str]] = {}
+    for node in sorted(nodes.values(), key=lambda n: str(n.get("name"))):
+        if node.get("resource_type") == "model":
+            for domain in set(node.get("tags") or []) & set(workspace.config.domains):
+                found.setdefault(domain, []).append(str(node["name"]))
+    return found
+
+
+def _task_doc(workspace: Workspace, task: Task, models: dict[str, list[str]]) -> str:
+    """What the task does in this project, in a sentence: the task's doc in Airflow's UI."""
+    config = workspace.config
+    domain = config.domains[task.domain]
+    names = domain.sources
+    if task.step == "ingest":
+        copied = [n for n in names if isinstance(config.sources[n], PostgresSource)]
+        landed = [n for n in names if n not in copied]
+        parts = []
+        if landed:
+            what = "; ".join(_source_doc(name, config.sources[name]) for name in landed)
+            parts.append(f"Lands {what} in raw (the exact bytes) and in bronze, one commit per table.")
+        for name in copied:
+            parts.append(
+                f"Copies {_source_doc(name, config.sources[name])} into bronze change logs and silver."
+            )
+        return " ".join(parts)
+    if task.step == "validate":
+        merged = [
+            e
+            for name in names
+            if not isinstance(config.sources[name], PostgresSource)
+            for _, e in source_tables(name, config.sources[name])
+        ]
+        if not merged:
+            return "Nothing to merge: Postgres sources write silver as they land."
+        return (
+            "Checks the new bronze batches against their quality suites and merges them into "
+            + ", ".join(f"`silver.{e}`" for e in merged)
+            + "; rows that do not parse or break a `drop` expectation go, with the reason, to "
+            + ", ".join(f"`silver.{e}{QUARANTINE_SUFFIX}`" for e in merged)
+            + "."
+        )
+    if task.step == "transform":
+        if domain.select:
+            return f"dbt builds and tests the models `{domain.select}` selects."
+        listed = ", ".join(f"`{m}`" for m in models.get(task.domain, [])) or "none yet"
+        return f"dbt builds and tests the models tagged `{task.domain}`: {listed}."
+    marked = publishable(workspace)
+    published = [m for m in models.get(task.domain, []) if m in marked]
+    if not published:
+        return "Nothing of this domain is marked for publishing (`publish:` in lagoa.yml)."
+    return "Publishes " + "; ".join(_publish_doc(m, marked[m]) for m in published) + "."
+
+
+def _source_doc(name: str, source: Source) -> str:
+    if isinstance(source, FileSource):
+        return f"`{name}` ({source.format} files `{source.path}`)"
+    if isinstance(source, HttpSource):
+        return f"`{name}` (pages of {source.method} `{urlsplit(source.base_url).netloc}{source.endpoint}`)"
+    if isinstance(source, PostgresSource):
+        tables = ", ".join(f"`{t}`" for t in source.tables) or f"every table of `{source.schema_name}`"
+        return f"`{name}` (Postgres {tables}, {source.mode})"
+    return f"`{name}` (the Python function `{source.function}`)"
+
+
+def _publish_doc(model: str, settings: PublishSettings) -> str:
+    layout = [f"partitioned by {', '.join(settings.partition_by)}"] if settings.partition_by else []
+    layout += [f"Z-ordered by {', '.join(settings.zorder)}"] if settings.zorder else []
+    layout += [f"sorted by {', '.join(settings.sort_by)}"] if settings.sort_by else []
+    shape = f", {', '.join(layout)}" if layout else ""
+    if settings.format == "parquet":
+        where = f" at `{settings.location}`" if settings.location else ""
+        return f"`{model}` as a Parquet dataset{where}{shape}, replaced whole in one swap (CTAS)"
+    return f"`gold.{model}` as an Iceberg table{shape}, in one commit"
 
 
 def _readable_order(workspace: Workspace, graph: Graph) -> list[Task]:

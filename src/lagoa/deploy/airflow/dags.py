@@ -32,6 +32,8 @@ class DagTask:
     """Assets it updates (Airflow 2: datasets), by URI."""
     sla_seconds: int | None = None
     """Airflow 2: the task's SLA, counted from the run's logical date (its schedule tick)."""
+    doc: str = ""
+    """What the task does, in a sentence: shown in Airflow's UI (``doc_md``)."""
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,8 @@ def _task(task: DagTask, three: bool) -> list[str]:
         arguments.append(("outlets", [_asset(uri, three) for uri in task.outlets]))
     if task.sla_seconds is not None and not three:
         arguments.append(("sla", _duration(task.sla_seconds)))
+    if task.doc:
+        arguments.append(("doc_md", _q(task.doc)))
     flat = [f"{k}={v}" if isinstance(v, str) else f"{k}=[{', '.join(v)}]" for k, v in arguments]
     head = f"    {task.task_id} = LagoaTask("
     if len(call := f"{head}{', '.join(flat)})") <= WIDTH:

@@ -41,46 +41,58 @@ with DAG(
     tags=["lagoa", "medallion_apis"],
 ) as dag:
     ingest_weather = LagoaTask(
-        task_id="ingest_weather", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_weather",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `observations` (pages of GET `127.0.0.1:8765/v1/observations`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_weather = LagoaTask(
         task_id="validate_weather",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/weather/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.observations`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.observations__quarantine`.",
     )
     transform_weather = LagoaTask(
         task_id="transform_weather",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/weather/models")],
+        doc_md="dbt builds and tests the models tagged `weather`: `fct_station_daily`, `stg_observations`.",
     )
     publish_weather = LagoaTask(
         task_id="publish_weather",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/weather/gold")],
+        doc_md="Publishes `gold.fct_station_daily` as an Iceberg table, partitioned by day, sorted by station_id, in one commit.",
     )
     ingest_marketplace = LagoaTask(
-        task_id="ingest_marketplace", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_marketplace",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `orders` (pages of GET `127.0.0.1:8765/v1/orders`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_marketplace = LagoaTask(
         task_id="validate_marketplace",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/marketplace/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.orders`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.orders__quarantine`.",
     )
     transform_marketplace = LagoaTask(
         task_id="transform_marketplace",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/marketplace/models")],
+        doc_md="dbt builds and tests the models tagged `marketplace`: `fct_hourly_orders`, `stg_orders`.",
     )
     publish_marketplace = LagoaTask(
         task_id="publish_marketplace",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://medallion_apis/marketplace/gold")],
+        doc_md="Publishes `gold.fct_hourly_orders` as an Iceberg table, partitioned by day, sorted by hour, in one commit.",
     )
 
     ingest_weather >> validate_weather >> transform_weather >> publish_weather

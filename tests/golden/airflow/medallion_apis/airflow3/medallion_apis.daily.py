@@ -40,45 +40,59 @@ with DAG(
     deadline=deadline(PROJECT, PIPELINE, timedelta(hours=1)),
     tags=["lagoa", "medallion_apis"],
 ) as dag:
-    ingest_fx = LagoaTask(task_id="ingest_fx", project=PROJECT, pipeline=PIPELINE)
+    ingest_fx = LagoaTask(
+        task_id="ingest_fx",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `rates` (pages of GET `127.0.0.1:8765/v1/rates`) in raw (the exact bytes) and in bronze, one commit per table.",
+    )
     validate_fx = LagoaTask(
         task_id="validate_fx",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/fx/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.rates`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.rates__quarantine`.",
     )
     transform_fx = LagoaTask(
         task_id="transform_fx",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/fx/models")],
+        doc_md="dbt builds and tests the models tagged `fx`: `fct_daily_fx`, `stg_rates`.",
     )
     publish_fx = LagoaTask(
         task_id="publish_fx",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/fx/gold")],
+        doc_md="Publishes `gold.fct_daily_fx` as an Iceberg table, partitioned by day, sorted by currency, in one commit.",
     )
     ingest_support = LagoaTask(
-        task_id="ingest_support", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_support",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `tickets` (pages of GET `127.0.0.1:8765/v1/tickets`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_support = LagoaTask(
         task_id="validate_support",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/support/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.tickets`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.tickets__quarantine`.",
     )
     transform_support = LagoaTask(
         task_id="transform_support",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/support/models")],
+        doc_md="dbt builds and tests the models tagged `support`: `fct_daily_tickets`, `stg_tickets`.",
     )
     publish_support = LagoaTask(
         task_id="publish_support",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Asset("lagoa://medallion_apis/support/gold")],
+        doc_md="Publishes `gold.fct_daily_tickets` as an Iceberg table, partitioned by day, in one commit.",
     )
 
     ingest_fx >> validate_fx >> transform_fx >> publish_fx

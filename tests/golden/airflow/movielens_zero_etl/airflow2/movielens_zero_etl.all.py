@@ -40,25 +40,31 @@ with DAG(
     tags=["lagoa", "movielens_zero_etl"],
 ) as dag:
     ingest_movielens = LagoaTask(
-        task_id="ingest_movielens", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_movielens",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Copies `movielens` (Postgres `movies`, `links`, `ratings`, `tags`, cdc) into bronze change logs and silver.",
     )
     validate_movielens = LagoaTask(
         task_id="validate_movielens",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://movielens_zero_etl/movielens/silver")],
+        doc_md="Nothing to merge: Postgres sources write silver as they land.",
     )
     transform_movielens = LagoaTask(
         task_id="transform_movielens",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://movielens_zero_etl/movielens/models")],
+        doc_md="dbt builds and tests the models tagged `movielens`: `analytics_movie_insights`, `analytics_user_engagement`, `int_movie_ratings`, `int_user_profiles`, `stg_links`, `stg_movies`, `stg_ratings`, `stg_tags`.",
     )
     publish_movielens = LagoaTask(
         task_id="publish_movielens",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://movielens_zero_etl/movielens/gold")],
+        doc_md="Publishes `gold.analytics_movie_insights` as an Iceberg table, sorted by popularity_rank, in one commit; `gold.analytics_user_engagement` as an Iceberg table, sorted by user_id, in one commit.",
     )
 
     ingest_movielens >> validate_movielens >> transform_movielens >> publish_movielens

@@ -40,25 +40,31 @@ with DAG(
     tags=["lagoa", "orders_summary"],
 ) as dag:
     ingest_orders = LagoaTask(
-        task_id="ingest_orders", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_orders",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `orders` (csv files `samples/orders*.csv`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_orders = LagoaTask(
         task_id="validate_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://orders_summary/orders/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.orders`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.orders__quarantine`.",
     )
     transform_orders = LagoaTask(
         task_id="transform_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://orders_summary/orders/models")],
+        doc_md="dbt builds and tests the models tagged `orders`: `orders_summary`.",
     )
     publish_orders = LagoaTask(
         task_id="publish_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://orders_summary/orders/gold")],
+        doc_md="Publishes `orders_summary` as a Parquet dataset at `exports/orders_summary`, partitioned by order_date, sorted by status, replaced whole in one swap (CTAS).",
     )
 
     ingest_orders >> validate_orders >> transform_orders >> publish_orders

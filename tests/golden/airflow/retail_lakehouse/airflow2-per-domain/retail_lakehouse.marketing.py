@@ -40,25 +40,31 @@ with DAG(
     tags=["lagoa", "retail_lakehouse"],
 ) as dag:
     ingest_marketing = LagoaTask(
-        task_id="ingest_marketing", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_marketing",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `crm_leads` (csv files `samples/crm_leads*.csv`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_marketing = LagoaTask(
         task_id="validate_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.crm_leads`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.crm_leads__quarantine`.",
     )
     transform_marketing = LagoaTask(
         task_id="transform_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/models")],
+        doc_md="dbt builds and tests the models tagged `marketing`: `stg_crm_leads`.",
     )
     publish_marketing = LagoaTask(
         task_id="publish_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/gold")],
+        doc_md="Nothing of this domain is marked for publishing (`publish:` in lagoa.yml).",
     )
 
     ingest_marketing >> validate_marketing >> transform_marketing >> publish_marketing

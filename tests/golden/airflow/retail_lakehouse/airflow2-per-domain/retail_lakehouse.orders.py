@@ -43,25 +43,31 @@ with DAG(
     tags=["lagoa", "retail_lakehouse"],
 ) as dag:
     ingest_orders = LagoaTask(
-        task_id="ingest_orders", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_orders",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `erp_orders` (csv files `samples/erp_orders*.csv`); `products` (csv files `samples/products*.csv`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_orders = LagoaTask(
         task_id="validate_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.erp_orders`, `silver.products`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.erp_orders__quarantine`, `silver.products__quarantine`.",
     )
     transform_orders = LagoaTask(
         task_id="transform_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/models")],
+        doc_md="dbt builds and tests the models tagged `orders`: `fct_daily_store_metrics`, `stg_erp_orders`, `stg_products`.",
     )
     publish_orders = LagoaTask(
         task_id="publish_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/gold")],
+        doc_md="Publishes `gold.fct_daily_store_metrics` as an Iceberg table, partitioned by dt, Z-ordered by store_id, in one commit.",
     )
 
     ingest_orders >> validate_orders >> transform_orders >> publish_orders

@@ -39,24 +39,32 @@ with DAG(
     on_success_callback=notify(PROJECT, PIPELINE, "success"),
     tags=["lagoa", "retail_lakehouse"],
 ) as dag:
-    ingest_web = LagoaTask(task_id="ingest_web", project=PROJECT, pipeline=PIPELINE)
+    ingest_web = LagoaTask(
+        task_id="ingest_web",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `web_events` (jsonl files `samples/web_events*.jsonl`) in raw (the exact bytes) and in bronze, one commit per table.",
+    )
     validate_web = LagoaTask(
         task_id="validate_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.web_events`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.web_events__quarantine`.",
     )
     transform_web = LagoaTask(
         task_id="transform_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/models")],
+        doc_md="dbt builds and tests the models tagged `web`: `stg_web_events`.",
     )
     publish_web = LagoaTask(
         task_id="publish_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/gold")],
+        doc_md="Nothing of this domain is marked for publishing (`publish:` in lagoa.yml).",
     )
 
     ingest_web >> validate_web >> transform_web >> publish_web

@@ -41,65 +41,85 @@ with DAG(
     tags=["lagoa", "retail_lakehouse"],
 ) as dag:
     ingest_orders = LagoaTask(
-        task_id="ingest_orders", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_orders",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `erp_orders` (csv files `samples/erp_orders*.csv`); `products` (csv files `samples/products*.csv`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_orders = LagoaTask(
         task_id="validate_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.erp_orders`, `silver.products`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.erp_orders__quarantine`, `silver.products__quarantine`.",
     )
     transform_orders = LagoaTask(
         task_id="transform_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/models")],
+        doc_md="dbt builds and tests the models tagged `orders`: `fct_daily_store_metrics`, `stg_erp_orders`, `stg_products`.",
     )
     publish_orders = LagoaTask(
         task_id="publish_orders",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/orders/gold")],
+        doc_md="Publishes `gold.fct_daily_store_metrics` as an Iceberg table, partitioned by dt, Z-ordered by store_id, in one commit.",
     )
     ingest_marketing = LagoaTask(
-        task_id="ingest_marketing", project=PROJECT, pipeline=PIPELINE
+        task_id="ingest_marketing",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `crm_leads` (csv files `samples/crm_leads*.csv`) in raw (the exact bytes) and in bronze, one commit per table.",
     )
     validate_marketing = LagoaTask(
         task_id="validate_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.crm_leads`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.crm_leads__quarantine`.",
     )
     transform_marketing = LagoaTask(
         task_id="transform_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/models")],
+        doc_md="dbt builds and tests the models tagged `marketing`: `stg_crm_leads`.",
     )
     publish_marketing = LagoaTask(
         task_id="publish_marketing",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/marketing/gold")],
+        doc_md="Nothing of this domain is marked for publishing (`publish:` in lagoa.yml).",
     )
-    ingest_web = LagoaTask(task_id="ingest_web", project=PROJECT, pipeline=PIPELINE)
+    ingest_web = LagoaTask(
+        task_id="ingest_web",
+        project=PROJECT,
+        pipeline=PIPELINE,
+        doc_md="Lands `web_events` (jsonl files `samples/web_events*.jsonl`) in raw (the exact bytes) and in bronze, one commit per table.",
+    )
     validate_web = LagoaTask(
         task_id="validate_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/silver")],
+        doc_md="Checks the new bronze batches against their quality suites and merges them into `silver.web_events`; rows that do not parse or break a `drop` expectation go, with the reason, to `silver.web_events__quarantine`.",
     )
     transform_web = LagoaTask(
         task_id="transform_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/models")],
+        doc_md="dbt builds and tests the models tagged `web`: `stg_web_events`.",
     )
     publish_web = LagoaTask(
         task_id="publish_web",
         project=PROJECT,
         pipeline=PIPELINE,
         outlets=[Dataset("lagoa://retail_lakehouse/web/gold")],
+        doc_md="Nothing of this domain is marked for publishing (`publish:` in lagoa.yml).",
     )
 
     ingest_orders >> validate_orders >> transform_orders >> publish_orders
