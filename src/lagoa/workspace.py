@@ -40,6 +40,11 @@ class Workspace:
         self._views = views
         """Extra warehouse views (``gold.<model>`` → SQL), given by whoever knows of them."""
 
+    @property
+    def dbt_manifest(self) -> Path:
+        """Where dbt writes the project's manifest (its models, their tags and meta)."""
+        return self.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+
     @cached_property
     def redactor(self) -> Redactor:
         """Every form of the project's secrets, resolved when first needed, to keep out of

@@ -9,7 +9,6 @@ that domain's DAG through assets (Airflow 2: datasets) instead of a schedule.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import replace
@@ -28,7 +27,7 @@ from lagoa.core.time import STEP, parse_duration, previous_interval
 from lagoa.deploy.airflow.dags import SUPPORT_FILE, AirflowVersion, DagSpec, DagTask, render
 from lagoa.orchestrate.executor import RetryPolicy
 from lagoa.orchestrate.external import pipeline_graph, sla_targets
-from lagoa.orchestrate.graph import STEPS, Graph, Task
+from lagoa.orchestrate.graph import STEPS, Graph, Task, tagged_models
 from lagoa.orchestrate.runs import unit_for
 from lagoa.publish.models import publishable
 
@@ -124,7 +123,7 @@ def _pipeline_spec(
         deadlines.add(seconds)
         for name in names:
             sla_of_task[name] = min(seconds, sla_of_task.get(name, seconds))
-    models = _domain_models(workspace)
+    models = tagged_models(workspace)
     tasks = tuple(
         DagTask(
             task.name,
@@ -179,20 +178,6 @@ def _domain_spec(workspace: Workspace, domain: str) -> DagSpec:
             waits.update(_outlets(workspace, other.step, other.domain))
         graph.add(task)
     return _pipeline_spec(workspace, domain, graph, assets=tuple(sorted(waits)))
-
-
-def _domain_models(workspace: Workspace) -> dict[str, list[str]]:
-    """The dbt models tagged with each domain's name, from the manifest the graph was read from."""
-    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
-    if not manifest.is_file():
-        return {}
-    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
-    found: dict[str, list[str]] = {}
-    for node in sorted(nodes.values(), key=lambda n: str(n.get("name"))):
-        if node.get("resource_type") == "model":
-            for domain in set(node.get("tags") or []) & set(workspace.config.domains):
-                found.setdefault(domain, []).append(str(node["name"]))
-    return found
 
 
 def _task_doc(workspace: Workspace, task: Task, models: dict[str, list[str]]) -> str:

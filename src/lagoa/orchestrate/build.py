@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lagoa.core.config import PROJECT_FILE, did_you_mean
 from lagoa.core.errors import ConfigError
+from lagoa.orchestrate.graph import tagged_models
 
 if TYPE_CHECKING:
     from lagoa.publish.dataset import DatasetResult
@@ -88,5 +89,8 @@ def published_models(workspace: Workspace, domain: str, built: list[str] | None)
     marked = set(publishable(workspace))
     if built is not None:
         return sorted(set(built) & marked)
+    if workspace.config.domains[domain].select is None and workspace.dbt_manifest.is_file():
+        # Tagged with the domain's name: the manifest says which, without starting dbt.
+        return sorted(set(tagged_models(workspace).get(domain, [])) & marked)
     selectors = domain_selectors(workspace, [domain]) or []
     return sorted(set(selected_models(workspace, selectors)) & marked)

@@ -105,7 +105,7 @@ def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, 
     """For each domain: the domains whose tables its dbt models read through sources, and the
     domains whose models they ``ref``. Reads dbt's manifest, parsing the project first when
     there is none yet (a domain's models are those tagged with its name)."""
-    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    manifest = workspace.dbt_manifest
     if not manifest.is_file():
         from lagoa.transform.profiles import dbt_project_dir
         from lagoa.transform.runner import invoke
@@ -136,3 +136,17 @@ def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, 
                     owners = set(nodes[parent].get("tags") or []) & set(workspace.config.domains)
                     models.setdefault(domain, set()).update(owners)
     return sources, models
+
+
+def tagged_models(workspace: Workspace) -> dict[str, list[str]]:
+    """The dbt models tagged with each domain's name (what a domain selects unless it sets
+    ``select``), sorted, from the manifest; empty before dbt has parsed the project."""
+    if not workspace.dbt_manifest.is_file():
+        return {}
+    nodes = json.loads(workspace.dbt_manifest.read_text(encoding="utf-8")).get("nodes", {})
+    found: dict[str, list[str]] = {}
+    for node in nodes.values():
+        if node.get("resource_type") == "model":
+            for domain in set(node.get("tags") or []) & set(workspace.config.domains):
+                found.setdefault(domain, []).append(str(node["name"]))
+    return {domain: sorted(models) for domain, models in found.items()}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def publishable(workspace: Workspace) -> dict[str, PublishSettings]:
     """Models to publish, by name; lagoa.yml's settings win over a model's meta."""
     found: dict[str, PublishSettings] = {}
-    manifest = workspace.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+    manifest = workspace.dbt_manifest
     if manifest.is_file():
         nodes: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
         for node in nodes.values():
