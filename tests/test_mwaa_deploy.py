@@ -11,11 +11,9 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,44 +26,17 @@ from click.testing import CliRunner
 from lagoa.cli import main
 from lagoa.core.errors import DeployError
 from lagoa.orchestrate.project import Project
+from tests.aws import REGION, moto_server, point_at
 from tests.conftest import copy_example
 
-MOTO = Path(sys.executable).with_name("moto_server")
 BUCKET = "lagoa-mwaa"
 PROJECT_FILES = "dags/lagoa_projects/retail_lakehouse"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def s3_server() -> Iterator[str]:
-    """moto's S3 as a server process on a free port; its URL."""
-    if not MOTO.exists():
-        pytest.fail(
-            f"moto's server is not installed here: run `{sys.executable} -m pip install 'moto[server]'`"
-        )
-    port = _free_port()
-    process = subprocess.Popen(
-        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"moto_server did not start: {process.communicate()[1]!r}") from None
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+    with moto_server() as url:
+        yield url
 
 
 class MwaaStandIn:
@@ -118,18 +89,7 @@ def aws(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """An S3 client of the server, with the environment Lagoa's deploy reads; a fresh bucket."""
     import boto3
 
-    for name in list(os.environ):
-        if name.startswith("AWS_"):
-            monkeypatch.delenv(name)
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "eu-west-1",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_at(s3_server, monkeypatch)
     s3 = boto3.client("s3")
     for bucket in s3.list_buckets().get("Buckets", []):
         versions = s3.get_paginator("list_object_versions").paginate(Bucket=bucket["Name"])
@@ -137,7 +97,7 @@ def aws(s3_server: str, monkeypatch: pytest.MonkeyPatch) -> Any:
             for item in page.get("Versions", []) + page.get("DeleteMarkers", []):
                 s3.delete_object(Bucket=bucket["Name"], Key=item["Key"], VersionId=item["VersionId"])
         s3.delete_bucket(Bucket=bucket["Name"])
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     return s3
 
@@ -340,7 +300,7 @@ def test_the_environment_is_asked_to_update_only_when_mwaa_must_restart(
         Project.load(folder).deploy_mwaa(BUCKET, prefix="env", environment="retail-prod", airflow="3.3.1")
     with pytest.raises(DeployError, match="no such environment"):
         Project.load(folder).deploy_mwaa(BUCKET, prefix="env", environment="retail-dev")
-    aws.create_bucket(Bucket="unversioned", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    aws.create_bucket(Bucket="unversioned", CreateBucketConfiguration={"LocationConstraint": REGION})
     with pytest.raises(DeployError, match="has no versioning"):
         Project.load(folder).deploy_mwaa("unversioned", environment="retail-prod")
     assert _keys(aws, "") >= {"env/startup.sh"} and not aws.list_objects_v2(Bucket="unversioned").get(

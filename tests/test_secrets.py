@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from lagoa.orchestrate.project import Project
+from tests.aws import REGION, moto_server, point_at
 
 KEY = "k3y/with+plus=eq"
 """An API key sent as a query parameter: ``/``, ``+`` and ``=`` all change when encoded."""
@@ -112,8 +113,8 @@ SOURCE = """
     kind: http
     base_url: {base}
     endpoint: {endpoint}
-    params: {{api_key: "${{env:ECHO_KEY}}"}}
-    auth: {{type: basic, username: {user}, password: "${{env:ECHO_PASSWORD}}"}}
+    params: {{api_key: "{key}"}}
+    auth: {{type: basic, username: {user}, password: "{password}"}}
     records: results
     paginate: {{type: next_url, path: next}}
     primary_key: [id]
@@ -121,14 +122,39 @@ SOURCE = """
 """
 
 
+@pytest.fixture(scope="module")
+def aws_server() -> Iterator[str]:
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["env", "aws-secret"])
+def secret_references(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """The API key and password as the project file refers to them: environment variables, or
+    secrets in (moto's) Secrets Manager, the key inside a JSON secret."""
+    if request.param == "env":
+        monkeypatch.setenv("ECHO_KEY", KEY)
+        monkeypatch.setenv("ECHO_PASSWORD", PASSWORD)
+        return "${env:ECHO_KEY}", "${env:ECHO_PASSWORD}"
+    import boto3
+
+    point_at(request.getfixturevalue("aws_server"), monkeypatch)
+    prefix = f"echo/{request.node.name}/{os.getpid()}"  # each secret name once per process
+    client = boto3.client("secretsmanager", region_name=REGION)
+    client.create_secret(Name=f"{prefix}/api", SecretString=json.dumps({"key": KEY, "other": "x"}))
+    client.create_secret(Name=f"{prefix}/password", SecretString=PASSWORD)
+    return f"${{aws-secret:{prefix}/api#key}}", f"${{aws-secret:{prefix}/password}}"
+
+
 def test_no_encoding_of_an_echoed_secret_reaches_any_sink(
-    echo_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    echo_api: str, tmp_path: Path, secret_references: tuple[str, str]
 ) -> None:
-    monkeypatch.setenv("ECHO_KEY", KEY)
-    monkeypatch.setenv("ECHO_PASSWORD", PASSWORD)
+    key, password = secret_references
     config = "name: secrets\nsources:"
     for name, endpoint in (("items", "/v1/items"), ("broken", "/v1/fail")):
-        config += SOURCE.format(name=name, base=echo_api, endpoint=endpoint, user=USER)
+        config += SOURCE.format(
+            name=name, base=echo_api, endpoint=endpoint, user=USER, key=key, password=password
+        )
     (tmp_path / "lagoa.yml").write_text(config)
 
     landed = lagoa(tmp_path, "ingest", "items")
@@ -245,7 +271,14 @@ def test_history_written_with_a_secret_in_it_is_shown_without(
     monkeypatch.setenv("ECHO_KEY", KEY)
     (tmp_path / "lagoa.yml").write_text(
         "name: old\nsources:\n"
-        + SOURCE.format(name="items", base="http://127.0.0.1:9", endpoint="/v1/items", user=USER)
+        + SOURCE.format(
+            name="items",
+            base="http://127.0.0.1:9",
+            endpoint="/v1/items",
+            user=USER,
+            key="${env:ECHO_KEY}",
+            password="${env:ECHO_PASSWORD}",
+        )
     )
     leaked = f"GET /v1/items?api_key={urllib.parse.quote_plus(KEY)} answered 500"
     unredacted = StateStore.open("sqlite:///.lagoa/state.db", tmp_path)
@@ -257,3 +290,48 @@ def test_history_written_with_a_secret_in_it_is_shown_without(
     shown = lagoa(tmp_path, "runs").stdout + lagoa(tmp_path, "run", "show", "run-old", "--logs").stdout
     assert "answered 500" in shown
     assert_clean("the history shown", shown)
+
+
+def test_a_secrets_manager_secret_that_cannot_be_had_is_named_and_never_shown(
+    aws_server: str, echo_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3
+
+    point_at(aws_server, monkeypatch)
+    prefix = f"broken/{os.getpid()}"
+    boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=f"{prefix}/api", SecretString=json.dumps({"key": KEY})
+    )
+    cases = {
+        f"${{aws-secret:{prefix}/api#nope}}": f"the Secrets Manager secret `{prefix}/api` has no key `nope`",
+        f"${{aws-secret:{prefix}/missing}}": f"cannot read the Secrets Manager secret `{prefix}/missing`: "
+        "ResourceNotFoundException",
+        "${env:ECHO_KEY#key}": "`${env:ECHO_KEY#key}` is no environment variable reference",
+    }
+    for reference, message in cases.items():
+        (tmp_path / "lagoa.yml").write_text(
+            "name: broken\nsources:"
+            + SOURCE.format(
+                name="items", base=echo_api, endpoint="/v1/items", user=USER, key=reference, password=KEY
+            )
+        )
+        done = lagoa(tmp_path, "ingest", "items")
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr
+        doctor = lagoa(tmp_path, "doctor")
+        assert_clean("doctor", doctor.stdout + doctor.stderr)
+        assert_clean("ingest", done.stdout + done.stderr)
+    (tmp_path / "lagoa.yml").write_text(
+        "name: fine\nsources:"
+        + SOURCE.format(
+            name="items",
+            base=echo_api,
+            endpoint="/v1/items",
+            user=USER,
+            key=f"${{aws-secret:{prefix}/api#key}}",
+            password=KEY,
+        )
+    )
+    doctor = lagoa(tmp_path, "doctor")
+    assert f"aws-secret:{prefix}/api#key" in doctor.stdout and "readable" in doctor.stdout
+    assert_clean("doctor", doctor.stdout + doctor.stderr)

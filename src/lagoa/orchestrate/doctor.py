@@ -13,8 +13,9 @@ from lagoa.core.config import (
     dsn_secrets,
     redact,
     resolve_secrets,
+    secret_value,
 )
-from lagoa.core.errors import LagoaError
+from lagoa.core.errors import LagoaError, SecretError
 
 if TYPE_CHECKING:
     from lagoa.workspace import Workspace
@@ -131,20 +132,32 @@ def _dbt_project(workspace: Workspace) -> Check:
 
 
 def _secrets(workspace: Workspace) -> list[Check]:
-    """Each ``${env:NAME}`` the project file uses is set; only names are shown, never values."""
-    names = sorted(
-        {
-            m.group(1)
-            for text in _strings(workspace.config.model_dump())
-            for m in SECRET_PATTERN.finditer(text)
-        }
-    )
-    return [
-        (f"secret {name}", True, "set")
-        if name in os.environ
-        else (f"secret {name}", False, f"not set: `export {name}=...` before running lagoa")
-        for name in names
-    ]
+    """Each secret the project file refers to can be had (an environment variable is set, a
+    Secrets Manager secret can be read); only names are shown, never values."""
+    found = {
+        m.group(0): m
+        for text in _strings(workspace.config.model_dump())
+        for m in SECRET_PATTERN.finditer(text)
+    }
+    checks: list[Check] = []
+    for reference in sorted(found):
+        match = found[reference]
+        if match.group(1) == "env":
+            name = match.group(2)
+            checks.append(
+                (f"secret {name}", True, "set")
+                if name in os.environ
+                else (f"secret {name}", False, f"not set: `export {name}=...` before running lagoa")
+            )
+            continue
+        shown = reference.removeprefix("${").removesuffix("}")
+        try:
+            secret_value(match)
+        except SecretError as exc:
+            checks.append((f"secret {shown}", False, exc.message + (f": {exc.hint}" if exc.hint else "")))
+            continue
+        checks.append((f"secret {shown}", True, "readable"))
+    return checks
 
 
 def _strings(value: Any) -> list[str]:

@@ -9,7 +9,6 @@ the state database or the terminal.
 from __future__ import annotations
 
 import json
-import os
 import smtplib
 import sys
 import urllib.error
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 
-from lagoa.core.config import SECRET_PATTERN, Notifier, redact, resolve_secrets
+from lagoa.core.config import SECRET_PATTERN, Notifier, redact, referenced_values, resolve_secrets
 from lagoa.core.errors import SecretError
 from lagoa.orchestrate.executor import Event
 
@@ -135,7 +134,7 @@ def _secrets(notifier: Notifier) -> list[str]:
     """Every secret value the notifier uses (each ``${env:NAME}`` and the texts holding them),
     to scrub from error messages."""
     texts = [notifier.url or "", notifier.password or "", notifier.username or "", *notifier.headers.values()]
-    values = [os.environ.get(name, "") for text in texts for name in SECRET_PATTERN.findall(text)]
+    values = [value for text in texts for value in referenced_values(text)]
     for text in texts:
         if SECRET_PATTERN.search(text):
             try:

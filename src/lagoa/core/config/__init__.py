@@ -19,7 +19,15 @@ from lagoa.core.config.orchestration import Notifier, PipelineConfig
 from lagoa.core.config.project import ProjectConfig
 from lagoa.core.config.publish import PublishSettings
 from lagoa.core.config.quality import Action, QualityConfig, ResultFormat
-from lagoa.core.config.secrets import SECRET_PATTERN, Redactor, dsn_secrets, redact, resolve_secrets
+from lagoa.core.config.secrets import (
+    SECRET_PATTERN,
+    Redactor,
+    dsn_secrets,
+    redact,
+    referenced_values,
+    resolve_secrets,
+    secret_value,
+)
 from lagoa.core.config.sources import (
     CsvOptions,
     FileSource,
@@ -56,7 +64,9 @@ __all__ = [
     "dsn_secrets",
     "load_config",
     "redact",
+    "referenced_values",
     "resolve_secrets",
+    "secret_value",
     "source_tables",
     "table_name",
 ]

@@ -82,7 +82,9 @@ def environment_value(value: str) -> str:
     no secret (folders), resolved when the file is loaded."""
 
     def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
+        if match.group(1) != "env":
+            raise ValueError(f"`{match.group(0)}` is for secrets; this setting takes ${{env:NAME}}")
+        name = match.group(2)
         if name not in os.environ:
             raise ValueError(
                 f"environment variable `{name}` is not set; export {name}=… or change the setting"

@@ -1,4 +1,6 @@
-"""``${env:NAME}`` secrets: resolved from the environment only when used, and redacted from output.
+"""Secrets, resolved only when used and redacted from output: ``${env:NAME}`` from the
+environment, ``${aws-secret:NAME}`` (``${aws-secret:NAME#key}`` for a key of a JSON secret) from
+AWS Secrets Manager, fetched once per process through the standard AWS credential chain.
 
 A secret rarely leaves in the form it was given. It is percent-encoded in a URL (``quote`` or
 ``quote_plus``, hex in either case), escaped inside a JSON string (``\\/``, ``\\u002b``) when an
@@ -12,6 +14,8 @@ silver are read (:meth:`Redactor.json`).
 from __future__ import annotations
 
 import base64
+import functools
+import json
 import os
 import re
 import string
@@ -24,7 +28,9 @@ from pydantic import BaseModel
 
 from lagoa.core.errors import SecretError
 
-SECRET_PATTERN = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+SECRET_PATTERN = re.compile(r"\$\{(env|aws-secret):([^}#\s]+)(?:#([^}\s]+))?\}")
+"""A reference to a secret: its kind, its name, and (Secrets Manager) the key of a JSON secret."""
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 REDACTED = "***"
 CREDENTIALS = frozenset({"token", "password", "client_secret"})
 """Config fields that hold a credential even when it is written in the file, not ``${env:…}``."""
@@ -40,18 +46,89 @@ alignment is at least this many characters: shorter runs would match unrelated b
 
 
 def resolve_secrets(value: str) -> str:
-    """Replace every ``${env:NAME}`` in ``value`` with the environment's value, at use time."""
+    """Replace every secret reference in ``value`` with the secret, at use time."""
+    return SECRET_PATTERN.sub(lambda match: secret_value(match), value)
 
-    def lookup(match: re.Match[str]) -> str:
-        name = match.group(1)
+
+def secret_value(reference: re.Match[str]) -> str:
+    """The secret a :data:`SECRET_PATTERN` match refers to; a :class:`SecretError` when it
+    cannot be had (the error names the secret, never a value)."""
+    kind, name, key = reference.group(1), reference.group(2), reference.group(3)
+    if kind == "env":
+        if not ENV_NAME.match(name) or key is not None:
+            raise SecretError(
+                f"`{reference.group(0)}` is no environment variable reference",
+                hint="write ${env:NAME} (letters, digits, _); keys of JSON secrets are for ${aws-secret:NAME#key}",
+            )
         if name not in os.environ:
             raise SecretError(
                 f"secret `{name}` is not set",
                 hint=f"`export {name}=...` in the shell that runs lagoa (Lagoa reads no .env file)",
             )
         return os.environ[name]
+    text = _aws_secret(name)
+    if key is None:
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or key not in document or isinstance(document[key], dict | list):
+        raise SecretError(
+            f"the Secrets Manager secret `{name}` has no key `{key}`",
+            hint=f"write ${{aws-secret:{name}}} for the whole secret, or name one of its JSON keys",
+        )
+    return str(document[key])
 
-    return SECRET_PATTERN.sub(lookup, value)
+
+def referenced_values(text: str) -> list[str]:
+    """The value of every secret ``text`` refers to that can be had (one that cannot is in no
+    output, so there is nothing to redact)."""
+    values = []
+    for match in SECRET_PATTERN.finditer(text):
+        try:
+            values.append(secret_value(match))
+        except SecretError:
+            continue
+    return [v for v in values if v]
+
+
+_FAILED: dict[str, SecretError] = {}
+
+
+@functools.cache
+def _aws_secret(name: str) -> str:
+    """The secret string of ``name`` (an id or ARN) in Secrets Manager, fetched once per process
+    (a failure too: a configuration names a secret in many places)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if name in _FAILED:
+        raise _FAILED[name]
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+    config = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 3, "mode": "standard"})
+    try:
+        client = boto3.client("secretsmanager", region_name=region, config=config)
+        found = client.get_secret_value(SecretId=name)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "error")
+        _FAILED[name] = SecretError(
+            f"cannot read the Secrets Manager secret `{name}`: {code}",
+            hint="check its name and region (AWS_REGION), and that these credentials may read it "
+            "(secretsmanager:GetSecretValue)",
+        )
+        raise _FAILED[name] from None
+    except BotoCoreError as exc:
+        _FAILED[name] = SecretError(
+            f"cannot reach Secrets Manager for the secret `{name}`: {type(exc).__name__}",
+            hint="check the AWS credentials, region (AWS_REGION) and network",
+        )
+        _FAILED[name].transient = True
+        raise _FAILED[name] from None
+    if "SecretString" in found:
+        return str(found["SecretString"])
+    return bytes(found["SecretBinary"]).decode("utf-8", errors="replace")
 
 
 def redact(text: str, values: Iterable[str]) -> str:
@@ -208,13 +285,13 @@ def _embedded_base64(secret: str) -> Iterator[str]:
 
 
 def config_secrets(config: BaseModel) -> set[str]:
-    """Every secret a configuration holds, resolved: each set ``${env:NAME}`` and the text it
+    """Every secret a configuration holds, resolved: each secret that can be had and the text it
     resolves into, every credential field (secret even when written in the file), and the
     password of every Postgres DSN."""
     found: set[str] = set()
     for owner, name, value in _strings(config):
         references = SECRET_PATTERN.findall(value)
-        found |= {os.environ[ref] for ref in references if os.environ.get(ref)}
+        found |= set(referenced_values(value))
         resolved = _resolved(value)
         if resolved is None:
             continue
