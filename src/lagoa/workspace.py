@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lagoa.core.config import ProjectConfig, Redactor
+from lagoa.core.config import ProjectConfig, Redactor, resolve_secrets
 from lagoa.core.report import Reporter, SilentReporter
 from lagoa.core.sql import quote_literal
 from lagoa.core.time import Interval
@@ -58,7 +58,9 @@ class Workspace:
     @cached_property
     def lake(self) -> Lake:
         return Lake(
-            sqlite_uri(self.config.catalog.uri, self.root), self.storage.warehouse, self.config.catalog.name
+            sqlite_uri(resolve_secrets(self.config.catalog.uri), self.root),
+            self.storage.warehouse,
+            self.config.catalog.name,
         )
 
     @cached_property

@@ -101,6 +101,10 @@ class Lake:
             if namespace not in existing:
                 self._create_namespace(namespace)
 
+    def close(self) -> None:
+        """Close the catalog's database connections (a server's are worth giving back)."""
+        self.catalog.engine.dispose()
+
     def _create_namespace(self, namespace: str) -> None:
         """Create ``namespace`` unless it exists, also when another process creates it at the
         same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""

@@ -62,7 +62,13 @@ def run_checks(workspace: Workspace) -> list[Check]:
         checks.append(("duckdb", False, str(exc)))
     try:
         tables = workspace.lake.identifiers()
-        checks.append(("iceberg catalog", True, f"{workspace.config.catalog.uri} ({len(tables)} tables)"))
+        checks.append(
+            (
+                "iceberg catalog",
+                True,
+                f"{workspace.redactor.text(workspace.config.catalog.uri)} ({len(tables)} tables)",
+            )
+        )
     except LagoaError as exc:
         checks.append(("iceberg catalog", False, str(exc)))
     try:

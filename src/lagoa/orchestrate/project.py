@@ -78,9 +78,19 @@ class Project:
     @cached_property
     def state(self) -> StateStore:
         """The run history and leases."""
+        from lagoa.core.config import resolve_secrets
         from lagoa.state import StateStore
 
-        return StateStore.open(self.config.state.uri, self.root, self.workspace.redactor.text)
+        uri = resolve_secrets(self.config.state.uri)  # a database's password: `${env:…}` or `${aws-secret:…}`
+        return StateStore.open(uri, self.root, self.workspace.redactor.text)
+
+    def close(self) -> None:
+        """Give back the connections of the catalog and the run history (a process that ends
+        needs no call; one that loads many projects does)."""
+        if "state" in self.__dict__:
+            self.state.close()
+        if "lake" in self.workspace.__dict__:
+            self.workspace.lake.close()
 
     def _dataset_views(self) -> dict[str, str]:
         """Warehouse views over the models published as Parquet datasets."""

@@ -287,7 +287,7 @@ def _embedded_base64(secret: str) -> Iterator[str]:
 def config_secrets(config: BaseModel) -> set[str]:
     """Every secret a configuration holds, resolved: each secret that can be had and the text it
     resolves into, every credential field (secret even when written in the file), and the
-    password of every Postgres DSN."""
+    password of every Postgres DSN (a source's, or the catalog's or state's URI)."""
     found: set[str] = set()
     for owner, name, value in _strings(config):
         references = SECRET_PATTERN.findall(value)
@@ -301,8 +301,8 @@ def config_secrets(config: BaseModel) -> set[str]:
             or (name == "value" and getattr(owner, "type", None) == "api_key")
         ):
             found.add(resolved)
-        if name == "dsn":
-            found |= dsn_secrets(resolved)
+        if name == "dsn" or (name == "uri" and resolved.startswith(("postgresql", "postgres:"))):
+            found |= dsn_secrets(resolved)  # a source's DSN, or the catalog's or state's database
     return {s for s in found if s}
 
 

@@ -24,7 +24,8 @@ class CatalogConfig(Model):
     """The Iceberg catalog."""
 
     uri: str = "sqlite:///.lagoa/catalog.db"
-    """SQLAlchemy URI of the Iceberg SQL catalog; relative SQLite paths are relative to the project."""
+    """SQLAlchemy URI of the Iceberg SQL catalog (SQLite, or Postgres: ``postgresql://…``, whose
+    password may be a secret reference); relative SQLite paths are relative to the project."""
     name: str = "lagoa"
     """Catalog name recorded in the catalog tables."""
 
@@ -33,4 +34,4 @@ class StateConfig(Model):
     """Run history and locks."""
 
     uri: str = "sqlite:///.lagoa/state.db"
-    """SQLAlchemy URI of the state database."""
+    """SQLAlchemy URI of the state database (SQLite, or Postgres: ``postgresql://…``)."""
