@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import xxhash
@@ -289,3 +290,26 @@ def test_a_json_file_without_the_primary_key_names_the_fields_found_not_a_delimi
         project.ingest()
     assert "has no column id (found: ident, name)" in str(info.value)
     assert "delimiter" not in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("format", ["jsonl", "json"])
+def test_json_columns_come_in_the_order_of_the_first_records_on_every_load(
+    tmp_path: Path, format: str
+) -> None:
+    """Later records list the same keys in another order, and one key only they have: the
+    columns are the first records' keys in their order, then the late key, on every load."""
+    first = [{"id": i, "zone": "z", "amount": i * 2, "kind": "a"} for i in range(40_000)]
+    later = [{"kind": "b", "amount": i, "id": i, "zone": "y", "late": True} for i in range(40_000, 120_000)]
+    records = first + later
+    text = "\n".join(json.dumps(r) for r in records) if format == "jsonl" else json.dumps(records)
+    orders = []
+    for attempt in range(3):
+        folder = tmp_path / f"load-{attempt}"
+        (folder / "data").mkdir(parents=True)
+        (folder / "lagoa.yml").write_text(EVENTS.format(format=format))
+        (folder / "data" / f"events.{format}").write_text(text)
+        project = Project.load(folder)
+        project.ingest()
+        columns, _ = project.query("select * from bronze.events limit 0")
+        orders.append([c for c in columns if not c.startswith("_lagoa")])
+    assert orders == [["id", "zone", "amount", "kind", "late"]] * 3

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -299,21 +301,17 @@ def _json_relation(
     # CASE, not AND: DuckDB evaluates both sides of AND, and json_type fails on invalid JSON.
     is_object = f"(CASE WHEN json_valid({JSON_LINE}) THEN json_type({JSON_LINE}) = 'OBJECT' ELSE false END)"
     try:
-        # Column order from the first rows; every key of every row counts, so a field that first
-        # appears late in the data still becomes a column (a hash aggregate: one parallel pass).
-        keys = con.execute(
-            f"""
-            SELECT key FROM (
-                SELECT unnest(json_keys({JSON_LINE})) AS key, row_number() OVER () AS position
-                FROM (SELECT {JSON_LINE} FROM {sample} WHERE {is_object} LIMIT {SAMPLE_ROWS})
-            ) GROUP BY key ORDER BY min(position)
-            """
-        ).fetchall()
+        # Column order from the first rows, as they stand in the file; every key of every row
+        # counts, so a field that first appears late in the data still becomes a column.
+        with in_file_order(con):
+            first = con.execute(
+                f"SELECT json_keys({JSON_LINE}) FROM {sample} WHERE {is_object} LIMIT {SAMPLE_ROWS}"
+            ).fetchall()
         every = con.execute(
             f"SELECT DISTINCT unnest(json_keys({JSON_LINE})) FROM {sample} WHERE {is_object}"
         ).fetchall()
-        seen = {row[0] for row in keys}
-        keys += sorted(row for row in every if row[0] not in seen)
+        seen = dict.fromkeys(key for (listed,) in first for key in listed)
+        keys = [(key,) for key in seen] + sorted(row for row in every if row[0] not in seen)
     except duckdb.Error as exc:
         raise SourceError(
             source,
@@ -330,6 +328,20 @@ def _json_relation(
         f"WHEN json_type({JSON_LINE}) <> 'OBJECT' THEN 'not a JSON object' END"
     )
     return RawRelation(columns, relation, sample, select, error, JSON_LINE, rejects, unreadable)
+
+
+@contextmanager
+def in_file_order(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Queries in this block see rows in file order: loading connections drop insertion order
+    (it costs memory), which makes ``LIMIT`` take any rows, not the first ones, and so what is
+    read from a sample differ from one run to the next."""
+    (preserved,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() or (True,)
+    con.execute("SET preserve_insertion_order = true")
+    try:
+        yield
+    finally:
+        if not preserved:
+            con.execute("SET preserve_insertion_order = false")
 
 
 def json_path(key: str) -> str:

@@ -11,7 +11,7 @@ import duckdb
 
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.lake.schema import duckdb_type
-from lagoa.sources.readers import SAMPLE_ROWS, RawRelation
+from lagoa.sources.readers import SAMPLE_ROWS, RawRelation, in_file_order
 
 AGREEMENT = 0.99
 INTEGER = r"[+-]?[0-9]+"
@@ -51,7 +51,8 @@ def infer_types(con: duckdb.DuckDBPyConnection, relation: RawRelation, names: li
             )
     select = ", ".join(f"{expr} AS {quote_identifier(name)}" for name, expr in relation.select.items())
     sample = f"(SELECT {select} FROM {relation.sample_clause} LIMIT {SAMPLE_ROWS})"
-    row = con.execute(f"SELECT {', '.join(aggregates)} FROM {sample}").fetchone()
+    with in_file_order(con):  # the first rows, the same ones on every run
+        row = con.execute(f"SELECT {', '.join(aggregates)} FROM {sample}").fetchone()
     assert row is not None
     stride = 2 + len(CANDIDATES)
     types = {}
