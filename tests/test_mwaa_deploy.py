@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from lagoa.cli import main
 from lagoa.core.errors import DeployError
@@ -151,12 +151,15 @@ def _project_files(folder: Path, *, leave_out: tuple[str, ...] = ()) -> set[str]
     return files - added - set(leave_out)
 
 
+def _deploy(folder: Path, *args: str) -> Result:
+    """`lagoa deploy mwaa` of ``folder`` to the test bucket, from the command line."""
+    return CliRunner().invoke(main, ["deploy", "mwaa", "--bucket", BUCKET, *args, "-p", str(folder)])
+
+
 def test_the_bucket_holds_exactly_the_dags_the_project_lagoa_and_mwaa_files(aws: Any, tmp_path: Path) -> None:
     folder = _example(tmp_path)
     (folder / ".lagoaignore").write_text("# not needed on MWAA\nsamples/*.jsonl\n")
-    result = CliRunner().invoke(
-        main, ["deploy", "mwaa", "--bucket", BUCKET, "--prefix", "prod", "-p", str(folder)]
-    )
+    result = _deploy(folder, "--prefix", "prod")
     assert result.exit_code == 0, result.output
 
     project = _project_files(folder, leave_out=("samples/web_events.jsonl",))
@@ -241,21 +244,7 @@ def test_the_environment_is_asked_to_update_only_when_mwaa_must_restart(
     aws: Any, mwaa: MwaaStandIn, tmp_path: Path
 ) -> None:
     folder = _example(tmp_path)
-    result = CliRunner().invoke(
-        main,
-        [
-            "deploy",
-            "mwaa",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            "env",
-            "--environment",
-            "retail-prod",
-            "-p",
-            str(folder),
-        ],
-    )
+    result = _deploy(folder, "--prefix", "env", "--environment", "retail-prod")
     assert result.exit_code == 0, result.output
     assert "asked MWAA to update retail-prod" in result.output
     versions = _versions(aws)
@@ -277,21 +266,7 @@ def test_the_environment_is_asked_to_update_only_when_mwaa_must_restart(
 
     model = folder / "dbt" / "models" / "staging" / "stg_products.sql"
     model.write_text(model.read_text() + "\n-- reviewed\n")
-    result = CliRunner().invoke(
-        main,
-        [
-            "deploy",
-            "mwaa",
-            "--bucket",
-            BUCKET,
-            "--prefix",
-            "env",
-            "--environment",
-            "retail-prod",
-            "-p",
-            str(folder),
-        ],
-    )
+    result = _deploy(folder, "--prefix", "env", "--environment", "retail-prod")
     assert result.exit_code == 0, result.output
     assert "no update needed" in result.output
     assert len(mwaa.updates) == 1  # MWAA syncs dags/ by itself
@@ -333,7 +308,7 @@ def test_no_secret_reaches_the_bucket(aws: Any, tmp_path: Path, monkeypatch: pyt
         config + '\nnotifications:\n  - {kind: slack, url: "${env:SLACK_HOOK}", events: [failure]}\n'
     )
     (folder / ".env").write_text(f"SLACK_HOOK={secrets['SLACK_HOOK']}\nAPI_TOKEN={secrets['API_TOKEN']}\n")
-    result = CliRunner().invoke(main, ["deploy", "mwaa", "--bucket", BUCKET, "-p", str(folder)])
+    result = _deploy(folder)
     assert result.exit_code == 0, result.output
     contents = {key: _read(aws, key) for key in _keys(aws)}
     plugins = zipfile.ZipFile(io.BytesIO(contents["plugins.zip"]))
