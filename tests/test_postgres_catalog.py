@@ -34,8 +34,8 @@ def _database(server: str, name: str) -> str:
     with psycopg.connect(server, autocommit=True) as con:
         con.execute(f'DROP DATABASE IF EXISTS "{name}"')
         con.execute(f'CREATE DATABASE "{name}"')
-        con.execute("DROP ROLE IF EXISTS lagoa_catalog")
-        con.execute(f"CREATE ROLE lagoa_catalog LOGIN PASSWORD '{PASSWORD}'")
+        if not con.execute("SELECT 1 FROM pg_roles WHERE rolname = 'lagoa_catalog'").fetchone():
+            con.execute(f"CREATE ROLE lagoa_catalog LOGIN PASSWORD '{PASSWORD}'")
         con.execute(f'ALTER DATABASE "{name}" OWNER TO lagoa_catalog')
     query = urllib.parse.urlsplit(server).query
     return f"postgresql://lagoa_catalog:${{env:CATALOG_PASSWORD}}@/{name}?{query}"
