@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/postgres_snapshot.py
 	$(BIN)/python benchmarks/postgres_cdc.py
 	$(BIN)/python benchmarks/airflow.py
+	$(BIN)/python benchmarks/s3_ingest.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from lagoa.orchestrate.external import SchedulerRun, interval_for
 from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.runs import default_interval
 from lagoa.orchestrate.schedule import ticks
+from tests.aws import REGION, moto_server, point_at
 from tests.conftest import copy_example
 
 BUILD = Path(__file__).parents[1] / "build"
@@ -124,9 +126,11 @@ def _rows(project: Project, table: str) -> list[tuple[object, ...]]:
     return project.query(f"select {listed} from {table} order by all")[1]
 
 
+@pytest.mark.parametrize("lake", ["local", "s3"])
 def test_the_retail_dags_load_run_on_airflow_and_build_the_gold_of_the_embedded_run(
-    airflow: Airflow, tmp_path: Path
+    airflow: Airflow, tmp_path: Path, lake: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The same DAG files, whether the lake is on local disk or on S3 with a Glue catalog."""
     embedded = Project.load(copy_example("retail_lakehouse", tmp_path / "embedded"))
     result = embedded.run(
         ["daily"], interval=Interval(datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))
@@ -134,6 +138,22 @@ def test_the_retail_dags_load_run_on_airflow_and_build_the_gold_of_the_embedded_
     assert result.succeeded, result.outcomes
 
     folder = copy_example("retail_lakehouse", tmp_path / "on-airflow")
+    with ExitStack() as stack:
+        if lake == "s3":
+            import boto3
+
+            point_at(stack.enter_context(moto_server()), monkeypatch)
+            boto3.client("s3", region_name=REGION).create_bucket(
+                Bucket="lake", CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+            config = (folder / "lagoa.yml").read_text()
+            (folder / "lagoa.yml").write_text(
+                f"{config}\nstorage: {{root: 's3://lake/retail'}}\ncatalog: {{uri: 'glue://retail'}}\n"
+            )
+        _retail_on_airflow(airflow, folder, embedded)
+
+
+def _retail_on_airflow(airflow: Airflow, folder: Path, embedded: Project) -> None:
     dags = folder / "dags"
     Project.load(folder).airflow_export(dags)
     bag = airflow.python(dags, DAGBAG, str(dags))

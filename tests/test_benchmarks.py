@@ -22,6 +22,7 @@ SMALL = {
     "http_ingest.py": ["--records", "5000", "--pairs", "1"],
     "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
     "airflow.py": ["--pairs", "1"],
+    "s3_ingest.py": ["--rows", "20000", "--pairs", "1"],
     "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
 }
 

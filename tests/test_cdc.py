@@ -640,7 +640,7 @@ def test_a_failed_first_copy_is_copied_again(tmp_path: Path, database: str) -> N
 
 def test_a_failed_flush_commits_nothing_and_leaves_no_staged_folder(tmp_path: Path, database: str) -> None:
     project = cdc_project(tmp_path, database, tables="[accounts]")
-    root = project.storage.local_path(".")
+    root = Path(project.storage.location("."))
     with replicator(project) as r:
         r.setup()
         staged = sorted(root.rglob("commit-*"))  # the copy's, committed

@@ -131,8 +131,8 @@ def test_a_write_that_fails_or_is_refused_leaves_no_staged_file(tmp_path: Path) 
     table = lake.create_table("bronze.events", iceberg_schema([("id", iceberg_type("long"))]))
     data = Path(table.location().removeprefix("file://")) / "data"
 
-    def stage(folder: Path) -> list[str]:
-        path = folder / "part-1.parquet"
+    def stage(folder: str) -> list[str]:
+        path = Path(folder) / "part-1.parquet"
         pq.write_table(pa.table({"id": pa.array([1, 2], pa.int64())}), path)
         return [str(path)]
 

@@ -31,7 +31,7 @@ def read(location: Path) -> list[tuple[object, ...]]:
 
 
 def test_the_summary_is_a_partitioned_dataset_equal_to_the_model(orders: Project) -> None:
-    location = orders.storage.local_path("exports/orders_summary")
+    location = Path(orders.storage.location("exports/orders_summary"))
     assert location.is_symlink()
     days = {p.name for p in location.iterdir()}
     assert len(days) == 30 and all(d.startswith("order_date=") for d in days)
@@ -46,7 +46,7 @@ def test_the_summary_is_a_partitioned_dataset_equal_to_the_model(orders: Project
 
 
 def test_publishing_again_swaps_versions_atomically_and_keeps_the_previous_one(orders: Project) -> None:
-    location = orders.storage.local_path("exports/orders_summary")
+    location = Path(orders.storage.location("exports/orders_summary"))
     first = Path(os.readlink(location)).name
     old_files = sorted(location.resolve().rglob("*.parquet"))  # a reader that resolved the link before
     assert orders.publish(run_id=first)[0].skipped  # the same run again: nothing happens

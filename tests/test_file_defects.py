@@ -158,7 +158,7 @@ def test_a_raw_copy_killed_midway_is_landed_again_and_its_leftover_cleaned(
     data = (HEADER + rows).encode()
     project = make_project(ORDERS_CONFIG, {"data/orders.csv": data})
     batch = content_hash(project.root / "data" / "orders.csv")
-    root = project.storage.local_path("")
+    root = Path(project.storage.location(""))
     folder = root / "raw" / "orders" / "2020-01-01" / batch
     # A real landing of the file's bytes, killed by SIGKILL once part of them is on disk.
     writer = subprocess.Popen(
@@ -257,7 +257,7 @@ def test_a_named_column_missing_from_the_data_is_a_clear_error_before_anything_l
     assert f"key `sources.orders.{setting}`: column `{column}` is not in the data" in message
     assert info.value.hint == "the data has: order_id, amount, ordered_at, updated_at"
     assert project.lake.table("bronze.orders") is None
-    assert not list((project.storage.local_path("raw")).glob("**/*.csv"))
+    assert not list((Path(project.storage.location("raw"))).glob("**/*.csv"))
 
 
 def test_a_declared_column_that_earlier_files_had_may_be_absent_from_a_new_file(

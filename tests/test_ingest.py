@@ -75,7 +75,7 @@ def test_silver_plus_quarantine_accounts_for_every_bronze_row(make_project: Make
 def test_raw_zone_keeps_exact_bytes(make_project: MakeProject) -> None:
     project = make_project(ORDERS_CONFIG, {"data/orders_1.csv": FIRST})
     project.ingest()
-    landed = list(project.storage.local_path("raw/orders").rglob("orders_1.csv"))
+    landed = list(Path(project.storage.location("raw/orders")).rglob("orders_1.csv"))
     assert len(landed) == 1
     assert landed[0].read_bytes() == (project.root / "data/orders_1.csv").read_bytes()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from lagoa.lake.catalog import local_path
-from lagoa.lake.maintenance import expire, optimize
+from lagoa.lake.maintenance import expire
 from tests.conftest import ORDERS_CONFIG, MakeProject, count
 
 HEADER = "order_id,amount,ordered_at,updated_at\n"
@@ -56,7 +57,7 @@ def test_expire_leaves_recent_files_of_a_running_writer(make_project: MakeProjec
     project.ingest()
     table = project.lake.table("silver.orders")
     assert table is not None
-    staged = project.lake.staging_folder(table) / "part-new.parquet"
+    staged = Path(project.lake.staging_folder(table)) / "part-new.parquet"
     staged.write_bytes(b"PAR1")
     expire(project.lake, "silver.orders", datetime.now(UTC) - timedelta(minutes=5))
     assert staged.exists()
@@ -73,7 +74,7 @@ def test_optimize_merges_small_files_without_changing_rows(make_project: MakePro
     table = project.lake.table("silver.orders")
     assert table is not None
     files = project.lake.data_files(table)
-    result = optimize(project.lake, "silver.orders")
+    result = project.optimize("silver.orders")
     assert result.files_before == len(files) == 4 and result.files_after == 1 and result.rows == 16
     assert sorted(project.query("select * from silver.orders")[1]) == before
     table = project.lake.table("silver.orders")

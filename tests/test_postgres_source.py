@@ -150,7 +150,7 @@ def test_a_copy_that_fails_on_one_table_commits_no_table(
         for identifier in ("silver.customers", "bronze.customers__changes", "silver.prices"):
             table = project.lake.table(identifier)
             assert table is None or table.current_snapshot() is None, identifier
-        root = project.storage.local_path(".")
+        root = Path(project.storage.location("."))
         assert not [*root.rglob("*.parquet"), *root.rglob("commit-*")]  # nothing left behind
 
         with psycopg.connect(database, autocommit=True) as con:

@@ -20,6 +20,7 @@ from lagoa.lake import Lake
 from lagoa.lake.catalog import sqlite_uri
 from lagoa.lake.schema import iceberg_schema, iceberg_type
 from lagoa.orchestrate.project import Project
+from lagoa.storage.local import LocalStorage
 from tests.conftest import count
 from tests.postgres import postgres_server
 
@@ -97,7 +98,13 @@ def test_a_lake_whose_tables_have_file_uris_keeps_working(tmp_path: Path) -> Non
     root = write_project(tmp_path / "project", file_source("    primary_key: [id]\n"))
     lake_folder = root / ".lagoa" / "lake"
     lake_folder.mkdir(parents=True)
-    older = Lake(sqlite_uri("sqlite:///.lagoa/catalog.db", root), lake_folder.resolve().as_uri())
+
+    class OlderStorage(LocalStorage):
+        @property
+        def warehouse(self) -> str:
+            return self.root.as_uri()
+
+    older = Lake(sqlite_uri("sqlite:///.lagoa/catalog.db", root), OlderStorage(lake_folder))
     columns = [("id", "long"), ("amount", "double"), ("ts", "timestamp"), *LINEAGE, *ERROR_COLUMNS]
     schema = iceberg_schema([(name, iceberg_type(type_)) for name, type_ in columns])
     assert older.create_table("bronze.a", schema).location().startswith("file:///")

@@ -230,8 +230,8 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
 
     retail.transform()
     folder = retail.docs()
-    assert folder == retail.storage.local_path("gold/_docs")
-    catalog = (folder / "catalog.json").read_text()
+    assert folder == retail.storage.location("gold/_docs")
+    catalog = (Path(folder) / "catalog.json").read_text()
     assert "fct_daily_store_metrics" in catalog and "erp_orders" in catalog
     server = docs_server(retail.workspace, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -242,6 +242,8 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
             assert page.status == 200 and b"dbt" in page.read()
         with urllib.request.urlopen(f"{base}/manifest.json", timeout=10) as manifest:
             assert b"stg_erp_orders" in manifest.read()
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(f"{base}/../../lagoa.yml", timeout=10)
     finally:
         server.shutdown()
         server.server_close()

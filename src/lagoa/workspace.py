@@ -53,28 +53,28 @@ class Workspace:
 
     @cached_property
     def storage(self) -> Storage:
-        return open_storage(self.config.storage.root, self.root)
+        settings = self.config.storage
+        return open_storage(settings.root, self.root, region=settings.region, endpoint=settings.endpoint)
 
     @cached_property
     def lake(self) -> Lake:
         return Lake(
             sqlite_uri(resolve_secrets(self.config.catalog.uri), self.root),
-            self.storage.warehouse,
+            self.storage,
             self.config.catalog.name,
         )
 
     @cached_property
     def warehouse(self) -> Warehouse:
         path = Path(self.config.warehouse)
-        return Warehouse(path if path.is_absolute() else self.root / path, self._views)
+        return Warehouse(path if path.is_absolute() else self.root / path, self._views, self.storage.s3)
 
     def engine(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection for loading data: spills to the lake's .tmp folder, and
         drops insertion order (nothing Lagoa writes depends on it, and it costs memory). Loading
         reads files and writes Parquet, so it skips the Iceberg extensions (0.15 s a start)."""
-        con = connect(extensions=())
-        spill = self.storage.local_path(".tmp")
-        spill.mkdir(parents=True, exist_ok=True)
+        con = connect(extensions=(), s3=self.storage.s3)
+        spill = self.storage.scratch()
         con.execute(f"SET temp_directory = {quote_literal(str(spill))}")
         con.execute("SET preserve_insertion_order = false")
         return con

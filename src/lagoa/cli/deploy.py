@@ -1,7 +1,9 @@
-"""``lagoa deploy mwaa``: the project into the S3 bucket of an Amazon MWAA environment."""
+"""``lagoa deploy terraform``: terraform.tfvars for the AWS account's Terraform; ``lagoa deploy mwaa``:
+the project into the S3 bucket of an Amazon MWAA environment."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -15,9 +17,12 @@ if TYPE_CHECKING:
 
 @main.group()
 def deploy() -> None:
-    """Put the project where it runs in production: Amazon MWAA.
+    """Put the project where it runs in production: an AWS account, Amazon MWAA.
 
     \b
+    lagoa deploy terraform [--out FILE]
+        terraform.tfvars for deploy/terraform (the account's buckets, Glue, Athena,
+        Secrets Manager, IAM and MWAA) from lagoa.yml
     lagoa deploy mwaa --bucket B [--prefix P] [--environment NAME]
         DAGs, the project, Lagoa and MWAA's files into s3://B/P, only what changed
 
@@ -86,3 +91,32 @@ def mwaa(
         dry_run=dry_run,
     )
     out.mwaa_deploy(result)
+
+
+@deploy.command()
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The file to write (default: deploy/terraform/terraform.tfvars in the project).",
+)
+@json_option
+@project_option
+@handle_errors
+def terraform(out_path: Path | None, out: Output, session: Session) -> None:
+    """Write terraform.tfvars for deploy/terraform from lagoa.yml.
+
+    \b
+    The region, the lake's bucket and prefix (storage.root: s3://bucket/prefix), the Glue
+    databases' prefix (catalog.uri: glue://prefix), the Secrets Manager secrets lagoa.yml refers
+    to as ${aws-secret:NAME} (names only: put their values with `aws secretsmanager
+    put-secret-value`) and the MWAA environment. What is not on AWS yet is named after the
+    project, with a note saying what to set in lagoa.yml.
+
+    \b
+    Examples:
+      lagoa deploy terraform
+      lagoa deploy terraform --out infra/lagoa.tfvars --json
+    """
+    out.terraform_vars(session.project.deploy_terraform(out_path))

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from lagoa.core.report import Reporter
     from lagoa.core.time import Interval
+    from lagoa.deploy.terraform import TfvarsWritten
     from lagoa.lake import TableInfo
     from lagoa.lake.maintenance import ExpireResult, OptimizeResult
     from lagoa.orchestrate.executor import EventStream
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from lagoa.sources.cdc import FlushResult, Status
     from lagoa.state import RunRecord
     from lagoa.transform.runner import DbtRun
+    from lagoa.transform.target_profile import ProfileWritten
 
 
 def _jsonable(value: Any) -> Any:
@@ -105,6 +107,10 @@ class Output(ABC):
     # Results whose JSON is not a table.
 
     @abstractmethod
+    def dbt_profile(self, result: ProfileWritten) -> None:
+        """A distributed engine's dbt target written (`lagoa dbt profile`)."""
+
+    @abstractmethod
     def ingest_progress(self) -> AbstractContextManager[Reporter | None]:
         """Where an ingest reports its progress while it runs (None: nowhere)."""
 
@@ -116,7 +122,7 @@ class Output(ABC):
         """What `lagoa validate` found."""
 
     @abstractmethod
-    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[str] | None) -> None:
         """A run's stored validation results (``html``: the paths of its HTML reports instead)."""
 
     @abstractmethod
@@ -134,6 +140,10 @@ class Output(ABC):
     @abstractmethod
     def mwaa_deploy(self, result: MwaaDeploy) -> None:
         """What `lagoa deploy mwaa` changed in the bucket, and asked of the environment."""
+
+    @abstractmethod
+    def terraform_vars(self, result: TfvarsWritten) -> None:
+        """The terraform.tfvars `lagoa deploy terraform` wrote, and what it derived."""
 
     @abstractmethod
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
@@ -320,7 +330,7 @@ class HumanOutput(Output):
         if not results:
             click.echo("no table with a suite to validate")
 
-    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[str] | None) -> None:
         if html is not None:
             for path in html:
                 click.echo(path)
@@ -449,6 +459,17 @@ class HumanOutput(Output):
                 "it restarts Airflow with the new files"
             )
 
+    def terraform_vars(self, result: TfvarsWritten) -> None:
+        click.echo(f"wrote {result.path}")
+        if result.secret_names:
+            click.echo(f"Secrets Manager entries (names only): {', '.join(result.secret_names)}")
+        for note in result.notes:
+            click.echo(f"note: {note}")
+        folder = result.path.parent
+        # Terraform reads terraform.tfvars of the folder it runs in by itself; another file by name.
+        plan = "plan" if result.path.name == "terraform.tfvars" else f"plan -var-file={result.path.name}"
+        click.echo(f"next: terraform -chdir={folder} init && terraform -chdir={folder} {plan}")
+
     def scaffolded(self, directory: str, written: list[Path]) -> None:
         for path in written:
             click.echo(f"  wrote {path}")
@@ -465,8 +486,18 @@ class HumanOutput(Output):
             f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`"
         )
 
-    def docs_published(self, folder: Path) -> None:
+    def docs_published(self, folder: str) -> None:
         click.echo(f"published the docs site to {folder}; `lagoa docs serve` opens it")
+
+    def dbt_profile(self, result: ProfileWritten) -> None:
+        default = " (the profile's default target)" if result.default else ""
+        click.echo(f"wrote target `{result.target}` of profile `{result.profile}` to {result.path}{default}")
+        click.echo(f"needs the adapter where dbt runs: pip install {result.package}")
+        if result.env:
+            click.echo(f"reads the environment variables {', '.join(result.env)}")
+        for note in result.notes:
+            click.echo(f"note: {note}")
+        click.echo(f"run: {result.command}")
 
     def docs_serving(self, port: int) -> None:
         click.echo(f"serving the docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
@@ -576,7 +607,7 @@ class JsonOutput(Output):
 
         self._dump([ge_document(r) for r in results], default=str)
 
-    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[Path] | None) -> None:
+    def quality_report(self, run_id: str, results: list[ValidationResult], html: list[str] | None) -> None:
         from lagoa.quality.outcome import ge_document
 
         self._dump([ge_document(r) for r in results])
@@ -596,4 +627,10 @@ class JsonOutput(Output):
         self._dump({**dataclasses.asdict(status), "warning": warning}, default=str)
 
     def mwaa_deploy(self, result: MwaaDeploy) -> None:
+        self._dump(dataclasses.asdict(result), default=str)
+
+    def terraform_vars(self, result: TfvarsWritten) -> None:
+        self._dump(dataclasses.asdict(result), default=str)
+
+    def dbt_profile(self, result: ProfileWritten) -> None:
         self._dump(dataclasses.asdict(result), default=str)

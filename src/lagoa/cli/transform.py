@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
-from lagoa.cli.app import Session, handle_errors, main, project_command, project_option
+from lagoa.cli.app import Session, handle_errors, json_option, main, project_command, project_option
 from lagoa.cli.output import HumanOutput, Output
 
 
@@ -24,13 +25,20 @@ from lagoa.cli.output import HumanOutput, Output
 def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
     """Run dbt on the project's dbt project, with Lagoa's generated profile.
 
-    `lagoa dbt sources` writes the lake's bronze and silver tables as dbt sources; anything else
-    passes through to dbt (`lagoa dbt build --select tag:orders`, `lagoa dbt docs generate`).
-    `lagoa dbt --help` shows this text; `lagoa dbt <command> --help` shows dbt's own help.
+    `lagoa dbt sources` writes the lake's bronze and silver tables as dbt sources; `lagoa dbt
+    profile --target athena|trino|snowflake|redshift` writes a profile to run the same dbt project
+    on that engine (`lagoa dbt profile --help`); anything else passes through to dbt (`lagoa dbt
+    build --select tag:orders`, `lagoa dbt docs generate`). `lagoa dbt --help` shows this text;
+    `lagoa dbt <command> --help` shows dbt's own help.
     """
     out = HumanOutput()
     if not args or args[0] in ("-h", "--help"):
         out.message(ctx.get_help())
+        return
+    if args[0] == "profile":
+        # Its own context (not a child of this one, which takes no --help) sharing the session.
+        with dbt_profile.make_context("lagoa dbt profile", list(args[1:]), obj=session) as sub:
+            dbt_profile.invoke(sub)
         return
     project = session.project
     if list(args[:1]) == ["sources"]:
@@ -38,6 +46,44 @@ def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
         return
     if not project.dbt(list(args)).success:
         sys.exit(1)
+
+
+@click.command("profile", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--target",
+    "-t",
+    required=True,
+    help="The engine's dbt adapter: athena, trino, snowflake or redshift.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder or profiles.yml to write into (default: the dbt project's profiles.yml).",
+)
+@click.option("--default", "make_default", is_flag=True, help="Make it the profile's default target.")
+@click.option("--project", "-p", "project_path", default=None, help="Project folder (holding lagoa.yml).")
+@json_option
+@click.pass_obj
+@handle_errors
+def dbt_profile(
+    session: Session,
+    out: Output,
+    target: str,
+    out_path: Path | None,
+    make_default: bool,
+    project_path: str | None,
+) -> None:
+    """Write a dbt target for a distributed engine, derived from lagoa.yml.
+
+    The target is named after the adapter and merged into profiles.yml beside the local one, so
+    `dbt build --target athena --profiles-dir …` runs the same dbt project on Athena (or Trino,
+    Snowflake, Redshift). Secrets become env_var() references; see docs/dbt-targets.md.
+    """
+    if project_path is not None:
+        session.path = project_path
+    out.dbt_profile(session.project.dbt_profile(target, out=out_path, default=make_default))
 
 
 @project_command()

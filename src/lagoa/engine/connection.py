@@ -20,14 +20,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from lagoa.core.errors import EngineError
 from lagoa.core.sql import quote_literal
 
+if TYPE_CHECKING:
+    from lagoa.storage.s3 import S3Settings
+
 # iceberg reads manifests with avro, so avro loads first.
 EXTENSIONS = ("avro", "iceberg")
+S3_EXTENSIONS = ("httpfs", "aws")
+"""For a lake on S3: httpfs reads and writes ``s3://``; aws gives its secret the AWS credential chain."""
 LOAD_WAIT = 300.0
 """Seconds a connection waits for another thread's extension load before failing."""
 
@@ -52,11 +58,11 @@ def extensions_settled() -> Iterator[None]:
         _LOADING.release()
 
 
-def installed() -> None:
-    """Install Lagoa's extensions into DuckDB's extension folder, once per process, without
-    opening a connection for anything else."""
-    if not set(EXTENSIONS) <= _INSTALLED:
-        connect().close()
+def installed(extensions: tuple[str, ...] = EXTENSIONS) -> None:
+    """Install ``extensions`` into DuckDB's extension folder, once per process, without opening a
+    connection for anything else."""
+    if not set(extensions) <= _INSTALLED:
+        connect(extensions=extensions).close()
 
 
 def extension_path(name: str) -> Path:
@@ -80,9 +86,16 @@ def extension_path(name: str) -> Path:
 
 
 def connect(
-    database: str | Path = ":memory:", *, read_only: bool = False, extensions: tuple[str, ...] = EXTENSIONS
+    database: str | Path = ":memory:",
+    *,
+    read_only: bool = False,
+    extensions: tuple[str, ...] = EXTENSIONS,
+    s3: S3Settings | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with the given extensions (by default Lagoa's: avro, iceberg) loaded."""
+    """A DuckDB connection with the given extensions (by default Lagoa's: avro, iceberg) loaded;
+    with ``s3``, one that also reads and writes the lake's bucket."""
+    if s3 is not None:
+        extensions = (*extensions, *S3_EXTENSIONS)
     try:
         con = duckdb.connect(
             str(database), read_only=read_only, config={"autoinstall_known_extensions": False}
@@ -96,6 +109,14 @@ def connect(
         raise EngineError(f"cannot open DuckDB database {database}: {exc}") from None
     try:
         _load(con, extensions)
+        if s3 is not None:
+            con.execute(s3.duckdb_secret())
+    except duckdb.Error as exc:
+        con.close()
+        raise EngineError(
+            f"DuckDB cannot reach S3: {str(exc).splitlines()[0]}",
+            hint="check the AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID, a role) and storage.region",
+        ) from None
     except BaseException:
         con.close()
         raise

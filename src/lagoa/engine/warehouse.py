@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -26,6 +26,9 @@ from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.engine.connection import connect, extensions_settled
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
+
+if TYPE_CHECKING:
+    from lagoa.storage.s3 import S3Settings
 
 log = logging.getLogger("lagoa.warehouse")
 
@@ -93,14 +96,25 @@ class _View:
 class Warehouse:
     """The project's DuckDB warehouse file."""
 
-    def __init__(self, path: Path, datasets: Callable[[], dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        datasets: Callable[[], dict[str, str]] | None = None,
+        s3: S3Settings | None = None,
+    ) -> None:
         self.path = path
         self.datasets = datasets
         """Views over published Parquet datasets: ``gold.<name>`` → the SQL reading the dataset."""
+        self.s3 = s3
+        """How the views reach the lake when it is on S3."""
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return connect(self.path, read_only=read_only)
+        return connect(self.path, read_only=read_only, s3=self.s3)
+
+    def memory(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory connection that reads what the warehouse's views read."""
+        return connect(s3=self.s3)
 
     def refresh(
         self, lake: Lake, con: duckdb.DuckDBPyConnection | None = None, *, warn: Warn | None = None
@@ -147,7 +161,7 @@ class Warehouse:
         ``warehouse``: dbt's models in ``main``, say). If another process is writing the file, it
         is left out and ``warn`` says so."""
         warn = warn or log.warning
-        con = connect()
+        con = self.memory()
         try:
             views = self._views(lake)
             if self._attach(con, warn):

@@ -9,7 +9,6 @@ and a re-run finds its work either fully committed or not at all.
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,14 +18,17 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.core.errors import CommitConflictError, LakeError, LeaseError
 from lagoa.core.names import BATCHES
-from lagoa.lake.fence import guard
+from lagoa.lake.catalogs import open_catalog
+from lagoa.lake.fence import check_fence, guard
 
 if TYPE_CHECKING:
-    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.catalog import Catalog
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
     from pyiceberg.types import IcebergType
+
+    from lagoa.storage import Storage
 
 NAMESPACES = ("raw", "bronze", "silver", "gold")
 NO_COMMIT_RETRIES = "commit.retry.num-retries"
@@ -42,7 +44,8 @@ class StagedCommit:
     """The files one :meth:`Lake.write` block stages, and the table as its commit left it."""
 
     table: Table
-    folder: Path
+    folder: str
+    """The staging folder's location (a path, or ``s3://…``)."""
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
@@ -75,56 +78,74 @@ def sqlite_uri(uri: str, project_dir: Path) -> str:
 
 
 def local_path(location: str) -> str:
-    """A file path for a table's location: a plain path, or a ``file://`` URI from an older Lagoa,
-    taken literally as pyiceberg takes it (the lake is local in this version)."""
+    """A table file's location as engines open it: a plain path (a ``file://`` URI from an older
+    Lagoa taken literally, as pyiceberg takes it), or an ``s3://`` URL as it is."""
     return location.removeprefix("file://")
 
 
 class Lake:
     """The Iceberg tables of one project."""
 
-    def __init__(self, catalog_uri: str, warehouse: str, name: str = "lagoa") -> None:
-        from pyiceberg.catalog.sql import SqlCatalog
-
-        for attempt in range(3):
-            try:
-                self.catalog: SqlCatalog = SqlCatalog(name, uri=catalog_uri, warehouse=warehouse)
-                break
-            except Exception as exc:
-                # Another process created the catalog's tables between the check and the CREATE.
-                if "already exists" in str(exc) and attempt < 2:
-                    continue
-                raise LakeError(f"cannot open the Iceberg catalog at {catalog_uri}: {exc}") from None
-        guard(self.catalog.engine)  # a run that lost its lease commits nothing (lake/fence.py)
+    def __init__(self, catalog_uri: str, storage: Storage, name: str = "lagoa") -> None:
+        self.storage = storage
+        opened = open_catalog(catalog_uri, storage.warehouse, name, storage.s3)
+        self.catalog: Catalog = opened.catalog
+        self._names = opened.names
+        self._sql = opened.sql
+        if self._sql:
+            guard(self.catalog.engine)  # type: ignore[attr-defined]  # a run that lost its lease commits nothing
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
         for namespace in NAMESPACES:
-            if namespace not in existing:
+            if self._names.remote(namespace) not in existing:
                 self._create_namespace(namespace)
 
     def close(self) -> None:
         """Close the catalog's database connections (a server's are worth giving back)."""
-        self.catalog.engine.dispose()
+        if self._sql:
+            self.catalog.engine.dispose()  # type: ignore[attr-defined]
 
     def _create_namespace(self, namespace: str) -> None:
         """Create ``namespace`` unless it exists, also when another process creates it at the
         same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""
-        from sqlalchemy.exc import IntegrityError
-
+        remote = self._names.remote(namespace)
         try:
-            self.catalog.create_namespace_if_not_exists(namespace)
-        except IntegrityError:
-            if (namespace,) not in self.catalog.list_namespaces():
-                raise LakeError(f"cannot create the namespace `{namespace}` in the Iceberg catalog") from None
+            properties = {} if self._sql else {"location": self._location(namespace)}
+            self.catalog.create_namespace_if_not_exists(remote, properties)
+        except Exception as exc:
+            if (remote,) not in self.catalog.list_namespaces():
+                raise LakeError(
+                    f"cannot create the namespace `{remote}` in the Iceberg catalog: {exc}",
+                    hint="create it (Glue: the database) beforehand, or let Lagoa's role create it",
+                ) from None
+
+    def _location(self, identifier: str) -> str:
+        """Where a namespace's or a table's files go: ``<root>/<namespace>[/<table>]``, whatever
+        the catalog, so a lake has the same layout on every catalog."""
+        return f"{self.storage.warehouse.rstrip('/')}/{identifier.replace('.', '/')}"
+
+    def name(self, table: Table) -> str:
+        """The table's identifier as Lagoa names it (``bronze.orders``), whatever the catalog's."""
+        return self._names.local(".".join(table.name()))
 
     def table(self, identifier: str) -> Table | None:
         from pyiceberg.exceptions import NoSuchTableError
 
         try:
-            return self.catalog.load_table(identifier)
+            return self.catalog.load_table(self._names.remote(identifier))
         except NoSuchTableError:
             return None
         except ValueError:  # not `namespace.name` (no namespace, an empty part): no such table
             return None
+
+    def key(self, location: str) -> str:
+        """The storage key of a location under the lake's root."""
+        root = self.storage.warehouse.rstrip("/") + "/"
+        if not location.startswith(root):
+            raise LakeError(f"{location} is outside the lake ({root})")
+        return location[len(root) :]
+
+    def drop_table(self, identifier: str) -> None:
+        self.catalog.drop_table(self._names.remote(identifier))
 
     def create_table(
         self,
@@ -141,8 +162,9 @@ class Lake:
         from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC
 
         return self.catalog.create_table_if_not_exists(
-            identifier,
+            self._names.remote(identifier),
             schema=schema,
+            location=self._location(identifier),
             partition_spec=spec or UNPARTITIONED_PARTITION_SPEC,
             properties={
                 "format-version": "2",
@@ -155,7 +177,8 @@ class Lake:
     def identifiers(self) -> list[str]:
         names: list[str] = []
         for namespace in NAMESPACES:
-            names.extend(".".join(ident) for ident in self.catalog.list_tables(namespace))
+            remote = self.catalog.list_tables(self._names.remote(namespace))
+            names.extend(f"{namespace}.{ident[-1]}" for ident in remote)
         return sorted(names)
 
     def evolve(self, table: Table, columns: Iterable[tuple[str, IcebergType]]) -> Table:
@@ -180,17 +203,18 @@ class Lake:
         snapshot = table.current_snapshot()
         summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
         return TableInfo(
-            identifier=".".join(table.name()),
+            identifier=self.name(table),
             rows=int(summary.get("total-records", 0)),
             files=int(summary.get("total-data-files", 0)),
             snapshots=len(table.metadata.snapshots),
             metadata_location=table.metadata_location if snapshot else None,
         )
 
-    def staging_folder(self, table: Table) -> Path:
+    def staging_folder(self, table: Table) -> str:
         """A fresh folder under the table's data location for one commit's files."""
-        folder = Path(local_path(table.location())) / "data" / f"commit-{uuid.uuid4().hex}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = f"{local_path(table.location()).rstrip('/')}/data/commit-{uuid.uuid4().hex}"
+        if self.storage.s3 is None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
         return folder
 
     @contextmanager
@@ -210,7 +234,7 @@ class Lake:
         try:
             yield staged
         except BaseException:
-            shutil.rmtree(staged.folder, ignore_errors=True)
+            self.storage.remove_tree(staged.folder)
             raise
         try:
             staged.committed = self.commit(
@@ -221,7 +245,7 @@ class Lake:
                 carry_forward=carry_forward,
             )
         except (CommitConflictError, LeaseError):  # refused: nothing of it was committed
-            shutil.rmtree(staged.folder, ignore_errors=True)
+            self.storage.remove_tree(staged.folder)
             raise
 
     def commit(
@@ -243,7 +267,7 @@ class Lake:
         from pyiceberg.exceptions import CommitFailedException
         from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
-        name = ".".join(table.name())
+        name = self.name(table)
         if table.metadata.properties.get(NO_COMMIT_RETRIES) != "0":  # a table from an older Lagoa
             try:
                 table = table.transaction().set_properties({NO_COMMIT_RETRIES: "0"}).commit_transaction()
@@ -277,6 +301,10 @@ class Lake:
                         update_files.append_data_file(
                             parquet_file_to_data_file(table.io, tx.table_metadata, path)
                         )
+                if not self._sql:
+                    # A SQL catalog checks the fence inside its own transaction (lake/fence.py);
+                    # another catalog's swap is one request, so the check comes just before it.
+                    check_fence()
         except CommitFailedException as exc:
             raise CommitConflictError(f"commit to `{name}` failed: {exc}") from None
         return table.refresh()

@@ -3,7 +3,6 @@ a server it shares with other lakes (a CDC source's replication slot) is its own
 
 from __future__ import annotations
 
-import os
 import uuid
 
 from lagoa.storage import Storage
@@ -13,17 +12,10 @@ LAKE_ID = "lake-id"
 
 
 def lake_id(storage: Storage) -> str:
-    """The lake's id, made on first use. Two processes making it at once agree: the file is
-    linked into place only if none is there yet, and both then read the one that is."""
-    path = storage.local_path(LAKE_ID)
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            temporary.write_text(uuid.uuid4().hex + "\n", encoding="utf-8")
-            os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process made it first
-        finally:
-            temporary.unlink(missing_ok=True)
-    return path.read_text(encoding="utf-8").strip()
+    """The lake's id, made on first use. Two processes making it at once agree: it is stored only
+    if none is there yet, and both then read the one that is."""
+    stored = storage.read_bytes(LAKE_ID)
+    if stored is None:
+        storage.put_new(LAKE_ID, (uuid.uuid4().hex + "\n").encode())
+        stored = storage.read_bytes(LAKE_ID) or b""
+    return stored.decode().strip()

@@ -76,7 +76,7 @@ def expire(lake: Lake, identifier: str, older_than: datetime) -> ExpireResult:
         except CommitFailedException as exc:
             raise CommitConflictError(f"expiring `{identifier}` failed: {exc}") from None
         table = table.refresh()
-    deleted = _delete_orphans(table, cutoff_ms / 1000)
+    deleted = _delete_orphans(lake, table, cutoff_ms / 1000)
     return ExpireResult(identifier, len(doomed), deleted, len(table.metadata.snapshots))
 
 
@@ -115,31 +115,32 @@ def _referenced(table: Table) -> set[str]:
     return files
 
 
-def _delete_orphans(table: Table, cutoff: float) -> int:
+def _delete_orphans(lake: Lake, table: Table, cutoff: float) -> int:
     """Delete the table's data and manifest files that no snapshot references and that are older
     than ``cutoff`` (seconds since the epoch); metadata JSON files are kept as history."""
-    root = Path(local_path(table.location()))
+    root = local_path(table.location())
     keep = _referenced(table)
-    deleted = 0
-    for path in list(root.rglob("*")):
-        try:
-            if not path.is_file() or path.suffix == ".json" or str(path) in keep:
-                continue
-            if path.stat().st_mtime >= cutoff:
-                continue
-            path.unlink()
-            deleted += 1
-        except FileNotFoundError:  # a writer moved or removed it meanwhile
-            continue
+    doomed = [
+        location
+        for location, modified in lake.storage.files_under(root)
+        if not location.endswith(".json") and location not in keep and modified < cutoff
+    ]
+    lake.storage.remove(doomed)
+    if lake.storage.s3 is None:
+        _remove_empty_folders(Path(root), cutoff)
+    return len(doomed)
+
+
+def _remove_empty_folders(root: Path, cutoff: float) -> None:
+    """Only old empty folders: a running writer's fresh staging folder stays (S3 has no folders)."""
     for folder in sorted(
         (p for p in root.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True
     ):
-        try:  # only old empty folders: a running writer's fresh staging folder stays
+        try:
             if folder.stat().st_mtime < cutoff and not any(folder.iterdir()):
                 folder.rmdir()
         except OSError:
             continue
-    return deleted
 
 
 _TRANSFORMS = {
@@ -163,9 +164,10 @@ def _partitioning(table: Table) -> list[str]:
     ]
 
 
-def optimize(lake: Lake, identifier: str) -> OptimizeResult:
-    """Rewrite the table's files: small files merged per partition, rows put back in the table's
-    sort or Z-order (recorded when it was published), in one commit."""
+def optimize(lake: Lake, identifier: str, con: duckdb.DuckDBPyConnection) -> OptimizeResult:
+    """Rewrite the table's files with ``con`` (one that reaches the lake's storage): small files
+    merged per partition, rows put back in the table's sort or Z-order (recorded when it was
+    published), in one commit."""
     from lagoa.lake.zorder import file_layout
 
     table = _table(lake, identifier)
@@ -181,12 +183,8 @@ def optimize(lake: Lake, identifier: str) -> OptimizeResult:
     rows, partitions, hidden = file_layout(
         rows, keys, sort.get("zorder", []), sort.get("sort_by", []), int(sort.get("rows_per_file", 1_000_000))
     )
-    con = duckdb.connect()
-    try:
-        con.execute("SET preserve_insertion_order = true")
-        with lake.write(table, properties={"lagoa.operation": "optimize"}) as staged:
-            written = write_parquet(con, rows, staged.folder, layout(table), partitions, hidden)
-            staged.add, staged.remove = written.files, files
-    finally:
-        con.close()
+    con.execute("SET preserve_insertion_order = true")
+    with lake.write(table, properties={"lagoa.operation": "optimize"}) as staged:
+        written = write_parquet(con, rows, staged.folder, layout(table), partitions, hidden)
+        staged.add, staged.remove = written.files, files
     return OptimizeResult(identifier, len(files), len(written.files), written.rows)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow.parquet as pq
 
 from lagoa.core.sql import quote_literal
 
@@ -47,12 +45,13 @@ def layout(table: Table) -> FileLayout:
 def write_parquet(
     con: duckdb.DuckDBPyConnection,
     select: str,
-    folder: Path,
+    folder: str,
     files: FileLayout,
     partitions: list[str] | None = None,
     hidden: tuple[str, ...] = (),
 ) -> Written:
-    """Stream ``select`` into Parquet files under ``folder``; returns the rows and the non-empty files.
+    """Stream ``select`` into Parquet files under ``folder`` (a path or ``s3://`` location);
+    returns the rows and the non-empty files.
 
     ``partitions`` are DuckDB expressions; each output file then holds a single value of each,
     which is how pyiceberg derives a file's partition from its statistics. ``hidden`` columns of
@@ -66,6 +65,7 @@ def write_parquet(
         f"FIELD_IDS {{{id_map}}}",
         "FILENAME_PATTERN 'part-{uuid}'",
         "OVERWRITE_OR_IGNORE true",
+        "RETURN_STATS true",  # each file's name and rows: no listing of the folder afterwards
     ]
     if partitions:
         keys = [f"_lagoa_p{i}" for i in range(len(partitions))]
@@ -74,9 +74,7 @@ def write_parquet(
         select = f"SELECT {star}, {', '.join(f'{e} AS {k}' for e, k in zip(partitions, keys, strict=True))} FROM ({select})"
     else:
         options.append(f"FILE_SIZE_BYTES '{TARGET_FILE_SIZE}'")
-    (rows,) = con.execute(
-        f"COPY ({select}) TO {quote_literal(str(folder))} ({', '.join(options)})"
-    ).fetchone() or (0,)
+    stats = con.execute(f"COPY ({select}) TO {quote_literal(folder)} ({', '.join(options)})").fetchall()
     # DuckDB may leave a file with no rows when a thread had nothing to write: keep them out of the table.
-    paths = [str(p) for p in sorted(folder.rglob("*.parquet")) if pq.read_metadata(p).num_rows > 0]
-    return Written(int(rows), paths)
+    paths = sorted(str(name) for name, count, *_ in stats if count)
+    return Written(sum(int(count) for _, count, *_ in stats), paths)

@@ -26,7 +26,8 @@ Check = tuple[str, bool, str]
 def run_checks(workspace: Workspace) -> list[Check]:
     import duckdb
 
-    from lagoa.engine.connection import EXTENSIONS, connect, extension_path
+    from lagoa.engine.connection import EXTENSIONS, S3_EXTENSIONS, connect, extension_path
+    from lagoa.lake.identity import LAKE_ID
 
     checks: list[Check] = [
         ("project file", True, f"{workspace.root / 'lagoa.yml'} ({len(workspace.config.sources)} sources)")
@@ -50,16 +51,22 @@ def run_checks(workspace: Workspace) -> list[Check]:
             f"{len(matches)} file(s) match `{source.path}`" if matches else f"no file matches `{source.path}`"
         )
         checks.append((f"source {name}", bool(matches), detail))
-    for extension in EXTENSIONS:
+    s3 = workspace.storage.s3
+    for extension in (*EXTENSIONS, *(S3_EXTENSIONS if s3 else ())):
         try:
             checks.append((f"duckdb extension {extension}", True, str(extension_path(extension))))
         except LagoaError as exc:
             checks.append((f"duckdb extension {extension}", False, str(exc)))
     try:
-        connect().close()
+        connect(s3=s3).close()
         checks.append(("duckdb", True, f"DuckDB {duckdb.__version__}, extensions load"))
     except LagoaError as exc:
         checks.append(("duckdb", False, str(exc)))
+    try:
+        workspace.storage.read_bytes(LAKE_ID)  # reads one small object: the store answers
+        checks.append(("storage", True, workspace.storage.warehouse))
+    except LagoaError as exc:
+        checks.append(("storage", False, str(exc)))
     try:
         tables = workspace.lake.identifiers()
         checks.append(

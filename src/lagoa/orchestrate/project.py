@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from lagoa.core.config.orchestration import Event as NotifyEvent
     from lagoa.core.report import Reporter
     from lagoa.deploy.airflow.dags import AirflowVersion
+    from lagoa.deploy.terraform import TfvarsWritten
     from lagoa.engine import Warehouse
     from lagoa.lake import Lake, TableInfo
     from lagoa.lake.maintenance import ExpireResult, OptimizeResult
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from lagoa.state import StateStore
     from lagoa.storage import Storage
     from lagoa.transform.runner import DbtRun
+    from lagoa.transform.target_profile import ProfileWritten
 
 
 class Project:
@@ -197,8 +199,8 @@ class Project:
         context = StageContext(self.workspace, run_id or new_run_id(datetime.now(UTC)))
         return publish_models(context, models)
 
-    def docs(self) -> Path:
-        """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its folder."""
+    def docs(self) -> str:
+        """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its location."""
         from lagoa.publish.docs import publish_docs
         from lagoa.transform.runner import generate_docs_site
 
@@ -216,6 +218,14 @@ class Project:
         from lagoa.transform.sources import write_sources
 
         return write_sources(self.workspace, dbt_project_dir(self.workspace))
+
+    def dbt_profile(self, target: str, *, out: Path | None = None, default: bool = False) -> ProfileWritten:
+        """Write the dbt target of a distributed engine (``athena``, ``trino``, ``snowflake``,
+        ``redshift``) into a profiles.yml (default: the dbt project's), keeping its other targets;
+        ``default`` makes it the one dbt uses without ``--target``."""
+        from lagoa.transform.target_profile import write_target
+
+        return write_target(self.workspace, target, out=out, default=default)
 
     def docs_server(self, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
         """An HTTP server of the published docs site (call ``serve_forever``); port 0: any free one."""
@@ -247,17 +257,21 @@ class Project:
 
         return load_results(self.storage, run_id)
 
-    def quality_reports(self, run_id: str) -> list[Path]:
-        """The HTML reports of a run's validation results."""
+    def quality_reports(self, run_id: str) -> list[str]:
+        """Where the HTML reports of a run's validation results are."""
         return [
-            self.storage.local_path(p) for p in self.storage.list(f"quality/{run_id}") if p.endswith(".html")
+            self.storage.location(p) for p in self.storage.list(f"quality/{run_id}") if p.endswith(".html")
         ]
 
     def optimize(self, table: str) -> OptimizeResult:
         """Compact a table's files per partition and re-apply its sort or Z-order, in one commit."""
         from lagoa.lake.maintenance import optimize
 
-        return optimize(self.lake, table)
+        con = self.workspace.engine()
+        try:
+            return optimize(self.lake, table, con)
+        finally:
+            con.close()
 
     def expire(self, table: str, older_than: datetime) -> ExpireResult:
         """Expire a table's snapshots older than ``older_than`` (never the current one) and delete
@@ -383,6 +397,16 @@ class Project:
             per=per,
             dry_run=dry_run,
         )
+
+    def deploy_terraform(self, out: Path | None = None) -> TfvarsWritten:
+        """Write ``terraform.tfvars`` for ``deploy/terraform`` from the project's settings
+        (default: ``deploy/terraform/terraform.tfvars`` in the project): names only, never a
+        secret's value (see :mod:`lagoa.deploy.terraform`)."""
+        import os
+
+        from lagoa.deploy.terraform import TFVARS, write_tfvars
+
+        return write_tfvars(self.config, out or self.root / TFVARS, os.environ)
 
     def airflow_home(self, *, port: int = 8080) -> tuple[Path, dict[str, str]]:
         """A local Airflow for this project, no Docker: its environment built from Lagoa's lock

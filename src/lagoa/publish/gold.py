@@ -19,7 +19,6 @@ from lagoa.core.config import PublishSettings
 from lagoa.core.errors import LakeError, SchemaEvolutionError
 from lagoa.core.names import RUN_ID
 from lagoa.core.sql import list_literal, quote_identifier, quote_literal
-from lagoa.engine.connection import connect
 from lagoa.engine.warehouse import warehouse_lock
 from lagoa.lake.maintenance import PARTITIONING, SORT
 from lagoa.lake.partitioning import PartitionField, partition_spec
@@ -58,7 +57,7 @@ def publish(context: StageContext, model: str, settings: PublishSettings) -> Pub
 def _publish_locked(
     workspace: Workspace, model: str, identifier: str, settings: PublishSettings, run_id: str
 ) -> PublishResult:
-    con = connect()  # the model may be a view over silver's iceberg_scan views
+    con = workspace.warehouse.memory()  # the model may be a view over silver's iceberg_scan views
     try:
         con.execute(f"ATTACH {quote_literal(str(workspace.warehouse.path))} AS warehouse (READ_ONLY)")
         con.execute("SET preserve_insertion_order = true")  # files keep the sort order

@@ -7,9 +7,7 @@ Results live in the lake's storage under ``quality/<run id>/<table>__<suite>.jso
 from __future__ import annotations
 
 import html
-import io
 import json
-from pathlib import Path
 
 from lagoa.quality.outcome import ExpectationResult, ValidationResult, ge_document, jsonable, read_document
 from lagoa.storage import Storage
@@ -20,9 +18,9 @@ PREFIX = "quality"
 def save_result(storage: Storage, result: ValidationResult) -> str:
     """Store the result's JSON and HTML page; returns the HTML page's path."""
     base = f"{PREFIX}/{result.run_id}/{_file_name(result.table, result.suite)}"
-    storage.put_file(f"{base}.json", io.BytesIO(json.dumps(ge_document(result), indent=2).encode()))
-    storage.put_file(f"{base}.html", io.BytesIO(render_html(result).encode()))
-    return str(storage.local_path(f"{base}.html"))
+    storage.put_bytes(f"{base}.json", json.dumps(ge_document(result), indent=2).encode())
+    storage.put_bytes(f"{base}.html", render_html(result).encode())
+    return storage.location(f"{base}.html")
 
 
 def _file_name(table: str, suite: str) -> str:
@@ -32,11 +30,11 @@ def _file_name(table: str, suite: str) -> str:
 def run_ids(storage: Storage) -> list[str]:
     """Runs that stored results, oldest first: by the time their files were written (two runs
     can share a second, so the id alone does not order them)."""
-    latest: dict[str, int] = {}
-    for key in storage.list(PREFIX):
-        if key.endswith(".json"):
-            run = Path(key).parts[1]
-            latest[run] = max(latest.get(run, 0), storage.local_path(key).stat().st_mtime_ns)
+    latest: dict[str, float] = {}
+    for location, modified in storage.files_under(storage.location(PREFIX)):
+        if location.endswith(".json"):
+            run = location.rsplit("/", 2)[-2]
+            latest[run] = max(latest.get(run, 0.0), modified)
     return sorted(latest, key=lambda run: (latest[run], run))
 
 
@@ -50,7 +48,7 @@ def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | Non
     if run_id not in runs:  # only a stored run's folder is read, never a path made of the id
         return run_id, []
     keys = [k for k in storage.list(f"{PREFIX}/{run_id}") if k.endswith(".json")]
-    return run_id, [read_document(json.loads(storage.local_path(k).read_text())) for k in keys]
+    return run_id, [read_document(json.loads(storage.read_bytes(k) or b"{}")) for k in keys]
 
 
 def summary_line(result: ExpectationResult) -> str:

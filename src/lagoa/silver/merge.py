@@ -13,7 +13,6 @@ not finish in 10 minutes).
 from __future__ import annotations
 
 import json
-import shutil
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -279,9 +278,9 @@ def _merge(
     try:
         with lake.write(silver, properties=properties) as staged:
             (incoming_rows,) = con.execute(
-                f"COPY ({rows}) TO {quote_literal(str(batch_folder))} (FORMAT parquet, PER_THREAD_OUTPUT true)"
+                f"COPY ({rows}) TO {quote_literal(batch_folder)} (FORMAT parquet, PER_THREAD_OUTPUT true)"
             ).fetchone() or (0,)
-            staged_rows = f"read_parquet({quote_literal(str(batch_folder / '*.parquet'))})"
+            staged_rows = f"read_parquet({quote_literal(batch_folder + '/*.parquet')})"
             key_match = " AND ".join(
                 f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
             )
@@ -303,7 +302,7 @@ def _merge(
             written = write_parquet(con, merged, staged.folder, layout(silver), partitions)
             staged.add, staged.remove = written.files, rewritten
     finally:
-        shutil.rmtree(batch_folder, ignore_errors=True)
+        lake.storage.remove_tree(batch_folder)
     return SilverResult(
         identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings
     )

@@ -204,7 +204,7 @@ def load_bronze(
                     selects.append(rejects_select(relation, columns, lineage))
                 try:
                     for part, select in enumerate(selects):
-                        written = write_parquet(con, select, staged.folder / f"{index}-{part}", files_layout)
+                        written = write_parquet(con, select, f"{staged.folder}/{index}-{part}", files_layout)
                         result.rows += written.rows
                         staged.add += written.files
                 except duckdb.Error as exc:

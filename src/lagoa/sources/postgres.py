@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -294,8 +295,8 @@ class _Targets:
         return cls(
             bronze,
             silver,
-            lake.staging_folder(bronze) / "snapshot.parquet",
-            lake.staging_folder(silver) / "snapshot.parquet",
+            _scratch_file(lake, bronze),
+            _scratch_file(lake, silver),
             {
                 "lagoa_op": "r",
                 "lagoa_lsn": taken.lsn,
@@ -312,11 +313,11 @@ class _Targets:
         Each file moves into the folder its :meth:`Lake.write` stages (deleted if refused)."""
         if rows:
             with lake.write(self.bronze, properties=self.properties) as staged:
-                staged.add.append(_moved(self.bronze_file, staged.folder))
+                staged.add.append(_moved(lake, self.bronze_file, staged.folder))
         with lake.write(self.silver, properties=self.properties) as staged:
             staged.remove = lake.data_files(self.silver)
             if rows:
-                staged.add.append(_moved(self.silver_file, staged.folder))
+                staged.add.append(_moved(lake, self.silver_file, staged.folder))
 
     def discard(self) -> None:
         """Delete the scratch folders, with the files no commit took (a failed copy, or a commit
@@ -325,11 +326,26 @@ class _Targets:
             shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def _moved(path: Path, folder: Path) -> str:
-    """Move a file into ``folder`` (of the same lake table's data folder); returns its new path."""
-    target = folder / path.name
-    os.replace(path, target)
-    return str(target)
+def _scratch_file(lake: Lake, table: Table) -> Path:
+    """A local file to write one copy into: in a staging folder of the table's own data folder
+    (moved into its commit's folder by a rename), or, for a lake on S3, in the local scratch."""
+    if lake.storage.s3 is None:
+        return Path(lake.staging_folder(table)) / "snapshot.parquet"
+    folder = lake.storage.scratch() / f"snapshot-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    return folder / "snapshot.parquet"
+
+
+def _moved(lake: Lake, path: Path, folder: str) -> str:
+    """Move a file into ``folder`` (the commit's staging folder); returns its new location."""
+    target = f"{folder}/{path.name}"
+    if lake.storage.s3 is None:
+        os.replace(path, target)
+    else:
+        with path.open("rb") as stream:
+            lake.storage.put_file(lake.key(target), stream)
+        path.unlink()
+    return target
 
 
 def lake_tables(lake: Lake, table: SourceTable, *, hint: str) -> tuple[Table, Table]:

@@ -13,8 +13,12 @@ import re
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from lagoa.storage.s3 import S3Settings
 
 TEMPORARY = re.compile(r"\..+\.[0-9a-f]{32}\.tmp")
 
@@ -39,8 +43,70 @@ class LocalStorage:
     def warehouse(self) -> str:
         return str(self.root)
 
+    @property
+    def s3(self) -> S3Settings | None:
+        return None
+
     def local_path(self, key: str) -> Path:
         return self.root / key
+
+    def location(self, key: str) -> str:
+        return str(self.root / key) if key not in ("", ".") else str(self.root)
+
+    def scratch(self) -> Path:
+        folder = self.root / ".tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_for(target)
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def put_new(self, key: str, data: bytes) -> bool:
+        """Linked into place only if nothing is there yet, so two writers at once agree."""
+        target = self.root / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = temporary_for(target)
+        try:
+            temporary.write_bytes(data)
+            os.link(temporary, target)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def read_bytes(self, key: str) -> bytes | None:
+        try:
+            return (self.root / key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def modified(self, key: str) -> float:
+        return (self.root / key).stat().st_mtime
+
+    def files_under(self, location: str) -> list[tuple[str, float]]:
+        found = []
+        for path in Path(location).rglob("*"):
+            try:
+                if path.is_file():
+                    found.append((str(path), path.stat().st_mtime))
+            except FileNotFoundError:  # moved or removed meanwhile
+                continue
+        return found
+
+    def remove(self, locations: Iterable[str]) -> None:
+        for location in locations:
+            Path(location).unlink(missing_ok=True)
+
+    def remove_tree(self, location: str) -> None:
+        shutil.rmtree(location, ignore_errors=True)
 
     def put_file(self, key: str, source: BinaryIO) -> int:
         target = self.root / key

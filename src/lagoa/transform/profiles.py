@@ -2,7 +2,9 @@
 
 dbt-duckdb opens the warehouse file, whose bronze/silver/gold views read Iceberg tables with
 ``iceberg_scan``: the profile loads the iceberg extension, which Lagoa installs beforehand from the
-``duckdb-extension-iceberg`` package (dbt-duckdb would otherwise try to download it).
+``duckdb-extension-iceberg`` package (dbt-duckdb would otherwise try to download it). For a lake
+on S3 it also loads httpfs and aws and declares an S3 secret of the AWS credential chain: the
+profile names where the bucket is, never a key.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lagoa.core.errors import ConfigError
-from lagoa.engine.connection import installed
+from lagoa.engine.connection import EXTENSIONS, S3_EXTENSIONS, installed
 from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
@@ -42,17 +44,29 @@ def profile_name(dbt_dir: Path) -> str:
     return name
 
 
-def write_profiles(workspace: Workspace) -> Path:
-    """Write ``profiles.yml`` for the project's dbt project; returns its folder."""
-    dbt_dir = dbt_project_dir(workspace)
-    installed()  # dbt-duckdb loads the avro and iceberg extensions Lagoa installed
+def extensions(workspace: Workspace) -> tuple[str, ...]:
+    """The DuckDB extensions dbt's connection loads: S3's too for a lake on S3."""
+    return (*EXTENSIONS, *(S3_EXTENSIONS if workspace.storage.s3 else ()))
+
+
+def local_output(workspace: Workspace) -> dict[str, Any]:
+    """The target of local runs: dbt-duckdb on the warehouse file."""
     output: dict[str, Any] = {
         "type": "duckdb",
         "path": str(workspace.warehouse.path),
-        "extensions": ["avro", "iceberg"],
+        "extensions": list(extensions(workspace)),
         "threads": workspace.config.dbt.threads,
     }
-    profiles = {profile_name(dbt_dir): {"target": TARGET, "outputs": {TARGET: output}}}
+    if workspace.storage.s3 is not None:
+        output["secrets"] = [workspace.storage.s3.dbt_secret()]
+    return output
+
+
+def write_profiles(workspace: Workspace) -> Path:
+    """Write ``profiles.yml`` for the project's dbt project; returns its folder."""
+    dbt_dir = dbt_project_dir(workspace)
+    installed(extensions(workspace))  # dbt-duckdb loads the extensions Lagoa installed
+    profiles = {profile_name(dbt_dir): {"target": TARGET, "outputs": {TARGET: local_output(workspace)}}}
     folder = workspace.root / ".lagoa" / "dbt"
     folder.mkdir(parents=True, exist_ok=True)
     replace_text(folder / "profiles.yml", yaml.safe_dump(profiles, sort_keys=False))

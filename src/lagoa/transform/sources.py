@@ -1,5 +1,6 @@
 """``lagoa dbt sources``: a dbt sources file for every bronze and silver table Lagoa knows, so
-models read them as ``{{ source('silver', 'erp_orders') }}``."""
+models read them as ``{{ source('silver', 'erp_orders') }}``: schema ``silver`` in the local
+warehouse, and on a distributed engine the catalog's name for it (``targets.source_schema``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import yaml
 from lagoa.core.config import source_tables
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.storage.local import replace_text
+from lagoa.transform.targets import LAYERS, source_schema
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,20 +44,25 @@ def sources(workspace: Workspace) -> dict[str, Any]:
         "sources": [
             {
                 "name": layer,
-                "schema": layer,
+                "schema": source_schema(workspace.config, layer),
                 "description": f"Lagoa's {layer} tables (Iceberg)",
-                "tables": tables,
+                "tables": by_layer[layer],
             }
-            for layer, tables in by_layer.items()
-            if tables
+            for layer in LAYERS
+            if by_layer[layer]
         ],
     }
 
 
-def write_sources(workspace: Workspace, dbt_dir: Path) -> Path:
-    """Write the sources file into the dbt project's first model path."""
+def sources_path(dbt_dir: Path) -> Path:
+    """Where the sources file goes: the dbt project's first model path."""
     data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
     model_paths = data.get("model-paths") or ["models"]
-    path = dbt_dir / str(model_paths[0]) / SOURCES_FILE
+    return dbt_dir / str(model_paths[0]) / SOURCES_FILE
+
+
+def write_sources(workspace: Workspace, dbt_dir: Path) -> Path:
+    """Write the sources file into the dbt project's first model path."""
+    path = sources_path(dbt_dir)
     replace_text(path, HEADER + yaml.safe_dump(sources(workspace), sort_keys=False))
     return path

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from lagoa.core.config.base import IDENTIFIER, Model, partition_fields
+from lagoa.core.config.dbt_targets import DbtTargets
 
 
 class PublishSettings(Model):
@@ -53,3 +54,6 @@ class DbtConfig(Model):
     """Folder of the dbt project (holding dbt_project.yml), relative to the project."""
     threads: int = Field(default=2, ge=1)
     """Models dbt builds at once."""
+    targets: DbtTargets = Field(default_factory=DbtTargets)
+    """Distributed engines the same dbt project runs on (``lagoa dbt profile --target …``): what
+    their profiles cannot derive from the rest of lagoa.yml."""

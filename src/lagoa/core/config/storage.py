@@ -11,21 +11,29 @@ class StorageConfig(Model):
     """Where the lake's files live."""
 
     root: str = ".lagoa/lake"
-    """Folder (relative to the project) or URI holding raw/, bronze/, silver/ and gold/; may use
-    ``${env:NAME}`` (resolved when the file is loaded)."""
+    """Folder (relative to the project), ``file://`` URI or ``s3://bucket/prefix`` holding raw/,
+    bronze/, silver/ and gold/; may use ``${env:NAME}`` (resolved when the file is loaded)."""
+    region: str | None = None
+    """The S3 bucket's region (default: ``AWS_REGION``, then the AWS configuration's)."""
+    endpoint: str | None = None
+    """An S3-compatible server's URL, ``http(s)://host:port`` (default: ``AWS_ENDPOINT_URL_S3``,
+    then ``AWS_ENDPOINT_URL``; none for AWS itself)."""
 
-    @field_validator("root")
+    @field_validator("root", "region", "endpoint")
     @classmethod
-    def _environment(cls, value: str) -> str:
-        return environment_value(value)
+    def _environment(cls, value: str | None) -> str | None:
+        return environment_value(value) if value is not None else None
 
 
 class CatalogConfig(Model):
     """The Iceberg catalog."""
 
     uri: str = "sqlite:///.lagoa/catalog.db"
-    """SQLAlchemy URI of the Iceberg SQL catalog (SQLite, or Postgres: ``postgresql://…``, whose
-    password may be a secret reference); relative SQLite paths are relative to the project."""
+    """The Iceberg catalog: a SQL catalog's SQLAlchemy URI (SQLite, or Postgres:
+    ``postgresql://…``, whose password may be a secret reference; relative SQLite paths are
+    relative to the project), AWS Glue (``glue://<database prefix>?region=…``: the namespaces
+    are the Glue databases ``<prefix>_raw``, ``<prefix>_bronze``, ``<prefix>_silver`` and
+    ``<prefix>_gold``), or an Iceberg REST catalog (``rest+https://host/path``)."""
     name: str = "lagoa"
     """Catalog name recorded in the catalog tables."""
 

@@ -15,6 +15,7 @@ import duckdb
 from lagoa.core.errors import SourceError
 from lagoa.core.names import ERROR_COLUMNS, LSN, RELATION, RUN_ID
 from lagoa.core.sql import quote_identifier, quote_literal
+from lagoa.engine.connection import connect
 from lagoa.lake.mirror import apply_changes
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
@@ -38,7 +39,7 @@ class Applier:
         self.source = source
         self.slot = slot
         self.run_id = run_id
-        self.duck = duckdb.connect()
+        self.duck = connect(extensions=(), s3=workspace.storage.s3)
 
     def close(self) -> None:
         self.duck.close()

@@ -7,22 +7,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lagoa.core.config import PostgresSource
 from lagoa.core.names import LSN, RELATION
 from lagoa.lake.identity import lake_id
-from lagoa.storage.local import replace_text
 
 if TYPE_CHECKING:
     from lagoa.lake.catalog import Lake
+    from lagoa.storage import Storage
     from lagoa.workspace import Workspace
 
 
 @dataclass
 class Ledger:
-    path: Path
+    storage: Storage
+    key: str
     slot: str
     publication: str
     confirmed: int | None = None
@@ -48,18 +48,20 @@ class Ledger:
             "dropped": self.dropped,
             "columns": self.columns,
         }
-        replace_text(self.path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+        self.storage.put_bytes(self.key, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
 
 
 def open_ledger(workspace: Workspace, source: str, config: PostgresSource) -> Ledger:
     """The source's ledger. Its names: ``slot`` and ``publication`` when set, else those recorded
     (a lake keeps the slot it set up), else ``lagoa_<source>`` for a lake that mirrored the
     source before lakes kept ledgers, else ``lagoa_<source>_<lake id>``, unique to this lake."""
-    path = workspace.storage.local_path(f"cdc/{source}.json")
-    if path.is_file():
-        recorded = json.loads(path.read_text(encoding="utf-8"))
+    storage, key = workspace.storage, f"cdc/{source}.json"
+    stored = storage.read_bytes(key)
+    if stored is not None:
+        recorded = json.loads(stored)
         ledger = Ledger(
-            path,
+            storage,
+            key,
             recorded["slot"],
             recorded["publication"],
             recorded["confirmed"],
@@ -67,10 +69,10 @@ def open_ledger(workspace: Workspace, source: str, config: PostgresSource) -> Le
             recorded["columns"],
         )
     elif _mirrored_before_ledgers(workspace.lake, config):
-        ledger = Ledger(path, f"lagoa_{source}", f"lagoa_{source}", inherited=True)
+        ledger = Ledger(storage, key, f"lagoa_{source}", f"lagoa_{source}", inherited=True)
     else:
         own = f"lagoa_{source}_{lake_id(workspace.storage)[:8]}"
-        ledger = Ledger(path, own, own)
+        ledger = Ledger(storage, key, own, own)
     if config.slot is not None and config.slot != ledger.slot:
         ledger.slot, ledger.confirmed, ledger.applied = config.slot, None, ledger.confirmed
     ledger.publication = config.publication or ledger.publication

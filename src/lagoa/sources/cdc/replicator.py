@@ -348,7 +348,7 @@ class Replicator:
         for table in chosen:
             for identifier in (f"silver.{table.name}", f"bronze.{table.name}__changes"):
                 if lake.table(identifier) is not None:
-                    lake.catalog.drop_table(identifier)
+                    lake.drop_table(identifier)
         rows = self._snapshot(chosen)
         for table in chosen:
             self.decoder.track(table)

@@ -1,0 +1,150 @@
+"""Opening the Iceberg catalog a ``catalog.uri`` names: a SQL catalog (SQLite, Postgres), AWS
+Glue, or an Iceberg REST catalog, each through pyiceberg.
+
+Lagoa names its namespaces ``raw``, ``bronze``, ``silver`` and ``gold``. Glue databases are
+account-wide, so there they carry the project's prefix (``shop_bronze``); :class:`Names` maps
+between the two, and nothing outside the lake sees a catalog's own names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlparse
+
+from lagoa.core.errors import ConfigError, LakeError
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+
+    from lagoa.storage.s3 import S3Settings
+
+GLUE = "glue://"
+REST = ("rest+https://", "rest+http://")
+
+
+@dataclass(frozen=True)
+class Names:
+    """Lagoa's namespace ↔ the catalog's: ``bronze`` ↔ ``<prefix>_bronze`` (no prefix: the same)."""
+
+    prefix: str = ""
+
+    def remote(self, identifier: str) -> str:
+        return f"{self.prefix}_{identifier}" if self.prefix else identifier
+
+    def local(self, identifier: str) -> str:
+        if self.prefix and identifier.startswith(f"{self.prefix}_"):
+            return identifier[len(self.prefix) + 1 :]
+        return identifier
+
+
+@dataclass(frozen=True)
+class Opened:
+    catalog: Catalog
+    names: Names
+    sql: bool
+    """A SQL catalog: its commits run in a SQLAlchemy transaction the lease fence can join."""
+
+
+def open_catalog(uri: str, warehouse: str, name: str, s3: S3Settings | None) -> Opened:
+    """The catalog ``uri`` names, writing new tables under ``warehouse``."""
+    io = s3.iceberg_properties() if s3 is not None else {}
+    if uri.startswith(GLUE):
+        return _glue(uri, warehouse, name, io, s3)
+    if uri.startswith(REST):
+        return _rest(uri, warehouse, name, io)
+    if "://" not in uri:
+        raise ConfigError(
+            f"`{uri}` is not a catalog URI",
+            key="catalog.uri",
+            hint="use sqlite:///path, postgresql://…, glue://<database prefix> or rest+https://…",
+        )
+    return Opened(_sql(uri, warehouse, name, io), Names(), sql=True)
+
+
+def _sql(uri: str, warehouse: str, name: str, io: dict[str, str]) -> Catalog:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    for attempt in range(3):
+        try:
+            return SqlCatalog(name, uri=uri, warehouse=warehouse, **io)
+        except Exception as exc:
+            # Another process created the catalog's tables between the check and the CREATE.
+            if "already exists" in str(exc) and attempt < 2:
+                continue
+            raise LakeError(f"cannot open the Iceberg catalog at {uri}: {exc}") from None
+    raise AssertionError("unreachable")
+
+
+def _glue(uri: str, warehouse: str, name: str, io: dict[str, str], s3: S3Settings | None) -> Opened:
+    """``glue://<prefix>?region=…&endpoint=…&catalog_id=…``: Glue in the region given (else the
+    storage's, else the AWS configuration's); ``endpoint`` is for a stand-in server."""
+    import os
+
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    url = urlparse(uri)
+    prefix = url.netloc + url.path.rstrip("/")
+    if not prefix or not prefix.replace("_", "").isalnum() or prefix != prefix.lower():
+        raise ConfigError(
+            f"`{uri}` needs a database prefix of lower-case letters, digits and _",
+            key="catalog.uri",
+            hint="write glue://<prefix>, e.g. glue://shop: the namespaces become Glue databases shop_bronze, …",
+        )
+    if not warehouse.startswith("s3://"):
+        raise ConfigError(
+            "a Glue catalog needs the lake on S3 (Athena and other engines read the tables from there)",
+            key="catalog.uri",
+            hint="set storage.root to s3://bucket/prefix",
+        )
+    query = dict(parse_qsl(url.query))
+    unknown = set(query) - {"region", "endpoint", "catalog_id", "profile"}
+    if unknown:
+        raise ConfigError(f"unknown option `{sorted(unknown)[0]}` in `{uri}`", key="catalog.uri")
+    region = query.get("region") or (s3.region if s3 else None)
+    endpoint = (
+        query.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL_GLUE") or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    properties: dict[str, Any] = {"warehouse": warehouse, **io}
+    if region:
+        properties["glue.region"] = region
+    if endpoint:
+        properties["glue.endpoint"] = endpoint
+    if "catalog_id" in query:
+        properties["glue.id"] = query["catalog_id"]
+    if "profile" in query:
+        properties["glue.profile-name"] = query["profile"]
+    try:
+        catalog = GlueCatalog(name, **properties)
+    except Exception as exc:
+        raise LakeError(f"cannot open the Glue catalog ({uri}): {exc}") from None
+    return Opened(catalog, Names(prefix), sql=False)
+
+
+def _rest(uri: str, warehouse: str, name: str, io: dict[str, str]) -> Opened:
+    """``rest+https://host/path``: an Iceberg REST catalog; its token, if any, from
+    ``LAGOA_REST_TOKEN`` or a ``${…}`` secret in the URI's ``token`` query option."""
+    import os
+
+    from pyiceberg.catalog.rest import RestCatalog
+
+    url = urlparse(uri.removeprefix("rest+"))
+    query = dict(parse_qsl(url.query))
+    properties: dict[str, Any] = {
+        "uri": url._replace(query="").geturl(),
+        "warehouse": query.pop("warehouse", warehouse),
+        **io,
+    }
+    token = query.pop("token", None) or os.environ.get("LAGOA_REST_TOKEN")
+    if token:
+        properties["token"] = token
+    elif "credential" not in query:
+        # Without a token pyiceberg's default (OAuth2) auth still sends `Authorization: Bearer
+        # None`, which a catalog that checks the header (SeaweedFS's) refuses with a 401.
+        properties["auth"] = {"type": "noop"}
+    properties.update(query)
+    try:
+        catalog = RestCatalog(name, **properties)
+    except Exception as exc:
+        raise LakeError(f"cannot open the REST catalog at {properties['uri']}: {exc}") from None
+    return Opened(catalog, Names(), sql=False)
