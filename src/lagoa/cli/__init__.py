@@ -5,11 +5,11 @@ people or as JSON; each command module registers its commands on the group when 
 :mod:`.lake` (init, ingest, tables, query, doctor, optimize, expire), :mod:`.transform` (dbt,
 transform, publish, docs), :mod:`.quality` (validate, quality), :mod:`.runs` (graph, run, runs,
 backfill, scheduler), :mod:`.cdc`, :mod:`.airflow` (export, and what the DAGs run), :mod:`.deploy`
-(MWAA) and :mod:`.shell`. Nothing heavy is imported until a command
+(MWAA), :mod:`.lineage` and :mod:`.shell`. Nothing heavy is imported until a command
 runs, so ``lagoa --help`` and ``lagoa init`` stay fast.
 """
 
-from lagoa.cli import airflow, cdc, deploy, lake, quality, runs, shell, transform
+from lagoa.cli import airflow, cdc, deploy, lake, lineage, quality, runs, shell, transform
 from lagoa.cli.app import main
 
-__all__ = ["airflow", "cdc", "deploy", "lake", "main", "quality", "runs", "shell", "transform"]
+__all__ = ["airflow", "cdc", "deploy", "lake", "lineage", "main", "quality", "runs", "shell", "transform"]

@@ -12,6 +12,7 @@ import click
 from lagoa.cli.app import Session, handle_errors, main, project_command
 from lagoa.cli.output import CsvOutput, HumanOutput, Output
 from lagoa.cli.signals import EXIT_CANCELLED, stop_on_signal
+from lagoa.core.config.orchestration import INGEST_RUNS
 
 
 @main.command()
@@ -35,6 +36,7 @@ def ingest(sources: tuple[str, ...], session: Session, out: Output) -> None:
         out.ingest_progress() as progress,
     ):
         summary = project.ingest(list(sources) or None, progress, cancel=cancel)
+    project.push_metrics(INGEST_RUNS)
     out.ingest_summary(summary)
     if summary.cancelled:
         sys.exit(EXIT_CANCELLED)

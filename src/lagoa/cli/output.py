@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.ingest import IngestSummary
     from lagoa.orchestrate.mwaa import MwaaDeploy
+    from lagoa.orchestrate.observe.lineage import TableLineage
     from lagoa.orchestrate.runs import RunResult
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
@@ -169,6 +170,20 @@ class Output(ABC):
             click.secho(f"warning: {warning}", fg="yellow", err=True)
 
     # Results that are one table in both forms.
+
+    def lineage(self, result: TableLineage, *, upstream: bool, columns: bool) -> None:
+        if columns:
+            self.table(
+                f"columns of {result.table}",
+                ["column", "from table", "from column"],
+                [(c, t, f) for c, inputs in sorted(result.columns.items()) for t, f in inputs],
+            )
+            return
+        self.table(
+            f"{'upstream' if upstream else 'downstream'} of {result.table}",
+            ["from", "job", "to"],
+            list(result.edges),
+        )
 
     def tables(self, infos: list[TableInfo]) -> None:
         self.table(

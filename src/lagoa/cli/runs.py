@@ -103,6 +103,7 @@ def run_start(
     with stop_on_signal() as cancel:
         options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
         result = project.run(list(names), interval=interval, options=options)
+    project.push_metrics(result.pipeline)
     _finish(result, out)
 
 
@@ -139,6 +140,7 @@ def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Outp
     with stop_on_signal() as cancel:
         options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
         result = project.retry(run_id, options)
+    project.push_metrics(result.pipeline)
     _finish(result, out)
 
 
@@ -239,6 +241,9 @@ def scheduler(once: bool, poll: float, session: Session) -> None:
     runner = project.scheduler(
         stop=stop, events=out.run_events(), reporter=out.scheduler_reporter(), poll=poll
     )
+    address = project.serve_metrics()
+    if address is not None:
+        report(f"metrics at http://{address[0]}:{address[1]}/metrics")
     if once:
         runner.run_once()
     else:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lagoa.core.config import ProjectConfig
 from lagoa.core.config.secrets import SECRET_PATTERN
+from lagoa.core.config.storage import GlueUri
 from lagoa.core.errors import DeployError
 from lagoa.deploy.mwaa.package import DEFAULT_MWAA_VERSION
 
@@ -58,11 +59,10 @@ def tfvars(config: ProjectConfig, environ: Mapping[str, str]) -> tuple[dict[str,
         notes.append(
             f"the project name `{config.name}` is written as `{project}` (letters, digits, _ and - only)"
         )
-    glue = urllib.parse.urlsplit(config.catalog.uri) if config.catalog.uri.startswith("glue://") else None
-    glue_query = dict(urllib.parse.parse_qsl(glue.query)) if glue is not None else {}
+    glue = config.catalog.glue
     region = (
         config.storage.region
-        or glue_query.get("region")
+        or (glue.options.get("region") if glue else None)
         or environ.get("AWS_REGION")
         or environ.get("AWS_DEFAULT_REGION")
     )
@@ -204,12 +204,12 @@ def _lake(config: ProjectConfig, project: str, notes: list[str]) -> tuple[str, s
     return bucket, "lake"
 
 
-def _glue_prefix(glue: urllib.parse.SplitResult | None, project: str, region: str, notes: list[str]) -> str:
-    if glue is not None and GLUE_PREFIX.match(glue.netloc):
-        return glue.netloc
+def _glue_prefix(glue: GlueUri | None, project: str, region: str, notes: list[str]) -> str:
+    if glue is not None and GLUE_PREFIX.match(glue.prefix):
+        return glue.prefix
     prefix = _name(project.lower(), "[^a-z0-9_]", "_", 200, first="[a-z]")
     why = (
-        f"catalog.uri's prefix `{glue.netloc}` is no Glue database prefix Athena reads (lowercase "
+        f"catalog.uri's prefix `{glue.prefix}` is no Glue database prefix Athena reads (lowercase "
         "letters, digits, _)"
         if glue is not None
         else "catalog.uri is not a Glue catalog"

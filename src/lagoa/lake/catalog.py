@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from lagoa.core.errors import CommitConflictError, LakeError, LeaseError
 from lagoa.core.names import BATCHES
 from lagoa.lake.catalogs import open_catalog
+from lagoa.lake.commits import record
 from lagoa.lake.fence import check_fence, guard
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class Lake:
         self.catalog: Catalog = opened.catalog
         self._names = opened.names
         self._sql = opened.sql
+        self._places_tables = opened.places_tables
         if self._sql:
             guard(self.catalog.engine)  # type: ignore[attr-defined]  # a run that lost its lease commits nothing
         existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
@@ -109,7 +111,8 @@ class Lake:
         same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""
         remote = self._names.remote(namespace)
         try:
-            properties = {} if self._sql else {"location": self._location(namespace)}
+            own = not (self._sql or self._places_tables)
+            properties = {"location": self._location(namespace)} if own else {}
             self.catalog.create_namespace_if_not_exists(remote, properties)
         except Exception as exc:
             if (remote,) not in self.catalog.list_namespaces():
@@ -164,7 +167,7 @@ class Lake:
         return self.catalog.create_table_if_not_exists(
             self._names.remote(identifier),
             schema=schema,
-            location=self._location(identifier),
+            location=None if self._places_tables else self._location(identifier),
             partition_spec=spec or UNPARTITIONED_PARTITION_SPEC,
             properties={
                 "format-version": "2",
@@ -307,7 +310,15 @@ class Lake:
                     check_fence()
         except CommitFailedException as exc:
             raise CommitConflictError(f"commit to `{name}` failed: {exc}") from None
-        return table.refresh()
+        table = table.refresh()
+        snapshot = table.current_snapshot()
+        added = (
+            snapshot.summary.additional_properties.get("added-records")
+            if snapshot and snapshot.summary
+            else None
+        )
+        record(name, int(added or 0))
+        return table
 
     def committed(self, table: Table | None, key: str = BATCHES) -> set[str]:
         """Every value Lagoa recorded under ``key`` in the table's snapshot summaries."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlparse
 
+from lagoa.core.config.storage import GLUE, GlueUri
 from lagoa.core.errors import ConfigError, LakeError
 
 if TYPE_CHECKING:
@@ -19,7 +20,6 @@ if TYPE_CHECKING:
 
     from lagoa.storage.s3 import S3Settings
 
-GLUE = "glue://"
 REST = ("rest+https://", "rest+http://")
 
 
@@ -44,6 +44,9 @@ class Opened:
     names: Names
     sql: bool
     """A SQL catalog: its commits run in a SQLAlchemy transaction the lease fence can join."""
+    places_tables: bool = False
+    """The catalog decides where each table's files go (a REST catalog over S3 Tables accepts
+    no other place); otherwise Lagoa puts them under ``<root>/<namespace>/<table>``."""
 
 
 def open_catalog(uri: str, warehouse: str, name: str, s3: S3Settings | None) -> Opened:
@@ -83,8 +86,9 @@ def _glue(uri: str, warehouse: str, name: str, io: dict[str, str], s3: S3Setting
 
     from pyiceberg.catalog.glue import GlueCatalog
 
-    url = urlparse(uri)
-    prefix = url.netloc + url.path.rstrip("/")
+    glue = GlueUri.parse(uri)
+    assert glue is not None
+    prefix = glue.prefix
     if not prefix or not prefix.replace("_", "").isalnum() or prefix != prefix.lower():
         raise ConfigError(
             f"`{uri}` needs a database prefix of lower-case letters, digits and _",
@@ -97,7 +101,7 @@ def _glue(uri: str, warehouse: str, name: str, io: dict[str, str], s3: S3Setting
             key="catalog.uri",
             hint="set storage.root to s3://bucket/prefix",
         )
-    query = dict(parse_qsl(url.query))
+    query = glue.options
     unknown = set(query) - {"region", "endpoint", "catalog_id", "profile"}
     if unknown:
         raise ConfigError(f"unknown option `{sorted(unknown)[0]}` in `{uri}`", key="catalog.uri")
@@ -147,4 +151,4 @@ def _rest(uri: str, warehouse: str, name: str, io: dict[str, str]) -> Opened:
         catalog = RestCatalog(name, **properties)
     except Exception as exc:
         raise LakeError(f"cannot open the REST catalog at {properties['uri']}: {exc}") from None
-    return Opened(catalog, Names(), sql=False)
+    return Opened(catalog, Names(), sql=False, places_tables=True)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.graph import Graph
     from lagoa.orchestrate.ingest import IngestSummary
     from lagoa.orchestrate.mwaa import MwaaDeploy
+    from lagoa.orchestrate.observe.lineage import TableLineage
     from lagoa.orchestrate.runs import RunOptions, RunResult
     from lagoa.orchestrate.scheduler import Scheduler
     from lagoa.publish.dataset import DatasetResult
@@ -364,6 +365,19 @@ class Project:
             self.workspace, self.state, stop=stop, events=events, reporter=reporter, poll=poll, clock=clock
         )
 
+    def serve_metrics(self) -> tuple[str, int] | None:
+        """Serve the process's Prometheus metrics at ``/metrics`` on ``observe.metrics`` (from a
+        background thread); the host and port, or None when no port is set."""
+        from lagoa.orchestrate.observe.process import serve
+
+        return serve(self.workspace)
+
+    def push_metrics(self, pipeline: str) -> None:
+        """Push the process's metrics to ``observe.pushgateway``, if set, grouped by ``pipeline``."""
+        from lagoa.orchestrate.observe.process import push
+
+        push(self.workspace, pipeline)
+
     def airflow_export(
         self, out: Path, *, version: AirflowVersion = "3", per: Per = "pipeline"
     ) -> list[Path]:
@@ -493,6 +507,13 @@ class Project:
         name, config = self.cdc_source(source)
         run_id = f"cdc-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
         return Replicator(self.workspace, name, config, run_id=run_id, reporter=reporter)
+
+    def lineage(self, table: str, *, upstream: bool = True) -> TableLineage:
+        """What ``table`` is made from (or, not ``upstream``, goes into) and its columns'
+        lineage, from the lineage events the project's runs kept in its storage."""
+        from lagoa.orchestrate.observe.lineage import kept_events, lineage_of
+
+        return lineage_of(kept_events(self.workspace), table, upstream=upstream)
 
     def tables(self) -> list[TableInfo]:
         found = (self.lake.table(identifier) for identifier in self.lake.identifiers())

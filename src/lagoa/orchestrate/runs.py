@@ -21,6 +21,8 @@ from lagoa.orchestrate.build import new_run_id
 from lagoa.orchestrate.executor import EventStream, Outcome, RetryPolicy, execute, record_to
 from lagoa.orchestrate.graph import Graph, Task, project_graph
 from lagoa.orchestrate.notify import RunContext, subscriber
+from lagoa.orchestrate.observe.lineage import subscriber as lineage_subscriber
+from lagoa.orchestrate.observe.process import observer
 from lagoa.orchestrate.sla import SlaWatch
 from lagoa.orchestrate.tasks import ProjectTasks
 
@@ -304,6 +306,10 @@ def _execute(
     )
     for notifier in workspace.config.notifications:
         stream.subscribe(subscriber(notifier, context))
+    stream.subscribe(observer(workspace, pipeline, context.interval))
+    lineage = lineage_subscriber(workspace, graph, pipeline, run_id, context.interval)
+    if lineage is not None:
+        stream.subscribe(lineage)
     slas = {d: c.sla for d, c in workspace.config.domains.items() if c.sla and d in domains}
     pipelines = workspace.config.pipelines
     pipeline_sla = pipelines[pipeline].sla if pipeline in pipelines else None

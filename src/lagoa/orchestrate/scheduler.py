@@ -17,6 +17,7 @@ from lagoa.core.errors import LagoaError, LeaseError
 from lagoa.core.report import Reporter, SilentReporter
 from lagoa.core.time import Interval
 from lagoa.orchestrate.executor import EventStream
+from lagoa.orchestrate.observe.process import heartbeat
 from lagoa.orchestrate.runs import RunOptions, RunResult, run, unit_for
 from lagoa.orchestrate.schedule import due, next_tick
 
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 SLICE = 0.2
 """Seconds the main thread waits at a time: a signal delivered to another thread only runs its
 Python handler once the main thread wakes."""
+HEARTBEAT = 5.0
+"""Seconds between heartbeats of the loop (Airflow's ``scheduler_heartbeat`` beats as often)."""
 
 
 class Scheduler:
@@ -87,10 +90,14 @@ class Scheduler:
         if not self.workspace.config.scheduled():
             self.reporter.stage("", "no pipeline or domain has a `schedule`: nothing to do")
             return
+        beat = time.monotonic()
         while not self.stop.is_set():
             self._start_due()
             until = time.monotonic() + self._sleep()
             while not self.stop.is_set() and time.monotonic() < until:
+                if time.monotonic() >= beat:
+                    heartbeat(self.workspace)
+                    beat = time.monotonic() + HEARTBEAT
                 self.stop.wait(SLICE)
         self.reporter.stage("", "stopping: no new runs; waiting for running tasks to finish")
         self._join()

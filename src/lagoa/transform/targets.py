@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlparse
 
 from lagoa.core.config import PROJECT_FILE, SECRET_PATTERN, ProjectConfig
 from lagoa.core.config.dbt_targets import Layer, TargetConfig
@@ -39,14 +38,11 @@ class Lakehouse:
 
     @classmethod
     def of(cls, config: ProjectConfig) -> Lakehouse:
-        prefix, region = None, None
-        uri = urlparse(config.catalog.uri)
-        if uri.scheme == "glue":  # the convention of the Glue catalog: glue://<prefix>?region=…
-            prefix = uri.netloc + uri.path.rstrip("/")
-            region = dict(parse_qsl(uri.query)).get("region")
+        glue = config.catalog.glue
+        prefix = glue.prefix if glue else None
         region = (
             config.storage.region
-            or region
+            or (glue.options.get("region") if glue else None)
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
         )

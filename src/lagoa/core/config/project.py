@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from lagoa.core.config.base import Model, did_you_mean, environment_value, table_name
+from lagoa.core.config.observe import ObserveConfig
 from lagoa.core.config.orchestration import (
     INGEST_RUNS,
     RESERVED_PIPELINE_NAMES,
@@ -47,6 +48,8 @@ class ProjectConfig(Model):
     orchestration: OrchestrationConfig = Field(default_factory=OrchestrationConfig)
     notifications: list[Notifier] = Field(default_factory=list)
     """Slack, webhook or e-mail notifiers for run and task events."""
+    observe: ObserveConfig = Field(default_factory=ObserveConfig)
+    """Metrics, StatsD, OpenLineage and log format."""
 
     @field_validator("warehouse")
     @classmethod

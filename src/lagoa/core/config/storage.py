@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlparse
+
 from pydantic import field_validator
 
 from lagoa.core.config.base import Model, environment_value
@@ -25,6 +28,30 @@ class StorageConfig(Model):
         return environment_value(value) if value is not None else None
 
 
+GLUE = "glue://"
+
+
+@dataclass(frozen=True)
+class GlueUri:
+    """What a ``glue://<prefix>?region=…&…`` catalog URI says."""
+
+    prefix: str
+    """The Glue databases' prefix: Lagoa's namespace ``bronze`` is the database ``<prefix>_bronze``."""
+    options: dict[str, str] = field(default_factory=dict)
+    """``region``, ``endpoint``, ``catalog_id``, ``profile``."""
+
+    @classmethod
+    def parse(cls, uri: str) -> GlueUri | None:
+        """The URI's parts, or None when it names no Glue catalog."""
+        if not uri.startswith(GLUE):
+            return None
+        url = urlparse(uri)
+        return cls(url.netloc + url.path.rstrip("/"), dict(parse_qsl(url.query)))
+
+    def database(self, namespace: str) -> str:
+        return f"{self.prefix}_{namespace}"
+
+
 class CatalogConfig(Model):
     """The Iceberg catalog."""
 
@@ -36,6 +63,11 @@ class CatalogConfig(Model):
     ``<prefix>_gold``), or an Iceberg REST catalog (``rest+https://host/path``)."""
     name: str = "lagoa"
     """Catalog name recorded in the catalog tables."""
+
+    @property
+    def glue(self) -> GlueUri | None:
+        """The Glue catalog this names, if it names one."""
+        return GlueUri.parse(self.uri)
 
 
 class StateConfig(Model):

@@ -1,0 +1,1 @@
+"""Observability of runs: metrics, StatsD and lineage, each a subscriber of a run's events."""
