@@ -74,3 +74,14 @@ def copy_example(name: str, folder: Path, *, skip: tuple[str, ...] = ()) -> Path
         EXAMPLES / name, folder, ignore=shutil.ignore_patterns(".lagoa", "_lagoa_sources.yml", *skip)
     )
     return folder
+
+
+def lake_rows(project: Project, table: str) -> list[tuple[object, ...]]:
+    """A table's rows, sorted, without the columns saying when and by which run each was written
+    (they differ between two runs building the same lake; nothing else may)."""
+    columns, _ = project.query(f"select * from {table} limit 0")
+    kept = [
+        c for c in columns if not (c.startswith("_lagoa") and (c.endswith("_at") or c == "_lagoa_run_id"))
+    ]
+    listed = ", ".join(f'"{c}"' for c in kept)
+    return project.query(f"select {listed} from {table} order by all")[1]

@@ -25,7 +25,7 @@ from lagoa.orchestrate.project import Project
 from lagoa.orchestrate.runs import default_interval
 from lagoa.orchestrate.schedule import ticks
 from tests.aws import REGION, moto_server, point_at
-from tests.conftest import copy_example
+from tests.conftest import copy_example, lake_rows
 
 BUILD = Path(__file__).parents[1] / "build"
 DAG_TIMEOUT = 900
@@ -116,16 +116,6 @@ with create_session() as session:
 """
 
 
-def _rows(project: Project, table: str) -> list[tuple[object, ...]]:
-    columns, _ = project.query(f"select * from {table} limit 0")
-    # When and by which run a row was written differ between the two runs; nothing else may.
-    kept = [
-        c for c in columns if not (c.startswith("_lagoa") and (c.endswith("_at") or c == "_lagoa_run_id"))
-    ]
-    listed = ", ".join(f'"{c}"' for c in kept)
-    return project.query(f"select {listed} from {table} order by all")[1]
-
-
 @pytest.mark.parametrize("lake", ["local", "s3"])
 def test_the_retail_dags_load_run_on_airflow_and_build_the_gold_of_the_embedded_run(
     airflow: Airflow, tmp_path: Path, lake: str, monkeypatch: pytest.MonkeyPatch
@@ -183,7 +173,7 @@ def _retail_on_airflow(airflow: Airflow, folder: Path, embedded: Project) -> Non
     assert sorted(t.identifier for t in project.tables() if t.identifier.startswith("gold.")) == gold
     silver = sorted(t.identifier for t in embedded.tables() if t.identifier.startswith("silver."))
     for table in gold + silver:
-        assert _rows(project, table) == _rows(embedded, table), table
+        assert lake_rows(project, table) == lake_rows(embedded, table), table
     # Every commit of the Airflow run carries its Lagoa run id, as the embedded run's do.
     orders = project.lake.table("silver.erp_orders")
     assert project.lake.latest(orders, "lagoa.run-id") == run.run_id

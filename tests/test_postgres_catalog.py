@@ -16,7 +16,7 @@ import pytest
 
 from lagoa.core.time import Interval
 from lagoa.orchestrate.project import Project
-from tests.conftest import copy_example
+from tests.conftest import copy_example, lake_rows
 from tests.postgres import postgres_server
 
 DAY = Interval(datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))
@@ -39,14 +39,6 @@ def _database(server: str, name: str) -> str:
         con.execute(f'ALTER DATABASE "{name}" OWNER TO lagoa_catalog')
     query = urllib.parse.urlsplit(server).query
     return f"postgresql://lagoa_catalog:${{env:CATALOG_PASSWORD}}@/{name}?{query}"
-
-
-def _rows(project: Project, table: str) -> list[tuple[object, ...]]:
-    columns, _ = project.query(f"select * from {table} limit 0")
-    kept = [
-        c for c in columns if not (c.startswith("_lagoa") and (c.endswith("_at") or c == "_lagoa_run_id"))
-    ]
-    return project.query(f"select {', '.join(kept)} from {table} order by all")[1]
 
 
 def test_the_retail_pipeline_on_a_postgres_catalog_and_history_builds_the_same_lake(
@@ -76,7 +68,7 @@ def test_the_retail_pipeline_on_a_postgres_catalog_and_history_builds_the_same_l
         tables = sorted(t.identifier for t in local.tables())
         assert sorted(t.identifier for t in on_postgres.tables()) == tables
         for table in tables:
-            assert _rows(on_postgres, table) == _rows(local, table), table
+            assert lake_rows(on_postgres, table) == lake_rows(local, table), table
     finally:
         on_postgres.close()
 

@@ -23,7 +23,7 @@ from lagoa.lake.catalogs import open_catalog
 from lagoa.orchestrate.project import Project
 from lagoa.storage.s3 import S3Settings, S3Storage
 from tests.aws import point_at
-from tests.conftest import copy_example
+from tests.conftest import copy_example, lake_rows
 from tests.rest_catalog import BUCKET, RestCatalog, rest_catalog
 
 if TYPE_CHECKING:
@@ -103,14 +103,6 @@ def test_a_rest_catalog_without_a_token_is_sent_no_authorization() -> None:
         assert open_server.get(f"/v1/{BUCKET}/namespaces")["namespaces"] == [["bronze"]]
 
 
-def _rows(project: Project, table: str) -> list[tuple[object, ...]]:
-    columns, _ = project.query(f"select * from {table} limit 0")
-    kept = [
-        c for c in columns if not (c.startswith("_lagoa") and (c.endswith("_at") or c == "_lagoa_run_id"))
-    ]
-    return project.query(f"select {', '.join(kept)} from {table} order by all")[1]
-
-
 def test_the_retail_pipeline_on_a_rest_catalog_builds_the_same_lake(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,7 +119,7 @@ def test_the_retail_pipeline_on_a_rest_catalog_builds_the_same_lake(
 def _retail_on(server: RestCatalog, tmp_path: Path) -> None:
     import boto3
 
-    boto3.client("s3", region_name=server.region).create_bucket(Bucket="lake")
+    boto3.session.Session().client("s3", region_name=server.region).create_bucket(Bucket="lake")
     folder = copy_example("retail_lakehouse", tmp_path / "rest")
     config = (folder / "lagoa.yml").read_text()
     (folder / "lagoa.yml").write_text(
@@ -149,7 +141,7 @@ def _retail_on(server: RestCatalog, tmp_path: Path) -> None:
     tables = sorted(t.identifier for t in local.tables())
     assert sorted(t.identifier for t in on_rest.tables()) == tables
     for table in tables:
-        assert _rows(on_rest, table) == _rows(local, table), table
+        assert lake_rows(on_rest, table) == lake_rows(local, table), table
     for namespace in NAMESPACES:
         listed = server.get(f"/v1/{BUCKET}/namespaces/{namespace}/tables")["identifiers"]
         assert sorted(f"{namespace}.{t['name']}" for t in listed) == [

@@ -97,10 +97,18 @@ def test_concurrent_runs_wait_or_are_refused_and_a_dead_lease_is_recovered(tmp_p
     assert runs[0]["started_at"] >= runs[1]["ended_at"]  # the waiting run started after the first ended
 
     # A run killed mid-way leaves its lease; the next run takes it over once it is stale.
-    killed = start(tmp_path, "refuse.yml")
-    wait_for_lease(tmp_path)
-    killed.send_signal(signal.SIGKILL)
-    killed.communicate()
+    while True:  # a run that ends before the kill lands (a fast machine) is tried again
+        killed = start(tmp_path, "refuse.yml")
+        wait_for_lease(tmp_path)
+        # The lease is taken just before the run is recorded: kill it once it is recorded.
+        deadline = time.monotonic() + 60
+        while not any(r["state"] == "running" for r in store.runs()) and killed.poll() is None:
+            assert time.monotonic() < deadline, "the run was never recorded"
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate()
+        if killed.returncode == -signal.SIGKILL:
+            break
     assert store.leases("all"), "the killed run's lease should still be there"
     began = time.monotonic()
     after = subprocess.run([*LAGOA, "run", "-p", str(tmp_path / "wait.yml")], capture_output=True, text=True)

@@ -22,8 +22,9 @@ import pytest
 from lagoa.core.time import Interval
 from lagoa.orchestrate.project import Project
 from tests.aws import REGION, moto_server, point_at
-from tests.conftest import copy_example
-from tests.test_crash_safety import kill_partway
+from tests.conftest import copy_example, lake_rows
+from tests.test_crash_safety import CONFIG, fingerprint, kill_partway
+from tests.test_run_processes import generate_orders
 
 DAY = Interval(datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 2, tzinfo=UTC))
 BUCKET = "lake"
@@ -89,14 +90,6 @@ def _lagoa(*args: str, project: Path, timeout: float = 900) -> subprocess.Comple
     )
 
 
-def _rows(project: Project, table: str) -> list[tuple[object, ...]]:
-    columns, _ = project.query(f"select * from {table} limit 0")
-    kept = [
-        c for c in columns if not (c.startswith("_lagoa") and (c.endswith("_at") or c == "_lagoa_run_id"))
-    ]
-    return project.query(f"select {', '.join(kept)} from {table} order by all")[1]
-
-
 def _objects(prefix: str) -> dict[str, bytes]:
     import boto3
 
@@ -135,7 +128,7 @@ def test_the_retail_pipeline_on_s3_and_glue_builds_the_lake_every_engine_reads(
     tables = sorted(t.identifier for t in local.tables())
     assert sorted(t.identifier for t in on_s3.tables()) == tables
     for table in tables:
-        assert _rows(on_s3, table) == _rows(local, table), table
+        assert lake_rows(on_s3, table) == lake_rows(local, table), table
     gold = [t for t in tables if t.startswith("gold.")]
     assert gold, "the retail pipeline publishes gold tables"
 
@@ -192,59 +185,22 @@ def test_the_retail_pipeline_on_s3_and_glue_builds_the_lake_every_engine_reads(
     assert not [p for p in folder.rglob("*") if p.is_file() and TOKEN.encode() in p.read_bytes()]
 
 
-GENERATOR = Path(__file__).parents[1] / "examples" / "retail_lakehouse" / "generate.py"
-CRASH = """\
-name: crash
-sources:
-  erp_orders:
-    format: csv
-    path: samples/erp_orders*.csv
-    primary_key: [order_id]
-    ordering: updated_at
-    partition_by: ["day(order_ts)"]
-    columns: {order_id: long, quantity: long, unit_price: double, order_ts: timestamp, updated_at: timestamp}
-"""
-FINGERPRINT = {
-    "bronze": "select count(*), sum(hash(order_id, updated_at)) from bronze.erp_orders",
-    "silver": "select count(*), sum(hash(order_id, updated_at, status)) from silver.erp_orders",
-    "quarantine": "select count(*), count(distinct _lagoa_raw) from silver.erp_orders__quarantine",
-}
-
-
 def _ingest(project: Path) -> list[str]:
     return [sys.executable, "-m", "lagoa", "ingest", "-p", str(project)]
-
-
-def _fingerprint(project: Path) -> dict[str, Any]:
-    loaded = Project.load(project)
-    return {name: tuple(loaded.query(sql)[1][0]) for name, sql in FINGERPRINT.items()}
 
 
 @pytest.mark.slow
 def test_a_kill_during_an_s3_ingest_then_a_rerun_ends_exact(aws: str, tmp_path: Path) -> None:
     template = tmp_path / "template"
     template.mkdir()
-    (template / "lagoa.yml").write_text(CRASH)
-    subprocess.run(
-        [
-            sys.executable,
-            str(GENERATOR),
-            "--rows",
-            "300000",
-            "--only",
-            "erp_orders",
-            "--out",
-            str(template / "samples"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    (template / "lagoa.yml").write_text(CONFIG)
+    generate_orders(template)
     reference = _on_s3(shutil.copytree(template, tmp_path / "reference"), "reference")
     started = time.monotonic()
     first = _lagoa("ingest", project=reference)
     assert first.returncode == 0, first.stderr[-3000:]
     duration = time.monotonic() - started
-    expected = _fingerprint(reference)
+    expected = fingerprint(reference)
     with (template / "samples" / "erp_orders.csv").open("rb") as data:
         assert expected["bronze"][0] == sum(1 for _ in data) - 1
     killed = 0
@@ -258,9 +214,9 @@ def test_a_kill_during_an_s3_ingest_then_a_rerun_ends_exact(aws: str, tmp_path: 
         killed += was_killed
         again = _lagoa("ingest", project=project)
         assert again.returncode == 0, again.stderr[-3000:]
-        assert _fingerprint(project) == expected, f"after a kill at {fraction:.0%} of the run"
+        assert fingerprint(project) == expected, f"after a kill at {fraction:.0%} of the run"
         assert _lagoa("ingest", project=project).returncode == 0  # a further run is a no-op
-        assert _fingerprint(project) == expected
+        assert fingerprint(project) == expected
     assert killed == 3
 
 

@@ -89,7 +89,9 @@ class S3Settings:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        # A session of its own: boto3's default session keeps the credentials it found first,
+        # and a process may open several lakes (with other credentials) one after another.
+        return boto3.session.Session().client(
             "s3",
             region_name=self.region,
             endpoint_url=self.endpoint,
