@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,19 +51,25 @@ def generate(rows: int) -> Path:
     csv = folder / "erp_orders.csv"
     if not csv.exists():
         print(f"generating {rows:,} orders …", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                str(GENERATOR),
-                "--rows",
-                str(rows),
-                "--only",
-                "erp_orders",
-                "--out",
-                str(folder),
-            ],
-            check=True,
-        )
+        DATA.mkdir(exist_ok=True)
+        # Generated aside and renamed into place: a benchmark running beside this one (or after a
+        # killed one) sees the whole file or none.
+        with tempfile.TemporaryDirectory(dir=DATA) as scratch:
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(GENERATOR),
+                    "--rows",
+                    str(rows),
+                    "--only",
+                    "erp_orders",
+                    "--out",
+                    scratch,
+                ],
+                check=True,
+            )
+            folder.mkdir(exist_ok=True)
+            (Path(scratch) / "erp_orders.csv").replace(csv)
     return csv
 
 

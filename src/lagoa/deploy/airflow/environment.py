@@ -8,6 +8,7 @@ Airflow's constraints file cannot be downloaded here; the lock is what ``pip fre
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -38,6 +39,14 @@ def ensure_environment(folder: Path, version: str = AIRFLOW_VERSION, *, python: 
     """A virtual environment in ``folder`` with Airflow ``version`` as locked, built when missing
     or built from another lock; returns its ``bin`` folder."""
     lock = lock_file(version)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Two processes asking for the same environment (parallel tests, two deploys) build it once.
+    with open(folder.parent / f".{folder.name}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _built(folder, lock, python)
+
+
+def _built(folder: Path, lock: Path, python: str | None) -> Path:
     bin_dir = folder / "bin"
     stamp = folder / STAMP
     if stamp.is_file() and stamp.read_text().strip() == _digest(lock) and (bin_dir / "airflow").exists():
@@ -47,7 +56,10 @@ def ensure_environment(folder: Path, version: str = AIRFLOW_VERSION, *, python: 
     base = python or str(getattr(sys, "_base_executable", sys.executable))
     _run([base, "-m", "venv", str(folder)], "create the environment")
     pip = [str(bin_dir / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run([*pip, "--no-deps", "-r", str(lock)], f"install Apache Airflow {version} from {lock.name}")
+    _run(
+        [*pip, "--no-deps", "-r", str(lock)],
+        f"install Apache Airflow {lock.stem.removeprefix('airflow-')} from {lock.name}",
+    )
     stamp.write_text(_digest(lock) + "\n")
     return bin_dir
 
