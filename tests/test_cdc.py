@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.core.report import SilentReporter
@@ -577,6 +579,54 @@ def test_follow_stops_cleanly_on_sigterm(tmp_path: Path, database: str) -> None:
     assert "SIGTERM: stopping after this flush" in err
     assert "applied 1 change(s) from 1 transaction(s)" in out
     assert Project.load(tmp_path).query("SELECT owner FROM silver.accounts WHERE id = 777")[1] == [("late",)]
+
+
+def test_follow_serves_the_slots_lag_and_position_as_metrics(tmp_path: Path, database: str) -> None:
+    cdc_project(tmp_path, database, extra="observe:\n  metrics: {port: 0}")
+    process = subprocess.Popen(
+        [*LAGOA, "cdc", "run", "--follow", "-p", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = None
+    try:
+        for line in process.stdout:
+            if "metrics at " in line:
+                url = line.split("metrics at ", 1)[1].strip()
+            if "following slot" in line:
+                break
+        assert url is not None, "no metrics address printed"
+        with psycopg.connect(database, autocommit=True) as con:
+            con.execute("INSERT INTO accounts VALUES (778, 'metered', 1, true, now(), NULL)")
+            written = con.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()
+        assert written is not None
+        deadline = time.monotonic() + 60
+        while True:  # the slot confirms the insert once its flush committed
+            samples = {
+                s.name: s.value
+                for family in text_string_to_metric_families(
+                    urllib.request.urlopen(url, timeout=10).read().decode()
+                )
+                for s in family.samples
+                if s.labels.get("source") == "app"
+            }
+            if samples.get("lagoa_cdc_confirmed_lsn", 0) >= int(written[0]):
+                break
+            assert time.monotonic() < deadline, f"the slot's position never passed the insert: {samples}"
+            time.sleep(0.2)
+        assert samples["lagoa_cdc_up"] == 1
+        assert samples["lagoa_cdc_lag_bytes"] >= 0 and samples["lagoa_cdc_retained_wal_bytes"] > 0
+        with psycopg.connect(database, autocommit=True) as con:
+            slot = con.execute(
+                "SELECT pg_current_wal_lsn() - restart_lsn FROM pg_replication_slots"  # the only slot of this server
+            ).fetchone()
+        assert slot is not None and samples["lagoa_cdc_retained_wal_bytes"] <= int(slot[0])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
 
 
 def test_status_warns_when_the_slot_retains_too_much_wal(tmp_path: Path, database: str) -> None:

@@ -5,6 +5,7 @@ history and with the lake."""
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import signal
@@ -207,6 +208,88 @@ def test_prometheus_metrics_agree_with_the_run_history_and_the_lake(ran: tuple[P
         == 1.0
     )
     assert SECRET not in text
+
+
+FRESHNESS = """
+name: fresh
+sources:
+  orders:
+    format: csv
+    path: data/orders*.csv
+    primary_key: [order_id]
+    ordering: updated_at
+    cursor: updated_at
+    partition_by: ["day(ordered_at)"]
+    columns: {order_id: long, amount: double, ordered_at: timestamp, updated_at: timestamp}
+  notes:
+    format: csv
+    path: data/notes*.csv
+    columns: {note_id: long}
+domains:
+  orders: {sources: [orders], schedule: "0 2 * * *", sla: 3h}
+  notes: {sources: [notes]}
+pipelines:
+  hourly: {domains: [orders, notes], schedule: "5 * * * *"}
+"""
+FRESH_ORDERS = """\
+order_id,amount,ordered_at,updated_at
+1,10.0,2024-06-01 10:00:00,2024-06-01 10:30:00
+2,-5.0,2024-06-02 09:00:00,2024-06-03 08:00:00
+3,30.0,2024-06-02 11:00:00,2024-06-02 11:15:00
+"""
+ORDERS_SUITE = {
+    "name": "orders",
+    "expectations": [
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "order_id"}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "amount", "min_value": 0}},
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "order_id", "max_value": 2}},
+    ],
+}
+
+
+def test_expectations_rows_read_freshness_and_watermarks_are_measured(make_project: MakeProject) -> None:
+    project = make_project(
+        FRESHNESS,
+        {
+            "data/orders_1.csv": FRESH_ORDERS,
+            "data/notes_1.csv": "note_id\n1\n2\n",
+            "quality/orders.json": json.dumps(ORDERS_SUITE),
+        },
+    )
+    result = project.run(["hourly"], interval=(DAY, DAY + timedelta(days=1)))
+    assert result.succeeded, result.outcomes
+    samples = _samples(generate_latest(observers(project.workspace).metrics.registry).decode())
+
+    expectations = {
+        (dict(labels)["expectation"], dict(labels)["result"]): value
+        for labels, value in samples["lagoa_expectations_total"].items()
+        if dict(labels)["table"] == "silver.orders" and dict(labels)["suite"] == "orders"
+    }
+    assert expectations == {
+        ("expect_column_values_to_not_be_null(order_id)", "passed"): 1.0,
+        ("expect_column_values_to_be_between(amount)", "failed"): 1.0,
+        ("expect_column_values_to_be_between(order_id)", "failed"): 1.0,
+    }
+    read = {
+        dict(labels)["source"]: value for labels, value in samples["lagoa_source_rows_read_total"].items()
+    }
+    assert read == {"orders": 3.0, "notes": 2.0}
+
+    def by_table(name: str) -> dict[str, float]:
+        return {dict(labels)["table"]: value for labels, value in samples[name].items()}
+
+    # From the files' statistics: silver's partition column (ordered_at), and bronze, which is
+    # not partitioned by it, the source's ordering column (updated_at).
+    newest = by_table("lagoa_table_newest_data_timestamp_seconds")
+    assert newest["silver.orders"] == datetime(2024, 6, 2, 11, tzinfo=UTC).timestamp()
+    assert newest["bronze.orders"] == datetime(2024, 6, 3, 8, tzinfo=UTC).timestamp()
+    assert "silver.notes" not in newest  # no time column
+    # orders: hourly (1 h) + its domain's SLA (3 h); notes: hourly, no SLA (one more hour).
+    bounds = by_table("lagoa_table_freshness_sla_seconds")
+    assert bounds["silver.orders"] == bounds["bronze.orders"] == 4 * 3600
+    assert bounds["silver.notes"] == 2 * 3600
+    watermark = {dict(labels)["source"]: value for labels, value in samples["lagoa_source_watermark"].items()}
+    assert watermark == {"orders": datetime(2024, 6, 3, 8, tzinfo=UTC).timestamp()}
 
 
 SCHEDULED = """

@@ -57,7 +57,8 @@ def run_cdc(source: str | None, follow: bool, session: Session) -> None:
     """Apply the changes committed in Postgres since the last run (setting up what is missing).
 
     Flushes every `flush_interval` seconds, or at once when `flush_rows` changes wait. A flush
-    commits whole source transactions; the slot advances only after the commits."""
+    commits whole source transactions; the slot advances only after the commits. With --follow,
+    serves Prometheus metrics (the slot's lag, retained WAL and position) at `observe.metrics.port`."""
     from lagoa.sources.cdc import FlushResult
     from lagoa.sources.cdc import follow as replicate
 
@@ -70,6 +71,9 @@ def run_cdc(source: str | None, follow: bool, session: Session) -> None:
 
         with stop_on_signal("stopping after this flush (again: abort)") as stop:
             if follow:
+                address = session.project.serve_metrics()
+                if address is not None:
+                    out.lines(replicator.name, [f"metrics at http://{address[0]}:{address[1]}/metrics"])
                 out.lines(replicator.name, [f"following slot {replicator.slot} (SIGTERM or Ctrl-C stops)"])
             total = replicate(replicator, stop, on_flush=show, once=not follow)
         out.lines(

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from lagoa.core.config import PostgresSource, Source
+from lagoa.orchestrate.observe import facts
 from lagoa.quality.gate import QualityGate
+from lagoa.quality.outcome import ValidationResult
 from lagoa.quality.results import save_result
 from lagoa.quality.suite import Suite, suites_for
 from lagoa.silver.merge import merge_silver
@@ -18,6 +20,7 @@ from lagoa.sources.load import Loaded
 
 if TYPE_CHECKING:
     from lagoa.sources.http import FetchResult
+    from lagoa.storage import Storage
     from lagoa.workspace import StageContext
 
 
@@ -80,7 +83,7 @@ def validate_source(
             identifier,
             context.run_id,
             workspace.config.quality.result_format,
-            save=lambda result: save_result(workspace.storage, result),
+            save=lambda result: _saved(workspace.storage, result),
         )
     bronze = workspace.lake.table(f"bronze.{name}")
     if bronze is not None:  # its columns are known: the settings may have changed since it landed
@@ -100,3 +103,8 @@ def validate_source(
         silver_total=total,
         warnings=list(silver.warnings),
     )
+
+
+def _saved(storage: Storage, result: ValidationResult) -> str:
+    facts.validated(result)  # for the attempt's metrics and lineage
+    return save_result(storage, result)

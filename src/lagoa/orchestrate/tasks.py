@@ -19,6 +19,7 @@ from lagoa.core.time import Interval
 from lagoa.orchestrate.build import publish_models, published_models, transform
 from lagoa.orchestrate.graph import Task
 from lagoa.orchestrate.ingest import SourceSummary, validate_source
+from lagoa.orchestrate.observe import facts
 from lagoa.sources.load import Loaded, load_source
 from lagoa.workspace import StageContext, Workspace
 
@@ -110,6 +111,7 @@ class ProjectTasks:
                         required=required.get(name),
                     )
                     log.info("%s: %d rows to bronze", name, loaded.bronze_rows)
+                    facts.read(name, loaded.bronze_rows)
                     self.loaded[name] = loaded
                     rows += loaded.bronze_rows
             return rows

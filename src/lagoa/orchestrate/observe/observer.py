@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from lagoa.lake.commits import Commit, collect
+from lagoa.lake.commits import Commit
 from lagoa.orchestrate.executor import Event
+from lagoa.orchestrate.observe.facts import Facts, collect
+
+if TYPE_CHECKING:
+    from lagoa.quality.outcome import ValidationResult
 
 ATTEMPT_STATES = {"task_succeeded": "succeeded", "task_retried": "retrying", "task_failed": "failed"}
 """The state an attempt ends in, as the run history records it (a timed-out one: ``timed_out``)."""
@@ -35,6 +39,9 @@ class Attempt:
     seconds: float | None
     """None for a task that never started."""
     commits: tuple[Commit, ...] = ()
+    validations: tuple[ValidationResult, ...] = ()
+    reads: tuple[tuple[str, int], ...] = ()
+    """Rows read from each source."""
 
 
 class Sink(Protocol):
@@ -52,7 +59,8 @@ class RunObserver:
         self.run = run
         self.sinks = sinks
         self._started: datetime | None = None
-        self._attempts: dict[str, tuple[datetime, list[Commit]]] = {}
+        self._started_at: dict[str, datetime] = {}
+        self._facts: dict[str, Facts] = {}
         self._states: set[str] = set()
 
     def __call__(self, event: Event) -> None:
@@ -62,15 +70,26 @@ class RunObserver:
             for sink in self.sinks:
                 sink.run_started(self.run, event.at)
         elif kind == "task_started" and task is not None:
-            # task_started is emitted in the attempt's own context: its commits land in this list.
-            self._attempts[task] = (event.at, collect())
+            # task_started is emitted in the attempt's own context: what it does lands in these facts.
+            self._started_at[task] = event.at
+            self._facts[task] = collect()
             for sink in self.sinks:
                 sink.attempt_started(self.run, task)
         elif kind in ATTEMPT_STATES and task is not None:
-            started, commits = self._attempts.pop(task, (event.at, []))
+            started = self._started_at.pop(task, event.at)
             state = "timed_out" if event.timed_out else ATTEMPT_STATES[kind]
             seconds = (event.at - started).total_seconds()
-            self._end(Attempt(task, state, seconds, tuple(commits)))
+            facts = self.facts(task)
+            self._end(
+                Attempt(
+                    task,
+                    state,
+                    seconds,
+                    tuple(facts.commits),
+                    tuple(facts.validations),
+                    tuple(facts.reads.items()),
+                )
+            )
         elif kind in ("task_skipped", "task_cancelled") and task is not None:
             self._end(Attempt(task, kind.removeprefix("task_"), None))
         elif kind == "sla_missed":
@@ -80,6 +99,10 @@ class RunObserver:
             seconds = (event.at - (self._started or event.at)).total_seconds()
             for sink in self.sinks:
                 sink.run_finished(self.run, self._state(event), seconds)
+
+    def facts(self, task: str) -> Facts:
+        """What the task's latest attempt did (kept after it ends, for subscribers after this one)."""
+        return self._facts.get(task) or Facts()
 
     def _end(self, attempt: Attempt) -> None:
         self._states.add(attempt.state)
