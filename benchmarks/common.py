@@ -26,8 +26,9 @@ def side(code: str, *args: str) -> tuple[float, float]:
 def alternate(
     name: str, a: tuple[str, ...], b: tuple[str, ...], pairs: int, call: Callable[..., tuple[float, float]]
 ) -> dict[str, object]:
-    """Median of per-pair ratios a/b after one warm-up pair."""
-    call(*a), call(*b)
+    """Median of per-pair ratios a/b after one warm-up pair (with ``pairs`` 0, the warm-up pair's
+    ratio: a smoke run, not a measurement)."""
+    warm = call(*a), call(*b)
     ratios, a_rss, b_rss = [], [], []
     for _ in range(pairs):
         a_seconds, a_mb = call(*a)
@@ -35,6 +36,8 @@ def alternate(
         ratios.append(a_seconds / b_seconds)
         a_rss.append(a_mb)
         b_rss.append(b_mb)
+    if not pairs:
+        ratios, a_rss, b_rss = [warm[0][0] / warm[1][0]], [warm[0][1]], [warm[1][1]]
     return {
         "benchmark": name,
         "median ratio": round(statistics.median(ratios), 3),

@@ -23,6 +23,7 @@ SMALL = {
     "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
     "airflow.py": ["--pairs", "1"],
     "s3_ingest.py": ["--rows", "20000", "--pairs", "1"],
+    "observe.py": ["--days", "1", "--pairs", "0"],
     "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
 }
 

@@ -178,6 +178,37 @@ def test_datasets_are_named_by_storage_and_count_the_rows_written(retail: Retail
     assert str((lake / "bronze" / "erp_orders").resolve()) in inputs
 
 
+def test_validation_results_are_the_bronze_inputs_quality_assertions(retail: RetailRun) -> None:
+    from lagoa.quality.results import load_results
+
+    _, results = load_results(retail.project.workspace.storage, retail.run_id)
+    stored = {
+        (f"{r.suite}#{e.expectation.index} {e.expectation.label}", e.success)
+        for r in results
+        if r.table == "silver.erp_orders"
+        for e in r.results
+    }
+    assert stored and any(not success for _, success in stored)  # the example's orders break a rule
+    completed = {
+        r.event["job"]["name"]: r.event for r in retail.received if r.event["eventType"] == "COMPLETE"
+    }
+    lake = Path(retail.project.workspace.storage.warehouse)
+    inputs = {i["name"]: i for i in completed["daily.validate_orders"]["inputs"]}
+    bronze = inputs[str((lake / "bronze" / "erp_orders").resolve())]
+    assertions = bronze["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert {(a["name"], a["success"]) for a in assertions} == stored
+    assert all(
+        a["assertion"].startswith("expect_") and a["severity"] in ("warn", "drop", "error")
+        for a in assertions
+    )
+    started = [
+        r.event
+        for r in retail.received
+        if r.event["job"]["name"] == "daily.validate_orders" and r.event["eventType"] == "START"
+    ]
+    assert started and all("inputFacets" not in i or not i["inputFacets"] for i in started[0]["inputs"])
+
+
 def test_the_api_key_is_sent_as_a_bearer_token_and_in_no_event(retail: RetailRun) -> None:
     assert {r.authorization for r in retail.received} == {f"Bearer {TOKEN}"}
     assert not [r for r in retail.received if TOKEN in r.body]

@@ -306,8 +306,9 @@ def _execute(
     )
     for notifier in workspace.config.notifications:
         stream.subscribe(subscriber(notifier, context))
-    stream.subscribe(observer(workspace, pipeline, context.interval))
-    lineage = lineage_subscriber(workspace, graph, pipeline, run_id, context.interval)
+    observed = observer(workspace, pipeline, context.interval)
+    stream.subscribe(observed)
+    lineage = lineage_subscriber(workspace, graph, pipeline, run_id, context.interval, observed.facts)
     if lineage is not None:
         stream.subscribe(lineage)
     slas = {d: c.sla for d, c in workspace.config.domains.items() if c.sla and d in domains}

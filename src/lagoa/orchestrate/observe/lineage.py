@@ -15,8 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from lagoa.core.errors import ConfigError
 from lagoa.core.names import RUN_ID
 from lagoa.orchestrate.executor import Event
 from lagoa.orchestrate.graph import Graph, Task
+from lagoa.orchestrate.observe.facts import Facts
 
 if TYPE_CHECKING:
     from openlineage.client import OpenLineageClient
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     from openlineage.client.transport import Transport
 
     from lagoa.core.config.observe import LineageConfig
+    from lagoa.quality.outcome import ExpectationResult, ValidationResult
     from lagoa.transform.column_lineage import ModelLineage
     from lagoa.workspace import Workspace
 
@@ -115,16 +119,23 @@ def subscriber(
     pipeline: str,
     run_id: str,
     interval: tuple[datetime, datetime] | None,
+    facts: Callable[[str], Facts] | None = None,
 ) -> Callable[[Event], None] | None:
-    """The lineage subscriber of one run, or None when lineage is not configured."""
+    """The lineage subscriber of one run, or None when lineage is not configured. ``facts``
+    tells what a task's latest attempt did (its validations become ``dataQualityAssertions``)."""
     if not enabled(workspace.config.observe.lineage):
         return None
-    return Lineage(workspace, graph, pipeline, run_id, interval)
+    return Lineage(workspace, graph, pipeline, run_id, interval, facts=facts)
 
 
 class Lineage:
     """Turns a run's events into OpenLineage RunEvents and sends them; a failed delivery is
-    logged (redacted), never raised: a lineage server that is down must not fail a run."""
+    logged (redacted), never raised: a lineage server that is down must not fail a run.
+
+    Events are built and sent in order by one thread of their own, so that naming datasets
+    (which reads the lake and dbt's manifest) and delivering them never holds up the tasks; the
+    run's end waits until every event of the run has been sent. What an attempt validated is
+    taken when its end is heard, before a retry can replace it."""
 
     def __init__(
         self,
@@ -134,6 +145,7 @@ class Lineage:
         run_id: str,
         interval: tuple[datetime, datetime] | None,
         client: OpenLineageClient | None = None,
+        facts: Callable[[str], Facts] | None = None,
     ) -> None:
         config = workspace.config.observe.lineage
         self.workspace = workspace
@@ -144,13 +156,37 @@ class Lineage:
         self.namespace = config.namespace or os.environ.get("OPENLINEAGE_NAMESPACE") or workspace.config.name
         self.client = client or open_client(workspace)
         self.datasets = Datasets(workspace)
+        self.facts = facts or (lambda task: Facts())
         self.kept = 0
+        self._queue: queue.Queue[tuple[Event, tuple[ValidationResult, ...]]] = queue.Queue()
+        self._sender: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
+        ended = STATES.get(event.kind) not in (None, "START") and event.task is not None
+        validations = tuple(self.facts(event.task).validations) if ended and event.task else ()
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_all, name="lagoa-lineage", daemon=True)
+            self._sender.start()
+        self._queue.put((event, validations))
+        if event.kind == "run_finished":
+            self._queue.join()
+
+    def _send_all(self) -> None:
+        while True:
+            event, validations = self._queue.get()
+            try:
+                self.send(event, validations)
+            finally:
+                self._queue.task_done()
+            if event.kind == "run_finished":
+                return  # the run's last event
+
+    def send(self, event: Event, validations: Sequence[ValidationResult] = ()) -> None:
+        """Build the RunEvent of ``event``, keep it in the lake and emit it."""
         from openlineage.client.serde import Serde
 
         try:
-            built = self.build(event)
+            built = self.build(event, validations)
             if built is None:
                 return
             # Kept in the lake first: `lineage_of` reads the graph without a lineage server.
@@ -161,7 +197,7 @@ class Lineage:
         except Exception as exc:
             log.warning("lineage event not sent: %s", self.workspace.redactor.text(str(exc)))
 
-    def build(self, event: Event) -> RunEvent | None:
+    def build(self, event: Event, validations: Sequence[ValidationResult] = ()) -> RunEvent | None:
         """The RunEvent of ``event``, or None for events that are no run's start or end."""
         from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
 
@@ -178,7 +214,7 @@ class Lineage:
         if state is None or event.task not in self.graph.tasks:
             return None
         task = self.graph.tasks[event.task]
-        inputs, outputs = self.datasets.of(task, self.run_id if state == "COMPLETE" else None)
+        inputs, outputs = self.datasets.of(task, self.run_id if state == "COMPLETE" else None, validations)
         return RunEvent(
             eventType=RunState[state],
             eventTime=event.at.isoformat(),
@@ -241,15 +277,24 @@ class Datasets:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
+        self._parsed: tuple[tuple[int, int, bool], dict[str, Any], dict[str, str]] | None = None
+        self._lineage: tuple[tuple[tuple[tuple[str, str], ...], str], dict[str, ModelLineage]] | None = None
 
-    def of(self, task: Task, committed_by: str | None) -> tuple[list[InputDataset], list[OutputDataset]]:
+    def of(
+        self, task: Task, committed_by: str | None, validations: Sequence[ValidationResult] = ()
+    ) -> tuple[list[InputDataset], list[OutputDataset]]:
         """Inputs and outputs of ``task``; with ``committed_by`` (a run id), each output's
-        statistics from the commit that run made to it."""
+        statistics from the commit that run made to it; each input validated by one of
+        ``validations`` (a suite bound to the silver table it feeds) with its assertions."""
         from openlineage.client.event_v2 import InputDataset, OutputDataset
 
         reads, writes = self.tables(task)
         columns = self.column_lineage() if task.step == "transform" and committed_by else {}
-        inputs = [InputDataset(d.namespace, d.name, facets=self._facets(d)) for d in reads]
+        checked = self._validated_inputs(task, validations)
+        inputs = [
+            InputDataset(d.namespace, d.name, facets=self._facets(d), inputFacets=checked.get(d.table, {}))
+            for d in reads
+        ]
         outputs = [
             OutputDataset(
                 d.namespace,
@@ -260,6 +305,32 @@ class Datasets:
             for d in writes
         ]
         return inputs, outputs
+
+    def _validated_inputs(
+        self, task: Task, validations: Sequence[ValidationResult]
+    ) -> dict[str, dict[str, Any]]:
+        """``dataQualityAssertions`` per bronze table: the suites run on its rows before they
+        were merged into silver."""
+        from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+        if not validations or task.step != "validate":
+            return {}
+        config = self.workspace.config
+        feeds = {
+            f"silver.{silver}": f"bronze.{bronze}"
+            for name in config.domains[task.domain].sources
+            for bronze, silver in source_tables(name, config.sources[name])
+        }
+        found: dict[str, list[Any]] = {}
+        for validation in validations:
+            if validation.table in feeds:
+                found.setdefault(feeds[validation.table], []).extend(
+                    _assertion(validation.suite, r) for r in validation.results
+                )
+        return {
+            table: {"dataQualityAssertions": dq.DataQualityAssertionsDatasetFacet(assertions=assertions)}
+            for table, assertions in found.items()
+        }
 
     def column_lineage(self) -> dict[str, ModelLineage]:
         """The column lineage of every dbt model, from the SQL dbt compiled last for each (the
@@ -290,7 +361,11 @@ class Datasets:
             if table is not None:
                 schema, _, name = identifier.partition(".")
                 tables.setdefault(schema, {})[name] = [f.name for f in table.schema().fields]
-        return models_lineage(compiled, tables)
+        # The domains' transform tasks usually see the same SQL and schemas: analysed once.
+        analysed = (tuple(compiled), json.dumps(tables, sort_keys=True))
+        if self._lineage is None or self._lineage[0] != analysed:
+            self._lineage = (analysed, models_lineage(compiled, tables))
+        return self._lineage[1]
 
     def _columns(self, lineage: ModelLineage | None) -> dict[str, Any]:
         """The ``columnLineage`` facet of a model's lineage."""
@@ -353,24 +428,43 @@ class Datasets:
         return found
 
     def _manifest(self, *, compiled: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-        """dbt's manifest and, with ``compiled``, each model's compiled SQL. Read holding the
-        warehouse's lock: a dbt build of another task rewrites them in place meanwhile."""
+        """dbt's manifest and, with ``compiled``, each model's compiled SQL.
+
+        A dbt build of another task may be rewriting them in place meanwhile. The manifest alone
+        (what every event names its datasets from) is read without waiting for that build: a torn
+        read fails to parse and is read again holding the warehouse's lock. The compiled SQL,
+        read from several files, is read holding the lock."""
         from lagoa.engine.warehouse import warehouse_lock
 
-        manifest = self.workspace.dbt_manifest
+        if not compiled:
+            try:
+                return self._read_manifest(compiled=False)
+            except json.JSONDecodeError:
+                pass
         with warehouse_lock(self.workspace.warehouse.path):
-            if not manifest.is_file():
-                return {}, {}
-            parsed: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
-            sql: dict[str, str] = {}
-            for key, node in parsed.get("nodes", {}).items() if compiled else ():
-                path = manifest.parent / "compiled" / node["package_name"] / node["original_file_path"]
-                if node.get("resource_type") != "model":
-                    continue
-                if node.get("compiled_code"):  # compiled by the last dbt invocation
-                    sql[key] = node["compiled_code"]
-                elif path.is_file():  # by an earlier one (another domain's build)
-                    sql[key] = path.read_text(encoding="utf-8")
+            return self._read_manifest(compiled=compiled)
+
+    def _read_manifest(self, *, compiled: bool) -> tuple[dict[str, Any], dict[str, str]]:
+        manifest = self.workspace.dbt_manifest
+        try:
+            stat = manifest.stat()
+        except FileNotFoundError:
+            return {}, {}
+        # Parsed again only when a dbt invocation has rewritten it.
+        version = (stat.st_mtime_ns, stat.st_size, compiled)
+        if self._parsed is not None and self._parsed[0] == version:
+            return self._parsed[1], self._parsed[2]
+        parsed: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+        sql: dict[str, str] = {}
+        for key, node in parsed.get("nodes", {}).items() if compiled else ():
+            path = manifest.parent / "compiled" / node["package_name"] / node["original_file_path"]
+            if node.get("resource_type") != "model":
+                continue
+            if node.get("compiled_code"):  # compiled by the last dbt invocation
+                sql[key] = node["compiled_code"]
+            elif path.is_file():  # by an earlier one (another domain's build)
+                sql[key] = path.read_text(encoding="utf-8")
+        self._parsed = (version, parsed, sql)
         return parsed, sql
 
     def _lake(self, identifier: str) -> Dataset:
@@ -423,6 +517,28 @@ class Datasets:
                 fileCount=int(summary.get("added-data-files", 0)),
             )
         }
+
+
+SEVERITY = {"fail": "error", "warn": "warn", "drop": "drop"}
+"""An expectation's action as an assertion's severity: ``drop`` quarantines the failing rows."""
+
+
+def _assertion(suite: str, result: ExpectationResult) -> Any:
+    from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+
+    from lagoa.quality.outcome import jsonable
+
+    expectation = result.expectation
+    actual = result.unexpected_count if result.unexpected_count is not None else result.observed_value
+    return dq.Assertion(
+        assertion=expectation.type,
+        success=result.success,
+        column=expectation.column,
+        severity=SEVERITY.get(expectation.action, expectation.action),
+        name=f"{suite}#{expectation.index} {expectation.label}",
+        actual=None if actual is None else json.dumps(jsonable(actual), default=str),
+        params={key: jsonable(value) for key, value in expectation.kwargs.items()},
+    )
 
 
 def _in_lake(dataset: Dataset) -> bool:
