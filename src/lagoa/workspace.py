@@ -8,12 +8,13 @@ so cannot reach another stage through it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import ProjectConfig, Redactor, resolve_secrets
 from lagoa.core.report import Reporter, SilentReporter
@@ -38,12 +39,38 @@ class Workspace:
         self.root = root.resolve()
         self.config = config
         self._views = views
+        self._manifest: tuple[tuple[int, int], dict[str, Any]] | None = None
         """Extra warehouse views (``gold.<model>`` → SQL), given by whoever knows of them."""
 
     @property
     def dbt_manifest(self) -> Path:
         """Where dbt writes the project's manifest (its models, their tags and meta)."""
         return self.root / ".lagoa" / "dbt" / "target" / "manifest.json"
+
+    def dbt_manifest_document(self) -> dict[str, Any]:
+        """dbt's manifest, parsed ({} before dbt has parsed the project); parsed again only
+        when a dbt invocation has rewritten it. A dbt build of another task may be rewriting it
+        in place: a torn read fails to parse, and is read again once that build is done."""
+        from lagoa.engine.warehouse import warehouse_lock
+
+        try:
+            return self._read_manifest()
+        except json.JSONDecodeError:
+            with warehouse_lock(self.warehouse.path):
+                return self._read_manifest()
+
+    def _read_manifest(self) -> dict[str, Any]:
+        try:
+            stat = self.dbt_manifest.stat()
+        except FileNotFoundError:
+            return {}
+        version = (stat.st_mtime_ns, stat.st_size)
+        cached = self._manifest
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        document: dict[str, Any] = json.loads(self.dbt_manifest.read_text(encoding="utf-8"))
+        self._manifest = (version, document)
+        return document
 
     @cached_property
     def redactor(self) -> Redactor:

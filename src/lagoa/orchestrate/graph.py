@@ -8,7 +8,6 @@ scheduler is a translation of this structure.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -113,9 +112,7 @@ def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, 
 
         write_sources(workspace, dbt_project_dir(workspace))
         invoke(workspace, ["parse", "--quiet"])
-    if not manifest.is_file():
-        return {}, {}
-    nodes = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
+    nodes = workspace.dbt_manifest_document().get("nodes", {})
     entity_domain: dict[str, str] = {}
     for domain, config in workspace.config.domains.items():
         for source in config.sources:
@@ -141,9 +138,7 @@ def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, 
 def tagged_models(workspace: Workspace) -> dict[str, list[str]]:
     """The dbt models tagged with each domain's name (what a domain selects unless it sets
     ``select``), sorted, from the manifest; empty before dbt has parsed the project."""
-    if not workspace.dbt_manifest.is_file():
-        return {}
-    nodes = json.loads(workspace.dbt_manifest.read_text(encoding="utf-8")).get("nodes", {})
+    nodes = workspace.dbt_manifest_document().get("nodes", {})
     found: dict[str, list[str]] = {}
     for node in nodes.values():
         if node.get("resource_type") == "model":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -17,9 +16,8 @@ if TYPE_CHECKING:
 def publishable(workspace: Workspace) -> dict[str, PublishSettings]:
     """Models to publish, by name; lagoa.yml's settings win over a model's meta."""
     found: dict[str, PublishSettings] = {}
-    manifest = workspace.dbt_manifest
-    if manifest.is_file():
-        nodes: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8")).get("nodes", {})
+    nodes: dict[str, Any] = workspace.dbt_manifest_document().get("nodes", {})
+    if nodes:
         for node in nodes.values():
             if node.get("resource_type") != "model":
                 continue

@@ -8,6 +8,7 @@ The SQL is first qualified against the lake's schemas and the upstream models' c
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -62,19 +63,35 @@ def model_lineage(sql: str, tables: Tables) -> ModelLineage:
     return ModelLineage(columns, fields)
 
 
-def models_lineage(models: Iterable[tuple[str, str]], tables: Tables) -> dict[str, ModelLineage]:
+def models_lineage(
+    models: Iterable[tuple[str, str]],
+    tables: Tables,
+    memo: dict[tuple[str, str], ModelLineage | None] | None = None,
+) -> dict[str, ModelLineage]:
     """The lineage of ``(model, compiled SQL)`` pairs given upstream first: each model's columns
     join the schemas (as ``main.<model>``) before the models that read it are analysed. A model
-    sqlglot cannot analyse is left out, and so are those whose ``*`` it would have expanded."""
+    sqlglot cannot analyse is left out, and so are those whose ``*`` it would have expanded.
+
+    ``memo`` keeps each analysis by its SQL and the columns of the tables the SQL names, so that
+    analysing the same models again (at every transform of a run) costs nothing."""
     known = {schema: {t: list(c) for t, c in ts.items()} for schema, ts in tables.items()}
     found: dict[str, ModelLineage] = {}
     for name, sql in models:
-        try:
-            found[name] = model_lineage(sql, known)
-        except SqlglotError as exc:
-            log.debug("no column lineage for %s: %s", name, exc)
-            continue
-        known.setdefault("main", {})[name] = list(found[name].columns)
+        named = {s: {t: c for t, c in ts.items() if t in sql} for s, ts in known.items()}
+        key = (sql, json.dumps(named, sort_keys=True))
+        if memo is None or key not in memo:
+            try:
+                analysed: ModelLineage | None = model_lineage(sql, known)
+            except SqlglotError as exc:
+                log.debug("no column lineage for %s: %s", name, exc)
+                analysed = None
+            if memo is not None:
+                memo[key] = analysed
+        else:
+            analysed = memo[key]
+        if analysed is not None:
+            found[name] = analysed
+            known.setdefault("main", {})[name] = list(analysed.columns)
     return found
 
 

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from openlineage.client import OpenLineageClient
     from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
     from openlineage.client.transport import Transport
+    from pyiceberg.table import Table
 
     from lagoa.core.config.observe import LineageConfig
     from lagoa.quality.outcome import ExpectationResult, ValidationResult
@@ -214,7 +215,9 @@ class Lineage:
         if state is None or event.task not in self.graph.tasks:
             return None
         task = self.graph.tasks[event.task]
-        inputs, outputs = self.datasets.of(task, self.run_id if state == "COMPLETE" else None, validations)
+        inputs, outputs = self.datasets.of(
+            task, self.run_id if state == "COMPLETE" else None, validations, described=state != "START"
+        )
         return RunEvent(
             eventType=RunState[state],
             eventTime=event.at.isoformat(),
@@ -277,30 +280,44 @@ class Datasets:
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
-        self._parsed: tuple[tuple[int, int, bool], dict[str, Any], dict[str, str]] | None = None
-        self._lineage: tuple[tuple[tuple[tuple[str, str], ...], str], dict[str, ModelLineage]] | None = None
+        self._analysed: dict[tuple[str, str], ModelLineage | None] = {}
+        """Each model's column lineage by its SQL and the schemas it reads (see models_lineage)."""
 
     def of(
-        self, task: Task, committed_by: str | None, validations: Sequence[ValidationResult] = ()
+        self,
+        task: Task,
+        committed_by: str | None,
+        validations: Sequence[ValidationResult] = (),
+        *,
+        described: bool = True,
     ) -> tuple[list[InputDataset], list[OutputDataset]]:
         """Inputs and outputs of ``task``; with ``committed_by`` (a run id), each output's
         statistics from the commit that run made to it; each input validated by one of
-        ``validations`` (a suite bound to the silver table it feeds) with its assertions."""
+        ``validations`` (a suite bound to the silver table it feeds) with its assertions. Not
+        ``described`` (a START), datasets carry their names only: their schemas come with the
+        attempt's end, as they are after it."""
         from openlineage.client.event_v2 import InputDataset, OutputDataset
 
         reads, writes = self.tables(task)
         columns = self.column_lineage() if task.step == "transform" and committed_by else {}
         checked = self._validated_inputs(task, validations)
+        tables = {d.table: self._table(d) if described else None for d in [*reads, *writes]}
         inputs = [
-            InputDataset(d.namespace, d.name, facets=self._facets(d), inputFacets=checked.get(d.table, {}))
+            InputDataset(
+                d.namespace,
+                d.name,
+                facets=self._facets(d, tables[d.table]),
+                inputFacets=checked.get(d.table, {}),
+            )
             for d in reads
         ]
         outputs = [
             OutputDataset(
                 d.namespace,
                 d.name,
-                facets=self._facets(d) | self._columns(columns.get(d.table.removeprefix("main."))),
-                outputFacets=self._statistics(d, committed_by),
+                facets=self._facets(d, tables[d.table])
+                | self._columns(columns.get(d.table.removeprefix("main."))),
+                outputFacets=self._statistics(tables[d.table], committed_by),
             )
             for d in writes
         ]
@@ -361,11 +378,7 @@ class Datasets:
             if table is not None:
                 schema, _, name = identifier.partition(".")
                 tables.setdefault(schema, {})[name] = [f.name for f in table.schema().fields]
-        # The domains' transform tasks usually see the same SQL and schemas: analysed once.
-        analysed = (tuple(compiled), json.dumps(tables, sort_keys=True))
-        if self._lineage is None or self._lineage[0] != analysed:
-            self._lineage = (analysed, models_lineage(compiled, tables))
-        return self._lineage[1]
+        return models_lineage(compiled, tables, self._analysed)
 
     def _columns(self, lineage: ModelLineage | None) -> dict[str, Any]:
         """The ``columnLineage`` facet of a model's lineage."""
@@ -428,43 +441,24 @@ class Datasets:
         return found
 
     def _manifest(self, *, compiled: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
-        """dbt's manifest and, with ``compiled``, each model's compiled SQL.
-
-        A dbt build of another task may be rewriting them in place meanwhile. The manifest alone
-        (what every event names its datasets from) is read without waiting for that build: a torn
-        read fails to parse and is read again holding the warehouse's lock. The compiled SQL,
-        read from several files, is read holding the lock."""
+        """dbt's manifest and, with ``compiled``, each model's compiled SQL: read from several
+        files that a dbt build of another task may be rewriting, so holding the warehouse's lock."""
         from lagoa.engine.warehouse import warehouse_lock
 
         if not compiled:
-            try:
-                return self._read_manifest(compiled=False)
-            except json.JSONDecodeError:
-                pass
+            return self.workspace.dbt_manifest_document(), {}
         with warehouse_lock(self.workspace.warehouse.path):
-            return self._read_manifest(compiled=compiled)
-
-    def _read_manifest(self, *, compiled: bool) -> tuple[dict[str, Any], dict[str, str]]:
-        manifest = self.workspace.dbt_manifest
-        try:
-            stat = manifest.stat()
-        except FileNotFoundError:
-            return {}, {}
-        # Parsed again only when a dbt invocation has rewritten it.
-        version = (stat.st_mtime_ns, stat.st_size, compiled)
-        if self._parsed is not None and self._parsed[0] == version:
-            return self._parsed[1], self._parsed[2]
-        parsed: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
-        sql: dict[str, str] = {}
-        for key, node in parsed.get("nodes", {}).items() if compiled else ():
-            path = manifest.parent / "compiled" / node["package_name"] / node["original_file_path"]
-            if node.get("resource_type") != "model":
-                continue
-            if node.get("compiled_code"):  # compiled by the last dbt invocation
-                sql[key] = node["compiled_code"]
-            elif path.is_file():  # by an earlier one (another domain's build)
-                sql[key] = path.read_text(encoding="utf-8")
-        self._parsed = (version, parsed, sql)
+            parsed = self.workspace.dbt_manifest_document()
+            target = self.workspace.dbt_manifest.parent
+            sql: dict[str, str] = {}
+            for key, node in parsed.get("nodes", {}).items():
+                path = target / "compiled" / node["package_name"] / node["original_file_path"]
+                if node.get("resource_type") != "model":
+                    continue
+                if node.get("compiled_code"):  # compiled by the last dbt invocation
+                    sql[key] = node["compiled_code"]
+                elif path.is_file():  # by an earlier one (another domain's build)
+                    sql[key] = path.read_text(encoding="utf-8")
         return parsed, sql
 
     def _lake(self, identifier: str) -> Dataset:
@@ -484,7 +478,10 @@ class Datasets:
             f"duckdb://{self.workspace.warehouse.path.resolve()}", f"main.{model}", f"main.{model}"
         )
 
-    def _facets(self, dataset: Dataset) -> dict[str, Any]:
+    def _table(self, dataset: Dataset) -> Table | None:
+        return self.workspace.lake.table(dataset.table) if _in_lake(dataset) else None
+
+    def _facets(self, dataset: Dataset, table: Table | None) -> dict[str, Any]:
         from openlineage.client.facet_v2 import schema_dataset, symlinks_dataset
 
         facets: dict[str, Any] = {
@@ -492,7 +489,6 @@ class Datasets:
                 identifiers=[symlinks_dataset.Identifier(namespace="lagoa", name=dataset.table, type="TABLE")]
             )
         }
-        table = self.workspace.lake.table(dataset.table) if _in_lake(dataset) else None
         if table is not None:
             facets["schema"] = schema_dataset.SchemaDatasetFacet(
                 fields=[
@@ -502,11 +498,10 @@ class Datasets:
             )
         return facets
 
-    def _statistics(self, dataset: Dataset, run_id: str | None) -> dict[str, Any]:
+    def _statistics(self, table: Table | None, run_id: str | None) -> dict[str, Any]:
         from openlineage.client.facet_v2 import output_statistics_output_dataset as stats
 
-        table = self.workspace.lake.table(dataset.table) if run_id and _in_lake(dataset) else None
-        snapshot = table.current_snapshot() if table is not None else None
+        snapshot = table.current_snapshot() if table is not None and run_id else None
         summary = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
         if run_id is None or summary.get(RUN_ID) != run_id:  # this run committed nothing to it
             return {}
