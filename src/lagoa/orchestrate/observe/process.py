@@ -4,6 +4,7 @@ workspace, wired to each run's events, served at ``/metrics`` or pushed to a Pus
 from __future__ import annotations
 
 import sys
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,8 +35,11 @@ def observers(workspace: Workspace) -> Observers:
     found = _OBSERVERS.get(workspace)
     if found is None:
         statsd = workspace.config.observe.statsd
-        found = Observers(Metrics(workspace), StatsdSink(StatsdClient.of(statsd)) if statsd else None)
+        client = StatsdClient.of(statsd) if statsd else None
+        found = Observers(Metrics(workspace), StatsdSink(client) if client else None)
         _OBSERVERS[workspace] = found
+        if client is not None:  # the socket lives as long as the workspace
+            weakref.finalize(workspace, client.close)
     return found
 
 
