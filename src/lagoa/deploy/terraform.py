@@ -12,7 +12,6 @@ saying which lagoa.yml key to change once the account exists.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from lagoa.core.config.secrets import SECRET_PATTERN
 from lagoa.core.config.storage import GlueUri
 from lagoa.core.errors import DeployError
 from lagoa.deploy.mwaa.package import DEFAULT_MWAA_VERSION
+from lagoa.storage.s3 import split_location
 
 DEFAULT_REGION = "eu-west-1"
 TFVARS = Path("deploy/terraform/terraform.tfvars")
@@ -194,8 +194,8 @@ def _lake(config: ProjectConfig, project: str, notes: list[str]) -> tuple[str, s
     project's name, with a note."""
     root = config.storage.root
     if root.startswith("s3://"):
-        parts = urllib.parse.urlsplit(root)
-        return parts.netloc, parts.path.strip("/")
+        bucket, prefix = split_location(root)
+        return bucket, prefix.strip("/")
     bucket = _name(project.lower(), "[^a-z0-9-]", "-", 51, first="[a-z0-9]") + "-lake"
     notes.append(
         f"storage.root ({root}) is not on S3: the lake's bucket is named {bucket} (bucket names are "
