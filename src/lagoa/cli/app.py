@@ -1,5 +1,6 @@
 """The root ``lagoa`` group and what every command shares: the project of the invocation, loaded
-once and only when a command asks for it, the ``--project``/``--json`` options, and clean errors.
+once and only when a command asks for it, the ``--project``/``--json`` options, the form of the
+logs (``--log-format``), and clean errors.
 
 Command modules import this module and register themselves on :data:`main`; it imports none of
 them (``lagoa.cli`` imports them all)."""
@@ -29,6 +30,9 @@ class Session:
     def __init__(self) -> None:
         self._path = "."
         self._project: Project | None = None
+        self.log_format: str | None = None
+        """``--log-format`` (or ``LAGOA_LOG_FORMAT``); None: the project's ``observe.log_format``."""
+        self._stop_logs: Callable[[], None] | None = None
 
     @property
     def path(self) -> str:
@@ -49,19 +53,47 @@ class Session:
             from lagoa.orchestrate.project import Project
 
             self._project = Project.load(Path(self._path))
+            self.start_logs()
         return self._project
+
+    def start_logs(self) -> None:
+        """Write the ``lagoa`` logs to stderr as JSON lines, redacted, when the option or (once
+        loaded) the project asks for it; the text format writes nothing more than before."""
+        wanted = self.log_format
+        if wanted is None and self._project is not None:
+            wanted = self._project.config.observe.log_format
+        if wanted == "json" and self._stop_logs is None:
+            from lagoa.core.logs import json_logs
+
+            self._stop_logs = json_logs(self.redact)
+
+    def close(self) -> None:
+        """Stop writing the logs (the invocation is over)."""
+        if self._stop_logs is not None:
+            self._stop_logs()
+            self._stop_logs = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lagoa")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="LAGOA_LOG_FORMAT",
+    help="json: the logs on stderr as one JSON object per line, secrets redacted "
+    "(default: observe.log_format in lagoa.yml, else text).",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, log_format: str | None) -> None:
     """Lagoa: a local-first lakehouse.
 
     Files land raw, are typed into Iceberg bronze tables and de-duplicated into silver, and are
     queryable with SQL through a DuckDB warehouse, all on one machine.
     """
-    ctx.ensure_object(Session)
+    session = ctx.ensure_object(Session)
+    session.log_format = log_format
+    session.start_logs()
+    ctx.call_on_close(session.close)
 
 
 def handle_errors(command: F) -> F:

@@ -20,7 +20,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from lagoa.core.errors import LagoaError, TaskTimeoutError
+from lagoa.core.logs import log_context
 from lagoa.orchestrate.graph import Graph, Task
+
+logger = logging.getLogger("lagoa.executor")
 
 EventKind = Literal[
     "run_started",
@@ -202,7 +205,7 @@ class _Attempts:
         while True:
             attempt += 1
             events.emit(Event("task_started", run_id, task.name, attempt))
-            with capture_log() as captured:
+            with capture_log() as captured, log_context(run_id=run_id, task=task.name, attempt=attempt):
                 try:
                     rows = self._once()
                     error: Exception | None = None
@@ -214,6 +217,8 @@ class _Attempts:
                 events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log))
                 return Outcome(task.name, "succeeded", attempt - before, rows=rows)
             message = self.redact(_summary(error))
+            about = {"run_id": run_id, "task": task.name, "attempt": attempt}  # not in the log captured above
+            logger.error("%s attempt %d failed: %s", task.name, attempt, message, exc_info=error, extra=about)
             if (
                 self.policy.retries_on(error)
                 and attempt - before <= self.policy.retries

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from lagoa.core.config.orchestration import INGEST_RUNS
 from lagoa.core.errors import CommitConflictError, ConfigError, LagoaError, LeaseError
+from lagoa.core.logs import log_context
 from lagoa.core.time import Interval, Unit, intervals, parse_duration, previous_interval, unit_of
 from lagoa.lake.fence import fenced
 from lagoa.orchestrate.build import new_run_id
@@ -329,7 +330,8 @@ def _execute(
     beat = Heartbeat(state, lease, on_lost=cancel.set)
     lost: LeaseError | None = None
     try:
-        with fenced(beat.check):  # every commit of the run's tasks checks the lease first
+        # Every commit of the run's tasks checks the lease first; every log line names the run.
+        with fenced(beat.check), log_context(run_id=run_id, interval=interval):
             outcomes = execute(
                 graph,
                 tasks,
