@@ -49,6 +49,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/postgres_cdc.py
 	$(BIN)/python benchmarks/airflow.py
 	$(BIN)/python benchmarks/s3_ingest.py
+	$(BIN)/python benchmarks/observe.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

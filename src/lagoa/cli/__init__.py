@@ -9,7 +9,19 @@ backfill, scheduler), :mod:`.cdc`, :mod:`.airflow` (export, and what the DAGs ru
 runs, so ``lagoa --help`` and ``lagoa init`` stay fast.
 """
 
-from lagoa.cli import airflow, cdc, deploy, lake, lineage, quality, runs, shell, transform
+from lagoa.cli import airflow, cdc, deploy, lake, lineage, quality, runs, shell, status, transform
 from lagoa.cli.app import main
 
-__all__ = ["airflow", "cdc", "deploy", "lake", "lineage", "main", "quality", "runs", "shell", "transform"]
+__all__ = [
+    "airflow",
+    "cdc",
+    "deploy",
+    "lake",
+    "lineage",
+    "main",
+    "quality",
+    "runs",
+    "shell",
+    "status",
+    "transform",
+]

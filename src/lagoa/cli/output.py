@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.mwaa import MwaaDeploy
     from lagoa.orchestrate.observe.lineage import TableLineage
     from lagoa.orchestrate.runs import RunResult
+    from lagoa.orchestrate.status import ProjectStatus
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.outcome import ValidationResult
@@ -278,6 +279,10 @@ class Output(ABC):
                 for r in results
             ],
         )
+
+    @abstractmethod
+    def status(self, result: ProjectStatus) -> None:
+        """`lagoa status`: every pipeline and domain, and what makes it exit 1."""
 
 
 class HumanOutput(Output):
@@ -525,6 +530,128 @@ class HumanOutput(Output):
         """The scheduler's lines, each with the time: ``pipeline: message``."""
         return _SchedulerLines(self)
 
+    def status(self, result: ProjectStatus) -> None:
+        """A block per pipeline, at most 80 columns wide (narrower on a narrower terminal), ids
+        never cut; coloured only on a terminal (click drops the colours otherwise)."""
+        import shutil
+        import textwrap
+
+        from lagoa.orchestrate.status import CdcLag, duration
+
+        width = min(80, shutil.get_terminal_size((80, 24)).columns)
+        label_width = 12
+
+        def at(moment: datetime | None) -> str:
+            return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+        def show(label: str, text: str, colour: str | None = None) -> None:
+            lines = textwrap.wrap(
+                text, max(20, width - 2 - label_width), break_long_words=False, break_on_hyphens=False
+            )
+            for index, line in enumerate(lines or [""]):
+                head = f"  {label:<{label_width}}" if index == 0 else " " * (2 + label_width)
+                if len(head) + len(line) > width:  # a name or id too long to follow the label
+                    if label and index == 0:
+                        click.echo(f"  {label}")
+                    head = "  "
+                click.echo(head + (click.style(line, fg=colour) if colour else line))
+
+        def lag_text(lag: CdcLag | None, source: str) -> tuple[str, str | None]:
+            if lag is None:
+                return f"{source}: not checked", None
+            if lag.error is not None:
+                return f"{source}: {lag.error}", "red"
+            wal = (lag.retained_wal_bytes or 0) / 2**20
+            bound = (lag.retained_bound_bytes or 0) / 2**20
+            text = f"{source}: lag {lag.lag_bytes or 0:,} bytes, {lag.lag_seconds or 0:.1f} s; WAL kept {wal:,.1f} of {bound:,.0f} MB"
+            return text, "red" if lag.problem else "green"
+
+        lags = {lag.source: lag for lag in result.cdc}
+        problems = result.problems
+        verdict = "all fresh and passing" if not problems else f"{len(problems)} problem(s)"
+        click.echo(
+            click.style(f"{result.project} at {at(result.at)}: ", bold=True)
+            + click.style(verdict, fg="green" if not problems else "red", bold=True)
+        )
+        states = {"succeeded": "green", "failed": "red", "running": "cyan", "cancelled": "yellow"}
+        idle = [p.name for p in result.pipelines if p.last_run is None and p.schedule is None and not p.cdc]
+        for p in result.pipelines:
+            if p.name in idle:  # nothing to show but its name: listed together at the end
+                continue
+            run = p.last_run
+            failed = run is not None and run.state == "failed"
+            verdict = ", ".join(
+                word for word, bad in (("failed", failed), ("stale", p.freshness.state == "stale")) if bad
+            )
+            click.echo(f"\n{click.style(p.name, bold=True)}")
+            show("state", verdict or "ok", "red" if verdict else "green")
+            if p.kind == "pipeline":
+                show("pipeline", f"of {', '.join(p.domains)}")
+            elif p.kind == "runs":
+                show("runs", "recorded under this name, not in lagoa.yml")
+            if run is None:
+                show("last run", "none yet", "yellow" if p.schedule else None)
+            else:
+                took = f", took {duration(run.seconds)}" if run.seconds is not None else ""
+                show("last run", f"{run.run_id} {run.state}", states.get(run.state))
+                show("", f"started {at(run.started_at)}{took}")
+                if failed and run.error:
+                    first = run.error.splitlines()[0]
+                    show(
+                        "", textwrap.shorten(first, max(20, 2 * (width - 2 - label_width)), placeholder=" …")
+                    )
+            if p.schedule is None:
+                show("next run", "not scheduled")
+            else:
+                wait = duration((p.next_run - result.at).total_seconds()) if p.next_run else "-"
+                show("next run", f"{at(p.next_run)} (in {wait}), `{p.schedule}`")
+            fresh = p.freshness
+            if fresh.state == "fresh" and fresh.stale_after is not None:
+                show(
+                    "freshness",
+                    f"fresh: data up to {at(fresh.data_until)}, stale after {at(fresh.stale_after)}",
+                    "green",
+                )
+            elif fresh.state == "stale":
+                text = (
+                    "stale: never succeeded"
+                    if fresh.data_until is None
+                    else (f"stale by {duration(fresh.stale_seconds or 0)}: data up to {at(fresh.data_until)}")
+                )
+                show("freshness", f"{text} (allowed {duration(fresh.allowed_seconds or 0)} old)", "red")
+            elif fresh.state == "pending":
+                show("freshness", f"pending: first interval due by {at(fresh.stale_after)}")
+            elif fresh.data_until is not None:
+                show("freshness", f"not scheduled; data up to {at(fresh.data_until)}")
+            if p.quality is not None:
+                rate = p.quality.rate
+                shown = f" ({rate:.0%})" if rate is not None else ""
+                colour = "green" if rate == 1 else ("yellow" if rate is not None else None)
+                show(
+                    "quality", f"{p.quality.passed}/{p.quality.evaluated} expectations passed{shown}", colour
+                )
+            if p.quarantine:
+                trend = " → ".join(f"{q.rows:,}" for q in p.quarantine)
+                show("quarantine", f"{trend} rows, last {len(p.quarantine)} run(s), oldest first")
+            for source in p.cdc:
+                show("cdc", *lag_text(lags.get(source), source))
+        if idle:
+            click.echo("")
+            show("idle", f"not scheduled, no runs yet: {', '.join(idle)}")
+        attached = {s for p in result.pipelines for s in p.cdc}
+        others = [lag for lag in result.cdc if lag.source not in attached]
+        if others:
+            click.echo(f"\n{click.style('cdc sources of no domain', bold=True)}")
+            for lag in others:
+                show("cdc", *lag_text(lag, lag.source))
+        if problems:
+            click.echo("")
+            for problem in problems:
+                for index, line in enumerate(
+                    textwrap.wrap(problem, width - 2, break_long_words=False, break_on_hyphens=False)
+                ):
+                    click.echo(click.style(("- " if index == 0 else "  ") + line, fg="red"))
+
 
 class _SchedulerLines(SilentReporter):
     """The scheduler's lines; rows are not reported."""
@@ -649,3 +776,6 @@ class JsonOutput(Output):
 
     def dbt_profile(self, result: ProfileWritten) -> None:
         self._dump(dataclasses.asdict(result), default=str)
+
+    def status(self, result: ProjectStatus) -> None:
+        self._dump(result.as_dict())
