@@ -4,7 +4,6 @@ history and with the lake."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
@@ -349,43 +348,3 @@ def test_the_scheduler_serves_metrics_of_its_runs(tmp_path: Path, statsd: Listen
         reader.join(timeout=10)
         scheduler.stderr.close()
     assert scheduler.returncode == 0, "".join(stderr)
-
-
-def test_a_one_shot_ingest_pushes_its_metrics_to_the_pushgateway(tmp_path: Path) -> None:
-    received: list[tuple[str, str, str]] = []
-
-    class Gateway(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:
-            received.append(("PUT", self.path, self.rfile.read(int(self.headers["Content-Length"])).decode()))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    config = SCHEDULED.replace('statsd: {{address: "127.0.0.1:{port}", prefix: lagoa_test}}', "")
-    config = config.format() + f"  pushgateway: http://127.0.0.1:{server.server_address[1]}\n"
-    (tmp_path / "lagoa.yml").write_text(config)
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "orders_1.csv").write_text(ORDERS)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "lagoa.cli", "ingest", "-p", str(tmp_path)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert done.returncode == 0, done.stderr
-    ((method, path, body),) = received
-    assert (method, path) == ("PUT", "/metrics/job/lagoa/pipeline/ingest")
-    samples = _samples(body)
-    assert samples["lagoa_runs_total"] == {(("pipeline", "ingest"), ("state", "succeeded")): 1.0}
-    written = {dict(labels)["table"]: value for labels, value in samples["lagoa_rows_written_total"].items()}
-    assert written == {"bronze.orders": 3.0, "silver.orders": 2.0}
