@@ -204,7 +204,12 @@ def test_a_run_logs_json_lines_naming_its_run_task_attempt_and_interval(folder: 
     assert {line["interval"] for line in lines} == {"2024-06-01T00:00:00Z/2024-06-02T00:00:00Z"}
     by_task = {(line["task"], line["attempt"]) for line in lines if "task" in line}
     assert {("ingest_orders", 1), ("validate_orders", 1), ("ingest_broken", 1)} <= by_task
-    assert any(line["message"] == "orders: 2 rows to bronze" for line in lines)
+    (bronze,) = [line for line in lines if line["message"] == "orders: 2 rows to bronze"]
+    assert bronze["table"] == "bronze.orders"
+    (silver,) = [
+        line for line in lines if line["message"].startswith("orders: ") and "to silver" in line["message"]
+    ]
+    assert silver["table"] == "silver.orders" and silver["task"] == "validate_orders"
 
     (failure,) = [line for line in lines if line["level"] == "ERROR"]
     assert failure["task"] == "ingest_broken" and failure["logger"] == "lagoa.executor"

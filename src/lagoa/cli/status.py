@@ -29,10 +29,7 @@ def status(names: tuple[str, ...], recent: int, no_cdc: bool, session: Session, 
     successful interval ended more than a period plus its SLA ago, or it never succeeded), or a
     CDC source cannot be read or keeps more WAL than `max_retained_wal_mb`; 0 otherwise.
     """
-    from lagoa.orchestrate.status import project_status
-
-    project = session.project
-    result = project_status(project.workspace, project.state, names=names, runs=recent, cdc=not no_cdc)
+    result = session.project.status(list(names), runs=recent, cdc=not no_cdc)
     out.status(result)
     if not result.ok:
         sys.exit(1)

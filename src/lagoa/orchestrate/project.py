@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from lagoa.orchestrate.observe.lineage import TableLineage
     from lagoa.orchestrate.runs import RunOptions, RunResult
     from lagoa.orchestrate.scheduler import Scheduler
+    from lagoa.orchestrate.status import ProjectStatus
     from lagoa.publish.dataset import DatasetResult
     from lagoa.publish.gold import PublishResult
     from lagoa.quality.outcome import ValidationResult
@@ -371,6 +372,13 @@ class Project:
         from lagoa.orchestrate.observe.process import serve
 
         return serve(self.workspace)
+
+    def status(self, names: list[str] | None = None, *, runs: int = 5, cdc: bool = True) -> ProjectStatus:
+        """What ``lagoa status`` shows: each pipeline and domain (or ``names``) with its last and
+        next run, freshness, quality pass rate, quarantine trend, and the CDC sources' lag."""
+        from lagoa.orchestrate.status import project_status
+
+        return project_status(self.workspace, self.state, names=names or (), runs=runs, cdc=cdc)
 
     def push_metrics(self, pipeline: str) -> None:
         """Push the process's metrics to ``observe.pushgateway``, if set, grouped by ``pipeline``."""

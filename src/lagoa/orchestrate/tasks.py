@@ -12,8 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lagoa.core.config import FileSource
+from lagoa.core.config import FileSource, Source
+from lagoa.core.config.sources import source_tables
 from lagoa.core.errors import EngineError
+from lagoa.core.logs import log_context
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.core.time import Interval
 from lagoa.orchestrate.build import publish_models, published_models, transform
@@ -102,15 +104,16 @@ class ProjectTasks:
                 self.workspace, names, run_id=self.context.run_id, interval=self.context.interval
             ) as ahead:
                 for name in names:
-                    loaded = load_source(
-                        self.context,
-                        con,
-                        name,
-                        sources[name],
-                        prefetched=ahead.take(name),
-                        required=required.get(name),
-                    )
-                    log.info("%s: %d rows to bronze", name, loaded.bronze_rows)
+                    with log_context(table=_table_of(name, sources[name], "bronze")):
+                        loaded = load_source(
+                            self.context,
+                            con,
+                            name,
+                            sources[name],
+                            prefetched=ahead.take(name),
+                            required=required.get(name),
+                        )
+                        log.info("%s: %d rows to bronze", name, loaded.bronze_rows)
                     facts.read(name, loaded.bronze_rows)
                     self.loaded[name] = loaded
                     rows += loaded.bronze_rows
@@ -136,8 +139,9 @@ class ProjectTasks:
             for name in self._sources(domain):
                 config = self.workspace.config.sources[name]
                 loaded = self.loaded.get(name) or Loaded(name)
-                summary = validate_source(self.context, con, config, loaded, suites)
-                log.info("%s: %d rows to silver", name, summary.silver_rows)
+                with log_context(table=_table_of(name, config, "silver")):
+                    summary = validate_source(self.context, con, config, loaded, suites)
+                    log.info("%s: %d rows to silver", name, summary.silver_rows)
                 self.summaries[name] = summary
                 rows += summary.silver_rows
             return rows
@@ -166,5 +170,16 @@ class ProjectTasks:
         models = published_models(self.workspace, domain, self.built.get(domain))
         results = publish_models(self.context, models) if models else []
         for result in results:
-            log.info("published %s", result)
+            with log_context(table=getattr(result, "table", None)):
+                log.info("published %s", result)
         return sum(r.rows for r in results)
+
+
+def _table_of(name: str, source: Source, layer: str) -> str | None:
+    """The one table of ``layer`` the source writes, for the log lines about it (none when the
+    source writes several, as a Postgres source does)."""
+    tables = source_tables(name, source)
+    if len(tables) != 1:
+        return None
+    bronze, entity = tables[0]
+    return f"bronze.{bronze}" if layer == "bronze" else f"silver.{entity}"
