@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -226,3 +227,44 @@ def test_the_scheduler_catches_up_in_order_then_waits_for_the_next_tick(make_pro
     assert [r.interval.start.day for r in tomorrow] == [4]
     stored = project.state.runs(pipeline="nightly")
     assert len(stored) == 4 and all(json.loads(r["details"])["trigger"] == "scheduled" for r in stored)
+
+
+def test_a_running_attempts_log_is_recorded_as_it_grows(tmp_path: Path) -> None:
+    """The run page streams a running attempt's log from the state: the log so far is written
+    while the attempt runs, and its final log replaces it when it ends."""
+    store = StateStore.open(f"sqlite:///{tmp_path / 'state.db'}", tmp_path)
+    events = EventStream()
+    events.subscribe(record_to(store))
+    store.start_run("run-live", "p")
+    go = threading.Event()
+    logger = logging.getLogger("lagoa.test_live")
+
+    def runner(task: Task) -> int:
+        logger.info("fetched page 1")
+        go.wait(60)
+        logger.info("fetched page 2")
+        return 2
+
+    graph = Graph()
+    graph.add(Task("a", "ingest", "d"))
+    worker = threading.Thread(target=lambda: execute(graph, runner, run_id="run-live", events=events))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            record = store.run("run-live")
+            attempts = record.attempts if record else ()
+            if attempts and attempts[0].log and "fetched page 1" in attempts[0].log:
+                break
+            assert time.monotonic() < deadline, "the running attempt's log never reached the state"
+            time.sleep(0.05)
+        assert attempts[0].state == "running" and "fetched page 2" not in (attempts[0].log or "")
+    finally:
+        go.set()
+        worker.join(60)
+    record = store.run("run-live")
+    assert record is not None
+    (attempt,) = record.attempts
+    assert attempt.state == "succeeded"
+    assert attempt.log is not None and attempt.log.endswith("INFO lagoa.test_live: fetched page 2")
+    store.close()

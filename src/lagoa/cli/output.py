@@ -385,7 +385,7 @@ class HumanOutput(Output):
         events = EventStream()
 
         def show(event: Event) -> None:
-            if event.task and event.kind != "task_started":
+            if event.task and event.kind not in ("task_started", "task_log"):
                 detail = (
                     f": {event.error}"
                     if event.error

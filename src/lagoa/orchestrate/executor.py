@@ -28,6 +28,7 @@ logger = logging.getLogger("lagoa.executor")
 EventKind = Literal[
     "run_started",
     "task_started",
+    "task_log",
     "task_retried",
     "task_succeeded",
     "task_failed",
@@ -47,7 +48,8 @@ class Event:
     error: str | None = None
     rows: int | None = None
     log: str | None = None
-    """What the attempt logged (on task_retried, task_succeeded, task_failed)."""
+    """What the attempt logged (on task_retried, task_succeeded, task_failed), or has logged so far
+    (on task_log, sent while it runs, at most once every ``LIVE_LOG_SECONDS``)."""
     timed_out: bool = False
     """On task_failed: the attempt ran past its timeout."""
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -199,13 +201,24 @@ class _Attempts:
         self.timeout = timeout
         self.redact = redact
 
+    def _live(self, attempt: int) -> Callable[[str], None]:
+        """Tells the stream what a running attempt has logged so far (the run page shows it)."""
+
+        def send(text: str) -> None:
+            self.events.emit(Event("task_log", self.run_id, self.task.name, attempt, log=self.redact(text)))
+
+        return send
+
     def __call__(self, before: int) -> Outcome:
         task, events, run_id = self.task, self.events, self.run_id
         attempt = before
         while True:
             attempt += 1
             events.emit(Event("task_started", run_id, task.name, attempt))
-            with capture_log() as captured, log_context(run_id=run_id, task=task.name, attempt=attempt):
+            with (
+                capture_log(self._live(attempt)) as captured,
+                log_context(run_id=run_id, task=task.name, attempt=attempt),
+            ):
                 try:
                     rows = self._once()
                     error: Exception | None = None
@@ -266,9 +279,11 @@ class _Attempts:
 
 
 _local = threading.local()
+LIVE_LOG_SECONDS = 1.0
+"""How often, at most, a running attempt's log so far is sent (each send is a state write)."""
 
 
-def _buffer() -> list[str] | None:
+def _buffer() -> _Captured | None:
     return getattr(_local, "buffer", None)
 
 
@@ -278,24 +293,40 @@ class _ThreadLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         buffer = _buffer()
         if buffer is not None:
-            buffer.append(self.format(record))
+            buffer.add(self.format(record))
 
 
 class _Captured:
-    def __init__(self) -> None:
+    def __init__(self, live: Callable[[str], None] | None = None) -> None:
         self.lines: list[str] = []
+        self._live = live
+        self._sent = 0.0
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        now = time.monotonic()
+        if self._live is not None and now - self._sent >= LIVE_LOG_SECONDS:
+            self._sent = now
+            try:
+                self._live("\n".join(self.lines))
+            except Exception:  # showing the log live must never fail the task
+                self._live = None
 
     def text(self) -> str | None:
         return "\n".join(self.lines) or None
 
 
 class capture_log:  # noqa: N801 - used as a context manager, like contextlib's
-    """Collect what the ``lagoa`` loggers say in this thread while the block runs."""
+    """Collect what the ``lagoa`` loggers say in this thread while the block runs; ``live`` hears
+    the log so far as it grows (at most once every ``LIVE_LOG_SECONDS``)."""
+
+    def __init__(self, live: Callable[[str], None] | None = None) -> None:
+        self.live = live
 
     def __enter__(self) -> _Captured:
-        self.captured = _Captured()
+        self.captured = _Captured(self.live)
         self.saved = _buffer()
-        _local.buffer = self.captured.lines
+        _local.buffer = self.captured
         return self.captured
 
     def __exit__(self, *exc: object) -> None:
@@ -323,6 +354,8 @@ def record_to(store: Any) -> Callable[[Event], None]:
             return
         if event.kind == "task_started":
             store.start_attempt(event.run_id, event.task, event.attempt)
+        elif event.kind == "task_log":
+            store.running_log(event.run_id, event.task, event.attempt, event.log)
         elif event.kind == "task_retried":
             store.finish_attempt(
                 event.run_id, event.task, event.attempt, "retrying", error=event.error, log=event.log

@@ -330,6 +330,20 @@ class StateStore:
                 )
             )
 
+    def running_log(self, run_id: str, task: str, attempt: int, log: str | None) -> None:
+        """What a running attempt has logged so far; an attempt that ended keeps its final log."""
+        with self.engine.begin() as con:
+            con.execute(
+                ATTEMPTS.update()
+                .where(
+                    ATTEMPTS.c.run_id == run_id,
+                    ATTEMPTS.c.task == task,
+                    ATTEMPTS.c.attempt == attempt,
+                    ATTEMPTS.c.state == "running",
+                )
+                .values(log=self._clean(log))
+            )
+
     def record_unstarted(self, run_id: str, task: str, state: str) -> None:
         """A task that never started: ``skipped`` or ``cancelled``, as attempt 0."""
         if state not in ATTEMPT_STATES:

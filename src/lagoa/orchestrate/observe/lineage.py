@@ -163,6 +163,8 @@ class Lineage:
         self._sender: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
+        if event.kind not in STATES and not event.kind.startswith("run_"):
+            return  # no RunEvent of it
         ended = STATES.get(event.kind) not in (None, "START") and event.task is not None
         validations = tuple(self.facts(event.task).validations) if ended and event.task else ()
         if self._sender is None:
