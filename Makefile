@@ -8,7 +8,7 @@ EXAMPLE := examples/retail_lakehouse
 TEST_WORKERS ?= 2
 
 # Debian packages the tests run as real servers (each package installs a command of its name).
-SYSTEM_PACKAGES := prometheus prometheus-pushgateway
+SYSTEM_PACKAGES := prometheus prometheus-pushgateway chromium
 
 .PHONY: demo test lint bench clean system-packages
 

@@ -5,11 +5,11 @@ people or as JSON; each command module registers its commands on the group when 
 :mod:`.lake` (init, ingest, tables, query, doctor, optimize, expire), :mod:`.transform` (dbt,
 transform, publish, docs), :mod:`.quality` (validate, quality), :mod:`.runs` (graph, run, runs,
 backfill, scheduler), :mod:`.cdc`, :mod:`.airflow` (export, and what the DAGs run), :mod:`.deploy`
-(MWAA), :mod:`.lineage` and :mod:`.shell`. Nothing heavy is imported until a command
+(MWAA), :mod:`.lineage`, :mod:`.status`, :mod:`.serve` and :mod:`.shell`. Nothing heavy is imported until a command
 runs, so ``lagoa --help`` and ``lagoa init`` stay fast.
 """
 
-from lagoa.cli import airflow, cdc, deploy, lake, lineage, quality, runs, shell, status, transform
+from lagoa.cli import airflow, cdc, deploy, lake, lineage, quality, runs, serve, shell, status, transform
 from lagoa.cli.app import main
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "main",
     "quality",
     "runs",
+    "serve",
     "shell",
     "status",
     "transform",

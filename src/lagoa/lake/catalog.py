@@ -184,6 +184,28 @@ class Lake:
             names.extend(f"{namespace}.{ident[-1]}" for ident in remote)
         return sorted(names)
 
+    def metadata_locations(self) -> dict[str, str | None]:
+        """Every table's current metadata file, by identifier: one query of a SQL catalog's
+        database, a load of each table for the others. A table whose location is unchanged is
+        unchanged, so readers can keep what they read of it."""
+        if not self._sql:
+            found = {identifier: self.table(identifier) for identifier in self.identifiers()}
+            return {identifier: t.metadata_location for identifier, t in found.items() if t is not None}
+        import sqlalchemy as sa
+        from pyiceberg.catalog.sql import IcebergTables
+
+        wanted = {self._names.remote(namespace): namespace for namespace in NAMESPACES}
+        query = sa.select(
+            IcebergTables.table_namespace, IcebergTables.table_name, IcebergTables.metadata_location
+        ).where(IcebergTables.catalog_name == self.catalog.name)
+        with self.catalog.engine.connect() as con:  # type: ignore[attr-defined]
+            rows = con.execute(query).all()
+        return {
+            f"{wanted[namespace]}.{name}": location
+            for namespace, name, location in rows
+            if namespace in wanted
+        }
+
     def evolve(self, table: Table, columns: Iterable[tuple[str, IcebergType]]) -> Table:
         """Add the columns the table lacks and widen those whose type changed.
 

@@ -162,7 +162,8 @@ class ProjectTasks:
     def transform(self, domain: str) -> int:
         run = transform(self.context, [domain], publish=False, quiet=True)
         for node in run.nodes:
-            log.info("dbt %s %s: %s in %.2fs", node.kind, node.name, node.status, node.seconds)
+            started = f", started {node.started_at.isoformat()}" if node.started_at else ""
+            log.info("dbt %s %s: %s in %.2fs%s", node.kind, node.name, node.status, node.seconds, started)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         return len(self.built[domain])
 

@@ -294,16 +294,71 @@ class StateStore:
         return max(found) if found else None
 
     def runs(
-        self, *, pipeline: str | None = None, state: str | None = None, limit: int = 50
+        self,
+        *,
+        pipeline: str | None = None,
+        state: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> list[RunRecord]:
-        """The latest runs, newest first (without their attempts)."""
-        query = sa.select(RUNS).order_by(RUNS.c.started_at.desc()).limit(limit)
+        """The latest runs, newest first (without their attempts); ``since``/``until`` keep the
+        runs whose data interval overlaps [since, until)."""
+        query = self._filtered(sa.select(RUNS), pipeline, state, since, until)
+        query = query.order_by(RUNS.c.started_at.desc(), RUNS.c.run_id.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as con:
+            return [RunRecord(**self._read(r)) for r in con.execute(query).mappings()]
+
+    def count_runs(
+        self,
+        *,
+        pipeline: str | None = None,
+        state: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many runs :meth:`runs` would list without a limit."""
+        query = self._filtered(sa.select(sa.func.count()).select_from(RUNS), pipeline, state, since, until)
+        with self.engine.connect() as con:
+            return int(con.execute(query).scalar_one())
+
+    @staticmethod
+    def _filtered(
+        query: Any, pipeline: str | None, state: str | None, since: datetime | None, until: datetime | None
+    ) -> Any:
         if pipeline:
             query = query.where(RUNS.c.pipeline == pipeline)
         if state:
             query = query.where(RUNS.c.state == state)
+        if since is not None:
+            query = query.where(RUNS.c.interval_end > since)
+        if until is not None:
+            query = query.where(RUNS.c.interval_start < until)
+        return query
+
+    def pipelines(self) -> list[str]:
+        """Every pipeline (or other run name: ``ingest``, a domain) the history has runs of."""
         with self.engine.connect() as con:
-            return [RunRecord(**self._read(r)) for r in con.execute(query).mappings()]
+            return sorted(str(p) for (p,) in con.execute(sa.select(RUNS.c.pipeline).distinct()))
+
+    def rows_per_day(self, since: datetime) -> list[tuple[str, str, int]]:
+        """(day, pipeline, rows) of the ingest attempts that succeeded since ``since``: the rows
+        landed in bronze each day (UTC), by the day the attempt started."""
+        day = sa.func.substr(sa.cast(ATTEMPTS.c.started_at, sa.String), 1, 10)
+        query = (
+            sa.select(day, RUNS.c.pipeline, sa.func.sum(ATTEMPTS.c.rows_out))
+            .select_from(ATTEMPTS.join(RUNS, RUNS.c.run_id == ATTEMPTS.c.run_id))
+            .where(
+                ATTEMPTS.c.state == "succeeded",
+                ATTEMPTS.c.task.like("ingest\\_%", escape="\\"),
+                ATTEMPTS.c.started_at >= since,
+            )
+            .group_by(day, RUNS.c.pipeline)
+            .order_by(day)
+        )
+        with self.engine.connect() as con:
+            return [(str(d), str(p), int(str(n or 0))) for d, p, n in con.execute(query)]
 
     def run(self, run_id: str) -> RunRecord | None:
         """A run with every attempt of its tasks, in the order they started."""

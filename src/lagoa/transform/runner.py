@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ class NodeResult:
     path: str
     message: str | None
     seconds: float
+    started_at: datetime | None = None
+    """When dbt started executing the node (its ``execute`` timing), if it did."""
 
 
 @dataclass(frozen=True)
@@ -137,9 +139,18 @@ def _nodes(result: Any) -> list[NodeResult]:
                 path=str(getattr(node, "original_file_path", "")),
                 message=getattr(item, "message", None),
                 seconds=float(getattr(item, "execution_time", 0.0) or 0.0),
+                started_at=_execute_start(item),
             )
         )
     return nodes
+
+
+def _execute_start(item: Any) -> datetime | None:
+    for timing in getattr(item, "timing", None) or []:
+        started = getattr(timing, "started_at", None)
+        if getattr(timing, "name", None) == "execute" and isinstance(started, datetime):
+            return started if started.tzinfo else started.replace(tzinfo=UTC)  # dbt's times are UTC
+    return None
 
 
 def _condensed(value: object, limit: int = 400) -> str:

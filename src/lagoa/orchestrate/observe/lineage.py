@@ -155,12 +155,22 @@ class Lineage:
         self.run_id = run_id
         self.interval = interval
         self.namespace = config.namespace or os.environ.get("OPENLINEAGE_NAMESPACE") or workspace.config.name
-        self.client = client or open_client(workspace)
+        if config.transport == "http" and not config.url:
+            _transport(workspace, config)  # says what to set, before the run starts
+        self._client = client
         self.datasets = Datasets(workspace)
         self.facts = facts or (lambda task: Facts())
         self.kept = 0
         self._queue: queue.Queue[tuple[Event, tuple[ValidationResult, ...]]] = queue.Queue()
         self._sender: threading.Thread | None = None
+
+    @property
+    def client(self) -> OpenLineageClient:
+        """Opened on first use, on the sender thread: importing the client takes a third of a
+        second that the run's tasks need not wait for."""
+        if self._client is None:
+            self._client = open_client(self.workspace)
+        return self._client
 
     def __call__(self, event: Event) -> None:
         if event.kind not in STATES and not event.kind.startswith("run_"):
