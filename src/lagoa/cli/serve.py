@@ -46,6 +46,7 @@ def serve(host: str, port: int, token: str | None, session: Session) -> None:
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         listener.bind((host, port))
+        listener.listen(2048)  # connections wait from now on, before the app has started
     except OSError as exc:
         listener.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
