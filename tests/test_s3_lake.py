@@ -284,3 +284,22 @@ def test_s3_storage_writes_once_lists_and_cleans_up_what_a_killed_upload_left(
     assert upload["UploadId"]
     storage.remove_tree(storage.location("raw/a"))
     assert storage.list("raw") == ["raw/ab/3.csv"]
+
+
+def test_the_web_consoles_sandbox_reads_the_lake_on_s3_and_nothing_else(aws: str, tmp_path: Path) -> None:
+    """`lagoa serve`'s console allows the lake's own prefix and refuses other objects of the same
+    bucket, as it refuses files outside a local lake."""
+    import boto3
+
+    from lagoa.serve.console import Console, RefusedError
+
+    folder = _on_s3(copy_example("orders_summary", tmp_path / "console"), "console")
+    project = Project.load(folder)
+    project.ingest()
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key="elsewhere/x.csv", Body=b"a\n1\n")
+    console = Console(project)
+    (expected,) = project.query("select count(*) from silver.orders")[1]
+    assert console.page("select count(*) from silver.orders").rows == [list(expected)]
+    for outside in (f"read_csv('s3://{BUCKET}/elsewhere/x.csv')", "read_csv('/etc/passwd')"):
+        with pytest.raises(RefusedError, match="outside the lake"):
+            console.page(f"select * from {outside}")
