@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/airflow.py
 	$(BIN)/python benchmarks/s3_ingest.py
 	$(BIN)/python benchmarks/observe.py
+	$(BIN)/python benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(EXAMPLE)/.lagoa benchmarks/.data

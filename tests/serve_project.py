@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -48,7 +49,8 @@ class ServedProject:
     """Create it to let the ``sensor_feed`` pipeline succeed."""
 
 
-def build_project(folder: Path) -> ServedProject:
+def build_project(folder: Path, observe: dict[str, Any] | None = None) -> ServedProject:
+    """The project, its runs made; ``observe``: lagoa.yml's ``observe:`` for them (lineage kept…)."""
     root = copy_example("retail_lakehouse", folder)
     (root / "sensors.py").write_text(SENSORS)
     config = yaml.safe_load((root / "lagoa.yml").read_text())
@@ -61,6 +63,8 @@ def build_project(folder: Path) -> ServedProject:
     }
     config["domains"]["sensors"] = {"sources": ["sensors"]}
     config.setdefault("pipelines", {})["sensor_feed"] = {"domains": ["sensors"]}
+    if observe is not None:
+        config["observe"] = observe
     (root / "lagoa.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     project = Project.load(root)
     try:

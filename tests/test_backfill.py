@@ -55,7 +55,7 @@ def test_backfill_and_run_show_from_the_command_line(tmp_path: Path) -> None:
     ]
     shown = cli.invoke(main, ["run", "show", runs[1]["run"], "-p", str(folder), "--logs"])
     assert shown.exit_code == 0, shown.output
-    assert "2024-06-02 00:00:00+00:00 → 2024-06-03 00:00:00+00:00" in shown.output
+    assert "interval  2024-06-02 (UTC)" in shown.output
     assert "publish_orders" in shown.output and "--- transform_orders attempt 1 ---" in shown.output
     listed = cli.invoke(main, ["runs", "--pipeline", "daily", "-p", str(folder), "--json"])
     assert len(json.loads(listed.stdout)) == 2

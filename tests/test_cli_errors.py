@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -98,12 +99,26 @@ def _clean(result: Result, args: list[str]) -> None:
         assert result.output.strip(), f"lagoa {shown} failed without a message"
 
 
+SERVING = {("serve",)}
+"""Commands that serve until stopped once their arguments are good: they are given a port that is
+taken (the option under test, given later, wins), so that each invocation ends, cleanly."""
+
+
+@pytest.fixture(scope="module")
+def taken_port() -> Iterator[int]:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        yield int(held.getsockname()[1])
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("path", sorted(COMMANDS), ids=" ".join)
-def test_bad_arguments_get_a_clean_message(path: tuple[str, ...], project: Path) -> None:
+def test_bad_arguments_get_a_clean_message(path: tuple[str, ...], project: Path, taken_port: int) -> None:
     runner = CliRunner()
+    before = ["--port", str(taken_port)] if path in SERVING else []
     for args in _invocations(COMMANDS[path]):
-        _clean(runner.invoke(main, [*path, *args], input=""), args)
+        _clean(runner.invoke(main, [*path, *before, *args], input=""), args)
 
 
 def test_every_command_is_tried() -> None:

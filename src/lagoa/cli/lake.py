@@ -52,11 +52,29 @@ def tables(session: Session, out: Output) -> None:
 @click.argument("sql")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV instead of a table.")
 @click.option("--write", is_flag=True, help="Open the warehouse for writing (CREATE, DROP, INSERT…).")
-def query(sql: str, session: Session, out: Output, as_csv: bool, write: bool) -> None:
-    """Run SQL against the warehouse (schemas bronze, silver, gold), read-only unless --write."""
+@click.option(
+    "--limit",
+    default=40,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Rows shown in the table (0: all); --csv and --json print every row.",
+)
+def query(sql: str, session: Session, out: Output, as_csv: bool, write: bool, limit: int) -> None:
+    """Run SQL against the warehouse (schemas bronze, silver, gold), read-only unless --write.
+
+    \b
+    Examples:
+      lagoa query "select * from silver.orders limit 5"
+      lagoa query "select status, count(*) from silver.orders group by 1" --csv > by_status.csv
+    """
     _require_statement(sql)
-    columns, rows = session.project.query(sql, write=write, warn=warn)
-    (CsvOutput() if as_csv else out).query_rows(columns, rows)
+    project = session.project
+    if as_csv or write or limit == 0 or not isinstance(out, HumanOutput):
+        columns, rows = project.query(sql, write=write, warn=warn)
+        (CsvOutput() if as_csv else out).query_rows(columns, rows)
+        return
+    columns, head, total = project.query_head(sql, limit, warn=warn)
+    out.query_rows(columns, head, more=total - len(head))
 
 
 def warn(text: str) -> None:

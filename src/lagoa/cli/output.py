@@ -59,18 +59,62 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def rich_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def rich_table(
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, whole: Sequence[int] = ()
+) -> Table:
     """A rich table whose title, headers and cells are shown as they are: values are plain text,
-    never read as rich markup (a ``[/]`` in a value would raise, an ``[edited]`` would vanish)."""
+    never read as rich markup (a ``[/]`` in a value would raise, an ``[edited]`` would vanish).
+    The columns at the indexes ``whole`` (ids, states, names) are never cut or wrapped: the others
+    wrap to make room for them."""
     from rich.table import Table
     from rich.text import Text
 
+    cells = [[Text("" if v is None else str(v)) for v in row] for row in rows]
     table = Table(title=Text(title) if title else None, title_justify="left")
-    for column in columns:
-        table.add_column(Text(str(column)))
-    for row in rows:
-        table.add_row(*[Text("" if v is None else str(v)) for v in row])
+    for i, column in enumerate(columns):
+        if i in whole:
+            widest = max([len(str(column)), *(c[i].cell_len for c in cells)])
+            table.add_column(Text(str(column)), no_wrap=True, min_width=widest)
+        else:
+            table.add_column(Text(str(column)), overflow="fold")
+    for row in cells:
+        table.add_row(*row)
     return table
+
+
+def when(value: datetime | None) -> str:
+    """A time for people, to the second, in UTC (which the table's title says once)."""
+    if value is None:
+        return ""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def span(start: datetime | None, end: datetime | None) -> str:
+    """A data interval, short: ``2024-06-01`` for a day, ``2024-06-01 10:00`` for an hour."""
+    if start is None or end is None:
+        return ""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    midnight = start.hour == start.minute == start.second == 0 and end.hour == end.minute == end.second == 0
+    if midnight and (end - start).days == 1:
+        return f"{start:%Y-%m-%d}"
+    if midnight:
+        return f"{start:%Y-%m-%d} → {end:%Y-%m-%d}"
+    if (end - start).total_seconds() == 3600 and start.minute == start.second == 0:
+        return f"{start:%Y-%m-%d %H:%M}"
+    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def short_ids(run_ids: Iterable[str]) -> dict[str, str]:
+    """Each run's short id, or its whole id where two listed runs share one."""
+    from lagoa.orchestrate.build import short_run_id
+
+    ids = list(run_ids)
+    shorts = [short_run_id(r) for r in ids]
+    return {r: (s if shorts.count(s) == 1 else r) for r, s in zip(ids, shorts, strict=True)}
 
 
 def _size(size: int) -> str:
@@ -193,7 +237,8 @@ class Output(ABC):
             [(t.identifier, t.rows, t.files, t.snapshots) for t in infos],
         )
 
-    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]], more: int = 0) -> None:
+        """A query's rows (``more``: how many rows follow those shown)."""
         self.table("", columns, rows)
 
     def doctor(self, checks: list[tuple[str, bool, str]]) -> None:
@@ -299,6 +344,48 @@ class HumanOutput(Output):
     def warning(self, text: str) -> None:
         click.secho(f"warning: {text}", fg="yellow", err=True)
 
+    def runs(self, rows: list[RunRecord]) -> None:
+        from rich.console import Console
+
+        short = short_ids(r.run_id for r in rows)
+        listed = [
+            (
+                short[r.run_id],
+                r.pipeline,
+                r.state,
+                span(r.interval_start, r.interval_end),
+                when(r.started_at),
+                took(r.started_at, r.ended_at),
+                _cut((r.error or "").splitlines()[0] if r.error else "", 60),
+            )
+            for r in rows
+        ]
+        columns = ["run", "pipeline", "state", "interval", "started", "took", "error"]
+        Console().print(rich_table("runs (times in UTC)", columns, listed, whole=(0, 1, 2, 4)))
+        if rows:
+            click.echo(f"`lagoa run show {listed[0][0]}` shows a run's tasks")
+
+    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]], more: int = 0) -> None:
+        """A table, or one record after another when the table is wider than the terminal (as
+        psql's ``\\x auto``); then how many rows were left out."""
+        import shutil
+
+        width = shutil.get_terminal_size((80, 24)).columns
+        cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
+        widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+        if columns and sum(w + 3 for w in widths) + 1 > width:
+            label = max(len(c) for c in columns)
+            for number, row in enumerate(cells, 1):
+                click.echo(f"-[ row {number} ]".ljust(min(width, label + 20), "-"))
+                for column, value in zip(columns, row, strict=True):
+                    click.echo(f"{column.ljust(label)} | {value}")
+        else:
+            self.table("", columns, rows)
+        if more:
+            click.echo(
+                f"… {more:,} more row{'s' if more != 1 else ''} (--limit N shows more, --csv or --json all)"
+            )
+
     @contextmanager
     def ingest_progress(self) -> Iterator[Reporter | None]:
         if not sys.stderr.isatty():
@@ -399,8 +486,8 @@ class HumanOutput(Output):
     def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
         click.echo(f"run {run_id}: {run.pipeline}, {run.state}")
         if run.interval_start is not None:
-            click.echo(f"  interval  {run.interval_start} → {run.interval_end}")
-        click.echo(f"  started   {run.started_at}, took {took(run.started_at, run.ended_at)}")
+            click.echo(f"  interval  {span(run.interval_start, run.interval_end)} (UTC)")
+        click.echo(f"  started   {when(run.started_at)} UTC, took {took(run.started_at, run.ended_at)}")
         if run.error:
             click.echo(f"  error     {run.error}")
         self.table(
@@ -714,7 +801,7 @@ def _bars() -> Iterator[Reporter]:
 class CsvOutput(HumanOutput):
     """``lagoa query --csv``: the rows as CSV on stdout."""
 
-    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]], more: int = 0) -> None:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows(rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -58,8 +59,14 @@ def quality_init(table: str, force: bool, session: Session) -> None:
 @json_option
 @handle_errors
 def quality_report(run_id: str | None, show_html: bool, session: Session, out: Output) -> None:
-    """Show the stored validation results of a run."""
+    """Show the stored validation results of a run (its id or short id; default: the latest)."""
+    from lagoa.core.errors import ConfigError
+
     project = session.project
+    if run_id is not None:
+        # `lagoa validate` stores results under ids of its own, which the run history lacks.
+        with contextlib.suppress(ConfigError):
+            run_id = project.resolve_run(run_id)
     found, results = project.quality_results(run_id)
     if found is None or not results:
         out.no_quality_results(run_id)

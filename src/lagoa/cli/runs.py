@@ -114,8 +114,17 @@ def run_start(
 @json_option
 @handle_errors
 def run_show(run_id: str, logs: bool, session: Session, out: Output) -> None:
-    """Show RUN_ID: its interval and state, and every task attempt with its duration, rows and error."""
-    found = session.project.state.run(run_id)
+    """Show RUN_ID (the id or its short form, as `lagoa runs` shows it): its interval and state,
+    and every task attempt with its duration, rows and error.
+
+    \b
+    Examples:
+      lagoa run show 2e7d55
+      lagoa run show 2e7d55 --logs
+    """
+    project = session.project
+    run_id = project.resolve_run(run_id)
+    found = project.state.run(run_id)
     if found is None:
         raise click.ClickException(f"no run {run_id}; `lagoa runs` lists them")
     out.run_details(run_id, found, logs)
@@ -137,6 +146,7 @@ def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Outp
     from lagoa.orchestrate.runs import RunOptions
 
     project = session.project
+    run_id = project.resolve_run(run_id)
     with stop_on_signal() as cancel:
         options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
         result = project.retry(run_id, options)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,6 +138,38 @@ class Warehouse:
         """Run SQL against fresh views; returns column names and rows. Without ``write`` the
         warehouse file is only read (see the module's docstring) and statements that would
         change it are refused."""
+        with self._executed(lake, sql, write, warn) as result:
+            if result is None or result.description is None:
+                return [], []
+            return [d[0] for d in result.description], result.fetchall()
+
+    def head(
+        self, lake: Lake, sql: str, limit: int, *, warn: Warn | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """The first ``limit`` rows of a read-only query, and how many rows it has in all: the
+        rest are counted as Arrow batches, never turned into Python values."""
+        with self._executed(lake, sql, False, warn) as result:
+            if result is None or result.description is None:
+                return [], [], 0
+            columns = [d[0] for d in result.description]
+            rows: list[tuple[Any, ...]] = []
+            total = 0
+            try:
+                for batch in result.to_arrow_reader(65_536):
+                    if len(rows) < limit:
+                        part = batch.slice(0, limit - len(rows))
+                        rows.extend(
+                            zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
+                        )
+                    total += batch.num_rows
+            except duckdb.Error as exc:
+                raise EngineError(f"query failed: {str(exc).strip()}") from None
+            return columns, rows, total
+
+    @contextmanager
+    def _executed(
+        self, lake: Lake, sql: str, write: bool, warn: Warn | None
+    ) -> Iterator[duckdb.DuckDBPyConnection | None]:
         warn = warn or log.warning
         if not write:
             refuse_writes(sql)
@@ -149,9 +182,7 @@ class Warehouse:
                     result = con.execute(sql)
                 except duckdb.Error as exc:
                     raise EngineError(f"query failed: {str(exc).strip()}") from None
-                if result is None or result.description is None:
-                    return [], []
-                return [d[0] for d in result.description], result.fetchall()
+                yield result
             finally:
                 con.close()
 

@@ -22,6 +22,14 @@ def new_run_id(now: datetime) -> str:
     return f"run-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def short_run_id(run_id: str) -> str:
+    """The part of a run id people type, as git's short hashes: its random suffix (``2e7d55`` of
+    ``run-20240601T020000Z-2e7d55``); an id of another form stays whole. Every command accepts
+    it (see ``Project.resolve_run``)."""
+    head, _, suffix = run_id.rpartition("-")
+    return suffix if head.startswith("run-") and len(suffix) >= 6 else run_id
+
+
 def domain_selectors(workspace: Workspace, domains: list[str] | None) -> list[str] | None:
     """The dbt selectors of ``domains`` (``tag:<domain>`` unless set); None selects every model."""
     if not domains:

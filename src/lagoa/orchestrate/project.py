@@ -535,6 +535,26 @@ class Project:
         made fresh (the query runs on the others)."""
         return self.warehouse.query(self.lake, sql, write=write, warn=warn)
 
+    def resolve_run(self, given: str) -> str:
+        """The full id of the run ``given`` names: the id itself, its short id (``lagoa runs``
+        shows it) or a prefix; ConfigError when it names no run or several."""
+        found = self.state.run_ids_like(given.strip())
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ConfigError(f"no run `{given}`", hint="`lagoa runs` lists them")
+        raise ConfigError(
+            f"`{given}` names {len(found)}{'+' if len(found) >= 10 else ''} runs: {', '.join(found[:5])}",
+            hint="give more of the id",
+        )
+
+    def query_head(
+        self, sql: str, limit: int, *, warn: Callable[[str], None] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """The first ``limit`` rows of a read-only query and its number of rows (the others are
+        counted, not read into Python)."""
+        return self.warehouse.head(self.lake, sql, limit, warn=warn)
+
     def doctor(self) -> list[tuple[str, bool, str]]:
         """Checks of the project's wiring: (check, ok, detail)."""
         from lagoa.orchestrate.doctor import run_checks

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -19,7 +20,7 @@ from lagoa.core.errors import ConfigError
 from lagoa.publish.docs import DOCS
 from lagoa.serve import lineage, quality, runs, tables
 from lagoa.serve.console import MAX_PAGE_ROWS, PAGE_ROWS, QueryFailedError, RefusedError
-from lagoa.serve.context import RUN_ID, TABLE_ID, TASK, Served
+from lagoa.serve.context import RUN_ID, TABLE_ID, TASK, Served, named
 
 RunState = Annotated[str | None, Query(pattern=r"^(running|succeeded|failed|cancelled)$")]
 
@@ -44,14 +45,20 @@ class Problem(BaseModel):
     refused: bool = False
 
 
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such thing"}}
+CSRF: dict[int | str, dict[str, Any]] = {
+    403: {"model": Problem, "description": "No CSRF token (X-CSRF-Token), or a cross-site request"}
+}
+
+
 def _table(identifier: str) -> str:
-    if not TABLE_ID.match(identifier):
+    if not named(TABLE_ID, identifier):
         raise HTTPException(404, f"no table {identifier!r}: tables are named namespace.table")
     return identifier
 
 
 def _run(run_id: str) -> str:
-    if not RUN_ID.match(run_id):
+    if not named(RUN_ID, run_id):
         raise HTTPException(404, f"no run {run_id!r}")
     return run_id
 
@@ -63,7 +70,13 @@ def _found(value: dict[str, Any] | None, what: str) -> dict[str, Any]:
 
 
 def router(served: Served) -> APIRouter:
-    api = APIRouter(prefix="/api")
+    api = APIRouter(
+        prefix="/api",
+        responses={
+            401: {"model": Problem, "description": "A token is required (the server was started with one)"},
+            421: {"model": Problem, "description": "The request was addressed to another host"},
+        },
+    )
     project = served.project
 
     @api.get("/overview", tags=["overview"], summary="Pipelines' status, run durations, rows landed per day")
@@ -83,15 +96,25 @@ def router(served: Served) -> APIRouter:
             project, pipeline=pipeline, state=state, since=since, until=until, limit=limit, offset=offset
         )
 
-    @api.get("/runs/{run_id}", tags=["runs"], summary="A run with every task attempt (and dbt models)")
+    @api.get(
+        "/runs/{run_id}",
+        tags=["runs"],
+        responses=NOT_FOUND,
+        summary="A run with every task attempt (and dbt models)",
+    )
     def run(run_id: str) -> dict[str, Any]:
         return _found(runs.run_detail(project, _run(run_id)), f"run {run_id}")
 
-    @api.get("/runs/{run_id}/attempts/{task}/{attempt}/log", tags=["runs"], summary="An attempt's log so far")
+    @api.get(
+        "/runs/{run_id}/attempts/{task}/{attempt}/log",
+        tags=["runs"],
+        responses=NOT_FOUND,
+        summary="An attempt's log so far",
+    )
     def attempt_log(
         run_id: str, task: str, attempt: Annotated[int, Path(ge=0, le=1_000_000)]
     ) -> dict[str, Any]:
-        if not TASK.match(task):
+        if not named(TASK, task):
             raise HTTPException(404, f"no task {task!r}")
         found = runs.attempt_log(project, _run(run_id), task, attempt)
         return _found(found, f"attempt {attempt} of {task} in run {run_id}")
@@ -101,7 +124,7 @@ def router(served: Served) -> APIRouter:
         tags=["runs"],
         status_code=202,
         summary="Run the run's failed, skipped and cancelled tasks again (lagoa run retry)",
-        responses={409: {"model": Problem}},
+        responses={**NOT_FOUND, **CSRF, 409: {"model": Problem}},
     )
     def retry(run_id: str) -> dict[str, Any]:
         try:
@@ -116,17 +139,29 @@ def router(served: Served) -> APIRouter:
         found = tables.summaries(served.tables)
         return {"tables": [t.__dict__ for t in found]}
 
-    @api.get("/tables/{identifier}", tags=["tables"], summary="Schema, partitioning, sort order, snapshots")
+    @api.get(
+        "/tables/{identifier}",
+        tags=["tables"],
+        responses=NOT_FOUND,
+        summary="Schema, partitioning, sort order, snapshots",
+    )
     def table(identifier: str) -> dict[str, Any]:
         return _found(tables.detail(served.tables, _table(identifier)), f"table {identifier}")
 
-    @api.get("/tables/{identifier}/files", tags=["tables"], summary="The current snapshot's data files")
+    @api.get(
+        "/tables/{identifier}/files",
+        tags=["tables"],
+        responses=NOT_FOUND,
+        summary="The current snapshot's data files",
+    )
     def table_files(
         identifier: str, limit: Annotated[int, Query(ge=1, le=tables.MAX_ROWS)] = tables.MAX_ROWS
     ) -> dict[str, Any]:
         return _found(tables.files(served.tables, _table(identifier), limit), f"table {identifier}")
 
-    @api.get("/tables/{identifier}/preview", tags=["tables"], summary="The table's first rows")
+    @api.get(
+        "/tables/{identifier}/preview", tags=["tables"], responses=NOT_FOUND, summary="The table's first rows"
+    )
     def table_preview(
         identifier: str, limit: Annotated[int, Query(ge=1, le=tables.MAX_ROWS)] = tables.PREVIEW_ROWS
     ) -> dict[str, Any]:
@@ -134,7 +169,12 @@ def router(served: Served) -> APIRouter:
             tables.preview(project, served.tables, _table(identifier), limit), f"table {identifier}"
         )
 
-    @api.get("/tables/{identifier}/quarantine", tags=["tables"], summary="Quarantined rows, by reason")
+    @api.get(
+        "/tables/{identifier}/quarantine",
+        tags=["tables"],
+        responses=NOT_FOUND,
+        summary="Quarantined rows, by reason",
+    )
     def table_quarantine(
         identifier: str,
         reason: Annotated[str | None, Query(max_length=2000)] = None,
@@ -143,19 +183,37 @@ def router(served: Served) -> APIRouter:
         found = tables.quarantine(project, served.tables, _table(identifier), reason, limit)
         return _found(found, f"table {identifier}")
 
-    @api.get("/quality", tags=["quality"], summary="A run's validation results (default: the latest)")
+    @api.get(
+        "/quality",
+        tags=["quality"],
+        responses=NOT_FOUND,
+        summary="A run's validation results (default: the latest)",
+    )
     def quality_results(
         run_id: Annotated[str | None, Query(pattern=RUN_ID.pattern)] = None,
     ) -> dict[str, Any]:
+        if run_id is not None:
+            _run(run_id)
         return quality.run_results(project, served.results, run_id)
 
     @api.get(
-        "/quality/tables/{identifier}", tags=["quality"], summary="A table's results over its latest runs"
+        "/quality/tables/{identifier}",
+        tags=["quality"],
+        summary="A table's results over its latest runs",
+        responses=NOT_FOUND,
     )
     def quality_history(identifier: str, last: Annotated[int, Query(ge=1, le=200)] = 30) -> dict[str, Any]:
-        return quality.table_history(project, served.results, _table(identifier), last)
+        found = quality.table_history(project, served.results, _table(identifier), last)
+        if not found["history"] and identifier not in served.tables.locations():
+            raise HTTPException(404, f"no table {identifier} (and no validation of one)")
+        return found
 
-    @api.get("/lineage", tags=["lineage"], summary="The lineage graph, laid out; around one node with focus")
+    @api.get(
+        "/lineage",
+        tags=["lineage"],
+        responses=NOT_FOUND,
+        summary="The lineage graph, laid out; around one node with focus",
+    )
     def lineage_graph(
         focus: Annotated[str | None, Query(max_length=300)] = None,
         up: Annotated[int, Query(ge=0, le=50)] = 2,
@@ -168,15 +226,23 @@ def router(served: Served) -> APIRouter:
             graph = lineage.focus(graph, focus, up, down)
         return lineage.drawn(graph, focus)
 
-    @api.get("/lineage/columns/{identifier}", tags=["lineage"], summary="A table's column lineage")
+    @api.get(
+        "/lineage/columns/{identifier}",
+        tags=["lineage"],
+        responses=NOT_FOUND,
+        summary="A table's column lineage",
+    )
     def column_lineage(identifier: str) -> dict[str, Any]:
-        return served.columns.of(_table(identifier))
+        found = served.columns.of(_table(identifier))
+        if not found["columns"] and identifier not in served.tables.locations():
+            raise HTTPException(404, f"no table {identifier} (and no lineage of one)")
+        return found
 
     @api.post(
         "/query",
         tags=["query"],
         summary="Run one read-only SELECT over the warehouse; one page of rows",
-        responses={400: {"model": Problem}},
+        responses={**CSRF, 400: {"model": Problem}},
     )
     def query(request: QueryRequest) -> QueryPage:
         try:
@@ -192,7 +258,7 @@ def router(served: Served) -> APIRouter:
         tags=["query"],
         summary="Every row of one read-only SELECT, as CSV",
         response_class=StreamingResponse,
-        responses={200: {"content": {"text/csv": {}}}, 400: {"model": Problem}},
+        responses={200: {"content": {"text/csv": {}}}, **CSRF, 400: {"model": Problem}},
     )
     async def query_csv(
         request: Request, sql: Annotated[str | None, Body(embed=True, max_length=100_000)] = None
@@ -203,8 +269,8 @@ def router(served: Served) -> APIRouter:
             sql = given if isinstance(given, str) else None
         if not sql:
             raise HTTPException(400, {"detail": "nothing to run: the query is empty", "refused": False})
-        try:
-            lines = served.console.stream_csv(sql)
+        try:  # in a thread: the query may run for QUERY_SECONDS, the server answers others meanwhile
+            lines = await run_in_threadpool(served.console.stream_csv, sql)
         except RefusedError as exc:
             raise HTTPException(400, {"detail": f"refused: {exc.message}", "refused": True}) from None
         except QueryFailedError as exc:

@@ -84,8 +84,14 @@ def create_app(project: Project, *, token: str | None = None, host: str = "127.0
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # The shape FastAPI documents for a 422 (``ValidationError``: loc, msg, type), without
+        # the ``input`` it would echo back (a wrong token or SQL may be in it).
         problems = [
-            {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            {
+                "loc": [str(part) for part in e.get("loc", ())],
+                "msg": str(e.get("msg", "")),
+                "type": str(e.get("type", "")),
+            }
             for e in exc.errors()
         ]
         if request.url.path.startswith("/api/"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,6 +71,16 @@ REFUSED_KINDS = {
 }
 
 
+PRAGMA = re.compile(r"\A(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?\*/)*PRAGMA\b", re.IGNORECASE | re.DOTALL)
+"""A statement starting with ``PRAGMA`` (after blanks and comments)."""
+REFUSED_PRAGMA = (
+    "`PRAGMA` statements change settings or are shortcuts for table functions: select from the "
+    "function instead (`SELECT * FROM pragma_version()`)"
+)
+FILE_NAME = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,10}(?:\.(?:gz|zst|bz2|lz4))?\Z")
+"""A table name DuckDB would read as a file (a path, a URL, ``x.csv``): ``FROM '/etc/passwd'``."""
+
+
 class RefusedError(LagoaError):
     """The console does not run this statement (it would write, or read outside the lake)."""
 
@@ -100,18 +111,30 @@ def check(sql: str) -> str:
     if len(statements) > 1:
         raise RefusedError("the console runs one statement at a time")
     (statement,) = statements
+    if PRAGMA.match(sql):
+        # DuckDB rewrites the read-only pragmas (``PRAGMA version``) into SELECTs and the others
+        # into SET or PRAGMA statements: none is run, whichever it is.
+        raise RefusedError(REFUSED_PRAGMA)
     kind = statement.type.name
     if kind != "SELECT":
         raise RefusedError(REFUSED_KINDS.get(kind, f"`{kind}` statements are not run by the console"))
     text = statement.query.strip().rstrip(";").strip()
-    for name in _functions(text):
+    functions, tables = _called(text)
+    for name in functions:
         if name.lower() in REFUSED_FUNCTIONS:
             raise RefusedError(f"`{name}` is not available in the console: {REFUSED_FUNCTIONS[name.lower()]}")
+    for name in sorted(tables):
+        if FILE_NAME.search(name):
+            raise RefusedError(
+                f"`FROM {quote_literal(name)}` reads a file by its path: the console reads the lake's "
+                "tables by name (bronze.…, silver.…, gold.…, dbt's models in main.…)"
+            )
     return text
 
 
-def _functions(sql: str) -> set[str]:
-    """Every function and table function the statement calls, from DuckDB's syntax tree."""
+def _called(sql: str) -> tuple[set[str], set[str]]:
+    """Every function and table function the statement calls, and every table it names without
+    a schema, from DuckDB's syntax tree."""
     con = duckdb.connect()
     try:
         row = con.execute(f"SELECT json_serialize_sql({quote_literal(sql)})").fetchone()
@@ -120,13 +143,22 @@ def _functions(sql: str) -> set[str]:
     tree = json.loads(row[0]) if row else {}
     if tree.get("error"):
         # DuckDB cannot serialise every statement (a PIVOT, say): judge it by its text instead.
-        return {word for word in REFUSED_FUNCTIONS if word in sql.lower()}
-    found: set[str] = set()
+        # A file named in FROM still cannot be read: the connection's external access is off.
+        return {word for word in REFUSED_FUNCTIONS if word in sql.lower()}, set()
+    functions: set[str] = set()
+    tables: set[str] = set()
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
-                found.add(node["function_name"])
+                functions.add(node["function_name"])
+            if (
+                node.get("type") == "BASE_TABLE"
+                and isinstance(node.get("table_name"), str)
+                and not node.get("schema_name")
+                and not node.get("catalog_name")
+            ):
+                tables.add(node["table_name"])
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -134,7 +166,7 @@ def _functions(sql: str) -> set[str]:
                 walk(value)
 
     walk(tree)
-    return found
+    return functions, tables
 
 
 class Console:

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
 TABLE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}\.[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 """``namespace.table`` as Lagoa names tables: anything else is no table (and reaches no catalog)."""
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}$")
-TASK = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+TASK = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+"""Run ids and task names as Lagoa makes them; one holding ``..`` is refused as well (see
+:func:`named`), so that neither can climb out of a folder it is joined to."""
+
+
+def named(pattern: re.Pattern[str], value: str) -> bool:
+    """Whether all of ``value`` (a trailing newline too, which ``$`` lets through) has the form
+    ``pattern`` gives names, and it holds no ``..``."""
+    return pattern.fullmatch(value) is not None and ".." not in value
 
 
 @dataclass

@@ -30,7 +30,8 @@ KINDS = ("source", "bronze", "silver", "model", "gold", "table")
 @dataclass
 class Graph:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """By id: ``kind`` (one of KINDS), ``label``, and ``table`` for the lake's tables."""
+    """By id: ``kind`` (one of KINDS), ``label``, ``table`` for the lake's tables, and
+    ``relation`` (``main.<model>``) for dbt's models in the warehouse."""
     edges: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, node: str, kind: str, label: str, table: str | None = None) -> str:
@@ -73,6 +74,7 @@ def project_graph(project: Project, tables: list[str]) -> Graph:
             continue
         name = str(node.get("name"))
         model = graph.add(f"model:{name}", "model", name)
+        graph.nodes[model]["relation"] = f"{node.get('schema') or 'main'}.{node.get('alias') or name}"
         for parent in node.get("depends_on", {}).get("nodes", []):
             if parent in sources:
                 found = sources[parent]
@@ -150,8 +152,15 @@ class ColumnLineage:
                 self._events = (count, kept_events(self.project.workspace))
             events = self._events[1]
         found = lineage_of(events, table, upstream=True)
+        via = None
+        namespace, _, name = table.partition(".")
+        if not found.columns and namespace == "gold":
+            # A published table is its model's rows: its columns come from the model's.
+            via = f"main.{name}"
+            found = lineage_of(events, via, upstream=True)
         return {
             "table": table,
+            "via": via if found.columns else None,
             "columns": {
                 column: [{"table": t, "column": c} for t, c in inputs]
                 for column, inputs in sorted(found.columns.items())

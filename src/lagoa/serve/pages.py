@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,7 +23,7 @@ from lagoa.core.errors import ConfigError
 from lagoa.publish.docs import DOCS
 from lagoa.serve import lineage, quality, runs, tables
 from lagoa.serve.console import PAGE_ROWS, QueryFailedError, RefusedError
-from lagoa.serve.context import RUN_ID, TABLE_ID, Served
+from lagoa.serve.context import RUN_ID, TABLE_ID, Served, named
 from lagoa.serve.security import CSRF_FIELD, SESSION_COOKIE
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -30,6 +31,10 @@ DOCS_PATH = re.compile(r"^[A-Za-z0-9_\-./]{1,300}$")
 GANTT_WIDTH = 1000
 GANTT_ROW = 22
 GANTT_LABEL = 260
+GANTT_LABEL_CHARS = 36
+"""A bar's label longer than this is cut (its whole text is in the bar's tooltip)."""
+RETRY_WAIT_SECONDS = 120
+"""How long a run's page keeps refreshing after a retry was asked for, waiting for it to start."""
 
 
 def _human_seconds(value: float | None) -> str:
@@ -42,6 +47,21 @@ def _human_seconds(value: float | None) -> str:
         return f"{minutes}m{seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+def _tick(value: float, span: float) -> str:
+    """A time axis label, as precise as the axis' span needs."""
+    if span < 1:
+        return f"{value * 1000:.0f}ms"
+    if span < 10:
+        return f"{value:.1f}s"
+    if span < 120:
+        return f"{value:.0f}s"
+    return _human_seconds(value)
+
+
+def _cut(label: str) -> str:
+    return label if len(label) <= GANTT_LABEL_CHARS else label[: GANTT_LABEL_CHARS - 1] + "…"
 
 
 def _short_time(value: str | None) -> str:
@@ -101,9 +121,11 @@ def _gantt(run: dict[str, Any]) -> dict[str, Any]:
             continue
         began = datetime.fromisoformat(attempt["started_at"])
         ended = datetime.fromisoformat(attempt["ended_at"]) if attempt["ended_at"] else now
+        label = f"{attempt['task']} #{attempt['attempt']}"
         bars.append(
             {
-                "label": f"{attempt['task']} #{attempt['attempt']}",
+                "label": label,
+                "text": _cut(label),
                 "state": attempt["state"],
                 "x": GANTT_LABEL + (began - start).total_seconds() * scale,
                 "width": max((ended - began).total_seconds() * scale, 2),
@@ -115,9 +137,11 @@ def _gantt(run: dict[str, Any]) -> dict[str, Any]:
             if not node["started_at"]:
                 continue
             node_start = datetime.fromisoformat(node["started_at"])
+            label = f"{node['kind']} {node['name']}"
             bars.append(
                 {
-                    "label": f"  {node['kind']} {node['name']}",
+                    "label": label,
+                    "text": _cut(label),
                     "state": "succeeded" if node["status"] in ("success", "pass") else "failed",
                     "x": GANTT_LABEL + max((node_start - start).total_seconds(), 0) * scale,
                     "width": max(node["seconds"] * scale, 2),
@@ -134,7 +158,11 @@ def _gantt(run: dict[str, Any]) -> dict[str, Any]:
         "label": GANTT_LABEL,
         "span": span,
         "ticks": [
-            {"x": GANTT_LABEL + f * (GANTT_WIDTH - GANTT_LABEL), "text": _human_seconds(span * f)}
+            {
+                "x": GANTT_LABEL + f * (GANTT_WIDTH - GANTT_LABEL),
+                "text": _tick(span * f, span),
+                "anchor": "end" if f == 1 else "middle",
+            }
             for f in (0, 0.25, 0.5, 0.75, 1)
         ],
     }
@@ -186,7 +214,7 @@ def router(served: Served) -> APIRouter:
         )
 
     def run_context(request: Request, run_id: str) -> dict[str, Any]:
-        if not RUN_ID.match(run_id):
+        if not named(RUN_ID, run_id):
             raise HTTPException(404, f"no run {run_id}")
         found = runs.run_detail(project, run_id)
         if found is None:
@@ -195,11 +223,13 @@ def router(served: Served) -> APIRouter:
         run = project.state.run(run_id)
         for attempt in run.attempts if run else ():
             logs[(attempt.task, attempt.attempt)] = attempt.log or ""
+        retried = _retried(request.query_params.get("retried"))
         return {
             "run": found,
             "gantt": _gantt(found),
             "logs": logs,
-            "retried": request.query_params.get("retried"),
+            "retried": retried,
+            "refresh": found["state"] == "running" or _retry_pending(found, retried),
         }
 
     @pages.get("/runs/{run_id}", response_class=HTMLResponse)
@@ -214,7 +244,7 @@ def router(served: Served) -> APIRouter:
     def retry(run_id: str, csrf_token: Annotated[str, Form()] = "") -> Response:
         if not served.guard.csrf_ok(csrf_token):
             raise HTTPException(403, "missing or wrong CSRF token: reload the page and try again")
-        if not RUN_ID.match(run_id):
+        if not named(RUN_ID, run_id):
             raise HTTPException(404, f"no run {run_id}")
         try:
             runs.start_retry(project, run_id)
@@ -222,7 +252,8 @@ def router(served: Served) -> APIRouter:
             raise HTTPException(404, f"no run {run_id}") from None
         except ConfigError as exc:
             raise HTTPException(409, exc.message) from None
-        return RedirectResponse(f"/runs/{run_id}?retried=1", status_code=303)
+        asked = int(time.time() * 1000)  # the page refreshes itself until the retry has started
+        return RedirectResponse(f"/runs/{run_id}?retried={asked}", status_code=303)
 
     @pages.get("/tables", response_class=HTMLResponse)
     def table_list(request: Request) -> Response:
@@ -235,7 +266,7 @@ def router(served: Served) -> APIRouter:
         identifier: str,
         reason: Annotated[str | None, Query(max_length=2000)] = None,
     ) -> Response:
-        if not TABLE_ID.match(identifier):
+        if not named(TABLE_ID, identifier):
             raise HTTPException(404, f"no table {identifier}")
         found = tables.detail(served.tables, identifier)
         if found is None:
@@ -254,14 +285,14 @@ def router(served: Served) -> APIRouter:
     def quality_page(
         request: Request, run_id: Annotated[str | None, Query(max_length=64)] = None
     ) -> Response:
-        if run_id is not None and not RUN_ID.match(run_id):
+        if run_id is not None and not named(RUN_ID, run_id):
             raise HTTPException(404, f"no run {run_id}")
         found = quality.run_results(project, served.results, run_id or None)
         return _render(request, "quality.html", title="Quality", data=found)
 
     @pages.get("/quality/tables/{identifier}", response_class=HTMLResponse)
     def quality_table(request: Request, identifier: str) -> Response:
-        if not TABLE_ID.match(identifier):
+        if not named(TABLE_ID, identifier):
             raise HTTPException(404, f"no table {identifier}")
         found = quality.table_history(project, served.results, identifier)
         labels = sorted({e["expectation"] for v in found["history"] for e in v["expectations"]})
@@ -299,7 +330,7 @@ def router(served: Served) -> APIRouter:
 
     @pages.get("/lineage/columns/{identifier}", response_class=HTMLResponse)
     def lineage_columns(request: Request, identifier: str) -> Response:
-        if not TABLE_ID.match(identifier):
+        if not named(TABLE_ID, identifier):
             raise HTTPException(404, f"no table {identifier}")
         return _render(request, "lineage_columns.html", data=served.columns.of(identifier))
 
@@ -323,10 +354,11 @@ def router(served: Served) -> APIRouter:
             error, refused = f"RefusedError: {exc.message}", True
         except QueryFailedError as exc:
             error = exc.message
+        # A refused or failed query is shown on the form (200: the page itself is fine; the JSON
+        # API answers 400), so a browser does not report the page as a failed load.
         return _render(
             request,
             "query.html",
-            status_code=200 if error is None else 400,
             title="Query",
             sql=sql,
             result=result,
@@ -355,7 +387,7 @@ def router(served: Served) -> APIRouter:
 
     @pages.get("/docs-site/{path:path}")
     def docs_site(path: str) -> Response:
-        if not DOCS_PATH.match(path) or ".." in path.split("/"):
+        if DOCS_PATH.fullmatch(path) is None or ".." in path.split("/"):
             raise HTTPException(404, "no such page of the docs site")
         data = project.storage.read_bytes(f"{DOCS}/{path}")
         if data is None:
@@ -387,6 +419,20 @@ def router(served: Served) -> APIRouter:
         return response
 
     return pages
+
+
+def _retried(value: str | None) -> int | None:
+    """When the retry was asked for (ms since the epoch), from the run page's ``retried``."""
+    return int(value) if value is not None and value.isdigit() and len(value) < 16 else None
+
+
+def _retry_pending(run: dict[str, Any], retried: int | None) -> bool:
+    """Whether a retry was asked for and has not started yet (``lagoa run retry`` reopens the
+    run: it is running, then ends after it was asked for)."""
+    if retried is None or time.time() * 1000 - retried > RETRY_WAIT_SECONDS * 1000:
+        return False
+    ended = run["ended_at"]
+    return ended is not None and datetime.fromisoformat(ended).timestamp() * 1000 < retried
 
 
 def _date(value: str | None) -> datetime | None:

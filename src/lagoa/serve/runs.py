@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +21,9 @@ if TYPE_CHECKING:
     from lagoa.state import AttemptRecord, RunRecord
 
 RUN_STATES = ("running", "succeeded", "failed", "cancelled")
-_CHILDREN: list[subprocess.Popen[bytes]] = []
-"""Retries started by this server, reaped once they end."""
+_CHILDREN: dict[str, subprocess.Popen[bytes]] = {}
+"""Retries started by this server, by run id, reaped once they end."""
+_STARTING = threading.Lock()
 RETRYABLE = ("failed", "skipped", "cancelled", "timed_out")
 """Attempt states ``lagoa run retry`` runs again."""
 DBT_LINE = re.compile(
@@ -156,24 +158,29 @@ def asdict_attempt(attempt: AttemptRecord) -> dict[str, Any]:
 def start_retry(project: Project, run_id: str) -> dict[str, Any]:
     """Start ``lagoa run retry <run_id>`` in a process of its own (what the CLI would do); the
     run's page shows the new attempts as they start."""
-    run = project.state.run(run_id)
-    if run is None:
-        raise LookupError(run_id)
-    if run.state == "running":
-        raise ConfigError(f"run {run_id} is still running", hint="retry it once it has ended")
-    tasks = sorted({a.task for a in run.attempts if a.state in RETRYABLE} - _succeeded(run))
-    if not tasks:
-        raise ConfigError(f"run {run_id} has no failed, skipped or cancelled task to retry")
-    logs = project.root / ".lagoa" / "serve"
-    logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"retry-{run_id}.log").open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lagoa.cli", "run", "retry", run_id, "-p", str(project.root)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    _CHILDREN[:] = [child for child in _CHILDREN if child.poll() is None]
-    _CHILDREN.append(process)
+    with _STARTING:  # two clicks start one retry: the child marks the run running only later
+        for started, child in list(_CHILDREN.items()):
+            if child.poll() is not None:
+                del _CHILDREN[started]
+        if run_id in _CHILDREN:
+            raise ConfigError(f"a retry of run {run_id} is already running", hint="wait for it to end")
+        run = project.state.run(run_id)
+        if run is None:
+            raise LookupError(run_id)
+        if run.state == "running":
+            raise ConfigError(f"run {run_id} is still running", hint="retry it once it has ended")
+        tasks = sorted({a.task for a in run.attempts if a.state in RETRYABLE} - _succeeded(run))
+        if not tasks:
+            raise ConfigError(f"run {run_id} has no failed, skipped or cancelled task to retry")
+        logs = project.root / ".lagoa" / "serve"
+        logs.mkdir(parents=True, exist_ok=True)
+        with (logs / f"retry-{run_id}.log").open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "lagoa.cli", "run", "retry", run_id, "-p", str(project.root)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        _CHILDREN[run_id] = process
     return {"run_id": run_id, "tasks": tasks, "pid": process.pid}

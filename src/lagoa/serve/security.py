@@ -64,12 +64,12 @@ class Guard:
         if self.token is None:
             return True
         for given in (bearer, header):
-            if given is not None and hmac.compare_digest(given.encode(), self.token.encode()):
+            if given is not None and _same(given, self.token):
                 return True
-        return cookie is not None and hmac.compare_digest(cookie, self.session())
+        return cookie is not None and _same(cookie, self.session())
 
     def login(self, given: str) -> bool:
-        return self.token is not None and hmac.compare_digest(given.encode(), self.token.encode())
+        return self.token is not None and _same(given, self.token)
 
     def session(self) -> str:
         """The session cookie's value: it opens the server without holding the token."""
@@ -79,4 +79,12 @@ class Guard:
         return self._mac("csrf")
 
     def csrf_ok(self, given: str | None) -> bool:
-        return given is not None and hmac.compare_digest(given, self.csrf())
+        return given is not None and _same(given, self.csrf())
+
+
+def _same(given: str, expected: str) -> bool:
+    """Constant-time equality of two strings, whatever characters the client sent (``compare_digest``
+    refuses non-ASCII ``str``, so both are compared as UTF-8 bytes)."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogateescape"), expected.encode("utf-8", "surrogateescape")
+    )

@@ -337,6 +337,29 @@ class StateStore:
             query = query.where(RUNS.c.interval_start < until)
         return query
 
+    def run_ids_like(self, fragment: str, limit: int = 10) -> list[str]:
+        """Run ids equal to ``fragment``, else ending with ``-<fragment>`` (a short id) or
+        starting with it, newest first."""
+        with self.engine.connect() as con:
+            exact = [
+                str(r) for (r,) in con.execute(sa.select(RUNS.c.run_id).where(RUNS.c.run_id == fragment))
+            ]
+            if exact:
+                return exact
+            escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = (
+                sa.select(RUNS.c.run_id)
+                .where(
+                    sa.or_(
+                        RUNS.c.run_id.like(f"%-{escaped}", escape="\\"),
+                        RUNS.c.run_id.like(f"{escaped}%", escape="\\"),
+                    )
+                )
+                .order_by(RUNS.c.started_at.desc())
+                .limit(limit)
+            )
+            return [str(r) for (r,) in con.execute(query)]
+
     def pipelines(self) -> list[str]:
         """Every pipeline (or other run name: ``ingest``, a domain) the history has runs of."""
         with self.engine.connect() as con:

@@ -49,18 +49,26 @@
       return { names: names, data: [xs].concat(columns) };
     };
 
-    var draw = function (element, built, unit, bars) {
+    // The x range comes from the data (uPlot widens a single time point by 1000 days on its
+    // own): padded by 5%, and by at least `least` seconds each side.
+    var day = function (seconds) { return new Date(seconds * 1000).toISOString().slice(0, 10); };
+
+    var draw = function (element, built, unit, bars, least, daily) {
       if (!element) return;
-      if (built.data[0].length === 0) { element.textContent = "No data yet."; return; }
+      var xs = built.data[0];
+      if (xs.length === 0) { element.textContent = "No data yet."; return; }
+      var first = xs[0], last = xs[xs.length - 1];
+      var pad = Math.max((last - first) * 0.05, least);
       var width = Math.max(element.clientWidth - 10, 260);
       var options = {
         width: width, height: 220,
-        scales: { x: { time: true, range: function (u, min, max) {
-          var pad = max - min < 3600 ? 43200 : (max - min) * 0.05;  // one point: half a day each side
-          return [min - pad, max + pad];
-        } } },
-        axes: [{}, { label: unit, size: 60 }],
-        series: [{}].concat(built.names.map(function (name, i) {
+        scales: { x: { time: true, range: function () { return [first - pad, last + pad]; } } },
+        axes: [daily ? {
+          // Days (UTC, as the data counts them), one tick a day at least: no hours on a daily chart.
+          incrs: [86400, 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400],
+          values: function (u, splits) { return splits.map(day); }
+        } : {}, { label: unit, size: 60 }],
+        series: [daily ? { value: function (u, v) { return v == null ? "--" : day(v); } } : {}].concat(built.names.map(function (name, i) {
           var s = { label: name, stroke: palette[i % palette.length], width: 1.5, spanGaps: false };
           if (bars && window.uPlot.paths && window.uPlot.paths.bars) {
             s.paths = window.uPlot.paths.bars({ size: [0.6, 40] });
@@ -72,12 +80,13 @@
           return s;
         }))
       };
+      if (daily) options.tzDate = function (ts) { return window.uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); };
       new window.uPlot(options, built.data, element);
     };
 
     draw(document.querySelector('[data-chart="durations"]'),
-      series(data.durations, "pipeline", "seconds", function (r) { return Date.parse(r.started_at) / 1000; }), "seconds", false);
+      series(data.durations, "pipeline", "seconds", function (r) { return Date.parse(r.started_at) / 1000; }), "seconds", false, 600, false);
     draw(document.querySelector('[data-chart="landed"]'),
-      series(data.landed, "pipeline", "rows", function (r) { return Date.parse(r.day + "T00:00:00Z") / 1000; }), "rows", true);
+      series(data.landed, "pipeline", "rows", function (r) { return Date.parse(r.day + "T00:00:00Z") / 1000; }), "rows", true, 43200, true);
   }
 })();
