@@ -60,17 +60,19 @@ def _jsonable(value: Any) -> Any:
 
 
 def rich_table(
-    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, whole: Sequence[int] = ()
+    title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, whole: Iterable[int] = ()
 ) -> Table:
     """A rich table whose title, headers and cells are shown as they are: values are plain text,
     never read as rich markup (a ``[/]`` in a value would raise, an ``[edited]`` would vanish).
     The columns at the indexes ``whole`` (ids, states, names) are never cut or wrapped: the others
     wrap to make room for them."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     cells = [[Text("" if v is None else str(v)) for v in row] for row in rows]
-    table = Table(title=Text(title) if title else None, title_justify="left")
+    # No vertical rules: a column costs its width and two spaces, so more fits in 80 columns.
+    table = Table(title=Text(title) if title else None, title_justify="left", box=box.SIMPLE_HEAD)
     for i, column in enumerate(columns):
         if i in whole:
             widest = max([len(str(column)), *(c[i].cell_len for c in cells)])
@@ -80,6 +82,10 @@ def rich_table(
     for row in cells:
         table.add_row(*row)
     return table
+
+
+WHOLE = {"run", "task", "table", "pipeline", "state", "source", "model", "node", "target", "domain", "check"}
+"""Columns a table for people never cuts nor wraps (names, ids and states): the others wrap."""
 
 
 def when(value: datetime | None) -> str:
@@ -102,6 +108,15 @@ def span(start: datetime | None, end: datetime | None) -> str:
     if (end - start).total_seconds() == 3600 and start.minute == start.second == 0:
         return f"{start:%Y-%m-%d %H:%M}"
     return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+
+
+def _wrapped(text: str, indent: str) -> None:
+    """A line wrapped to the terminal's width (80 columns when piped)."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    click.echo(textwrap.fill(text, width=width, subsequent_indent=indent, break_on_hyphens=False))
 
 
 def _cut(text: str, limit: int) -> str:
@@ -336,7 +351,8 @@ class HumanOutput(Output):
     def table(self, title: str, columns: list[str], rows: Sequence[tuple[Any, ...]]) -> None:
         from rich.console import Console
 
-        Console().print(rich_table(title, columns, rows))
+        whole = [i for i, c in enumerate(columns) if str(c).split(" ")[0] in WHOLE]
+        Console().print(rich_table(title, columns, rows, whole=whole))
 
     def message(self, text: str) -> None:
         click.echo(text)
@@ -356,12 +372,14 @@ class HumanOutput(Output):
                 span(r.interval_start, r.interval_end),
                 when(r.started_at),
                 took(r.started_at, r.ended_at),
-                _cut((r.error or "").splitlines()[0] if r.error else "", 60),
             )
             for r in rows
         ]
-        columns = ["run", "pipeline", "state", "interval", "started", "took", "error"]
-        Console().print(rich_table("runs (times in UTC)", columns, listed, whole=(0, 1, 2, 4)))
+        columns = ["run", "pipeline", "state", "interval", "started", "took"]
+        Console().print(rich_table("runs (times in UTC)", columns, listed, whole=range(6)))
+        for r in rows:
+            if r.error:
+                _wrapped(f"{short[r.run_id]}: {_cut(r.error.splitlines()[0], 300)}", "    ")
         if rows:
             click.echo(f"`lagoa run show {listed[0][0]}` shows a run's tasks")
 
@@ -378,7 +396,7 @@ class HumanOutput(Output):
             for number, row in enumerate(cells, 1):
                 click.echo(f"-[ row {number} ]".ljust(min(width, label + 20), "-"))
                 for column, value in zip(columns, row, strict=True):
-                    click.echo(f"{column.ljust(label)} | {value}")
+                    _wrapped(f"{column.ljust(label)} | {value}", " " * (label + 3))
         else:
             self.table("", columns, rows)
         if more:
@@ -489,7 +507,7 @@ class HumanOutput(Output):
             click.echo(f"  interval  {span(run.interval_start, run.interval_end)} (UTC)")
         click.echo(f"  started   {when(run.started_at)} UTC, took {took(run.started_at, run.ended_at)}")
         if run.error:
-            click.echo(f"  error     {run.error}")
+            _wrapped(f"  error     {run.error}", " " * 12)
         self.table(
             "",
             ["task", "attempt", "state", "started", "took", "rows", "error"],
