@@ -151,3 +151,11 @@ class TaskTimeoutError(LagoaError):
 class DeployError(LagoaError):
     """The project cannot be made ready to run elsewhere (Airflow's environment, DAG files) or
     put there (MWAA's bucket and environment)."""
+
+
+class RefusedError(LagoaError):
+    """The SQL console does not run this statement (it would write, or read outside the lake)."""
+
+
+class QueryFailedError(LagoaError):
+    """A console statement is allowed but DuckDB could not run it (syntax, binding, a timeout)."""

@@ -29,6 +29,8 @@ from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 from lagoa.lake.schema import duckdb_type, type_name
 
 if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
     from lagoa.storage.s3 import S3Settings
 
 log = logging.getLogger("lagoa.warehouse")
@@ -108,6 +110,8 @@ class Warehouse:
         """Views over published Parquet datasets: ``gold.<name>`` → the SQL reading the dataset."""
         self.s3 = s3
         """How the views reach the lake when it is on S3."""
+        self._bodies: dict[str, str] = {}
+        """The view of each table by its metadata location, as last read."""
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -204,22 +208,23 @@ class Warehouse:
             raise
 
     def _views(self, lake: Lake) -> list[_View]:
-        """Lagoa's views: one per lake table (its current snapshot), one per published dataset."""
+        """Lagoa's views: one per lake table (its current snapshot), one per published dataset.
+        A table is loaded from the catalog only when its metadata location changed since the
+        last call (a server answers many queries; a lake may hold hundreds of tables)."""
         views = []
-        for identifier in lake.identifiers():
-            table = lake.table(identifier)
-            if table is None:
-                continue
+        bodies: dict[str, str] = {}
+        for identifier, location in sorted(lake.metadata_locations().items()):
+            body = self._bodies.get(location) if location else None
+            if body is None:
+                table = lake.table(identifier)
+                if table is None:
+                    continue
+                body, location = _body(table), table.metadata_location
+            if location:
+                bodies[location] = body
             namespace, name = identifier.split(".", 1)
-            if table.current_snapshot() is None:
-                columns = ", ".join(
-                    f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
-                    for f in table.schema().fields
-                )
-                body = f"SELECT {columns} WHERE false"
-            else:
-                body = f"SELECT * FROM iceberg_scan({quote_literal(local_path(table.metadata_location))})"
             views.append(_View(namespace, name, body))
+        self._bodies = bodies
         for identifier, body in (self.datasets() if self.datasets else {}).items():
             namespace, name = identifier.split(".", 1)
             views.append(_View(namespace, name, body))
@@ -320,6 +325,17 @@ class Warehouse:
         ).fetchall():
             if namespace in NAMESPACES and (namespace, name) not in wanted:
                 con.execute(f"DROP VIEW {quote_identifier(namespace)}.{quote_identifier(name)}")
+
+
+def _body(table: Table) -> str:
+    """The SQL of a table's view: its current snapshot, or no rows of its columns before any."""
+    if table.current_snapshot() is None:
+        columns = ", ".join(
+            f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
+            for f in table.schema().fields
+        )
+        return f"SELECT {columns} WHERE false"
+    return f"SELECT * FROM iceberg_scan({quote_literal(local_path(table.metadata_location))})"
 
 
 def _collision(namespace: str, name: str, kind: str) -> str:

@@ -366,7 +366,7 @@ def _quality(workspace: Workspace, run_ids: list[str], stored: set[str]) -> Qual
 
     for run_id in run_ids:
         if run_id in stored:
-            _, results = load_results(workspace.storage, run_id)
+            _, results = load_results(workspace.storage, run_id, stored)
             passed = sum(r.statistics.successful_expectations for r in results)
             evaluated = sum(r.statistics.evaluated_expectations for r in results)
             return QualityRate(run_id, passed, evaluated)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Collection
 
 from lagoa.quality.outcome import ExpectationResult, ValidationResult, ge_document, jsonable, read_document
 from lagoa.storage import Storage
@@ -38,9 +39,16 @@ def run_ids(storage: Storage) -> list[str]:
     return sorted(latest, key=lambda run: (latest[run], run))
 
 
-def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | None, list[ValidationResult]]:
-    """The stored results of ``run_id`` (default: the latest run that has any)."""
-    runs = run_ids(storage)
+def load_results(
+    storage: Storage,
+    run_id: str | None = None,
+    known: Collection[str] | None = None,
+    table: str | None = None,
+) -> tuple[str | None, list[ValidationResult]]:
+    """The stored results of ``run_id`` (default: the latest run that has any). ``known``: the
+    runs with results, when the caller has listed them (:func:`run_ids`, oldest first), so that
+    reading many runs' results lists the storage once; ``table``: only that table's results."""
+    runs = list(known) if known is not None else run_ids(storage)
     if run_id is None:
         run_id = runs[-1] if runs else None
     if run_id is None:
@@ -48,6 +56,8 @@ def load_results(storage: Storage, run_id: str | None = None) -> tuple[str | Non
     if run_id not in runs:  # only a stored run's folder is read, never a path made of the id
         return run_id, []
     keys = [k for k in storage.list(f"{PREFIX}/{run_id}") if k.endswith(".json")]
+    if table is not None:
+        keys = [k for k in keys if k.rsplit("/", 1)[-1].startswith(_file_name(table, ""))]
     return run_id, [read_document(json.loads(storage.read_bytes(k) or b"{}")) for k in keys]
 
 

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from lagoa.core.errors import LagoaError
+from lagoa.core.errors import QueryFailedError as QueryFailedError
+from lagoa.core.errors import RefusedError as RefusedError
 from lagoa.core.sql import quote_literal
 
 if TYPE_CHECKING:
@@ -79,14 +80,6 @@ REFUSED_PRAGMA = (
 )
 FILE_NAME = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,10}(?:\.(?:gz|zst|bz2|lz4))?\Z")
 """A table name DuckDB would read as a file (a path, a URL, ``x.csv``): ``FROM '/etc/passwd'``."""
-
-
-class RefusedError(LagoaError):
-    """The console does not run this statement (it would write, or read outside the lake)."""
-
-
-class QueryFailedError(LagoaError):
-    """The statement is allowed but DuckDB could not run it (a syntax or binding error, a timeout)."""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,13 @@
 recent runs, and the rows landed per day.
 
 The status reads the run history, the quality results, the quarantine tables and the CDC slots;
-it is kept for a few seconds so that a page reloaded by several people reads them once.
+it is kept for a few seconds and then computed again off the requests' path, so that a page
+reloaded by several people reads them once and no request waits for it but the first.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -14,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lagoa.orchestrate.project import Project
+
+log = logging.getLogger("lagoa.serve")
 
 STATUS_SECONDS = 5.0
 """How long a computed status is shown before it is computed again."""
@@ -26,16 +30,44 @@ class Overview:
         self.project = project
         self._kept: tuple[float, dict[str, Any]] | None = None
         self._lock = threading.Lock()
+        self._first = threading.Lock()
+        self._refreshing = False
 
     def status(self) -> dict[str, Any]:
+        """The latest status; once older than STATUS_SECONDS it is computed again in the
+        background while requests get the one kept (only the first request waits for one)."""
         with self._lock:
-            if self._kept is None or time.monotonic() - self._kept[0] > STATUS_SECONDS:
-                status = self.project.status()
-                self._kept = (
-                    time.monotonic(),
-                    {**status.as_dict(), "ok": status.ok, "problems": status.problems},
-                )
-            return self._kept[1]
+            kept = self._kept
+            stale = kept is None or time.monotonic() - kept[0] > STATUS_SECONDS
+            start = stale and kept is not None and not self._refreshing
+            if start:
+                self._refreshing = True
+        if kept is None:
+            with self._first:  # one computation, however many first requests wait for it
+                if self._kept is None:
+                    self._store(self._compute())
+                assert self._kept is not None
+                return self._kept[1]
+        if start:
+            threading.Thread(target=self._refresh, name="lagoa-serve-status", daemon=True).start()
+        return kept[1]
+
+    def _compute(self) -> dict[str, Any]:
+        status = self.project.status()
+        return {**status.as_dict(), "ok": status.ok, "problems": status.problems}
+
+    def _store(self, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._kept = (time.monotonic(), value)
+
+    def _refresh(self) -> None:
+        try:
+            self._store(self._compute())
+        except Exception:  # the next stale request tries again; the kept status stays shown
+            log.warning("the status could not be computed again", exc_info=True)
+        finally:
+            with self._lock:
+                self._refreshing = False
 
     def __call__(self) -> dict[str, Any]:
         store = self.project.state

@@ -82,7 +82,7 @@ def run_results(project: Project, runs: ResultRuns, run_id: str | None = None) -
     if run_id is not None and run_id not in stored:
         return {"run_id": run_id, "validations": [], "runs": stored[::-1][:200]}
     chosen = run_id or (stored[-1] if stored else None)
-    found, validations = load_results(project.storage, chosen) if chosen else (None, [])
+    found, validations = load_results(project.storage, chosen, stored) if chosen else (None, [])
     return {
         "run_id": found,
         "validations": [validation_row(v) for v in sorted(validations, key=lambda v: (v.table, v.suite))],
@@ -95,10 +95,11 @@ def table_history(project: Project, runs: ResultRuns, table: str, last: int = 30
     with each expectation's pass or fail per run."""
     wanted = table if "." in table else f"silver.{table}"
     history: list[dict[str, Any]] = []
-    for run_id in list(reversed(runs()))[:SCANNED_RUNS]:
+    stored = runs()
+    for run_id in list(reversed(stored))[:SCANNED_RUNS]:
         if len(history) >= last:
             break
-        _, validations = load_results(project.storage, run_id)
+        _, validations = load_results(project.storage, run_id, stored, table=wanted)
         for validation in validations:
             if validation.table == wanted:
                 history.append(validation_row(validation))

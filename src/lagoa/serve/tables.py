@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from lagoa.core.names import BATCHES, CURSOR, LSN, QUARANTINE_SUFFIX, RUN_ID
 from lagoa.core.sql import quote_literal
 from lagoa.lake.catalog import local_path
@@ -37,6 +39,15 @@ class TableCache:
         self.project = project
         self._tables: dict[str, tuple[str | None, Table]] = {}
         self._lock = threading.Lock()
+        self._engine: duckdb.DuckDBPyConnection | None = None
+
+    def engine(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection of its own for one request (close it), sharing one in-memory
+        database whose extensions are loaded once: a new database would load them every time."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = self.project.warehouse.memory()
+            return self._engine.cursor()
 
     def locations(self) -> dict[str, str | None]:
         return self.project.lake.metadata_locations()
@@ -260,7 +271,7 @@ def preview(
     columns = [f.name for f in table.schema().fields]
     if table.current_snapshot() is None:
         return {"identifier": identifier, "columns": columns, "rows": []}
-    con = project.warehouse.memory()
+    con = cache.engine()
     try:
         result = con.execute(f"SELECT * FROM {_scan(table)} LIMIT {max(1, min(limit, MAX_ROWS))}")
         columns = [d[0] for d in result.description or []]
@@ -282,7 +293,7 @@ def quarantine(
     if table.current_snapshot() is None:
         return _empty_quarantine(identifier)
     scan = _scan(table)
-    con = project.warehouse.memory()
+    con = cache.engine()
     try:
         reasons = con.execute(
             f"SELECT _lagoa_reason, count(*) FROM {scan} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 200"
