@@ -38,18 +38,22 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WIDTH = 80
 
 
+def _environment() -> dict[str, str]:
+    """This process's environment without a width set: the terminal's (or none) decides."""
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+
+
 def in_terminal(args: list[str], cwd: Path) -> str:
     """What ``lagoa <args>`` prints in a pseudo-terminal of WIDTH columns, without colour codes."""
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, WIDTH, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     process = subprocess.Popen(
         [sys.executable, "-m", "lagoa.cli", *args],
         stdin=follower,
         stdout=follower,
         stderr=follower,
         cwd=cwd,
-        env={**env, "TERM": "xterm"},
+        env={**_environment(), "TERM": "xterm"},
         close_fds=True,
     )
     os.close(follower)
@@ -70,13 +74,12 @@ def in_terminal(args: list[str], cwd: Path) -> str:
 
 
 def piped(args: list[str], cwd: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     done = subprocess.run(
         [sys.executable, "-m", "lagoa.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=env,
+        env=_environment(),
         timeout=300,
     )
     assert done.returncode in (0, 1, 2), done.stderr  # 2: a usage error, said on stderr

@@ -15,13 +15,11 @@ from lagoa.cli.output import Output
 @click.option(
     "--runs",
     "recent",
-    default=5,
-    show_default=True,
     type=click.IntRange(1),
-    help="Recent runs the quarantine trend and the quality pass rate look back over.",
+    help="Recent runs the quarantine trend and the quality pass rate look back over (default: 5).",
 )
 @click.option("--no-cdc", is_flag=True, help="Do not connect to the CDC sources' servers.")
-def status(names: tuple[str, ...], recent: int, no_cdc: bool, session: Session, out: Output) -> None:
+def status(names: tuple[str, ...], recent: int | None, no_cdc: bool, session: Session, out: Output) -> None:
     """Show each pipeline and domain (or NAMES): its last run, next scheduled run, freshness
     against its schedule and SLA, quality pass rate, quarantine trend and CDC lag.
 

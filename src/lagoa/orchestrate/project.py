@@ -373,12 +373,15 @@ class Project:
 
         return serve(self.workspace)
 
-    def status(self, names: list[str] | None = None, *, runs: int = 5, cdc: bool = True) -> ProjectStatus:
+    def status(
+        self, names: list[str] | None = None, *, runs: int | None = None, cdc: bool = True
+    ) -> ProjectStatus:
         """What ``lagoa status`` shows: each pipeline and domain (or ``names``) with its last and
-        next run, freshness, quality pass rate, quarantine trend, and the CDC sources' lag."""
-        from lagoa.orchestrate.status import project_status
+        next run, freshness, quality pass rate, quarantine trend, and the CDC sources' lag;
+        ``runs``: how many recent runs the trend covers (default: ``status.TREND_RUNS``)."""
+        from lagoa.orchestrate.status import TREND_RUNS, project_status
 
-        return project_status(self.workspace, self.state, names=names or (), runs=runs, cdc=cdc)
+        return project_status(self.workspace, self.state, names=names or (), runs=runs or TREND_RUNS, cdc=cdc)
 
     def push_metrics(self, pipeline: str) -> None:
         """Push the process's metrics to ``observe.pushgateway``, if set, grouped by ``pipeline``."""

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from lagoa.core.errors import ConfigError
 from lagoa.publish.docs import DOCS
 from lagoa.serve import lineage, quality, runs, tables
-from lagoa.serve.console import MAX_PAGE_ROWS, PAGE_ROWS, QueryFailedError, RefusedError
+from lagoa.serve.console import MAX_PAGE_ROWS, PAGE_ROWS, Page, QueryFailedError, RefusedError
 from lagoa.serve.context import RUN_ID, TABLE_ID, TASK, Served, named
 
 RunState = Annotated[str | None, Query(pattern=r"^(running|succeeded|failed|cancelled)$")]
@@ -29,15 +29,6 @@ class QueryRequest(BaseModel):
     sql: str = Field(min_length=1, max_length=100_000, description="One SELECT statement.")
     page: int = Field(default=0, ge=0, le=1_000_000)
     page_size: int = Field(default=PAGE_ROWS, ge=1, le=MAX_PAGE_ROWS)
-
-
-class QueryPage(BaseModel):
-    columns: list[str]
-    types: list[str]
-    rows: list[list[Any]]
-    page: int
-    page_size: int
-    more: bool
 
 
 class Problem(BaseModel):
@@ -165,9 +156,7 @@ def router(served: Served) -> APIRouter:
     def table_preview(
         identifier: str, limit: Annotated[int, Query(ge=1, le=tables.MAX_ROWS)] = tables.PREVIEW_ROWS
     ) -> dict[str, Any]:
-        return _found(
-            tables.preview(project, served.tables, _table(identifier), limit), f"table {identifier}"
-        )
+        return _found(tables.preview(served.tables, _table(identifier), limit), f"table {identifier}")
 
     @api.get(
         "/tables/{identifier}/quarantine",
@@ -180,7 +169,7 @@ def router(served: Served) -> APIRouter:
         reason: Annotated[str | None, Query(max_length=2000)] = None,
         limit: Annotated[int, Query(ge=1, le=tables.MAX_ROWS)] = tables.PREVIEW_ROWS,
     ) -> dict[str, Any]:
-        found = tables.quarantine(project, served.tables, _table(identifier), reason, limit)
+        found = tables.quarantine(served.tables, _table(identifier), reason, limit)
         return _found(found, f"table {identifier}")
 
     @api.get(
@@ -244,14 +233,14 @@ def router(served: Served) -> APIRouter:
         summary="Run one read-only SELECT over the warehouse; one page of rows",
         responses={**CSRF, 400: {"model": Problem}},
     )
-    def query(request: QueryRequest) -> QueryPage:
+    def query(request: QueryRequest) -> Page:
         try:
             page = served.console.page(request.sql, request.page, request.page_size)
         except RefusedError as exc:
             raise HTTPException(400, {"detail": f"refused: {exc.message}", "refused": True}) from None
         except QueryFailedError as exc:
             raise HTTPException(400, {"detail": exc.message, "refused": False}) from None
-        return QueryPage(**page.__dict__)
+        return page
 
     @api.post(
         "/query.csv",

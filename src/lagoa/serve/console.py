@@ -193,7 +193,7 @@ class Console:
             result = _run(con, paged)
             columns = [d[0] for d in result.description or []]
             types = [str(d[1]) for d in result.description or []]
-            rows = [[_plain(v) for v in row] for row in result.fetchall()]
+            rows = [[json_cell(v) for v in row] for row in result.fetchall()]
         finally:
             con.close()
         return Page(columns, types, rows[:size], max(page, 0), size, len(rows) > size)
@@ -244,8 +244,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-def _plain(value: Any) -> Any:
-    """A cell as JSON holds it."""
+def json_cell(value: Any) -> Any:
+    """A cell as JSON holds it (the console's rows, the tables' previews and partitions)."""
     if value is None or isinstance(value, bool | int | float | str):
         if isinstance(value, float) and value != value:  # NaN
             return None

@@ -216,18 +216,13 @@ def router(served: Served) -> APIRouter:
     def run_context(request: Request, run_id: str) -> dict[str, Any]:
         if not named(RUN_ID, run_id):
             raise HTTPException(404, f"no run {run_id}")
-        found = runs.run_detail(project, run_id)
+        found = runs.run_detail(project, run_id, logs=True)
         if found is None:
             raise HTTPException(404, f"no run {run_id}")
-        logs = {}
-        run = project.state.run(run_id)
-        for attempt in run.attempts if run else ():
-            logs[(attempt.task, attempt.attempt)] = attempt.log or ""
         retried = _retried(request.query_params.get("retried"))
         return {
             "run": found,
             "gantt": _gantt(found),
-            "logs": logs,
             "retried": retried,
             "refresh": found["state"] == "running" or _retry_pending(found, retried),
         }
@@ -277,8 +272,8 @@ def router(served: Served) -> APIRouter:
             title=identifier,
             table=found,
             files=tables.files(served.tables, identifier, 100),
-            preview=tables.preview(project, served.tables, identifier, 20),
-            quarantine=tables.quarantine(project, served.tables, identifier, reason or None, 50),
+            preview=tables.preview(served.tables, identifier, 20),
+            quarantine=tables.quarantine(served.tables, identifier, reason or None, 50),
         )
 
     @pages.get("/quality", response_class=HTMLResponse)

@@ -118,16 +118,16 @@ def attempt_row(attempt: AttemptRecord) -> dict[str, Any]:
     return row
 
 
-def run_detail(project: Project, run_id: str) -> dict[str, Any] | None:
-    """The run with every attempt, and the span its timeline covers."""
+def run_detail(project: Project, run_id: str, *, logs: bool = False) -> dict[str, Any] | None:
+    """The run with every attempt (``logs``: with its log), and the span its timeline covers."""
     run = project.state.run(run_id)
     if run is None:
         return None
-    attempts = [attempt_row(a) for a in run.attempts]
+    attempts = [{**attempt_row(a), "log": a.log or ""} if logs else attempt_row(a) for a in run.attempts]
     started = [a.started_at for a in run.attempts if a.attempt > 0] or [run.started_at]
     ended = [a.ended_at for a in run.attempts if a.ended_at is not None and a.attempt > 0]
     end = run.ended_at or (max(ended) if ended else None) or datetime.now(UTC)
-    failed = sorted({a.task for a in run.attempts if a.state in RETRYABLE} - _succeeded(run))
+    failed = _retryable(run)
     return {
         **run_row(run),
         "details": run.detail,
@@ -137,8 +137,10 @@ def run_detail(project: Project, run_id: str) -> dict[str, Any] | None:
     }
 
 
-def _succeeded(run: RunRecord) -> set[str]:
-    return {a.task for a in run.attempts if a.state == "succeeded"}
+def _retryable(run: RunRecord) -> list[str]:
+    """The tasks ``lagoa run retry`` would run: failed, skipped or cancelled, never since succeeded."""
+    succeeded = {a.task for a in run.attempts if a.state == "succeeded"}
+    return sorted({a.task for a in run.attempts if a.state in RETRYABLE} - succeeded)
 
 
 def attempt_log(project: Project, run_id: str, task: str, attempt: int) -> dict[str, Any] | None:
@@ -169,7 +171,7 @@ def start_retry(project: Project, run_id: str) -> dict[str, Any]:
             raise LookupError(run_id)
         if run.state == "running":
             raise ConfigError(f"run {run_id} is still running", hint="retry it once it has ended")
-        tasks = sorted({a.task for a in run.attempts if a.state in RETRYABLE} - _succeeded(run))
+        tasks = _retryable(run)
         if not tasks:
             raise ConfigError(f"run {run_id} has no failed, skipped or cancelled task to retry")
         logs = project.root / ".lagoa" / "serve"

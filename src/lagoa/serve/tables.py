@@ -20,6 +20,7 @@ from lagoa.core.names import BATCHES, CURSOR, LSN, QUARANTINE_SUFFIX, RUN_ID
 from lagoa.core.sql import quote_literal
 from lagoa.lake.catalog import local_path
 from lagoa.lake.maintenance import PARTITIONING, SORT
+from lagoa.serve.console import json_cell
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -239,7 +240,7 @@ def files(cache: TableCache, identifier: str, limit: int = MAX_ROWS) -> dict[str
                     "path": row["file_path"],
                     "rows": row["record_count"],
                     "bytes": row["file_size_in_bytes"],
-                    "partition": {k: _plain(v) for k, v in (row.get("partition") or {}).items()},
+                    "partition": {k: json_cell(v) for k, v in (row.get("partition") or {}).items()},
                 }
             )
     found.sort(key=lambda f: f["bytes"], reverse=True)
@@ -251,19 +252,11 @@ def files(cache: TableCache, identifier: str, limit: int = MAX_ROWS) -> dict[str
     }
 
 
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
 def _scan(table: Table) -> str:
     return f"iceberg_scan({quote_literal(local_path(table.metadata_location))})"
 
 
-def preview(
-    project: Project, cache: TableCache, identifier: str, limit: int = PREVIEW_ROWS
-) -> dict[str, Any] | None:
+def preview(cache: TableCache, identifier: str, limit: int = PREVIEW_ROWS) -> dict[str, Any] | None:
     """The first ``limit`` rows of the table, read straight from its current snapshot."""
     table = cache.get(identifier)
     if table is None:
@@ -275,14 +268,14 @@ def preview(
     try:
         result = con.execute(f"SELECT * FROM {_scan(table)} LIMIT {max(1, min(limit, MAX_ROWS))}")
         columns = [d[0] for d in result.description or []]
-        rows = [[_plain(v) for v in row] for row in result.fetchall()]
+        rows = [[json_cell(v) for v in row] for row in result.fetchall()]
     finally:
         con.close()
     return {"identifier": identifier, "columns": columns, "rows": rows}
 
 
 def quarantine(
-    project: Project, cache: TableCache, identifier: str, reason: str | None = None, limit: int = PREVIEW_ROWS
+    cache: TableCache, identifier: str, reason: str | None = None, limit: int = PREVIEW_ROWS
 ) -> dict[str, Any] | None:
     """The table's quarantined rows with their reasons, counted by reason, filtered by one."""
     if identifier.endswith(QUARANTINE_SUFFIX):
@@ -303,7 +296,7 @@ def quarantine(
             f"SELECT * FROM {scan} {where} ORDER BY _lagoa_ingested_at DESC LIMIT {max(1, min(limit, MAX_ROWS))}"
         )
         columns = [d[0] for d in result.description or []]
-        rows = [[_plain(v) for v in row] for row in result.fetchall()]
+        rows = [[json_cell(v) for v in row] for row in result.fetchall()]
         total = con.execute(f"SELECT count(*) FROM {scan} {where}").fetchone()
     finally:
         con.close()
