@@ -604,11 +604,11 @@ def test_follow_serves_the_slots_lag_and_position_as_metrics(tmp_path: Path, dat
         assert written is not None
         deadline = time.monotonic() + 60
         while True:  # the slot confirms the insert once its flush committed
+            with urllib.request.urlopen(url, timeout=10) as response:
+                exposition = response.read().decode()
             samples = {
                 s.name: s.value
-                for family in text_string_to_metric_families(
-                    urllib.request.urlopen(url, timeout=10).read().decode()
-                )
+                for family in text_string_to_metric_families(exposition)
                 for s in family.samples
                 if s.labels.get("source") == "app"
             }

@@ -17,6 +17,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -69,8 +70,12 @@ def _free_port() -> int:
 
 
 def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = response.read().decode()
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = response.read().decode()
+    except urllib.error.HTTPError as exc:  # a server still starting answers 503
+        exc.close()  # the error holds the connection open until closed
+        raise OSError(f"HTTP {exc.code} from {url}") from None
     return json.loads(body) if body.startswith(("{", "[")) else body
 
 
@@ -82,7 +87,7 @@ def _wait(condition: Any, what: str, timeout: float = 180, every: float = 0.25) 
         try:
             value = condition()
         except (OSError, ValueError, KeyError) as error:
-            value, last = None, error
+            value, last = None, str(error)
         if value:
             return value
         time.sleep(every)

@@ -242,8 +242,9 @@ def test_docs_are_published_with_the_lake_and_served(retail: Project) -> None:
             assert page.status == 200 and b"dbt" in page.read()
         with urllib.request.urlopen(f"{base}/manifest.json", timeout=10) as manifest:
             assert b"stg_erp_orders" in manifest.read()
-        with pytest.raises(urllib.error.HTTPError, match="404"):
+        with pytest.raises(urllib.error.HTTPError, match="404") as refused:
             urllib.request.urlopen(f"{base}/../../lagoa.yml", timeout=10)
+        refused.value.close()  # the error holds its connection until closed
     finally:
         server.shutdown()
         server.server_close()
