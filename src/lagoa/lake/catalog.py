@@ -184,6 +184,11 @@ class Lake:
             names.extend(f"{namespace}.{ident[-1]}" for ident in remote)
         return sorted(names)
 
+    @property
+    def lists_locations(self) -> bool:
+        """Whether :meth:`metadata_locations` is one query (a SQL catalog), not a load of each table."""
+        return self._sql
+
     def metadata_locations(self) -> dict[str, str | None]:
         """Every table's current metadata file, by identifier: one query of a SQL catalog's
         database, a load of each table for the others. A table whose location is unchanged is

@@ -19,7 +19,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.lineage import Node, lineage
 from sqlglot.optimizer.qualify import qualify
-from sqlglot.optimizer.scope import traverse_scope
+from sqlglot.optimizer.scope import build_scope, traverse_scope
 
 log = logging.getLogger("lagoa.transform")
 
@@ -59,7 +59,9 @@ def model_lineage(sql: str, tables: Tables) -> ModelLineage:
     if not isinstance(query, exp.Query):
         raise SqlglotError("a model's SQL must be a query")
     columns = tuple(query.named_selects)
-    fields = {c: tuple(_inputs(query, c, schema)) for c in columns}
+    # Every column's graph in one walk of the query, qualified once (scopes shared).
+    roots = lineage(None, query, schema=schema, dialect=DIALECT, scope=build_scope(query), copy=False)
+    fields = {c: tuple(_inputs(query, roots[c], schema)) for c in columns}
     return ModelLineage(columns, fields)
 
 
@@ -95,8 +97,7 @@ def models_lineage(
     return found
 
 
-def _inputs(query: exp.Expr, column: str, schema: dict[str, Any]) -> list[InputField]:
-    root = lineage(column, query, schema=schema, dialect=DIALECT, copy=False)
+def _inputs(query: exp.Expr, root: Node, schema: dict[str, Any]) -> list[InputField]:
     aggregated = any(n.expression.find(exp.AggFunc) for n in root.walk())
     plain = all(isinstance(_unalias(n.expression), exp.Column) for n in root.walk() if n.downstream)
     subtype = "AGGREGATION" if aggregated else "IDENTITY" if plain else "TRANSFORMATION"
@@ -143,8 +144,9 @@ def _group_keys(query: exp.Expr, leaf: Node, schema: dict[str, Any]) -> list[Inp
         if ctes is not None:  # the select may read the query's CTEs
             alone.set("with_", ctes.copy())
         found = []
+        roots = lineage(None, alone, schema=schema, dialect=DIALECT, scope=build_scope(alone), copy=False)
         for key in keys:
-            for node in lineage(key, alone, schema=schema, dialect=DIALECT).walk():
+            for node in roots[key].walk():
                 table = _table(node)
                 if not node.downstream and table is not None:
                     found.append(InputField(table, _column(node), "INDIRECT", "GROUP_BY"))

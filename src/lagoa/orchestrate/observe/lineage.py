@@ -294,6 +294,13 @@ class Datasets:
         self.workspace = workspace
         self._analysed: dict[tuple[str, str], ModelLineage | None] = {}
         """Each model's column lineage by its SQL and the schemas it reads (see models_lineage)."""
+        self._loaded: dict[str, tuple[str, Table]] = {}
+        """Tables loaded, by identifier, with the metadata file they were loaded from."""
+        self._current: dict[str, str | None] | None = None
+        """Every table's metadata file as of the event being built, when the catalog lists them
+        in one query; else None, and each table is loaded anew for each event."""
+        self._locations: dict[str, str] = {}
+        """Each table's location (its folder): fixed once the table exists."""
 
     def of(
         self,
@@ -310,6 +317,10 @@ class Datasets:
         attempt's end, as they are after it."""
         from openlineage.client.event_v2 import InputDataset, OutputDataset
 
+        lake = self.workspace.lake
+        self._current = lake.metadata_locations() if lake.lists_locations else None
+        if self._current is None:
+            self._loaded.clear()
         reads, writes = self.tables(task)
         columns = self.column_lineage() if task.step == "transform" and committed_by else {}
         checked = self._validated_inputs(task, validations)
@@ -383,14 +394,29 @@ class Datasets:
 
         for key in sorted(models):
             visit(key)
-        lake = self.workspace.lake
+        identifiers = self._current if self._current is not None else self.workspace.lake.identifiers()
         tables: dict[str, dict[str, list[str]]] = {}
-        for identifier in lake.identifiers():
-            table = lake.table(identifier)
+        for identifier in identifiers:
+            schema, _, name = identifier.partition(".")
+            if not any(name in sql for _, sql in compiled):
+                continue  # read by no model
+            table = self._load(identifier)
             if table is not None:
-                schema, _, name = identifier.partition(".")
                 tables.setdefault(schema, {})[name] = [f.name for f in table.schema().fields]
         return models_lineage(compiled, tables, self._analysed)
+
+    def _load(self, identifier: str) -> Table | None:
+        """The table as it is now: kept while its metadata file is the current one."""
+        location = None if self._current is None else self._current.get(identifier)
+        if self._current is not None and location is None:
+            return None  # no such table
+        kept = self._loaded.get(identifier)
+        if kept is not None and (location is None or kept[0] == location):
+            return kept[1]
+        table = self.workspace.lake.table(identifier)
+        if table is not None:
+            self._loaded[identifier] = (table.metadata_location, table)
+        return table
 
     def _columns(self, lineage: ModelLineage | None) -> dict[str, Any]:
         """The ``columnLineage`` facet of a model's lineage."""
@@ -474,10 +500,13 @@ class Datasets:
         return parsed, sql
 
     def _lake(self, identifier: str) -> Dataset:
-        location = f"{self.workspace.storage.warehouse.rstrip('/')}/{identifier.replace('.', '/')}"
-        table = self.workspace.lake.table(identifier)
-        if table is not None:
-            location = table.location()
+        location = self._locations.get(identifier)
+        if location is None:
+            table = self._load(identifier)
+            if table is None:
+                warehouse = self.workspace.storage.warehouse.rstrip("/")
+                return _named(f"{warehouse}/{identifier.replace('.', '/')}", identifier)
+            location = self._locations[identifier] = table.location()
         return _named(location, identifier)
 
     def _file(self, source: str) -> Dataset:
@@ -491,7 +520,7 @@ class Datasets:
         )
 
     def _table(self, dataset: Dataset) -> Table | None:
-        return self.workspace.lake.table(dataset.table) if _in_lake(dataset) else None
+        return self._load(dataset.table) if _in_lake(dataset) else None
 
     def _facets(self, dataset: Dataset, table: Table | None) -> dict[str, Any]:
         from openlineage.client.facet_v2 import schema_dataset, symlinks_dataset
