@@ -587,6 +587,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30, help="timed requests per URL after one warm-up")
     parser.add_argument("--renders", type=int, default=5, help="timed loads of the lineage page")
     args = parser.parse_args()
+    if not Path(CHROMIUM).is_file():
+        raise SystemExit(
+            f"{CHROMIUM} not found: `make system-packages` (or apt-get install chromium) installs it"
+        )
     sizes = Sizes(args.tables, args.runs)
     root = generated(sizes)
     print((root / ".complete").read_text(encoding="utf-8").strip())

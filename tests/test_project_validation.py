@@ -4,6 +4,7 @@ columns the data has; lakes inside project folders whatever characters their pat
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -140,6 +141,35 @@ def test_storage_root_and_warehouse_resolve_environment_variables(
         Project.load(root)
     assert "storage.root" in str(unset.value)
     assert "environment variable `LAKE_DIR` is not set" in str(unset.value)
+
+
+def test_the_projects_env_file_sets_what_the_environment_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LAKE_DIR", "LAGOA_TEST_TOKEN"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)  # absent now, and again after the test (the file sets them)
+    from_file, from_shell = tmp_path / "from file", tmp_path / "from shell"
+    root = write_project(tmp_path / "project", file_source() + "storage: {root: '${env:LAKE_DIR}/lake'}\n")
+    (root / ".env").write_text(
+        f"# the lake of this machine\nLAKE_DIR=\"{from_file}\"\nexport LAGOA_TEST_TOKEN='a#b c'\n",
+        encoding="utf-8",
+    )
+    project = Project.load(root)
+    assert project.workspace.storage.root == from_file / "lake"
+    assert os.environ["LAGOA_TEST_TOKEN"] == "a#b c"
+
+    monkeypatch.setenv("LAKE_DIR", str(from_shell))  # the process environment wins
+    assert Project.load(root).workspace.storage.root == from_shell / "lake"
+
+
+def test_a_missing_secret_names_the_env_file(tmp_path: Path) -> None:
+    from lagoa.core.config import resolve_secrets
+    from lagoa.core.errors import SecretError
+
+    with pytest.raises(SecretError) as missing:
+        resolve_secrets("${env:LAGOA_SURELY_UNSET}")
+    assert "LAGOA_SURELY_UNSET=..." in str(missing.value.hint) and ".env" in str(missing.value.hint)
 
 
 def test_a_file_uri_storage_root_is_decoded(tmp_path: Path) -> None:

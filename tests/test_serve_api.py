@@ -498,6 +498,23 @@ def test_query_results_and_paging(served: Served) -> None:
     assert (beyond["rows"], beyond["more"]) == ([], False)
 
 
+def test_the_console_sees_the_tables_a_statement_names_and_all_of_them_in_the_catalog(
+    served: Served,
+) -> None:
+    """Views are made for the tables a statement names; a look at the catalog sees them all."""
+    joined = "SELECT (SELECT count(*) FROM Silver.ERP_ORDERS) + (SELECT count(*) FROM silver.products)"
+    assert ok(query(served, joined))["rows"] == [list(served.project.query(joined)[1][0])]
+    lake = {t for t in served.project.lake.identifiers() if not t.startswith("gold.")}
+    for listing in (
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables",
+        "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal",
+    ):
+        listed = {row[0] for row in ok(query(served, listing, page_size=1000))["rows"]}
+        assert lake <= listed, sorted(lake - listed)
+    absent = query(served, "SELECT * FROM silver.no_such_table")
+    assert absent.status == 400 and "no_such_table" in absent.text
+
+
 def test_query_csv(served: Served) -> None:
     sql = "SELECT store_id, count(*) AS orders FROM silver.erp_orders GROUP BY 1 ORDER BY 1"
     _, expected = served.project.query(sql)

@@ -186,3 +186,28 @@ def test_a_new_sqlite_state_database_opens_while_another_process_holds_it(tmp_pa
     finally:
         holder.communicate(timeout=60)
     assert holder.returncode == 0
+
+
+def test_a_retried_run_took_the_sum_of_its_passes(state_uri: str, tmp_path: Path) -> None:
+    from lagoa.state.store import RUNS
+
+    store = StateStore.open(state_uri, tmp_path)
+    store.start_run("run-1", "daily")
+    first = datetime(2024, 6, 1, 3, 0, tzinfo=UTC)
+    with store.engine.begin() as con:  # the first pass: 10 s, a day before its retry
+        con.execute(
+            RUNS.update()
+            .where(RUNS.c.run_id == "run-1")
+            .values(state="failed", started_at=first, ended_at=first + timedelta(seconds=10))
+        )
+    store.reopen_run("run-1")
+    resumed = store.run("run-1")
+    assert resumed is not None and resumed.seconds is None  # running again
+    store.finish_run("run-1", "succeeded")
+    run = store.run("run-1")
+    assert run is not None and run.ended_at is not None and run.seconds is not None
+    second = (run.ended_at - datetime.fromisoformat(run.detail["resumed_at"])).total_seconds()
+    assert 0 <= second < 60
+    assert run.seconds == pytest.approx(10 + second)
+    assert (run.ended_at - run.started_at).total_seconds() > 86_400  # what `took` showed before
+    store.close()

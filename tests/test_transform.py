@@ -293,3 +293,15 @@ def test_an_unpartitioned_dataset_publishes_into_a_folder(retail: Project) -> No
     assert result.files == 1 and result.rows > 0
     view = dataset_view(retail.workspace, settings)
     assert view is not None and "part-0.parquet" not in view
+
+
+def test_dbt_clean_empties_lagoas_target_folder(retail: Project) -> None:
+    project = retail
+    project.dbt_sources()
+    assert project.dbt(["parse"]).success
+    manifest = project.workspace.dbt_manifest
+    assert manifest.is_file()
+    assert project.dbt(["clean"]).success
+    assert not manifest.exists()
+    assert (project.root / "dbt" / "dbt_project.yml").is_file()  # the dbt project is untouched
+    assert project.dbt(["parse"]).success and manifest.is_file()

@@ -142,7 +142,13 @@ def took(started: datetime | None, ended: datetime | None) -> str:
     """A duration for people: 12.3s, or 4.5m from two minutes on."""
     if started is None or ended is None:
         return ""
-    seconds = (ended - started).total_seconds()
+    return seconds_taken((ended - started).total_seconds())
+
+
+def seconds_taken(seconds: float | None) -> str:
+    """``seconds`` for people, as :func:`took` ("" while still going)."""
+    if seconds is None:
+        return ""
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 
@@ -317,7 +323,7 @@ class Output(ABC):
                     r.interval_start,
                     r.interval_end,
                     r.started_at,
-                    took(r.started_at, r.ended_at),
+                    seconds_taken(r.seconds),
                     r.error,
                 )
                 for r in rows
@@ -371,7 +377,7 @@ class HumanOutput(Output):
                 r.state,
                 span(r.interval_start, r.interval_end),
                 when(r.started_at),
-                took(r.started_at, r.ended_at),
+                seconds_taken(r.seconds),
             )
             for r in rows
         ]
@@ -505,7 +511,7 @@ class HumanOutput(Output):
         click.echo(f"run {run_id}: {run.pipeline}, {run.state}")
         if run.interval_start is not None:
             click.echo(f"  interval  {span(run.interval_start, run.interval_end)} (UTC)")
-        click.echo(f"  started   {when(run.started_at)} UTC, took {took(run.started_at, run.ended_at)}")
+        click.echo(f"  started   {when(run.started_at)} UTC, took {seconds_taken(run.seconds)}")
         if run.error:
             _wrapped(f"  error     {run.error}", " " * 12)
         self.table(

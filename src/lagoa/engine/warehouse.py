@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,15 +190,20 @@ class Warehouse:
             finally:
                 con.close()
 
-    def reader(self, lake: Lake, *, warn: Warn | None = None) -> duckdb.DuckDBPyConnection:
+    def reader(
+        self, lake: Lake, *, warn: Warn | None = None, only: Collection[str] | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """An in-memory connection for reading: fresh views over the lake in bronze, silver and
-        gold, and a view of every other object of the warehouse file (attached read-only as
-        ``warehouse``: dbt's models in ``main``, say). If another process is writing the file, it
-        is left out and ``warn`` says so."""
+        gold (``only`` those named ``schema.table``, in lower case, when given), and a view of
+        every other object of the warehouse file (attached read-only as ``warehouse``: dbt's
+        models in ``main``, say). If another process is writing the file, it is left out and
+        ``warn`` says so."""
         warn = warn or log.warning
         con = self.memory()
         try:
             views = self._views(lake)
+            if only is not None:
+                views = [v for v in views if f"{v.namespace}.{v.name}".lower() in only]
             if self._attach(con, warn):
                 views += self._mirrored(con, {(v.namespace, v.name) for v in views}, warn)
             self._point(con, views, warn, drop_stale=False)

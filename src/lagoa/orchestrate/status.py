@@ -53,11 +53,8 @@ class LastRun:
     interval_start: datetime | None
     interval_end: datetime | None
     error: str | None
-
-    @property
-    def seconds(self) -> float | None:
-        """How long it took (None while it runs)."""
-        return None if self.ended_at is None else (self.ended_at - self.started_at).total_seconds()
+    seconds: float | None
+    """How long it took (None while it runs): a retried run's passes added up."""
 
 
 @dataclass(frozen=True)
@@ -289,6 +286,7 @@ def _pipeline_status(
             last.interval_start,
             last.interval_end,
             last.error,
+            last.seconds,
         )
         if last is not None
         else None

@@ -78,6 +78,9 @@ REFUSED_PRAGMA = (
     "`PRAGMA` statements change settings or are shortcuts for table functions: select from the "
     "function instead (`SELECT * FROM pragma_version()`)"
 )
+CATALOG_SCHEMAS = ("information_schema", "pg_catalog")
+CATALOG_FUNCTIONS = ("duckdb_", "pragma_", "information_schema")
+"""What lists the connection's tables: a statement using them sees every view of the lake."""
 FILE_NAME = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,10}(?:\.(?:gz|zst|bz2|lz4))?\Z")
 """A table name DuckDB would read as a file (a path, a URL, ``x.csv``): ``FROM '/etc/passwd'``."""
 
@@ -93,8 +96,23 @@ class Page:
     """Whether rows follow this page."""
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A statement the console runs, and the lake's tables it reads."""
+
+    text: str
+    reads: frozenset[str] | None
+    """``schema.table`` (lower case) of every table it names; None when that cannot be told (a
+    SHOW, a look at the catalog, a statement DuckDB cannot serialise): then it sees them all."""
+
+
 def check(sql: str) -> str:
     """The one SELECT of ``sql``, or :class:`RefusedError` saying why it is not run."""
+    return checked(sql).text
+
+
+def checked(sql: str) -> Checked:
+    """:func:`check`, with the tables the statement reads."""
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
@@ -112,7 +130,7 @@ def check(sql: str) -> str:
     if kind != "SELECT":
         raise RefusedError(REFUSED_KINDS.get(kind, f"`{kind}` statements are not run by the console"))
     text = statement.query.strip().rstrip(";").strip()
-    functions, tables = _called(text)
+    functions, tables, reads = _called(text)
     for name in functions:
         if name.lower() in REFUSED_FUNCTIONS:
             raise RefusedError(f"`{name}` is not available in the console: {REFUSED_FUNCTIONS[name.lower()]}")
@@ -122,12 +140,13 @@ def check(sql: str) -> str:
                 f"`FROM {quote_literal(name)}` reads a file by its path: the console reads the lake's "
                 "tables by name (bronze.…, silver.…, gold.…, dbt's models in main.…)"
             )
-    return text
+    return Checked(text, reads)
 
 
-def _called(sql: str) -> tuple[set[str], set[str]]:
-    """Every function and table function the statement calls, and every table it names without
-    a schema, from DuckDB's syntax tree."""
+def _called(sql: str) -> tuple[set[str], set[str], frozenset[str] | None]:
+    """Every function and table function the statement calls, every table it names without a
+    schema, and every ``schema.table`` it names (None when it may see tables it does not name),
+    from DuckDB's syntax tree."""
     con = duckdb.connect()
     try:
         row = con.execute(f"SELECT json_serialize_sql({quote_literal(sql)})").fetchone()
@@ -137,14 +156,24 @@ def _called(sql: str) -> tuple[set[str], set[str]]:
     if tree.get("error"):
         # DuckDB cannot serialise every statement (a PIVOT, say): judge it by its text instead.
         # A file named in FROM still cannot be read: the connection's external access is off.
-        return {word for word in REFUSED_FUNCTIONS if word in sql.lower()}, set()
+        return {word for word in REFUSED_FUNCTIONS if word in sql.lower()}, set(), None
     functions: set[str] = set()
     tables: set[str] = set()
+    named: set[str] = set()
+    blind = False  # the statement may see tables it does not name
 
     def walk(node: Any) -> None:
+        nonlocal blind
         if isinstance(node, dict):
             if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
                 functions.add(node["function_name"])
+            if node.get("type") == "SHOW_REF":
+                blind = True
+            if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str):
+                schema = str(node.get("schema_name") or "").lower()
+                if schema in CATALOG_SCHEMAS:
+                    blind = True
+                named.add(f"{schema}.{node['table_name'].lower()}")
             if (
                 node.get("type") == "BASE_TABLE"
                 and isinstance(node.get("table_name"), str)
@@ -159,7 +188,8 @@ def _called(sql: str) -> tuple[set[str], set[str]]:
                 walk(value)
 
     walk(tree)
-    return functions, tables
+    blind = blind or any(f.lower().startswith(CATALOG_FUNCTIONS) for f in functions)
+    return functions, tables, None if blind else frozenset(named)
 
 
 class Console:
@@ -168,9 +198,11 @@ class Console:
     def __init__(self, project: Project) -> None:
         self.project = project
 
-    def _reader(self) -> duckdb.DuckDBPyConnection:
+    def _reader(self, reads: frozenset[str] | None) -> duckdb.DuckDBPyConnection:
+        """A sandboxed reader with views of the lake tables in ``reads`` (None: all of them):
+        a view's creation reads its table's files, hundreds of them in a large lake."""
         project = self.project
-        con = project.warehouse.reader(project.lake, warn=lambda _: None)
+        con = project.warehouse.reader(project.lake, warn=lambda _: None, only=reads)
         try:
             allowed = [project.storage.location("").rstrip("/") + "/"]
             con.execute(f"SET allowed_directories = [{', '.join(quote_literal(d) for d in allowed)}]")
@@ -185,9 +217,10 @@ class Console:
 
     def page(self, sql: str, page: int = 0, page_size: int = PAGE_ROWS) -> Page:
         """One page of the statement's rows (``page`` counts from 0)."""
-        text = check(sql)
+        statement = checked(sql)
+        text = statement.text
         size = max(1, min(page_size, MAX_PAGE_ROWS))
-        con = self._reader()
+        con = self._reader(statement.reads)
         try:
             paged = f"SELECT * FROM ({text}) AS console LIMIT {size + 1} OFFSET {max(page, 0) * size}"
             result = _run(con, paged)
@@ -200,9 +233,9 @@ class Console:
 
     def stream_csv(self, sql: str) -> Iterator[str]:
         """Every row of the statement as CSV, with a header; checked before the first byte."""
-        text = check(sql)
-        con = self._reader()
-        result = _run(con, text)
+        statement = checked(sql)
+        con = self._reader(statement.reads)
+        result = _run(con, statement.text)
 
         def lines() -> Iterator[str]:
             try:

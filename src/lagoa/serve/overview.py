@@ -78,7 +78,7 @@ class Overview:
                 "pipeline": r.pipeline,
                 "state": r.state,
                 "started_at": r.started_at.astimezone(UTC).isoformat(),
-                "seconds": round((r.ended_at - r.started_at).total_seconds(), 3),
+                "seconds": round(r.seconds or 0.0, 3),
             }
             for r in reversed(runs)
             if r.ended_at is not None

@@ -52,7 +52,7 @@ def run_row(run: RunRecord) -> dict[str, Any]:
         "interval_end": _iso(run.interval_end),
         "started_at": _iso(run.started_at),
         "ended_at": _iso(run.ended_at),
-        "seconds": _seconds(run.started_at, run.ended_at),
+        "seconds": None if run.seconds is None else round(run.seconds, 3),
         "error": run.error,
         "trigger": detail.get("trigger"),
     }

@@ -9,8 +9,18 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+EARLIER = "earlier_seconds"
+"""In a retried run's details: what its passes before the latest took, in seconds."""
+RESUMED = "resumed_at"
+"""In a retried run's details: when its latest pass began."""
+
+
+def utc(value: datetime) -> datetime:
+    """A timestamp with its zone (SQLite hands them back without one; they were written in UTC)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 class _Row(Mapping[str, Any]):
@@ -81,6 +91,16 @@ class RunRecord(_Row):
         """``details``, parsed."""
         parsed: dict[str, Any] = json.loads(self.details or "{}")
         return parsed
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the run took (None while it runs): the sum of its passes when retried, not
+        the time from its first start to the end of its retry."""
+        if self.ended_at is None:
+            return None
+        detail = self.detail
+        since = datetime.fromisoformat(detail[RESUMED]) if RESUMED in detail else self.started_at
+        return float(detail.get(EARLIER, 0.0)) + (utc(self.ended_at) - utc(since)).total_seconds()
 
 
 @dataclasses.dataclass(frozen=True)

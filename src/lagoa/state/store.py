@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from lagoa.core.errors import StateError
-from lagoa.state.records import AttemptRecord, LeaseRecord, RunRecord
+from lagoa.state.records import EARLIER, RESUMED, AttemptRecord, LeaseRecord, RunRecord, utc
 
 METADATA = sa.MetaData()
 
@@ -224,13 +224,22 @@ class StateStore:
             )
 
     def reopen_run(self, run_id: str) -> None:
-        """A retried run is running again."""
+        """A retried run is running again. The time its earlier passes took is kept in its
+        details, so that the run's duration is the sum of its passes, not the time from its
+        first start to the retry's end."""
         with self.engine.begin() as con:
-            con.execute(
-                RUNS.update()
-                .where(RUNS.c.run_id == run_id)
-                .values(state="running", ended_at=None, error=None)
-            )
+            row = con.execute(
+                sa.select(RUNS.c.started_at, RUNS.c.ended_at, RUNS.c.details).where(RUNS.c.run_id == run_id)
+            ).first()
+            values: dict[str, Any] = {"state": "running", "ended_at": None, "error": None}
+            if row is not None and row.ended_at is not None:
+                details: dict[str, Any] = json.loads(row.details or "{}")
+                since = datetime.fromisoformat(details[RESUMED]) if RESUMED in details else row.started_at
+                earlier = float(details.get(EARLIER, 0.0))
+                details[EARLIER] = earlier + (utc(row.ended_at) - utc(since)).total_seconds()
+                details[RESUMED] = _now().isoformat()
+                values["details"] = json.dumps(details)
+            con.execute(RUNS.update().where(RUNS.c.run_id == run_id).values(**values))
 
     def join_run(
         self,

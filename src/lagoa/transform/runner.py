@@ -54,6 +54,9 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
         full += ["--project-dir", str(dbt_dir)]
     if "--profiles-dir" not in full:
         full += ["--profiles-dir", str(profiles)]
+    if full[:1] == ["clean"] and not any(a.endswith("clean-project-files-only") for a in full):
+        # dbt's target/ is Lagoa's, outside the dbt project: dbt refuses to clean it unless told.
+        full.append("--no-clean-project-files-only")
     # No usage statistics leave the machine; dbt's target/ and logs/ live with Lagoa's state.
     settings = {
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

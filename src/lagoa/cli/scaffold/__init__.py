@@ -46,7 +46,7 @@ order_id,customer,amount,ordered_at,updated_at
 4,duda,not-a-number,2024-06-03 08:00:00,2024-06-03 08:00:00
 """
 
-GITIGNORE = ".lagoa/\n"
+GITIGNORE = ".lagoa/\n.env\n"
 
 
 def scaffold(target: Path, name: str | None = None) -> list[Path]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from lagoa.core.config.base import did_you_mean
+from lagoa.core.config.env_file import load_env_file
 from lagoa.core.config.project import ProjectConfig
 from lagoa.core.config.sources import SOURCE_KINDS
 from lagoa.core.errors import ConfigError
@@ -143,8 +144,10 @@ def _apply_environment(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_config(path: Path) -> ProjectConfig:
-    """Read and validate a project file; errors name the file, the key and the fix."""
+    """Read and validate a project file; errors name the file, the key and the fix. The
+    project's ``.env`` is read first (the process environment wins)."""
     file = str(path)
+    load_env_file(path.parent)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -63,7 +63,7 @@ def secret_value(reference: re.Match[str]) -> str:
         if name not in os.environ:
             raise SecretError(
                 f"secret `{name}` is not set",
-                hint=f"`export {name}=...` in the shell that runs lagoa (Lagoa reads no .env file)",
+                hint=f"`export {name}=...` in the shell that runs lagoa, or a line `{name}=...` in the project's .env",
             )
         return os.environ[name]
     text = _aws_secret(name)
