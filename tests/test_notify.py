@@ -118,8 +118,12 @@ notifications:
             "data/orders_1.csv": "order_id,amount,ordered_at,updated_at\n1,2.0,2024-06-01 10:00:00,2024-06-01 10:00:00\n"
         },
     )
+    from lagoa.orchestrate.runs import RunOptions
+
     day = datetime(2024, 6, 1, tzinfo=UTC)
-    result = project.run(interval=(day, day + timedelta(days=1)))
+    # A scheduled run, due at its interval's end: started a long time after, it missed its SLA.
+    scheduled = RunOptions(trigger="scheduled", tick=day + timedelta(days=1))
+    result = project.run(interval=(day, day + timedelta(days=1)), options=scheduled)
     assert result.outcomes["ingest_broken"].state == "failed"
     assert result.outcomes["validate_orders"].state == "succeeded"
 
@@ -158,7 +162,8 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
     seen: list[Event] = []
     events.subscribe(seen.append)
     now = datetime.now(UTC)
-    watch = SlaWatch(graph, {"a": "1h", "b": "1s"}, now - timedelta(seconds=30), "r", events)
+    due = now - timedelta(seconds=40)  # a scheduled run, due before the deadlines
+    watch = SlaWatch(graph, {"a": "1h", "b": "1s"}, now - timedelta(seconds=30), "r", events, triggered_at=due)
     events.subscribe(watch)
     watch.start()
     events.emit(Event("task_succeeded", "r", "ingest_a"))
@@ -167,9 +172,18 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
     misses = [e.task for e in seen if e.kind == "sla_missed"]
     assert misses == ["ingest_b"]
 
-    # A pipeline's SLA covers all of its tasks: missed when the last one finishes late.
+    # A pipeline's SLA covers all of its tasks; a run due (its schedule tick) before the
+    # deadline that starts after it has missed it at once.
     seen.clear()
-    watch = SlaWatch(graph, {}, now - timedelta(seconds=30), "r", events, pipeline=("daily", "10s"))
+    watch = SlaWatch(
+        graph,
+        {},
+        now - timedelta(seconds=30),
+        "r",
+        events,
+        pipeline=("daily", "10s"),
+        triggered_at=now - timedelta(seconds=25),
+    )
     events.subscribe(watch)
     watch.start()
     misses_at_start = [e for e in seen if e.kind == "sla_missed"]
@@ -178,6 +192,17 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
         f"pipeline `daily` was not published by {(now - timedelta(seconds=20)).isoformat()}"
     ]
     assert len(misses_at_start) == 1
+
+    # A run triggered after the deadline (a manual run of an old interval) misses nothing,
+    # however late its tasks finish; one triggered before it does.
+    for triggered, late in ((None, False), (now - timedelta(seconds=31), True)):
+        seen.clear()
+        watch = SlaWatch(graph, {"a": "1s"}, now - timedelta(seconds=30), "r", events, triggered_at=triggered)
+        events.subscribe(watch)
+        watch.start()
+        events.emit(Event("task_succeeded", "r", "ingest_a"))
+        watch.stop()
+        assert bool([e for e in seen if e.kind == "sla_missed"]) is late
 
 
 AIRFLOW_PROJECT = """

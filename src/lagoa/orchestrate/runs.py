@@ -324,6 +324,7 @@ def _execute(
             run_id,
             stream,
             pipeline=(pipeline, pipeline_sla) if pipeline_sla else None,
+            triggered_at=options.tick if options.trigger == "scheduled" and done is None else None,
         )
         stream.subscribe(watch)
         watch.start()

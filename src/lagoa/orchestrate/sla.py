@@ -1,6 +1,11 @@
 """SLAs: a domain (or a whole pipeline) must be published within ``sla`` after its data interval
-ends. A miss is one ``sla_missed`` event per domain (or pipeline) per run, fired when the deadline passes with the domain
-unfinished (or at once, when the run starts after it)."""
+ends. A miss is one ``sla_missed`` event per domain (or pipeline) per run, fired when the deadline
+passes with the domain unfinished (or at once, when the run starts after it).
+
+Only a deadline still ahead when the run was triggered can be missed: a scheduled run is triggered
+at its schedule tick (so a scheduler that was down and catches up late reports the miss), any other
+run (manual, a backfill, a retry) when it starts (so re-running an old interval is no miss).
+"""
 
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ class SlaWatch:
         run_id: str,
         events: EventStream,
         pipeline: tuple[str, str] | None = None,
+        triggered_at: datetime | None = None,
     ) -> None:
-        """``slas`` maps domains to their SLA; ``pipeline`` is the pipeline's (name, SLA)."""
+        """``slas`` maps domains to their SLA; ``pipeline`` is the pipeline's (name, SLA);
+        ``triggered_at``: when the run was due (a schedule tick), else it is now."""
         self.run_id = run_id
         self.events = events
         self.deadlines: dict[str, datetime] = {}
@@ -39,9 +46,11 @@ class SlaWatch:
         if pipeline is not None:
             targets[f"pipeline `{pipeline[0]}`"] = (pipeline[1], set(graph.tasks))
         order = [t.name for t in graph.order()]
+        triggered_at = triggered_at or datetime.now(UTC)
         for label, (sla, tasks) in targets.items():
-            if tasks:
-                self.deadlines[label] = interval_end + timedelta(seconds=parse_duration(sla))
+            deadline = interval_end + timedelta(seconds=parse_duration(sla))
+            if tasks and deadline > triggered_at:
+                self.deadlines[label] = deadline
                 self.waiting[label] = set(tasks)
                 self.last_task[label] = max(tasks, key=order.index)
         self.done: dict[str, datetime] = {}
