@@ -163,7 +163,9 @@ def test_an_sla_fires_only_for_a_late_domain_and_once() -> None:
     events.subscribe(seen.append)
     now = datetime.now(UTC)
     due = now - timedelta(seconds=40)  # a scheduled run, due before the deadlines
-    watch = SlaWatch(graph, {"a": "1h", "b": "1s"}, now - timedelta(seconds=30), "r", events, triggered_at=due)
+    watch = SlaWatch(
+        graph, {"a": "1h", "b": "1s"}, now - timedelta(seconds=30), "r", events, triggered_at=due
+    )
     events.subscribe(watch)
     watch.start()
     events.emit(Event("task_succeeded", "r", "ingest_a"))

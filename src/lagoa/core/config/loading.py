@@ -147,7 +147,6 @@ def load_config(path: Path) -> ProjectConfig:
     """Read and validate a project file; errors name the file, the key and the fix. The
     project's ``.env`` is read first (the process environment wins)."""
     file = str(path)
-    load_env_file(path.parent)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -156,6 +155,7 @@ def load_config(path: Path) -> ProjectConfig:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot be read ({exc.__class__.__name__}: {exc})", file=file) from None
+    load_env_file(path.parent)  # before `${env:…}` settings are resolved
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds only plain data
     except yaml.YAMLError as exc:
