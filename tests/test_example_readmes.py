@@ -2,7 +2,7 @@
 the example folder somewhere else, with `lagoa` on the PATH (as a user who installed Lagoa).
 
 The examples whose READMEs start servers of their own (an HTTP API, Postgres) are run by their
-own tests (test_medallion, test_movielens_cdc): here, the ones a user runs with nothing else."""
+own tests (test_http_source, test_movielens_example): here, the ones a user runs with nothing else."""
 
 from __future__ import annotations
 

@@ -268,3 +268,71 @@ def test_a_running_attempts_log_is_recorded_as_it_grows(tmp_path: Path) -> None:
     assert attempt.state == "succeeded"
     assert attempt.log is not None and attempt.log.endswith("INFO lagoa.test_live: fetched page 2")
     store.close()
+
+
+def test_each_task_tells_what_it_did_and_the_history_keeps_it(tmp_path: Path) -> None:
+    import re
+
+    from lagoa.quality.results import load_results
+
+    folder = tmp_path / "retail"
+    copy_example("retail_lakehouse", folder)
+    project = Project.load(folder)
+    day = datetime(2024, 6, 1, tzinfo=UTC)
+    result = project.run(["daily"], interval=(day, day + timedelta(days=30)))
+    assert result.state == "succeeded"
+    said = {name: outcome.summary or "" for name, outcome in result.outcomes.items()}
+
+    _, validations = load_results(project.storage, result.run_id)
+    checked = [
+        r for v in validations if v.table in ("silver.erp_orders", "silver.products") for r in v.results
+    ]
+    validate = said["validate_orders"]
+    silver = sum(  # the lake's first run: all of silver
+        project.query(f"select count(*) from silver.{t}")[1][0][0] for t in ("erp_orders", "products")
+    )
+    assert validate.startswith(f"{silver:,} rows to silver; {len(checked)} expectations: ")
+    assert f"{sum(r.success for r in checked)} passed" in validate
+    dropped = sum(not r.success and r.action == "drop" for r in checked)
+    assert dropped and f"{dropped} dropped rows" in validate
+    quarantined = sum(
+        project.query(f"select count(*) from silver.{t}__quarantine where _lagoa_run_id = '{result.run_id}'")[
+            1
+        ][0][0]
+        for t in ("erp_orders", "products")
+    )
+    shown = re.search(r"; ([\d,]+) rows quarantined: (.*)$", validate)
+    assert shown is not None and int(shown.group(1).replace(",", "")) == quarantined > 0
+    by_kind = [re.match(r"([\d,]+) (.+)", part) for part in shown.group(2).split(", ")]
+    assert all(by_kind) and sum(int(m.group(1).replace(",", "")) for m in by_kind if m) == quarantined
+    assert "4 price not a decimal(10,2)" in validate  # a typing failure, named by column and type
+
+    ingested = re.fullmatch(r"([\d,]+) rows to bronze", said["ingest_orders"])
+    assert ingested and int(ingested.group(1).replace(",", "")) == result.outcomes["ingest_orders"].rows
+    models = re.fullmatch(r"(\d+) models built, (\d+) tests passed", said["transform_orders"])
+    assert models is not None and int(models.group(1)) == 3 and int(models.group(2)) > 0
+    gold = project.query("select count(*) from gold.fct_daily_store_metrics")[1][0][0]
+    assert said["publish_orders"] == f"{gold:,} rows to gold.fct_daily_store_metrics"
+
+    record = project.state.run(result.run_id)
+    assert record is not None
+    assert {a.task: a.summary for a in record.attempts} == said
+
+
+def test_ingest_json_tells_the_suites_verdicts_and_the_quarantine_reasons(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lagoa.cli import main
+
+    folder = tmp_path / "retail"
+    copy_example("retail_lakehouse", folder)
+    done = CliRunner().invoke(main, ["ingest", "--json", "-p", str(folder)])
+    assert done.exit_code == 0, done.output
+    sources = {s["source"]: s for s in json.loads(done.stdout)["sources"]}
+    orders = sources["erp_orders"]
+    assert sum(orders["reasons"].values()) == orders["quarantined"] > 0
+    (validation,) = orders["validations"]
+    assert validation["table"] == "silver.erp_orders" and validation["expectations"] > validation["passed"]
+    assert validation["failed"]["drop"] and all(
+        orders["reasons"].get(e) for e in validation["failed"]["drop"]
+    )

@@ -35,6 +35,12 @@ def airflow() -> None:
         what each DAG task runs, in Lagoa's environment (LAGOA_PYTHON)
 
     Set LAGOA_PYTHON in Airflow's environment to the python that runs Lagoa.
+
+    \b
+    Examples:
+      lagoa airflow export --out ~/airflow/dags
+      lagoa airflow export --per domain --airflow 2
+      lagoa airflow standalone --port 8081
     """
 
 
@@ -66,8 +72,9 @@ def export(out: str | None, per: str, version: str, session: Session) -> None:
     """Write the project's pipelines as Airflow DAG files.
 
     \b
-    Example:
+    Examples:
       lagoa airflow export --out ~/airflow/dags
+      lagoa airflow export --per domain --airflow 2 -p examples/retail_lakehouse
     """
     project = session.project
     folder = Path(out) if out else project.root / "dags"
@@ -94,8 +101,9 @@ def standalone(port: int, session: Session) -> None:
     Stop it with Ctrl-C.
 
     \b
-    Example:
-      lagoa airflow standalone --port 8081
+    Examples:
+      lagoa airflow standalone
+      lagoa airflow standalone --port 8081 -p examples/retail_lakehouse
     """
     import signal
 
@@ -177,7 +185,13 @@ _end = click.option("--interval-end", "end", required=True, help="The run's data
 @project_option
 def task(pipeline: str, task: str, dag_id: str, run_id: str, end: str, final: bool, session: Session) -> None:
     """Run one task of PIPELINE for an Airflow run (what the exported DAGs call). Exit code 0
-    when it succeeded, 1 when a retry may succeed, 3 when it cannot."""
+    when it succeeded, 1 when a retry may succeed, 3 when it cannot.
+
+    \b
+    Examples:
+      lagoa airflow task daily ingest_orders --dag-id retail_lakehouse.daily \\
+        --run-id manual__2026-11-22 --interval-end 2026-11-22T00:00:00+00:00
+    """
     from lagoa.core.errors import LagoaError
 
     handler = logging.StreamHandler(sys.stdout)
@@ -220,7 +234,13 @@ def notify(
     error: str | None,
     session: Session,
 ) -> None:
-    """Send an Airflow callback's EVENT through the project's notifiers."""
+    """Send an Airflow callback's EVENT through the project's notifiers.
+
+    \b
+    Examples:
+      lagoa airflow notify daily failure --task ingest_orders --try 2 \\
+        --dag-id retail_lakehouse.daily --run-id manual__2026-11-22
+    """
     sent = session.project.airflow_notify(
         pipeline,
         event,  # type: ignore[arg-type]
@@ -240,7 +260,13 @@ def notify(
 @project_option
 @handle_errors
 def sla_check(pipeline: str, dag_id: str, run_id: str, end: str, session: Session) -> None:
-    """At an Airflow deadline: send `sla_miss` for each SLA of the run that was missed."""
+    """At an Airflow deadline: send `sla_miss` for each SLA of the run that was missed.
+
+    \b
+    Examples:
+      lagoa airflow sla-check daily --dag-id retail_lakehouse.daily \\
+        --run-id manual__2026-11-22 --interval-end 2026-11-22T00:00:00+00:00
+    """
     missed = session.project.airflow_sla_check(pipeline, run=_run(dag_id, run_id), interval_end=_moment(end))
     for message in missed:
         click.echo(f"sla missed: {message}")

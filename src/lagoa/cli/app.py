@@ -89,6 +89,12 @@ def main(ctx: click.Context, log_format: str | None) -> None:
 
     Files land raw, are typed into Iceberg bronze tables and de-duplicated into silver, and are
     queryable with SQL through a DuckDB warehouse, all on one machine.
+
+    \b
+    Examples:
+      lagoa init my_lake
+      lagoa run sales -p my_lake      # ingest and validate the starter's domain
+      lagoa runs -p my_lake
     """
     session = ctx.ensure_object(Session)
     session.log_format = log_format

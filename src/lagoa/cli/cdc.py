@@ -19,6 +19,12 @@ def cdc() -> None:
     lagoa cdc run [SOURCE] [--follow]   apply the changes (until SIGTERM with --follow)
     lagoa cdc resync SOURCE TABLE...    copy tables again from a new snapshot
     lagoa cdc drop [SOURCE]             drop the slot and the publication
+
+    \b
+    Examples:
+      lagoa cdc setup movielens -p examples/movielens_zero_etl
+      lagoa cdc run movielens --follow
+      lagoa cdc status --json
     """
 
 
@@ -28,7 +34,13 @@ def cdc() -> None:
 @handle_errors
 def setup(source: str | None, session: Session) -> None:
     """Create the publication and the slot, and copy every table from the slot's starting
-    snapshot (tables added to the source since are copied on their own)."""
+    snapshot (tables added to the source since are copied on their own).
+
+    \b
+    Examples:
+      lagoa cdc setup
+      lagoa cdc setup movielens -p examples/movielens_zero_etl
+    """
     out = HumanOutput()
     with out.copy_progress() as reporter, session.project.replicator(source, reporter) as replicator:
         done = replicator.setup()
@@ -41,7 +53,13 @@ def setup(source: str | None, session: Session) -> None:
 @json_option
 @handle_errors
 def status(source: str | None, session: Session, out: Output) -> None:
-    """Slot lag (bytes and seconds), retained WAL, and the last LSN applied to each table."""
+    """Slot lag (bytes and seconds), retained WAL, and the last LSN applied to each table.
+
+    \b
+    Examples:
+      lagoa cdc status
+      lagoa cdc status movielens --json
+    """
     with session.project.replicator(source) as replicator:
         state = replicator.status()
         warning = replicator.retained_warning(state)
@@ -58,7 +76,13 @@ def run_cdc(source: str | None, follow: bool, session: Session) -> None:
 
     Flushes every `flush_interval` seconds, or at once when `flush_rows` changes wait. A flush
     commits whole source transactions; the slot advances only after the commits. With --follow,
-    serves Prometheus metrics (the slot's lag, retained WAL and position) at `observe.metrics.port`."""
+    serves Prometheus metrics (the slot's lag, retained WAL and position) at `observe.metrics.port`.
+
+    \b
+    Examples:
+      lagoa cdc run                   # apply what is pending, then exit
+      lagoa cdc run movielens --follow
+    """
     from lagoa.sources.cdc import FlushResult
     from lagoa.sources.cdc import follow as replicate
 
@@ -88,7 +112,13 @@ def run_cdc(source: str | None, follow: bool, session: Session) -> None:
 @project_option
 @handle_errors
 def resync(source: str, tables: tuple[str, ...], session: Session) -> None:
-    """Rebuild the mirrors of TABLES from a new snapshot, e.g. after a column changed type."""
+    """Rebuild the mirrors of TABLES from a new snapshot, e.g. after a column changed type.
+
+    \b
+    Examples:
+      lagoa cdc resync movielens ratings
+      lagoa cdc resync movielens movies links -p examples/movielens_zero_etl
+    """
     out = HumanOutput()
     with out.copy_progress() as reporter, session.project.replicator(source, reporter) as replicator:
         replicator.setup()
@@ -101,7 +131,13 @@ def resync(source: str, tables: tuple[str, ...], session: Session) -> None:
 @handle_errors
 def drop(source: str | None, session: Session) -> None:
     """Drop the slot and the publication, so Postgres stops keeping WAL for them. The lake
-    tables stay; a later `lagoa cdc setup` copies the tables again."""
+    tables stay; a later `lagoa cdc setup` copies the tables again.
+
+    \b
+    Examples:
+      lagoa cdc drop
+      lagoa cdc drop movielens -p examples/movielens_zero_etl
+    """
     out = HumanOutput()
     with out.copy_progress() as reporter, session.project.replicator(source, reporter) as replicator:
         out.lines(replicator.name, replicator.drop() or ["nothing to drop"])

@@ -28,6 +28,11 @@ def deploy() -> None:
 
     AWS credentials and the region come from the usual places (AWS_PROFILE, AWS_REGION,
     ~/.aws); AWS_ENDPOINT_URL points at an S3-compatible server instead of AWS.
+
+    \b
+    Examples:
+      lagoa deploy terraform
+      lagoa deploy mwaa --bucket my-mwaa-bucket --dry-run
     """
 
 

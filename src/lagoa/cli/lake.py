@@ -20,7 +20,13 @@ from lagoa.core.config.orchestration import INGEST_RUNS
 @click.option("--name", help="Project name (default: the folder's name).")
 @handle_errors
 def init(directory: str, name: str | None) -> None:
-    """Create a working starter project in DIRECTORY."""
+    """Create a working starter project in DIRECTORY.
+
+    \b
+    Examples:
+      lagoa init my_lake
+      lagoa init my_lake --name retail
+    """
     from lagoa.cli.scaffold import scaffold
 
     HumanOutput().scaffolded(directory, scaffold(Path(directory), name))
@@ -29,7 +35,14 @@ def init(directory: str, name: str | None) -> None:
 @project_command()
 @click.argument("sources", nargs=-1)
 def ingest(sources: tuple[str, ...], session: Session, out: Output) -> None:
-    """Land, type and merge SOURCES (names or domains; all by default) into bronze and silver."""
+    """Land, type and merge SOURCES (names or domains; all by default) into bronze and silver.
+
+    \b
+    Examples:
+      lagoa ingest
+      lagoa ingest erp_orders products
+      lagoa ingest orders --json      # a domain: all its sources
+    """
     project = session.project
     with (
         stop_on_signal("stopping after this step (again: abort)") as cancel,
@@ -44,7 +57,13 @@ def ingest(sources: tuple[str, ...], session: Session, out: Output) -> None:
 
 @project_command()
 def tables(session: Session, out: Output) -> None:
-    """List the lake's tables with row, file and snapshot counts."""
+    """List the lake's tables with row, file and snapshot counts.
+
+    \b
+    Examples:
+      lagoa tables
+      lagoa tables -p examples/retail_lakehouse --json
+    """
     out.tables(session.project.tables())
 
 
@@ -84,7 +103,13 @@ def warn(text: str) -> None:
 
 @project_command()
 def doctor(session: Session, out: Output) -> None:
-    """Check the project file, sources, catalog, DuckDB extensions, warehouse, suites, dbt project and secrets."""
+    """Check the project file, sources, catalog, DuckDB extensions, warehouse, suites, dbt project and secrets.
+
+    \b
+    Examples:
+      lagoa doctor
+      lagoa doctor -p examples/retail_lakehouse --json
+    """
     checks = session.project.doctor()
     out.doctor(checks)
     if not all(ok for _, ok, _ in checks):
@@ -94,7 +119,13 @@ def doctor(session: Session, out: Output) -> None:
 @project_command()
 @click.argument("table")
 def optimize(table: str, session: Session, out: Output) -> None:
-    """Compact TABLE's files and re-apply its sort or Z-order, in one commit."""
+    """Compact TABLE's files and re-apply its sort or Z-order, in one commit.
+
+    \b
+    Examples:
+      lagoa optimize silver.erp_orders
+      lagoa optimize gold.fct_daily_store_metrics --json
+    """
     out.optimized(session.project.optimize(table))
 
 
@@ -110,6 +141,12 @@ def expire(table: str, older_than: str, session: Session, out: Output) -> None:
     """Expire TABLE's old snapshots and delete the files nothing references any more.
 
     The current snapshot is always kept, and Lagoa's ledger of ingested batches is carried forward.
+
+    \b
+    Examples:
+      lagoa expire silver.erp_orders
+      lagoa expire silver.erp_orders --older-than 12h
+      lagoa expire gold.fct_daily_store_metrics --older-than 2026-11-01T00:00:00
     """
     out.expired(session.project.expire(table, _cutoff(older_than)))
 

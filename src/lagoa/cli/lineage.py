@@ -15,5 +15,12 @@ from lagoa.cli.output import Output
 )
 @click.option("--columns", is_flag=True, help="Each column's source columns instead (dbt models).")
 def lineage(table: str, session: Session, out: Output, upstream: bool, columns: bool) -> None:
-    """Show the lineage of a table (bronze.x, silver.x, gold.x, main.<model>) from kept events."""
+    """Show the lineage of a table (bronze.x, silver.x, gold.x, main.<model>) from kept events.
+
+    \b
+    Examples:
+      lagoa lineage gold.fct_daily_store_metrics
+      lagoa lineage silver.erp_orders --downstream
+      lagoa lineage main.fct_daily_store_metrics --columns
+    """
     out.lineage(session.project.lineage(table, upstream=upstream), upstream=upstream, columns=columns)

@@ -145,6 +145,13 @@ def took(started: datetime | None, ended: datetime | None) -> str:
     return seconds_taken((ended - started).total_seconds())
 
 
+def did(summary: str | None, rows: int | None) -> str:
+    """What a task did: its summary ("3 models built, 12 tests passed"), else its rows."""
+    if summary:
+        return summary
+    return "" if rows is None else f"{rows:,} row{'s' * (rows != 1)}"
+
+
 def seconds_taken(seconds: float | None) -> str:
     """``seconds`` for people, as :func:`took` ("" while still going)."""
     if seconds is None:
@@ -307,8 +314,8 @@ class Output(ABC):
         self.message(f"{result.pipeline}, interval {result.interval}")
         self.table(
             f"run {result.run_id}: {result.state}",
-            ["task", "state", "attempts", "rows", "error"],
-            [(o.task, o.state, o.attempts, o.rows, o.error) for o in result.outcomes.values()],
+            ["task", "state", "attempts", "rows", "summary", "error"],
+            [(o.task, o.state, o.attempts, o.rows, o.summary, o.error) for o in result.outcomes.values()],
         )
 
     def runs(self, rows: list[RunRecord]) -> None:
@@ -490,6 +497,18 @@ class HumanOutput(Output):
         )
         self.table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
 
+    def run_result(self, result: RunResult[Interval]) -> None:
+        """A run that just ended: its interval, state and what every task did."""
+        self.message(f"{result.pipeline}, interval {result.interval}")
+        self.table(
+            f"run {result.run_id}: {result.state}",
+            ["task", "state", "tries", "what it did", "error"],
+            [
+                (o.task, o.state, o.attempts, did(o.summary, o.rows), o.error)
+                for o in result.outcomes.values()
+            ],
+        )
+
     def run_events(self) -> EventStream:
         from lagoa.orchestrate.executor import Event, EventStream
 
@@ -497,11 +516,8 @@ class HumanOutput(Output):
 
         def show(event: Event) -> None:
             if event.task and event.kind not in ("task_started", "task_log"):
-                detail = (
-                    f": {event.error}"
-                    if event.error
-                    else (f" ({event.rows} rows)" if event.rows is not None else "")
-                )
+                done = did(event.summary, event.rows)
+                detail = f": {event.error}" if event.error else (f" ({done})" if done else "")
                 click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)
 
         events.subscribe(show)
@@ -516,7 +532,7 @@ class HumanOutput(Output):
             _wrapped(f"  error     {run.error}", " " * 12)
         self.table(
             "",
-            ["task", "attempt", "state", "started", "took", "rows", "error"],
+            ["task", "attempt", "state", "started", "took", "what it did", "error"],
             [
                 (
                     a.task,
@@ -524,7 +540,7 @@ class HumanOutput(Output):
                     a.state,
                     a.started_at.strftime("%H:%M:%S") if a.attempt else "",
                     took(a.started_at, a.ended_at) if a.attempt else "",
-                    a.rows_out,
+                    did(a.summary, a.rows_out),
                     a.error,
                 )
                 for a in run.attempts
@@ -850,7 +866,25 @@ class JsonOutput(Output):
         self._dump(
             {
                 "run_id": summary.run_id,
-                "sources": [dataclasses.asdict(s) for s in summary.sources],
+                "sources": [
+                    {
+                        **dataclasses.asdict(s),
+                        "validations": [
+                            {
+                                "suite": v.suite,
+                                "table": v.table,
+                                "expectations": len(v.results),
+                                "passed": sum(r.success for r in v.results),
+                                "failed": {
+                                    action: [r.expectation.label for r in v.failed(action)]
+                                    for action in ("warn", "drop", "fail")
+                                },
+                            }
+                            for v in s.validations
+                        ],
+                    }
+                    for s in summary.sources
+                ],
                 "warnings": summary.warnings,
             }
         )

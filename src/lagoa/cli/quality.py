@@ -29,6 +29,12 @@ def validate(
     TARGETS are tables (silver.orders), entities, sources or domains; by default every silver
     table that has a suite. Results are stored like an ingest's (see `lagoa quality report`).
     Exits 1 when an expectation whose on_fail is `fail` does not hold (any, with --strict).
+
+    \b
+    Examples:
+      lagoa validate
+      lagoa validate silver.erp_orders --strict
+      lagoa validate orders marketing --json
     """
     results = session.project.validate(list(targets), suite_file=suite_file)
     out.validations(results)
@@ -39,7 +45,13 @@ def validate(
 
 @main.group()
 def quality() -> None:
-    """Expectation suites: starter suites and validation reports."""
+    """Expectation suites: starter suites and validation reports.
+
+    \b
+    Examples:
+      lagoa quality init silver.erp_orders
+      lagoa quality report --html
+    """
 
 
 @quality.command("init")
@@ -48,7 +60,13 @@ def quality() -> None:
 @project_option
 @handle_errors
 def quality_init(table: str, force: bool, session: Session) -> None:
-    """Write a starter suite for TABLE profiled from its data (types, nulls, ranges, value sets)."""
+    """Write a starter suite for TABLE profiled from its data (types, nulls, ranges, value sets).
+
+    \b
+    Examples:
+      lagoa quality init silver.erp_orders
+      lagoa quality init silver.products --force
+    """
     HumanOutput().suite_written(*session.project.starter_suite(table, force=force))
 
 
@@ -59,7 +77,14 @@ def quality_init(table: str, force: bool, session: Session) -> None:
 @json_option
 @handle_errors
 def quality_report(run_id: str | None, show_html: bool, session: Session, out: Output) -> None:
-    """Show the stored validation results of a run (its id or short id; default: the latest)."""
+    """Show the stored validation results of a run (its id or short id; default: the latest).
+
+    \b
+    Examples:
+      lagoa quality report
+      lagoa quality report --run 2e7d55 --json
+      lagoa quality report --html
+    """
     from lagoa.core.errors import ConfigError
 
     project = session.project

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 @click.option("--dot", is_flag=True, help="Print Graphviz DOT instead of text.")
 def graph(names: tuple[str, ...], dot: bool, session: Session) -> None:
     """Print the task graph of a PIPELINE or DOMAINS (all by default): ingest → validate →
-    transform → publish."""
+    transform → publish.
+
+    \b
+    Examples:
+      lagoa graph daily
+      lagoa graph orders web
+      lagoa graph daily --dot | dot -Tsvg > daily.svg
+    """
     HumanOutput().graph(session.project.graph(list(names)), dot)
 
 
@@ -46,6 +53,12 @@ def run() -> None:
     lagoa run retry RUN_ID
 
     `lagoa run start --help` lists the options of a run.
+
+    \b
+    Examples:
+      lagoa run daily
+      lagoa run orders web --date 2024-06-15
+      lagoa run retry 2e7d55
     """
 
 
@@ -83,6 +96,12 @@ def run_start(
     downstream tasks are skipped. Ctrl-C starts no new task and lets running ones finish (twice:
     abort). Exits 1 when a task failed, 130 when cancelled. `lagoa run show|retry RUN_ID` look
     back at a run.
+
+    \b
+    Examples:
+      lagoa run start daily --date 2024-06-15
+      lagoa run daily --start 2024-06-01 --end 2024-06-08 --max-parallel 4
+      lagoa run orders --json
     """
     from lagoa.core.time import Interval, interval_of, parse_moment
     from lagoa.orchestrate.runs import RunOptions
@@ -142,7 +161,13 @@ def run_show(run_id: str, logs: bool, session: Session, out: Output) -> None:
 @handle_errors
 def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Output) -> None:
     """Run RUN_ID's failed, skipped and cancelled tasks again, for the same interval; tasks that
-    succeeded are not run again."""
+    succeeded are not run again.
+
+    \b
+    Examples:
+      lagoa run retry 2e7d55
+      lagoa run retry 2e7d55 --max-parallel 4
+    """
     from lagoa.orchestrate.runs import RunOptions
 
     project = session.project
@@ -173,7 +198,14 @@ def _finish(result: RunResult[Interval], out: Output) -> None:
     "--limit", default=50, show_default=True, type=click.IntRange(1), help="Runs shown, newest first."
 )
 def runs(state: str | None, pipeline: str | None, limit: int, session: Session, out: Output) -> None:
-    """List recent runs; `lagoa run show RUN_ID` shows one."""
+    """List recent runs; `lagoa run show RUN_ID` shows one.
+
+    \b
+    Examples:
+      lagoa runs
+      lagoa runs --state failed --limit 10
+      lagoa runs --pipeline daily --json
+    """
     out.runs(session.project.state.runs(state=state, pipeline=pipeline, limit=limit))
 
 
@@ -195,7 +227,14 @@ def backfill(
     out: Output,
 ) -> None:
     """Run a PIPELINE (or DOMAINS; all by default) for every interval from --start to --end, oldest
-    first, CONCURRENCY at a time. Each interval is a run of its own (see `lagoa runs`)."""
+    first, CONCURRENCY at a time. Each interval is a run of its own (see `lagoa runs`).
+
+    \b
+    Examples:
+      lagoa backfill daily --start 2024-06-01 --end 2024-07-01
+      lagoa backfill daily --start 2024-06-01 --end 2024-07-01 --concurrency 4
+      lagoa backfill orders web --start 2024-06-01 --end 2024-06-08
+    """
     from lagoa.core.time import parse_moment
     from lagoa.orchestrate.runs import RunOptions
 
@@ -234,6 +273,12 @@ def scheduler(once: bool, poll: float, session: Session) -> None:
 
     A stop starts no new run or task and lets running tasks finish. Scheduled runs record their
     tick, so a restarted scheduler catches up (with `catchup: true`) or runs the latest tick.
+
+    \b
+    Examples:
+      lagoa scheduler
+      lagoa scheduler --once        # from cron: what is due now, then exit
+      lagoa scheduler --poll 5 -p examples/retail_lakehouse
     """
     project = session.project
     out = HumanOutput()

@@ -26,6 +26,12 @@ def status(names: tuple[str, ...], recent: int | None, no_cdc: bool, session: Se
     Exits 1 when a pipeline's last run failed, a scheduled pipeline is stale (its latest
     successful interval ended more than a period plus its SLA ago, or it never succeeded), or a
     CDC source cannot be read or keeps more WAL than `max_retained_wal_mb`; 0 otherwise.
+
+    \b
+    Examples:
+      lagoa status
+      lagoa status daily --runs 10
+      lagoa status --no-cdc --json
     """
     result = session.project.status(list(names), runs=recent, cdc=not no_cdc)
     out.status(result)

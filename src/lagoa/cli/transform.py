@@ -30,6 +30,12 @@ def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
     on that engine (`lagoa dbt profile --help`); anything else passes through to dbt (`lagoa dbt
     build --select tag:orders`, `lagoa dbt docs generate`). `lagoa dbt --help` shows this text;
     `lagoa dbt <command> --help` shows dbt's own help.
+
+    \b
+    Examples:
+      lagoa dbt build --select tag:orders
+      lagoa dbt sources
+      lagoa dbt profile --target athena
     """
     out = HumanOutput()
     if not args or args[0] in ("-h", "--help"):
@@ -80,6 +86,11 @@ def dbt_profile(
     The target is named after the adapter and merged into profiles.yml beside the local one, so
     `dbt build --target athena --profiles-dir …` runs the same dbt project on Athena (or Trino,
     Snowflake, Redshift). Secrets become env_var() references; see docs/dbt-targets.md.
+
+    \b
+    Examples:
+      lagoa dbt profile --target athena
+      lagoa dbt profile -t snowflake --default --out ~/.dbt/profiles.yml
     """
     if project_path is not None:
         session.path = project_path
@@ -92,6 +103,11 @@ def transform(domains: tuple[str, ...], session: Session, out: Output) -> None:
     """Build the dbt models (and run their tests) of DOMAINS, or of every domain.
 
     A domain's models are its `select:` in lagoa.yml, by default `tag:<domain>`.
+
+    \b
+    Examples:
+      lagoa transform
+      lagoa transform orders marketing --json
     """
     out.dbt_build(session.project.transform(list(domains) or None))
 
@@ -102,6 +118,11 @@ def publish(models: tuple[str, ...], session: Session, out: Output) -> None:
     """Publish dbt models to gold Iceberg tables (all models marked for publishing by default).
 
     `lagoa transform` publishes the models it built; this publishes again from the warehouse.
+
+    \b
+    Examples:
+      lagoa publish
+      lagoa publish fct_daily_store_metrics
     """
     out.published(session.project.publish(list(models) or None))
 
@@ -114,6 +135,12 @@ def docs(ctx: click.Context, session: Session) -> None:
     """Generate the dbt docs site and publish it with the lake (gold/_docs/).
 
     `lagoa docs serve` serves the published site locally.
+
+    \b
+    Examples:
+      lagoa docs
+      lagoa docs -p examples/retail_lakehouse
+      lagoa docs serve --port 8081
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -131,7 +158,13 @@ def docs(ctx: click.Context, session: Session) -> None:
 @project_option
 @handle_errors
 def docs_serve(port: int, session: Session) -> None:
-    """Serve the published docs site on http://127.0.0.1:PORT until Ctrl-C."""
+    """Serve the published docs site on http://127.0.0.1:PORT until Ctrl-C.
+
+    \b
+    Examples:
+      lagoa docs serve
+      lagoa docs serve --port 0       # any free port; the address is printed
+    """
     server = session.project.docs_server(port)
     HumanOutput().docs_serving(server.server_address[1])
     try:

@@ -47,6 +47,8 @@ class Event:
     attempt: int = 0
     error: str | None = None
     rows: int | None = None
+    summary: str | None = None
+    """On task_succeeded: what the attempt did, in one line for people (see TaskReport)."""
     log: str | None = None
     """What the attempt logged (on task_retried, task_succeeded, task_failed), or has logged so far
     (on task_log, sent while it runs, at most once every ``LIVE_LOG_SECONDS``)."""
@@ -101,13 +103,23 @@ class Outcome:
     attempts: int = 0
     error: str | None = None
     rows: int | None = None
+    summary: str | None = None
     exception: Exception | None = field(default=None, repr=False, compare=False)
     """What the last attempt raised, for callers that report it themselves (``lagoa ingest``)."""
 
 
-TaskRunner = Callable[[Task], int | None]
-"""Runs one task; returns the rows it wrote (or None). Raises LagoaError on failure. A runner may
-also have an ``interrupt(task)`` method, called when the task times out."""
+@dataclass(frozen=True)
+class TaskReport:
+    """What a task did: the rows it wrote, and one line saying what they were and what else
+    happened ("3 models built, 12 tests passed"; "25 expectations: 22 passed, 3 warned")."""
+
+    rows: int | None
+    summary: str
+
+
+TaskRunner = Callable[[Task], "int | TaskReport | None"]
+"""Runs one task; returns the rows it wrote (or None), or a TaskReport. Raises LagoaError on
+failure. A runner may also have an ``interrupt(task)`` method, called when the task times out."""
 
 
 def execute(
@@ -220,15 +232,19 @@ class _Attempts:
                 log_context(run_id=run_id, task=task.name, attempt=attempt),
             ):
                 try:
-                    rows = self._once()
+                    done = self._once()
                     error: Exception | None = None
                 except Exception as exc:  # every failure is recorded, then judged
                     error = exc
             text = captured.text()
             log = self.redact(text) if text else None
             if error is None:
-                events.emit(Event("task_succeeded", run_id, task.name, attempt, rows=rows, log=log))
-                return Outcome(task.name, "succeeded", attempt - before, rows=rows)
+                report = done if isinstance(done, TaskReport) else TaskReport(done, "")
+                rows, summary = report.rows, report.summary or None
+                events.emit(
+                    Event("task_succeeded", run_id, task.name, attempt, rows=rows, summary=summary, log=log)
+                )
+                return Outcome(task.name, "succeeded", attempt - before, rows=rows, summary=summary)
             message = self.redact(_summary(error))
             about = {"run_id": run_id, "task": task.name, "attempt": attempt}  # not in the log captured above
             logger.error("%s attempt %d failed: %s", task.name, attempt, message, exc_info=error, extra=about)
@@ -246,7 +262,7 @@ class _Attempts:
             )
             return Outcome(task.name, "failed", attempt - before, message, exception=error)
 
-    def _once(self) -> int | None:
+    def _once(self) -> int | TaskReport | None:
         if self.timeout is None:
             return self.runner(self.task)
         # Python cannot stop a thread: the attempt runs in its own (daemon) thread, and on timeout
@@ -274,8 +290,8 @@ class _Attempts:
             raise TaskTimeoutError(f"timed out after {self.timeout:g}s (orchestration.task_timeout)")
         if "error" in box:
             raise box["error"]
-        rows: int | None = box.get("rows")
-        return rows
+        done: int | TaskReport | None = box.get("rows")
+        return done
 
 
 _local = threading.local()
@@ -367,7 +383,13 @@ def record_to(store: Any) -> Callable[[Event], None]:
             )
         elif event.kind == "task_succeeded":
             store.finish_attempt(
-                event.run_id, event.task, event.attempt, "succeeded", rows_out=event.rows, log=event.log
+                event.run_id,
+                event.task,
+                event.attempt,
+                "succeeded",
+                rows_out=event.rows,
+                summary=event.summary,
+                log=event.log,
             )
         elif event.kind in ("task_skipped", "task_cancelled"):
             store.record_unstarted(event.run_id, event.task, event.kind.removeprefix("task_"))

@@ -41,6 +41,10 @@ class SourceSummary:
     warnings: list[str] = field(default_factory=list)
     fetch: FetchResult | None = None
     """An HTTP source's pages, records, retries and time spent waiting on the server."""
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Rows quarantined by the kind of their reason, most first."""
+    validations: list[ValidationResult] = field(default_factory=list)
+    """The suites' results on the rows merged."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +81,15 @@ def validate_source(
     identifier = f"silver.{config.entity or name}"
     bound = suites_for(suites, identifier)
     gate = None
+    validations: list[ValidationResult] = []
+
+    def save(result: ValidationResult) -> str:
+        validations.append(result)
+        return _saved(workspace.storage, result)
+
     if bound:
         gate = QualityGate(
-            bound,
-            identifier,
-            context.run_id,
-            workspace.config.quality.result_format,
-            save=lambda result: _saved(workspace.storage, result),
+            bound, identifier, context.run_id, workspace.config.quality.result_format, save=save
         )
     bronze = workspace.lake.table(f"bronze.{name}")
     if bronze is not None:  # its columns are known: the settings may have changed since it landed
@@ -102,6 +108,8 @@ def validate_source(
         failed_checks=silver.dropped_rows,
         silver_total=total,
         warnings=list(silver.warnings),
+        reasons=dict(silver.reasons),
+        validations=validations,
     )
 
 

@@ -8,7 +8,7 @@ models and ``publish`` puts them in gold (transform and publish).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from lagoa.core.logs import log_context
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.core.time import Interval
 from lagoa.orchestrate.build import publish_models, published_models, transform
+from lagoa.orchestrate.executor import TaskReport
 from lagoa.orchestrate.graph import Task
 from lagoa.orchestrate.ingest import SourceSummary, validate_source
 from lagoa.orchestrate.observe import facts
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from lagoa.quality.suite import Suite
+    from lagoa.transform.runner import NodeResult
 
 
 log = logging.getLogger("lagoa.tasks")
@@ -63,8 +65,8 @@ class ProjectTasks:
         """The DuckDB connection each running ingest or validate task uses, to interrupt it."""
         self._suites: list[Suite] | None = None
 
-    def __call__(self, task: Task) -> int | None:
-        step: dict[str, Callable[[str], int]] = {
+    def __call__(self, task: Task) -> TaskReport:
+        step: dict[str, Callable[[str], TaskReport]] = {
             "ingest": self.ingest,
             "validate": self.validate,
             "transform": self.transform,
@@ -88,7 +90,7 @@ class ProjectTasks:
         self.connections[f"{step}_{domain}"] = con
         return con
 
-    def ingest(self, domain: str) -> int:
+    def ingest(self, domain: str) -> TaskReport:
         from lagoa.quality.suite import required_columns
         from lagoa.sources.fetching import Prefetch
 
@@ -117,7 +119,9 @@ class ProjectTasks:
                     facts.read(name, loaded.bronze_rows)
                     self.loaded[name] = loaded
                     rows += loaded.bronze_rows
-            return rows
+            skipped = sum(len(self.loaded[name].skipped_files) for name in names)
+            unchanged = f", {skipped} unchanged file{'s' * (skipped != 1)} skipped" if skipped else ""
+            return TaskReport(rows, f"{_rows(rows)} to bronze{unchanged}")
         finally:
             self.connections.pop(f"ingest_{domain}", None)
             con.close()
@@ -131,7 +135,7 @@ class ProjectTasks:
             self._suites = project_suites(self.workspace.root, self.workspace.config)
         return self._suites
 
-    def validate(self, domain: str) -> int:
+    def validate(self, domain: str) -> TaskReport:
         suites = self.check_suites()
         con = self._engine("validate", domain)
         try:
@@ -144,7 +148,8 @@ class ProjectTasks:
                     log.info("%s: %d rows to silver", name, summary.silver_rows)
                 self.summaries[name] = summary
                 rows += summary.silver_rows
-            return rows
+            done = [self.summaries[name] for name in self._sources(domain)]
+            return TaskReport(rows, validated(rows, done))
         finally:
             self.connections.pop(f"validate_{domain}", None)
             con.close()
@@ -159,21 +164,78 @@ class ProjectTasks:
         log.warning("%s", warning)
         self.warnings.append(warning)
 
-    def transform(self, domain: str) -> int:
+    def transform(self, domain: str) -> TaskReport:
         run = transform(self.context, [domain], publish=False, quiet=True)
         for node in run.nodes:
             started = f", started {node.started_at.isoformat()}" if node.started_at else ""
             log.info("dbt %s %s: %s in %.2fs%s", node.kind, node.name, node.status, node.seconds, started)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
-        return len(self.built[domain])
+        return TaskReport(None, built(run.nodes))
 
-    def publish(self, domain: str) -> int:
+    def publish(self, domain: str) -> TaskReport:
         models = published_models(self.workspace, domain, self.built.get(domain))
         results = publish_models(self.context, models) if models else []
         for result in results:
             with log_context(table=getattr(result, "table", None)):
                 log.info("published %s", result)
-        return sum(r.rows for r in results)
+        from lagoa.publish.gold import PublishResult
+
+        rows = sum(r.rows for r in results)
+        if not results:
+            return TaskReport(0, "no model to publish")
+        targets = ", ".join(r.table if isinstance(r, PublishResult) else r.location for r in results)
+        return TaskReport(rows, f"{_rows(rows)} to {targets}")
+
+
+SHOWN_REASONS = 4
+"""Kinds of quarantine reason a validate task's summary names; the others are counted together."""
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row{'s' * (n != 1)}"
+
+
+def validated(rows: int, summaries: list[SourceSummary]) -> str:
+    """What a validate task did: rows merged, each expectation's verdict, quarantined rows by
+    the kind of their reason ("1,234 rows to silver; 25 expectations: 22 passed, 3 warned;
+    4 rows quarantined (bad_value 3, not_null 1)")."""
+    parts = [f"{_rows(rows)} to silver"]
+    results = [r for s in summaries for v in s.validations for r in v.results]
+    if results:
+        verdicts = {"passed": sum(r.success for r in results)}
+        for action, word in (("warn", "warned"), ("drop", "dropped rows"), ("fail", "failed")):
+            verdicts[word] = sum(not r.success and r.action == action for r in results)
+        said = ", ".join(f"{n} {word}" for word, n in verdicts.items() if n or word == "passed")
+        parts.append(f"{len(results)} expectation{'s' * (len(results) != 1)}: {said}")
+    quarantined = sum(s.quarantined for s in summaries)
+    if quarantined:
+        reasons: dict[str, int] = {}
+        for summary in summaries:
+            for kind, n in summary.reasons.items():
+                reasons[kind] = reasons.get(kind, 0) + n
+        ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+        why = ", ".join(f"{n:,} {kind}" for kind, n in ranked[:SHOWN_REASONS])
+        if len(ranked) > SHOWN_REASONS:
+            why += f", {sum(n for _, n in ranked[SHOWN_REASONS:]):,} other"
+        parts.append(f"{_rows(quarantined)} quarantined" + (f": {why}" if why else ""))
+    return "; ".join(parts)
+
+
+def built(nodes: Sequence[NodeResult]) -> str:
+    """What a transform did: models built and tests passed (and what did not)."""
+    counted: dict[str, int] = {}
+    for node in nodes:
+        if node.kind in ("model", "test", "seed", "snapshot"):
+            ok = node.status in ("success", "pass")
+            word = {"model": "models", "test": "tests", "seed": "seeds", "snapshot": "snapshots"}[node.kind]
+            verb = ("built" if node.kind != "test" else "passed") if ok else node.status
+            key = f"{word} {verb}"
+            counted[key] = counted.get(key, 0) + 1
+    if not counted:
+        return "no model selected"
+    return ", ".join(
+        f"{n} {key}" if n != 1 else f"1 {key.replace('s ', ' ', 1)}" for key, n in counted.items()
+    )
 
 
 def _table_of(name: str, source: Source, layer: str) -> str | None:

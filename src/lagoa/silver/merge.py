@@ -65,6 +65,9 @@ class SilverResult:
     dropped_rows: int = 0
     """Rows quarantined because they broke a ``drop`` expectation (part of quarantined_rows)."""
     warnings: list[str] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    """Rows quarantined by the kind of reason (the part of ``_lagoa_reason`` before its first
+    colon: ``bad_value``, an expectation's name…), most first."""
 
 
 def _silver_table(lake: Lake, identifier: str, bronze: Table, config: TableSource) -> Table:
@@ -119,6 +122,20 @@ def _record(columns: list[str]) -> str:
     )
 
 
+REASON_KIND = r"""CASE
+    WHEN _lagoa_reason LIKE 'failed expectations:%'
+        THEN coalesce(nullif(regexp_extract(_lagoa_reason, '#\d+ ([^,]+)', 1), ''), 'failed expectations')
+    WHEN regexp_matches(_lagoa_reason, '^line \d+: [a-z ]+')
+        THEN regexp_extract(_lagoa_reason, '^line \d+: ([a-z ]+[a-z])', 1)
+    WHEN regexp_matches(_lagoa_reason, '^[^:]+: .* is not an? \S+$')
+        THEN regexp_extract(_lagoa_reason, '^([^:]+):', 1) || ' not ' || regexp_extract(_lagoa_reason, ' is not (an? \S+)$', 1)
+    ELSE left(split_part(_lagoa_reason, ':', 1), 60)
+END"""
+"""A quarantine reason's kind, for counting: the expectation broken (``expect_…(column)``), the
+defect of a line (``too many columns``), the column and type a value is not (``quantity not a
+long``), else the reason's first part."""
+
+
 def _quarantine(
     con: duckdb.DuckDBPyConnection,
     lake: Lake,
@@ -128,14 +145,15 @@ def _quarantine(
     run_id: str,
     rejection: Rejection,
     dropped: tuple[str, list[str]] | None = None,
-) -> tuple[int, int]:
+) -> tuple[int, int, dict[str, int]]:
     """Append the rows of pending batches that silver refuses (``rejection``), and those that
     broke a ``drop`` expectation (``dropped``: a relation with ``_lagoa_reason`` and its row
-    columns), in one commit. Returns (rows quarantined, of which dropped by expectations)."""
+    columns), in one commit. Returns the rows quarantined, of which dropped by expectations, and
+    their number by kind of reason."""
     table = lake.table(identifier)
     already = lake.committed(table)
     if not set(pending) - already:
-        return 0, 0
+        return 0, 0, {}
     if table is None:
         table = lake.create_table(
             identifier, iceberg_schema([(n, iceberg_type(t)) for n, t in QUARANTINE_COLUMNS])
@@ -164,7 +182,14 @@ def _quarantine(
             f"SELECT count(*) FROM {incoming} WHERE {rejection.condition}{skip}"
         ).fetchone() or (0,)
         dropped_rows = written.rows - int(refused)
-    return written.rows, dropped_rows
+    reasons: dict[str, int] = {}
+    if written.files:  # the few quarantined rows, read back by their reason only
+        grouped = con.execute(
+            f"SELECT {REASON_KIND} AS kind, count(*) AS n "
+            f"FROM read_parquet({list_literal(written.files)}) GROUP BY 1 ORDER BY 2 DESC, 1"
+        ).fetchall()
+        reasons = {str(kind): int(n) for kind, n in grouped}
+    return written.rows, dropped_rows, reasons
 
 
 def merge_silver(
@@ -259,7 +284,7 @@ def _merge(
     properties: dict[str, object] = {BATCHES: pending, RUN_ID: run_id}
     business = batch.business
     dropped = (outcome.dropped, business) if outcome is not None and outcome.dropped else None
-    quarantined, dropped_rows = _quarantine(
+    quarantined, dropped_rows, reasons = _quarantine(
         con, lake, f"{identifier}__quarantine", batch.incoming, pending, run_id, batch.rejection, dropped
     )
     warnings = list(outcome.warnings) if outcome is not None else []
@@ -271,7 +296,9 @@ def _merge(
         with lake.write(silver, properties=properties) as staged:
             written = write_parquet(con, rows, staged.folder, layout(silver), partitions)
             staged.add = written.files
-        return SilverResult(identifier, pending, written.rows, quarantined, 0, dropped_rows, warnings)
+        return SilverResult(
+            identifier, pending, written.rows, quarantined, 0, dropped_rows, warnings, reasons
+        )
 
     # Stage the de-duplicated batch once: it is read to find affected files and to merge.
     batch_folder = lake.staging_folder(silver)
@@ -304,7 +331,7 @@ def _merge(
     finally:
         lake.storage.remove_tree(batch_folder)
     return SilverResult(
-        identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings
+        identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings, reasons
     )
 
 

@@ -68,6 +68,8 @@ class AttemptRecord(_Row):
     rows_in: int | None
     rows_out: int | None
     log: str | None
+    summary: str | None = None
+    """What a successful attempt did, in one line for people."""
 
 
 @dataclasses.dataclass(frozen=True)

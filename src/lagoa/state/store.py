@@ -61,6 +61,7 @@ ATTEMPTS = sa.Table(
     sa.Column("rows_in", sa.BigInteger),
     sa.Column("rows_out", sa.BigInteger),
     sa.Column("log", sa.Text),
+    sa.Column("summary", sa.Text, doc="what a successful attempt did, in one line for people"),
 )
 
 LEASES = sa.Table(
@@ -170,6 +171,24 @@ class StateStore:
                 if "already exists" in str(exc) and attempt < 2:
                     continue
                 raise StateError(f"cannot open the state database: {_short(exc)}") from None
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a state database was created are added to it (nullable, so
+        older rows need nothing): a project's history survives an upgrade of Lagoa."""
+        inspector = sa.inspect(self.engine)
+        for table in METADATA.sorted_tables:
+            have = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in have:
+                    continue
+                kind = column.type.compile(dialect=self.engine.dialect)
+                try:
+                    with self.engine.begin() as con:
+                        con.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+                except sa.exc.SQLAlchemyError as exc:
+                    if "duplicate" not in str(exc).lower() and "already exists" not in str(exc).lower():
+                        raise StateError(f"cannot upgrade the state database: {_short(exc)}") from None
 
     @classmethod
     def open(cls, uri: str, project_dir: Path, redact: Callable[[str], str] = str) -> StateStore:
@@ -473,6 +492,7 @@ class StateStore:
         rows_in: int | None = None,
         rows_out: int | None = None,
         log: str | None = None,
+        summary: str | None = None,
     ) -> None:
         if state not in ATTEMPT_STATES:
             raise ValueError(state)
@@ -487,6 +507,7 @@ class StateStore:
                     rows_in=rows_in,
                     rows_out=rows_out,
                     log=self._clean(log),
+                    summary=self._clean(summary),
                 )
             )
 
