@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +80,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("cli") / "a" / "b" / "c" / "project"
     runner = CliRunner()
     assert runner.invoke(main, ["init", str(folder)]).exit_code == 0
+    # Without its dbt project and schedule: commands given bad arguments then build no models.
+    shutil.rmtree(folder / "dbt")
+    config = folder / "lagoa.yml"
+    config.write_text(config.read_text().split("\n# `lagoa run daily`")[0] + "\n")
     ingested = runner.invoke(main, ["ingest", "-p", str(folder)])
     assert ingested.exit_code == 0, ingested.output
     cwd = Path.cwd()
@@ -179,6 +184,8 @@ DBT_PROJECTS = {
 def test_doctor_checks_the_dbt_project(tmp_path: Path, problem: str) -> None:
     folder = tmp_path / "project"
     assert CliRunner().invoke(main, ["init", str(folder)]).exit_code == 0
+    assert _doctor(folder)["dbt project"][0] == "yes"  # the starter's dbt project
+    shutil.rmtree(folder / "dbt")
     assert _doctor(folder)["dbt project"][0] == "yes"  # no dbt folder: no models, nothing wrong
     (folder / "dbt" / "models").mkdir(parents=True)
     content, message = DBT_PROJECTS[problem]

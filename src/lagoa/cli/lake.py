@@ -18,17 +18,30 @@ from lagoa.core.config.orchestration import INGEST_RUNS
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")
 @click.option("--name", help="Project name (default: the folder's name).")
+@click.option(
+    "--dbt",
+    "dbt_project",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Attach this existing dbt project (left as it is) instead of writing a starter.",
+)
 @handle_errors
-def init(directory: str, name: str | None) -> None:
-    """Create a working starter project in DIRECTORY.
+def init(directory: str, name: str | None, dbt_project: Path | None) -> None:
+    """Create a working starter project in DIRECTORY: a sample source and its expectation suite,
+    a dbt project with a staging model and a published, partitioned mart, a domain and a daily
+    pipeline, so that `lagoa run daily` goes from the CSV file to gold. With --dbt, a project
+    around an existing dbt project instead: one domain builds all of it (`select: "fqn:*"`).
 
     \b
     Examples:
       lagoa init my_lake
       lagoa init my_lake --name retail
+      lagoa init . --dbt ../jaffle_shop
     """
-    from lagoa.cli.scaffold import scaffold
+    from lagoa.cli.scaffold import attach, scaffold
 
+    if dbt_project is not None:
+        HumanOutput().attached(directory, attach(Path(directory), dbt_project, name))
+        return
     HumanOutput().scaffolded(directory, scaffold(Path(directory), name))
 
 

@@ -620,7 +620,14 @@ class HumanOutput(Output):
     def scaffolded(self, directory: str, written: list[Path]) -> None:
         for path in written:
             click.echo(f"  wrote {path}")
-        click.echo(f"\nNext: cd {directory} && lagoa ingest && lagoa query 'select * from silver.orders'")
+        click.echo(
+            f"\nNext: cd {directory} && lagoa run daily && lagoa query 'select * from gold.daily_sales'"
+        )
+
+    def attached(self, directory: str, written: list[Path]) -> None:
+        for path in written:
+            click.echo(f"  wrote {path}")
+        click.echo(f"\nNext: cd {directory} && lagoa run daily && lagoa tables")
 
     def graph(self, tasks: Graph, dot: bool) -> None:
         click.echo(tasks.dot() if dot else tasks.text())

@@ -18,7 +18,7 @@ from lagoa.core.errors import EngineError
 from lagoa.core.logs import log_context
 from lagoa.core.report import LogReporter, Reporter
 from lagoa.core.time import Interval
-from lagoa.orchestrate.build import publish_models, published_models, transform
+from lagoa.orchestrate.build import domain_selectors, publish_models, published_models, transform
 from lagoa.orchestrate.executor import TaskReport
 from lagoa.orchestrate.graph import Task
 from lagoa.orchestrate.ingest import SourceSummary, validate_source
@@ -170,6 +170,14 @@ class ProjectTasks:
             started = f", started {node.started_at.isoformat()}" if node.started_at else ""
             log.info("dbt %s %s: %s in %.2fs%s", node.kind, node.name, node.status, node.seconds, started)
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
+        if not any(n.kind == "model" for n in run.nodes):
+            selector = (domain_selectors(self.workspace, [domain]) or ["*"])[0]
+            warning = (
+                f"domain `{domain}` selects no dbt model (`{selector}`): tag its models `{domain}`, "
+                f"or set domains.{domain}.select (`path:models/{domain}`, `fqn:*`…)"
+            )
+            self._warn(warning)
+            return TaskReport(None, f"warning: {warning}")
         return TaskReport(None, built(run.nodes))
 
     def publish(self, domain: str) -> TaskReport:

@@ -111,6 +111,7 @@ def attempt_row(attempt: AttemptRecord) -> dict[str, Any]:
         "error": attempt.error,
         "rows_in": attempt.rows_in,
         "rows_out": attempt.rows_out,
+        "summary": attempt.summary,
         "has_log": bool(attempt.log),
     }
     if attempt.task.startswith("transform_"):

@@ -35,8 +35,14 @@ def dbt_project_dir(workspace: Workspace) -> Path:
     return folder
 
 
+def asks_profile(dbt_dir: Path) -> bool:
+    """Whether dbt_project.yml names its profile (else dbt is told the one Lagoa writes)."""
+    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    return isinstance(data, dict) and isinstance(data.get("profile"), str)
+
+
 def profile_name(dbt_dir: Path) -> str:
-    """The profile the dbt project asks for (``profile:`` in dbt_project.yml)."""
+    """The profile the dbt project asks for (``profile:`` in dbt_project.yml), else its name."""
     data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
     name = data.get("profile") or data.get("name")
     if not isinstance(name, str):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.core.errors import TransformError
 from lagoa.engine.warehouse import warehouse_lock
-from lagoa.transform.profiles import dbt_project_dir, write_profiles
+from lagoa.transform.profiles import asks_profile, dbt_project_dir, profile_name, write_profiles
 
 if TYPE_CHECKING:
     from lagoa.workspace import StageContext, Workspace
@@ -44,6 +44,25 @@ class DbtRun:
         return [n for n in self.nodes if n.status in ("error", "fail", "runtime error")]
 
 
+PROFILED = {
+    "build",
+    "run",
+    "test",
+    "seed",
+    "snapshot",
+    "compile",
+    "parse",
+    "ls",
+    "list",
+    "show",
+    "docs",
+    "source",
+    "run-operation",
+    "debug",
+}
+"""dbt commands that connect with a profile (and so take ``--profile``)."""
+
+
 def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
     """Run ``dbt <args>`` for the project's dbt project with Lagoa's generated profile."""
     dbt_dir = dbt_project_dir(workspace)
@@ -54,6 +73,9 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
         full += ["--project-dir", str(dbt_dir)]
     if "--profiles-dir" not in full:
         full += ["--profiles-dir", str(profiles)]
+    if full[:1] and full[0] in PROFILED and "--profile" not in full and not asks_profile(dbt_dir):
+        # dbt_project.yml names no profile: dbt would look in ~/.dbt; name the one Lagoa wrote.
+        full += ["--profile", profile_name(dbt_dir)]
     if full[:1] == ["clean"] and not any(a.endswith("clean-project-files-only") for a in full):
         # dbt's target/ is Lagoa's, outside the dbt project: dbt refuses to clean it unless told.
         full.append("--no-clean-project-files-only")
