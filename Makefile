@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXAMPLE := examples/retail_lakehouse
 # Test files run in parallel, each file whole in one worker (its module fixtures start once).
-TEST_WORKERS ?= 2
+# Three workers on two cores: many tests wait on servers and subprocesses they start.
+TEST_WORKERS ?= 3
 
 # Debian packages the tests run as real servers (each package installs a command of its name).
 SYSTEM_PACKAGES := prometheus prometheus-pushgateway chromium

@@ -16,7 +16,7 @@ BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 SMALL = {
     "run.py": ["--rows", "20000", "--pairs", "1"],
     "quality.py": ["--rows", "20000", "--gx-rows", "5000", "--pairs", "1"],
-    "transform.py": ["--pairs", "1"],
+    "transform.py": ["--pairs", "1", "--chain", "10"],
     "incremental.py": ["--rows", "20000", "--pairs", "1"],
     "orchestrate.py": ["--tasks", "20", "--repeat", "1"],
     "http_ingest.py": ["--records", "5000", "--pairs", "1"],

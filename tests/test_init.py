@@ -127,3 +127,36 @@ def test_a_domain_selecting_no_model_is_a_warning_not_a_quiet_success(tmp_path: 
     assert record is not None
     transform = next(a for a in record.attempts if a.task == "transform_sales")
     assert (transform.summary or "").startswith("warning: domain `sales` selects no dbt model (`tag:sales`)")
+
+
+def test_transform_is_quiet_tells_a_model_error_once_and_publishes_what_built(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    _ok("init", str(folder))
+    _ok("ingest", "-p", str(folder))
+    shown = _ok("transform", "-p", str(folder))
+    assert "Running with dbt" not in shown and "deprecated" not in shown  # dbt's own log
+    assert "success  model" in shown and "daily_sales" in shown and "2 models built, 2 tests passed" in shown
+    verbose = _ok("transform", "--verbose", "-p", str(folder))
+    assert "Running with dbt" in verbose
+
+    broken = folder / "dbt" / "models" / "marts" / "broken.sql"
+    broken.write_text("{{ config(tags=['sales']) }}\nselect no_such_column from {{ ref('stg_orders') }}\n")
+    project = Project.load(folder)
+    gold = project.lake.table("gold.daily_sales")
+    assert gold is not None
+    before = len(gold.metadata.snapshots)
+    (folder / "samples" / "orders_2.csv").write_text(
+        "order_id,customer,amount,ordered_at,updated_at\n9,eva,7.00,2024-06-04 09:00:00,2024-06-04 09:00:00\n"
+    )
+    _ok("ingest", "-p", str(folder))
+    failed = CliRunner().invoke(main, ["transform", "-p", str(folder)])
+    assert failed.exit_code != 0
+    assert failed.output.count("Binder Error") == 1, failed.output  # told once, by Lagoa
+    assert "model broken (models/marts/broken.sql):" in failed.output
+    assert "Traceback" not in failed.output
+    gold = Project.load(folder).lake.table("gold.daily_sales")
+    assert gold is not None and len(gold.metadata.snapshots) > before  # the sibling still published
+    assert ("2024-06-04", 1) in {
+        (str(d), n)
+        for d, n in Project.load(folder).query("select order_date, orders from gold.daily_sales")[1]
+    }

@@ -497,6 +497,18 @@ class HumanOutput(Output):
         )
         self.table(title, ["#", "result", "on fail", "expectation", "observed"], rows)
 
+    def dbt_build(self, run: DbtRun) -> None:
+        """One line per model and test, as `lagoa run` prints tasks, then what was built."""
+        from lagoa.orchestrate.tasks import built
+
+        for n in run.nodes:
+            colour = "green" if n.status in ("success", "pass") else "yellow" if n.status == "warn" else "red"
+            state = click.style(f"{n.status:>7}", fg=colour)
+            click.echo(f"{state}  {n.kind:<8} {n.seconds:6.2f}s  {n.name}")
+            if n.message and n.status not in ("success", "pass"):
+                _wrapped(f"         {n.message}", " " * 9)
+        click.echo(built(run.nodes))
+
     def run_result(self, result: RunResult[Interval]) -> None:
         """A run that just ended: its interval, state and what every task did."""
         self.message(f"{result.pipeline}, interval {result.interval}")

@@ -99,17 +99,19 @@ def dbt_profile(
 
 @project_command()
 @click.argument("domains", nargs=-1)
-def transform(domains: tuple[str, ...], session: Session, out: Output) -> None:
+@click.option("--verbose", "-v", is_flag=True, help="Print dbt's own log (by default: its errors only).")
+def transform(domains: tuple[str, ...], session: Session, out: Output, verbose: bool) -> None:
     """Build the dbt models (and run their tests) of DOMAINS, or of every domain.
 
-    A domain's models are its `select:` in lagoa.yml, by default `tag:<domain>`.
+    A domain's models are its `select:` in lagoa.yml, by default `tag:<domain>`. Lagoa prints one
+    line per model and test; dbt's own log with --verbose (always in .lagoa/dbt/logs/).
 
     \b
     Examples:
       lagoa transform
       lagoa transform orders marketing --json
     """
-    out.dbt_build(session.project.transform(list(domains) or None))
+    out.dbt_build(session.project.transform(list(domains) or None, quiet=not verbose))
 
 
 @project_command()
@@ -129,9 +131,10 @@ def publish(models: tuple[str, ...], session: Session, out: Output) -> None:
 
 @main.group(invoke_without_command=True)
 @project_option
+@click.option("--verbose", "-v", is_flag=True, help="Print dbt's own log (by default: its errors only).")
 @click.pass_context
 @handle_errors
-def docs(ctx: click.Context, session: Session) -> None:
+def docs(ctx: click.Context, session: Session, verbose: bool) -> None:
     """Generate the dbt docs site and publish it with the lake (gold/_docs/).
 
     `lagoa docs serve` serves the published site locally.
@@ -144,7 +147,7 @@ def docs(ctx: click.Context, session: Session) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    HumanOutput().docs_published(session.project.docs())
+    HumanOutput().docs_published(session.project.docs(quiet=not verbose))
 
 
 @docs.command("serve")

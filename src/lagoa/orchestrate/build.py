@@ -51,14 +51,19 @@ def transform(
     publish those built that are marked for publishing (or, with ``publish=False``, only refresh
     the warehouse's views)."""
     from lagoa.publish.models import publishable
-    from lagoa.transform.runner import build
+    from lagoa.transform.runner import build_all, check
 
-    run = build(context, domain_selectors(context.workspace, domains), quiet=quiet)
+    run = build_all(context, domain_selectors(context.workspace, domains), quiet=quiet)
+    # A failed model skips its dependents (dbt's own rule); the models that did build are
+    # published, so that one broken model does not hold back the others, and then the failure is
+    # raised. A failed test publishes nothing: gold keeps the data that passed.
     built = {n.name for n in run.nodes if n.kind == "model" and n.status == "success"}
-    if publish:
+    tests_failed = any(n.kind == "test" for n in run.failures())
+    if publish and not tests_failed:
         publish_models(context, sorted(built & set(publishable(context.workspace))))
-    else:
+    elif not publish:
         context.workspace.warehouse.refresh(context.lake)
+    check(run)
     return run
 
 

@@ -201,12 +201,13 @@ class Project:
         context = StageContext(self.workspace, run_id or new_run_id(datetime.now(UTC)))
         return publish_models(context, models)
 
-    def docs(self) -> str:
-        """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its location."""
+    def docs(self, *, quiet: bool = False) -> str:
+        """Generate dbt's documentation site and publish it under ``gold/_docs/``; returns its
+        location. ``quiet`` prints dbt's errors only."""
         from lagoa.publish.docs import publish_docs
         from lagoa.transform.runner import generate_docs_site
 
-        return publish_docs(self.workspace, generate_docs_site(self.workspace))
+        return publish_docs(self.workspace, generate_docs_site(self.workspace, quiet=quiet))
 
     def dbt(self, args: list[str]) -> DbtRun:
         """Any dbt command on the project's dbt project, with Lagoa's generated profile."""

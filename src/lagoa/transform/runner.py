@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,7 +111,29 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
 def build(context: StageContext, selectors: list[str] | None = None, *, quiet: bool = False) -> DbtRun:
     """``dbt build`` (models, then their tests) for the selectors; raises on any failure. With
     an interval in the context, models see it as ``var('interval_start')`` and
-    ``var('interval_end')`` (UTC, ``YYYY-MM-DD HH:MM:SS``); ``quiet`` prints errors only."""
+    ``var('interval_end')`` (UTC, ``YYYY-MM-DD HH:MM:SS``); ``quiet`` prints nothing of dbt's
+    (its log file keeps it all): a failure is told once, by the error raised."""
+    run = build_all(context, selectors, quiet=quiet)
+    check(run)
+    return run
+
+
+def check(run: DbtRun) -> None:
+    """A TransformError naming each failed node, its file and dbt's message, when one failed."""
+    failures = run.failures()
+    if not run.success or failures:
+        lines = [f"{n.kind} {n.name} ({n.path}): {_condensed(n.message)}" for n in failures]
+        told = [f"{n.kind} {n.name} ({n.path}):\n{_indented(n.message, n.name)}" for n in failures]
+        shown = "\n  ".join(told[:5]) or "see dbt's log: .lagoa/dbt/logs/dbt.log"
+        raise TransformError(
+            f"dbt build failed ({len(failures)} node{'s' * (len(failures) != 1)}):\n  {shown}",
+            failures=lines,
+            hint="fix the model or test named above, then run `lagoa transform` again",
+        )
+
+
+def build_all(context: StageContext, selectors: list[str] | None = None, *, quiet: bool = False) -> DbtRun:
+    """:func:`build` without raising: what dbt built, and what failed (see :func:`check`)."""
     from lagoa.transform.sources import write_sources
 
     workspace, interval = context.workspace, context.interval
@@ -127,18 +150,8 @@ def build(context: StageContext, selectors: list[str] | None = None, *, quiet: b
     if variables:
         args += ["--vars", json.dumps(variables)]
     if quiet:
-        args.append("--quiet")
-    run = invoke(workspace, args)
-    failures = run.failures()
-    if not run.success or failures:
-        lines = [f"{n.kind} {n.name} ({n.path}): {_condensed(n.message)}" for n in failures]
-        shown = "\n  ".join(lines[:5]) or "see dbt's output above"
-        raise TransformError(
-            f"dbt build failed ({len(failures)} node(s)):\n  {shown}",
-            failures=lines,
-            hint="fix the model or test named above, then run `lagoa transform` again",
-        )
-    return run
+        args += ["--log-level", "none", "--log-level-file", "debug"]
+    return invoke(workspace, args)
 
 
 def selected_models(workspace: Workspace, selectors: list[str]) -> list[str]:
@@ -178,6 +191,21 @@ def _execute_start(item: Any) -> datetime | None:
     return None
 
 
+def _indented(value: object, name: str, limit: int = 12) -> str:
+    """dbt's message of a node, line by line under it, without the line repeating its name."""
+    lines = [line.rstrip() for line in str(value or "no message").strip().splitlines()]
+    if (
+        lines
+        and name in lines[0]
+        and lines[0].lower().startswith(("runtime error", "compilation error", "database error"))
+    ):
+        lines = lines[1:] or lines
+    lines = textwrap.dedent("\n".join(line for line in lines if line.strip())).splitlines()
+    if len(lines) > limit:
+        lines = [*lines[:limit], "…"]
+    return "\n".join(f"      {line}" for line in lines)
+
+
 def _condensed(value: object, limit: int = 400) -> str:
     """dbt's multi-line message on one line: "Runtime Error in model x (path) — Catalog Error: …"."""
     lines = [line.strip() for line in str(value or "").splitlines() if line.strip()]
@@ -209,9 +237,10 @@ def _close_logs() -> None:
     cleanup_event_logger()
 
 
-def generate_docs_site(workspace: Workspace) -> Path:
-    """Run ``dbt docs generate``; returns the folder holding the site (index, manifest, catalog)."""
-    run = invoke(workspace, ["docs", "generate"])
+def generate_docs_site(workspace: Workspace, *, quiet: bool = False) -> Path:
+    """Run ``dbt docs generate``; returns the folder holding the site (index, manifest, catalog).
+    ``quiet`` prints dbt's errors only."""
+    run = invoke(workspace, ["docs", "generate", *(["--quiet"] if quiet else [])])
     if not run.success:
         raise TransformError(
             "dbt docs generate failed", hint="run `lagoa dbt docs generate` to see dbt's output"
