@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from lagoa.core.errors import ConfigError
@@ -139,11 +141,18 @@ GITIGNORE = ".lagoa/\n.env\n"
 
 def scaffold(target: Path, name: str | None = None) -> list[Path]:
     """Write a starter project into ``target``; refuses to overwrite an existing lagoa.yml."""
-    try:
+    with _writing(target):
         return _write(target, name)
+
+
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """A folder that cannot be written is a ConfigError saying so, not a traceback."""
+    try:
+        yield
     except OSError as exc:
         raise ConfigError(
-            f"cannot write the starter project: {exc.strerror}",
+            f"cannot write the project: {exc.strerror}",
             file=str(target),
             hint="give `lagoa init` a folder that can be created and written",
         ) from None
@@ -214,14 +223,8 @@ pipelines:
 def attach(target: Path, dbt_project: Path, name: str | None = None) -> list[Path]:
     """A Lagoa project in ``target`` for the existing dbt project in ``dbt_project``, which is
     not modified; what Lagoa writes inside it is added to ``target``'s .gitignore."""
-    try:
+    with _writing(target):
         return _attach(target, dbt_project, name)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write the project: {exc.strerror}",
-            file=str(target),
-            hint="give `lagoa init` a folder that can be created and written",
-        ) from None
 
 
 def _attach(target: Path, dbt_project: Path, name: str | None) -> list[Path]:
