@@ -127,6 +127,12 @@ def test_a_domain_selecting_no_model_is_a_warning_not_a_quiet_success(tmp_path: 
     assert record is not None
     transform = next(a for a in record.attempts if a.task == "transform_sales")
     assert (transform.summary or "").startswith("warning: domain `sales` selects no dbt model (`tag:sales`)")
+    graph = _ok("graph", "daily", "-p", str(folder))  # dbt has parsed the project: graph tells too
+    assert "domain `sales` selects no dbt model (`tag:sales`)" in " ".join(graph.split())
+    for model in (folder / "dbt" / "models").rglob("*.sql"):
+        model.write_text(model.read_text().replace("tags=['elsewhere']", "tags=['sales']"))
+    _ok("dbt", "-p", str(folder), "parse")
+    assert "selects no dbt model" not in _ok("graph", "daily", "-p", str(folder))
 
 
 def test_transform_is_quiet_tells_a_model_error_once_and_publishes_what_built(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from lagoa.cli.app import Session, handle_errors, json_option, main, project_command, project_option
+from lagoa.cli.lake import warn
 from lagoa.cli.output import HumanOutput, Output
 from lagoa.cli.signals import EXIT_CANCELLED, stop_on_signal
 
@@ -32,6 +33,11 @@ def graph(names: tuple[str, ...], dot: bool, session: Session) -> None:
       lagoa graph daily --dot | dot -Tsvg > daily.svg
     """
     HumanOutput().graph(session.project.graph(list(names)), dot)
+    for domain, selector in session.project.unselected(list(names)).items():
+        warn(
+            f"domain `{domain}` selects no dbt model (`{selector}`): its transform will build nothing; "
+            f"tag its models `{domain}` or set domains.{domain}.select"
+        )
 
 
 class _RunGroup(click.Group):

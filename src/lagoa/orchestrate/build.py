@@ -44,6 +44,30 @@ def domain_selectors(workspace: Workspace, domains: list[str] | None) -> list[st
     return [known[d].select or f"tag:{d}" for d in domains]
 
 
+def selecting_nothing(workspace: Workspace, domains: list[str]) -> dict[str, str]:
+    """The domains whose selector matches no model of dbt's last parse, with the selector: told
+    for ``tag:``, ``path:`` and ``fqn:*`` selectors (the others only dbt resolves), and only once
+    dbt has parsed the project (``lagoa run`` warns in any case)."""
+    nodes = workspace.dbt_manifest_document().get("nodes", {})
+    models = [n for n in nodes.values() if n.get("resource_type") == "model"]
+    if not nodes:
+        return {}
+    found = {}
+    for domain, selector in zip(domains, domain_selectors(workspace, domains) or [], strict=True):
+        kind, _, value = selector.partition(":")
+        if kind == "tag":
+            matched = any(value in (m.get("tags") or []) for m in models)
+        elif kind == "path":
+            matched = any(str(m.get("original_file_path", "")).startswith(value.rstrip("/")) for m in models)
+        elif selector == "fqn:*":
+            matched = bool(models)
+        else:
+            continue
+        if not matched:
+            found[domain] = selector
+    return found
+
+
 def transform(
     context: StageContext, domains: list[str] | None = None, *, publish: bool = True, quiet: bool = False
 ) -> DbtRun:

@@ -295,6 +295,13 @@ class Project:
 
         return project_graph(self.workspace, self.resolve(names or [])[1])
 
+    def unselected(self, names: list[str] | None = None) -> dict[str, str]:
+        """The domains of ``names`` whose dbt selector matches no model, with the selector (as
+        far as dbt's last parse tells: see ``selecting_nothing``)."""
+        from lagoa.orchestrate.build import selecting_nothing
+
+        return selecting_nothing(self.workspace, self.resolve(names or [])[1])
+
     def run(
         self,
         names: list[str] | None = None,
