@@ -156,11 +156,11 @@ def test_the_projects_env_file_sets_what_the_environment_does_not(
         encoding="utf-8",
     )
     project = Project.load(root)
-    assert project.workspace.storage.root == from_file / "lake"
+    assert Path(project.workspace.storage.location("")) == from_file / "lake"
     assert os.environ["LAGOA_TEST_TOKEN"] == "a#b c"
 
     monkeypatch.setenv("LAKE_DIR", str(from_shell))  # the process environment wins
-    assert Project.load(root).workspace.storage.root == from_shell / "lake"
+    assert Path(Project.load(root).workspace.storage.location("")) == from_shell / "lake"
 
 
 def test_a_missing_secret_names_the_env_file(tmp_path: Path) -> None:

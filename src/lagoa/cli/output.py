@@ -527,7 +527,7 @@ class HumanOutput(Output):
         events = EventStream()
 
         def show(event: Event) -> None:
-            if event.task and event.kind not in ("task_started", "task_log"):
+            if event.task and event.kind != "task_log":
                 done = did(event.summary, event.rows)
                 detail = f": {event.error}" if event.error else (f" ({done})" if done else "")
                 click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)

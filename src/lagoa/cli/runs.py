@@ -110,7 +110,7 @@ def run_start(
       lagoa run orders --json
     """
     from lagoa.core.time import Interval, interval_of, parse_moment
-    from lagoa.orchestrate.runs import RunOptions
+    from lagoa.orchestrate.runs import RunOptions, default_interval
 
     project = session.project
     pipeline, _ = project.resolve(list(names))
@@ -125,6 +125,9 @@ def run_start(
         interval = Interval(parse_moment(start), parse_moment(end))
         if interval.end <= interval.start:
             raise click.UsageError("--end must be after --start")
+    interval = interval or default_interval(project.workspace, pipeline)
+    if isinstance(out, HumanOutput):  # what the run is for, before its tasks start
+        click.echo(f"{pipeline}, interval {interval}", err=True)
     with stop_on_signal() as cancel:
         options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
         result = project.run(list(names), interval=interval, options=options)
