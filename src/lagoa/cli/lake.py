@@ -21,7 +21,7 @@ from lagoa.core.config.orchestration import INGEST_RUNS
 @click.option(
     "--dbt",
     "dbt_project",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     help="Attach this existing dbt project (left as it is) instead of writing a starter.",
 )
 @handle_errors

@@ -235,13 +235,20 @@ class _Shell:
         """``work`` in a thread, so that Ctrl-C reaches this (the main) thread while DuckDB runs
         and interrupts the connection; DuckDB then raises its InterruptException."""
         from concurrent.futures import ThreadPoolExecutor
+        from concurrent.futures import TimeoutError as Pending
 
         with ThreadPoolExecutor(1, thread_name_prefix="lagoa-shell") as pool:
             future = pool.submit(work)
+            interrupted = False
             while True:
                 try:
-                    return future.result()
+                    # Once interrupted, asked again until done: a Ctrl-C that came before DuckDB
+                    # began the query would otherwise find nothing to interrupt.
+                    return future.result(timeout=0.1 if interrupted else None)
                 except KeyboardInterrupt:
+                    interrupted = True
+                    self.con.interrupt()
+                except Pending:
                     self.con.interrupt()
 
     def tables(self, args: list[str]) -> None:
