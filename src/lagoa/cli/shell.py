@@ -8,6 +8,7 @@ behave alike and a dot command never becomes part of a statement."""
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ def run_shell(project: Project, *, write: bool = False) -> None:
         shell = _Shell(con, write)
         # prompt_toolkit only where someone types and reads; piped, plain lines and no prompts.
         interactive = sys.stdin.isatty() and sys.stdout.isatty()
+        if interactive:
+            # Ctrl-C interrupts a query even when the parent ignored SIGINT (a job started in the
+            # background of a script inherits that, and Python then installs no handler of its own).
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         chunks = _prompted(project.root / HISTORY) if interactive else _piped(sys.stdin)
         for chunk in chunks:
             try:
