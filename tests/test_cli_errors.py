@@ -179,7 +179,7 @@ def _doctor(folder: Path, env: dict[str, str] | None = None) -> dict[str, tuple[
 
 DBT_PROJECTS = {
     "not YAML": ("name: x\nprofile: [unclosed\n", "cannot be read as YAML"),
-    "no profile": ("name: shop\nconfig-version: 2\n", "names no `profile:`"),
+    "no profile, no name": ("config-version: 2\n", "names neither `profile:` nor `name:`"),
     "no models folder": ("name: shop\nprofile: shop\nmodel-paths: [transforms]\n", "`transforms` not found"),
 }
 
@@ -197,6 +197,9 @@ def test_doctor_checks_the_dbt_project(tmp_path: Path, problem: str) -> None:
     ok, detail = _doctor(folder)["dbt project"]
     assert (ok, message in detail) == ("NO", True), detail
     (folder / "dbt" / "dbt_project.yml").write_text("name: shop\nprofile: shop\n")
+    ok, detail = _doctor(folder)["dbt project"]
+    assert ok == "yes" and "profile `shop`" in detail, detail
+    (folder / "dbt" / "dbt_project.yml").write_text("name: shop\n")  # Lagoa names its profile to dbt
     ok, detail = _doctor(folder)["dbt project"]
     assert ok == "yes" and "profile `shop`" in detail, detail
 

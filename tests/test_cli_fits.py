@@ -35,6 +35,8 @@ domains:
 """
 ORDERS = "order_id,amount,note\n" + "".join(f"{i},{i * 1.5},{'a long note ' * 6}{i}\n" for i in range(1, 61))
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+MOVES = re.compile(r"\x1b\[\d*[AK]|\r(?!\n)")
+"""Cursor moves that start another line on the screen (a live view redrawn: up, erase, return)."""
 WIDTH = 80
 
 
@@ -70,7 +72,7 @@ def in_terminal(args: list[str], cwd: Path) -> str:
         chunks.append(data)
     os.close(leader)
     assert process.wait(timeout=120) in (0, 1), b"".join(chunks).decode(errors="replace")
-    return ANSI.sub("", b"".join(chunks).decode()).replace("\r\n", "\n")
+    return ANSI.sub("", MOVES.sub("\n", b"".join(chunks).decode())).replace("\r\n", "\n")
 
 
 def piped(args: list[str], cwd: Path) -> str:

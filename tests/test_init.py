@@ -158,7 +158,8 @@ def test_transform_is_quiet_tells_a_model_error_once_and_publishes_what_built(tm
     failed = CliRunner().invoke(main, ["transform", "-p", str(folder)])
     assert failed.exit_code != 0
     assert failed.output.count("Binder Error") == 1, failed.output  # told once, by Lagoa
-    assert "model broken (models/marts/broken.sql):" in failed.output
+    assert "model broken (models/marts/broken.sql:2):" in failed.output  # the line, in the source
+    assert "line 2: select no_such_column from" in failed.output
     assert "Traceback" not in failed.output
     gold = Project.load(folder).lake.table("gold.daily_sales")
     assert gold is not None and len(gold.metadata.snapshots) > before  # the sibling still published

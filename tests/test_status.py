@@ -141,7 +141,7 @@ def test_the_command_exits_0_for_a_fresh_pipeline_and_prints_its_figures(make_pr
     assert f"{done.run_id} succeeded" in shown.output
     assert "fresh: data up to" in shown.output
     assert "1/2 expectations passed (50%)" in shown.output
-    assert "quarantine  3 rows, last 1 run(s)" in shown.output
+    assert "quarantine  3 rows in the last run" in shown.output
     assert "all fresh and passing" in shown.output
 
 

@@ -115,14 +115,29 @@ def test_an_incremental_run_equals_a_full_rebuild(retail: Project) -> None:
     assert incremental == rebuilt
 
 
-def test_a_broken_model_is_an_error_naming_the_model_and_its_file(retail: Project) -> None:
+def test_a_broken_model_is_an_error_naming_the_model_its_file_and_line(retail: Project) -> None:
     broken = retail.root / "dbt/models/staging/stg_products.sql"
-    broken.write_text("select product_id, no_such_column from {{ source('silver', 'products') }}")
+    broken.write_text(
+        "{{ config(\n    materialized='table',\n) }}\n"
+        "select\n    product_id,\n    no_such_column\nfrom {{ source('silver', 'products') }}\n"
+    )
     with pytest.raises(TransformError) as raised:
         retail.transform()
     message = str(raised.value)
-    assert "model stg_products (models/staging/stg_products.sql)" in message
-    assert "no_such_column" in message
+    # Line 6 of the file; DuckDB numbers the line of the SQL it ran, compiled and wrapped.
+    assert "model stg_products (models/staging/stg_products.sql:6)" in message, message
+    assert "line 6:     no_such_column" in message, message
+    assert message.count("no_such_column") == 2  # DuckDB's message and its quoted line, once each
+
+
+def test_an_error_on_a_line_with_jinja_names_that_line() -> None:
+    from lagoa.transform.runner import source_line
+
+    raw = "{{ config(tags=['x']) }}\nselect a\nfrom {{ ref('one') }} as o\njoin {{ ref('two') }} as t using (a)\n"
+    compiled = 'select a\nfrom "w"."main"."one" as o\njoin "w"."main"."two" as t using (a)\n'
+    assert source_line('join "w"."main"."two" as t using (a)', raw, compiled) == 4
+    assert source_line("select a", raw, compiled) == 2
+    assert source_line("nowhere to be seen", raw, compiled) is None
 
 
 def test_a_missing_source_names_it(retail: Project) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from lagoa.cli.formats import did, seconds_taken, span, took, when
 from lagoa.core.report import SilentReporter
 
 if TYPE_CHECKING:
@@ -88,28 +89,6 @@ WHOLE = {"run", "task", "table", "pipeline", "state", "source", "model", "node",
 """Columns a table for people never cuts nor wraps (names, ids and states): the others wrap."""
 
 
-def when(value: datetime | None) -> str:
-    """A time for people, to the second, in UTC (which the table's title says once)."""
-    if value is None:
-        return ""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def span(start: datetime | None, end: datetime | None) -> str:
-    """A data interval, short: ``2024-06-01`` for a day, ``2024-06-01 10:00`` for an hour."""
-    if start is None or end is None:
-        return ""
-    start, end = start.astimezone(UTC), end.astimezone(UTC)
-    midnight = start.hour == start.minute == start.second == 0 and end.hour == end.minute == end.second == 0
-    if midnight and (end - start).days == 1:
-        return f"{start:%Y-%m-%d}"
-    if midnight:
-        return f"{start:%Y-%m-%d} → {end:%Y-%m-%d}"
-    if (end - start).total_seconds() == 3600 and start.minute == start.second == 0:
-        return f"{start:%Y-%m-%d %H:%M}"
-    return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
-
-
 def _wrapped(text: str, indent: str) -> None:
     """A line wrapped to the terminal's width (80 columns when piped)."""
     import shutil
@@ -117,6 +96,12 @@ def _wrapped(text: str, indent: str) -> None:
 
     width = shutil.get_terminal_size((80, 24)).columns
     click.echo(textwrap.fill(text, width=width, subsequent_indent=indent, break_on_hyphens=False))
+
+
+def _from_here(path: Path) -> Path:
+    """``path`` from the working folder when it is inside it: shorter, and what people type."""
+    here = Path.cwd()
+    return path.relative_to(here) if path.is_absolute() and path.is_relative_to(here) else path
 
 
 def _cut(text: str, limit: int) -> str:
@@ -136,27 +121,6 @@ def _size(size: int) -> str:
     if size < 1000:
         return f"{size} B"
     return f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
-
-
-def took(started: datetime | None, ended: datetime | None) -> str:
-    """A duration for people: 12.3s, or 4.5m from two minutes on."""
-    if started is None or ended is None:
-        return ""
-    return seconds_taken((ended - started).total_seconds())
-
-
-def did(summary: str | None, rows: int | None) -> str:
-    """What a task did: its summary ("3 models built, 12 tests passed"), else its rows."""
-    if summary:
-        return summary
-    return "" if rows is None else f"{rows:,} row{'s' * (rows != 1)}"
-
-
-def seconds_taken(seconds: float | None) -> str:
-    """``seconds`` for people, as :func:`took` ("" while still going)."""
-    if seconds is None:
-        return ""
-    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 
 class Output(ABC):
@@ -200,8 +164,9 @@ class Output(ABC):
         """A run's stored validation results (``html``: the paths of its HTML reports instead)."""
 
     @abstractmethod
-    def run_events(self) -> EventStream:
-        """The events of a run about to start, shown as its tasks finish (or not at all)."""
+    def run_events(self, *, every_task: bool = True) -> AbstractContextManager[EventStream]:
+        """The events of runs about to start, shown while they run (or not at all): each task's
+        start and end, or with ``every_task`` false only failures, retries and warnings."""
 
     @abstractmethod
     def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
@@ -396,6 +361,46 @@ class HumanOutput(Output):
         if rows:
             click.echo(f"`lagoa run show {listed[0][0]}` shows a run's tasks")
 
+    def lineage(self, result: TableLineage, *, upstream: bool, columns: bool) -> None:
+        super().lineage(result, upstream=upstream, columns=columns)
+        if not result.events:
+            _wrapped(
+                "no lineage events are kept yet: turn lineage on with `observe.lineage` in lagoa.yml "
+                "(docs/lineage.md); the runs after that keep theirs",
+                "  ",
+            )
+        elif not (result.columns if columns else result.edges):
+            click.echo(f"{result.table} is in none of the {result.events:,} kept events' jobs")
+
+    def backfill_starting(self, pipeline: str, start: datetime, end: datetime, concurrency: int) -> None:
+        """What a backfill is for, said before its first run starts."""
+        at_once = f", {concurrency} at a time" if concurrency > 1 else ""
+        click.echo(f"backfill of {pipeline}, {span(start, end)} (UTC){at_once}", err=True)
+
+    def backfill(self, pipeline: str, results: list[RunResult[Interval]]) -> None:
+        """A line per interval: its run (short id, whole where two share one), state and rows."""
+        from rich.console import Console
+
+        short = short_ids(r.run_id for r in results)
+
+        def rows_of(result: RunResult[Interval], step: str) -> int:
+            return sum(o.rows or 0 for o in result.outcomes.values() if o.task.startswith(f"{step}_"))
+
+        listed = [
+            (
+                span(*r.interval.pair),
+                short[r.run_id],
+                r.state,
+                f"{rows_of(r, 'ingest'):,}",
+                f"{rows_of(r, 'publish'):,}",
+            )
+            for r in results
+        ]
+        columns = ["interval", "run", "state", "rows in", "rows to gold"]
+        Console().print(rich_table(f"backfill of {pipeline} (UTC)", columns, listed, whole=range(3)))
+        if results:
+            click.echo(f"`lagoa run show {listed[0][1]}` shows a run's tasks")
+
     def query_rows(self, columns: list[str], rows: list[tuple[Any, ...]], more: int = 0) -> None:
         """A table, or one record after another when the table is wider than the terminal (as
         psql's ``\\x auto``); then how many rows were left out."""
@@ -510,30 +515,25 @@ class HumanOutput(Output):
         click.echo(built(run.nodes))
 
     def run_result(self, result: RunResult[Interval]) -> None:
-        """A run that just ended: its interval, state and what every task did."""
-        self.message(f"{result.pipeline}, interval {result.interval}")
+        """A run that just ended: its state and what every task did. Its interval was said before
+        it started, and each error in full as it happened: the table gives an error's first line."""
         self.table(
             f"run {result.run_id}: {result.state}",
             ["task", "state", "tries", "what it did", "error"],
             [
-                (o.task, o.state, o.attempts, did(o.summary, o.rows), o.error)
+                (o.task, o.state, o.attempts, did(o.summary, o.rows), (o.error or "").partition("\n")[0])
                 for o in result.outcomes.values()
             ],
         )
 
-    def run_events(self) -> EventStream:
-        from lagoa.orchestrate.executor import Event, EventStream
+    def run_starting(self, pipeline: str, interval: Interval) -> None:
+        """What a run is for, said before its tasks start."""
+        click.echo(f"{pipeline}, interval {span(*interval.pair)} (UTC)", err=True)
 
-        events = EventStream()
+    def run_events(self, *, every_task: bool = True) -> AbstractContextManager[EventStream]:
+        from lagoa.cli.live import RunLines
 
-        def show(event: Event) -> None:
-            if event.task and event.kind != "task_log":
-                done = did(event.summary, event.rows)
-                detail = f": {event.error}" if event.error else (f" ({done})" if done else "")
-                click.echo(f"{event.kind.removeprefix('task_'):>9}  {event.task}{detail}", err=True)
-
-        events.subscribe(show)
-        return events
+        return RunLines(every_task=every_task)
 
     def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
         click.echo(f"run {run_id}: {run.pipeline}, {run.state}")
@@ -564,7 +564,11 @@ class HumanOutput(Output):
                     click.echo(f"\n--- {a.task} attempt {a.attempt} ---\n{a.log}")
 
     def backfill_progress(self, result: RunResult[Interval]) -> None:
-        click.echo(f"{result.interval}  {result.state:<9}  run {result.run_id}", err=True)
+        from lagoa.orchestrate.build import short_run_id
+
+        click.echo(
+            f"{span(*result.interval.pair)}  {result.state:<9}  run {short_run_id(result.run_id)}", err=True
+        )
 
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
         from lagoa.sources.cdc import format_lsn
@@ -619,41 +623,62 @@ class HumanOutput(Output):
             )
 
     def terraform_vars(self, result: TfvarsWritten) -> None:
-        click.echo(f"wrote {result.path}")
+        click.echo(f"wrote {_from_here(result.path)}")
         if result.secret_names:
-            click.echo(f"Secrets Manager entries (names only): {', '.join(result.secret_names)}")
+            _wrapped(f"Secrets Manager entries (names only): {', '.join(result.secret_names)}", "  ")
         for note in result.notes:
-            click.echo(f"note: {note}")
-        folder = result.path.parent
+            _wrapped(f"note: {note}", "  ")
+        folder = _from_here(result.path.parent)
         # Terraform reads terraform.tfvars of the folder it runs in by itself; another file by name.
         plan = "plan" if result.path.name == "terraform.tfvars" else f"plan -var-file={result.path.name}"
-        click.echo(f"next: terraform -chdir={folder} init && terraform -chdir={folder} {plan}")
+        click.echo(f"next:\n  terraform -chdir={folder} init\n  terraform -chdir={folder} {plan}")
 
     def scaffolded(self, directory: str, written: list[Path]) -> None:
-        for path in written:
-            click.echo(f"  wrote {path}")
-        click.echo(
-            f"\nNext: cd {directory} && lagoa run daily && lagoa query 'select * from gold.daily_sales'"
-        )
+        self._wrote(directory, written, "lagoa query 'select * from gold.daily_sales'")
 
     def attached(self, directory: str, written: list[Path]) -> None:
+        self._wrote(directory, written, "lagoa tables")
+
+    def _wrote(self, directory: str, written: list[Path], then: str) -> None:
+        """The files written into ``directory`` (named within it), and the commands to run next."""
+        click.echo(f"wrote into {directory}:")
         for path in written:
-            click.echo(f"  wrote {path}")
-        click.echo(f"\nNext: cd {directory} && lagoa run daily && lagoa tables")
+            click.echo(f"  {path.relative_to(directory) if path.is_relative_to(directory) else path}")
+        click.echo(f"\nnext:\n  cd {directory}\n  lagoa run daily\n  {then}")
 
     def graph(self, tasks: Graph, dot: bool) -> None:
-        click.echo(tasks.dot() if dot else tasks.text())
+        """The tasks in order, each with those it waits for (``← a, b``): on the next line, wrapped,
+        when they do not fit beside it."""
+        import shutil
+        import textwrap
+
+        if dot:
+            click.echo(tasks.dot())
+            return
+        width = shutil.get_terminal_size((80, 24)).columns
+        for line in tasks.text().splitlines():
+            name, arrow, upstream = line.partition("  ← ")
+            if len(line) <= width or not arrow:
+                click.echo(line)
+            else:
+                click.echo(name)
+                click.echo(
+                    textwrap.fill(f"← {upstream}", width, initial_indent="    ", subsequent_indent="      ")
+                )
 
     def wrote(self, path: Path) -> None:
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {_from_here(path)}")
 
     def suite_written(self, path: Path, suite: dict[str, Any], identifier: str) -> None:
-        click.echo(
-            f"wrote {path} ({len(suite['expectations'])} expectations); review it, then `lagoa validate {identifier}`"
+        count = len(suite["expectations"])
+        _wrapped(
+            f"wrote {_from_here(path)} ({count} expectations); review it, then `lagoa validate {identifier}`",
+            "  ",
         )
 
     def docs_published(self, folder: str) -> None:
-        click.echo(f"published the docs site to {folder}; `lagoa docs serve` opens it")
+        shown = folder if "://" in folder else str(_from_here(Path(folder)))
+        _wrapped(f"published the docs site to {shown}; `lagoa docs serve` opens it", "  ")
 
     def dbt_profile(self, result: ProfileWritten) -> None:
         default = " (the profile's default target)" if result.default else ""
@@ -669,8 +694,15 @@ class HumanOutput(Output):
         click.echo(f"serving the docs at http://127.0.0.1:{port}/ (Ctrl-C stops)")
 
     def scheduler_report(self, text: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
-        click.echo(f"{stamp}  {text}", err=True)
+        """A line of the scheduler's log, with the time; on a terminal wrapped to its width."""
+        line = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}  {text}"
+        if sys.stderr.isatty():
+            import shutil
+            import textwrap
+
+            width = shutil.get_terminal_size((80, 24)).columns
+            line = textwrap.fill(line, width, subsequent_indent=" " * 23, break_on_hyphens=False)
+        click.echo(line, err=True)
 
     def scheduler_reporter(self) -> Reporter:
         """The scheduler's lines, each with the time: ``pipeline: message``."""
@@ -778,7 +810,11 @@ class HumanOutput(Output):
                 )
             if p.quarantine:
                 trend = " → ".join(f"{q.rows:,}" for q in p.quarantine)
-                show("quarantine", f"{trend} rows, last {len(p.quarantine)} run(s), oldest first")
+                if len(p.quarantine) == 1:
+                    rows = p.quarantine[0].rows
+                    show("quarantine", f"{rows:,} row{'s' * (rows != 1)} in the last run")
+                else:
+                    show("quarantine", f"{trend} rows, last {len(p.quarantine)} runs, oldest first")
             for source in p.cdc:
                 show("cdc", *lag_text(lags.get(source), source))
         if idle:
@@ -918,10 +954,10 @@ class JsonOutput(Output):
 
         self._dump([ge_document(r) for r in results])
 
-    def run_events(self) -> EventStream:
+    def run_events(self, *, every_task: bool = True) -> AbstractContextManager[EventStream]:
         from lagoa.orchestrate.executor import EventStream
 
-        return EventStream()
+        return nullcontext(EventStream())
 
     def run_details(self, run_id: str, run: RunRecord, logs: bool) -> None:
         self._dump(run.as_dict(), default=str)

@@ -127,9 +127,9 @@ def run_start(
             raise click.UsageError("--end must be after --start")
     interval = interval or default_interval(project.workspace, pipeline)
     if isinstance(out, HumanOutput):  # what the run is for, before its tasks start
-        click.echo(f"{pipeline}, interval {interval}", err=True)
-    with stop_on_signal() as cancel:
-        options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
+        out.run_starting(pipeline, interval)
+    with stop_on_signal() as cancel, out.run_events() as events:
+        options = RunOptions(events=events, max_parallel=max_parallel, cancel=cancel)
         result = project.run(list(names), interval=interval, options=options)
     project.push_metrics(result.pipeline)
     _finish(result, out)
@@ -177,12 +177,16 @@ def run_retry(run_id: str, max_parallel: int | None, session: Session, out: Outp
       lagoa run retry 2e7d55
       lagoa run retry 2e7d55 --max-parallel 4
     """
+    from lagoa.core.time import Interval
     from lagoa.orchestrate.runs import RunOptions
 
     project = session.project
     run_id = project.resolve_run(run_id)
-    with stop_on_signal() as cancel:
-        options = RunOptions(events=out.run_events(), max_parallel=max_parallel, cancel=cancel)
+    found = project.state.run(run_id)
+    if isinstance(out, HumanOutput) and found is not None and found.interval_start and found.interval_end:
+        out.run_starting(found.pipeline, Interval(found.interval_start, found.interval_end))
+    with stop_on_signal() as cancel, out.run_events() as events:
+        options = RunOptions(events=events, max_parallel=max_parallel, cancel=cancel)
         result = project.retry(run_id, options)
     project.push_metrics(result.pipeline)
     _finish(result, out)
@@ -249,8 +253,10 @@ def backfill(
 
     project = session.project
     pipeline, _ = project.resolve(list(names))
-    with stop_on_signal() as cancel:
-        options = RunOptions(max_parallel=max_parallel, cancel=cancel)
+    if isinstance(out, HumanOutput):
+        out.backfill_starting(pipeline, parse_moment(start), parse_moment(end), concurrency)
+    with stop_on_signal() as cancel, out.run_events(every_task=False) as events:
+        options = RunOptions(events=events, max_parallel=max_parallel, cancel=cancel)
         results = project.backfill(
             list(names),
             parse_moment(start),
@@ -302,9 +308,10 @@ def scheduler(once: bool, poll: float, session: Session) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    runner = project.scheduler(
-        stop=stop, events=out.run_events(), reporter=out.scheduler_reporter(), poll=poll
-    )
+    from lagoa.cli.live import RunLines
+
+    lines = RunLines(live=False, say=report)  # each line with its time, as the scheduler's own
+    runner = project.scheduler(stop=stop, events=lines.events, reporter=out.scheduler_reporter(), poll=poll)
     address = project.serve_metrics()
     if address is not None:
         report(f"metrics at http://{address[0]}:{address[1]}/metrics")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import (
@@ -29,9 +30,7 @@ def run_checks(workspace: Workspace) -> list[Check]:
     from lagoa.engine.connection import EXTENSIONS, S3_EXTENSIONS, connect, extension_path
     from lagoa.lake.identity import LAKE_ID
 
-    checks: list[Check] = [
-        ("project file", True, f"{workspace.root / 'lagoa.yml'} ({len(workspace.config.sources)} sources)")
-    ]
+    checks: list[Check] = [("project file", True, f"lagoa.yml ({len(workspace.config.sources)} sources)")]
     for name, source in workspace.config.sources.items():
         if isinstance(source, HttpSource):
             checks.append((f"source {name}", *_reachable(source)))
@@ -54,7 +53,7 @@ def run_checks(workspace: Workspace) -> list[Check]:
     s3 = workspace.storage.s3
     for extension in (*EXTENSIONS, *(S3_EXTENSIONS if s3 else ())):
         try:
-            checks.append((f"duckdb extension {extension}", True, str(extension_path(extension))))
+            checks.append((f"duckdb extension {extension}", True, _extension(extension_path(extension))))
         except LagoaError as exc:
             checks.append((f"duckdb extension {extension}", False, str(exc)))
     try:
@@ -64,7 +63,7 @@ def run_checks(workspace: Workspace) -> list[Check]:
         checks.append(("duckdb", False, str(exc)))
     try:
         workspace.storage.read_bytes(LAKE_ID)  # reads one small object: the store answers
-        checks.append(("storage", True, workspace.storage.warehouse))
+        checks.append(("storage", True, _within(workspace, workspace.storage.warehouse)))
     except LagoaError as exc:
         checks.append(("storage", False, str(exc)))
     try:
@@ -80,11 +79,24 @@ def run_checks(workspace: Workspace) -> list[Check]:
         checks.append(("iceberg catalog", False, str(exc)))
     try:
         views = workspace.warehouse.refresh(workspace.lake)
-        checks.append(("warehouse", True, f"{workspace.warehouse.path} ({views} views)"))
+        checks.append(("warehouse", True, f"{_within(workspace, workspace.warehouse.path)} ({views} views)"))
     except LagoaError as exc:
         checks.append(("warehouse", False, str(exc)))
     checks += [_suites(workspace), _dbt_project(workspace), *_secrets(workspace)]
     return checks
+
+
+def _within(workspace: Workspace, path: str | Path) -> str:
+    """``path`` as the project names it: from its folder when inside it (paths fit a terminal)."""
+    given = Path(path)
+    return str(given.relative_to(workspace.root)) if given.is_relative_to(workspace.root) else str(path)
+
+
+def _extension(path: Path) -> str:
+    """An extension's version and the package it comes from (``v1.5.5, duckdb_extension_avro``)."""
+    parts = path.parts
+    package = next((part for part in reversed(parts) if part.startswith("duckdb_extension")), None)
+    return f"{path.parent.name}, from {package}" if package else str(path)
 
 
 def _suites(workspace: Workspace) -> Check:
@@ -112,6 +124,7 @@ def _dbt_project(workspace: Workspace) -> Check:
     setting = workspace.config.dbt.project
     folder = workspace.root / setting
     file = folder / "dbt_project.yml"
+    shown = _within(workspace, file)
     if not file.is_file():
         if "project" in workspace.config.dbt.model_fields_set or folder.exists():
             return ("dbt project", False, f"no dbt_project.yml in {folder}: set `dbt.project` to its folder")
@@ -119,28 +132,26 @@ def _dbt_project(workspace: Workspace) -> Check:
     try:
         data: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return ("dbt project", False, f"{file} cannot be read as YAML: {str(exc).splitlines()[0]}")
+        return ("dbt project", False, f"{shown} cannot be read as YAML: {str(exc).splitlines()[0]}")
     if not isinstance(data, dict):
-        return ("dbt project", False, f"{file} is not a mapping of settings")
+        return ("dbt project", False, f"{shown} is not a mapping of settings")
     profile = data.get("profile")
-    if not isinstance(profile, str) or not profile:
-        return (
-            "dbt project",
-            False,
-            f"{file} names no `profile:`; dbt needs one (Lagoa writes a profile of that name)",
-        )
+    if not isinstance(profile, str) or not profile:  # Lagoa then tells dbt the profile it writes
+        profile = data.get("name")
+        if not isinstance(profile, str) or not profile:
+            return ("dbt project", False, f"{shown} names neither `profile:` nor `name:`; dbt needs one")
     paths = data.get("model-paths") or ["models"]
     missing = [p for p in paths if not isinstance(p, str) or not (folder / p).is_dir()]
     if missing:
         return (
             "dbt project",
             False,
-            f"model folder `{missing[0]}` not found in {folder} (model-paths in dbt_project.yml)",
+            f"model folder `{missing[0]}` not found in {_within(workspace, folder)} (model-paths in dbt_project.yml)",
         )
     return (
         "dbt project",
         True,
-        f"{file}: profile `{profile}` (Lagoa writes it), models in {', '.join(paths)}",
+        f"{shown}: profile `{profile}` (Lagoa writes it), models in {', '.join(paths)}",
     )
 
 

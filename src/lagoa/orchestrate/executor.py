@@ -29,6 +29,7 @@ EventKind = Literal[
     "run_started",
     "task_started",
     "task_log",
+    "task_warned",
     "task_retried",
     "task_succeeded",
     "task_failed",
@@ -54,6 +55,8 @@ class Event:
     (on task_log, sent while it runs, at most once every ``LIVE_LOG_SECONDS``)."""
     timed_out: bool = False
     """On task_failed: the attempt ran past its timeout."""
+    wait: float | None = None
+    """On task_retried: the seconds before the next attempt starts."""
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -213,11 +216,15 @@ class _Attempts:
         self.timeout = timeout
         self.redact = redact
 
-    def _live(self, attempt: int) -> Callable[[str], None]:
-        """Tells the stream what a running attempt has logged so far (the run page shows it)."""
+    def _live(self, attempt: int) -> Callable[[str, str | None], None]:
+        """Tells the stream what a running attempt has logged so far (the run page shows it), and
+        each warning it logs as it comes (a source's retries, say): a task_warned event."""
+        name = self.task.name
 
-        def send(text: str) -> None:
-            self.events.emit(Event("task_log", self.run_id, self.task.name, attempt, log=self.redact(text)))
+        def send(text: str, warning: str | None) -> None:
+            if warning is not None:
+                self.events.emit(Event("task_warned", self.run_id, name, attempt, self.redact(warning)))
+            self.events.emit(Event("task_log", self.run_id, name, attempt, log=self.redact(text)))
 
         return send
 
@@ -253,8 +260,9 @@ class _Attempts:
                 and attempt - before <= self.policy.retries
                 and not self.cancel.is_set()
             ):
-                events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log))
-                time.sleep(self.policy.delay(attempt - before))
+                wait = self.policy.delay(attempt - before)
+                events.emit(Event("task_retried", run_id, task.name, attempt, message, log=log, wait=wait))
+                time.sleep(wait)
                 continue
             timed_out = isinstance(error, TaskTimeoutError)
             events.emit(
@@ -268,10 +276,8 @@ class _Attempts:
         # Python cannot stop a thread: the attempt runs in its own (daemon) thread, and on timeout
         # the runner is asked to interrupt it. Its commit, if it still comes, is atomic.
         box: dict[str, Any] = {}
-        parent = _buffer()
 
         def target() -> None:
-            _local.buffer = parent
             try:
                 box["rows"] = self.runner(self.task)
             except BaseException as exc:
@@ -294,37 +300,37 @@ class _Attempts:
         return done
 
 
-_local = threading.local()
+_BUFFER: contextvars.ContextVar[_Captured | None] = contextvars.ContextVar("lagoa_task_log", default=None)
+"""The log of the attempt whose work runs in this context: its thread, and threads started with a
+copy of its context (a timed attempt's own thread, an ingest's fetches)."""
 LIVE_LOG_SECONDS = 1.0
 """How often, at most, a running attempt's log so far is sent (each send is a state write)."""
 
 
-def _buffer() -> _Captured | None:
-    return getattr(_local, "buffer", None)
-
-
 class _ThreadLog(logging.Handler):
-    """Appends records to the log of the attempt running in the current thread, if any."""
+    """Appends records to the log of the attempt running in the current context, if any."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        buffer = _buffer()
+        buffer = _BUFFER.get()
         if buffer is not None:
-            buffer.add(self.format(record))
+            warning = record.getMessage() if record.levelno >= logging.WARNING else None
+            buffer.add(self.format(record), warning)
 
 
 class _Captured:
-    def __init__(self, live: Callable[[str], None] | None = None) -> None:
+    def __init__(self, live: Callable[[str, str | None], None] | None = None) -> None:
         self.lines: list[str] = []
         self._live = live
         self._sent = 0.0
 
-    def add(self, line: str) -> None:
+    def add(self, line: str, warning: str | None = None) -> None:
+        """Keep ``line``; tell the listener at once of a ``warning``, of the rest now and then."""
         self.lines.append(line)
         now = time.monotonic()
-        if self._live is not None and now - self._sent >= LIVE_LOG_SECONDS:
+        if self._live is not None and (warning is not None or now - self._sent >= LIVE_LOG_SECONDS):
             self._sent = now
             try:
-                self._live("\n".join(self.lines))
+                self._live("\n".join(self.lines), warning)
             except Exception:  # showing the log live must never fail the task
                 self._live = None
 
@@ -333,20 +339,20 @@ class _Captured:
 
 
 class capture_log:  # noqa: N801 - used as a context manager, like contextlib's
-    """Collect what the ``lagoa`` loggers say in this thread while the block runs; ``live`` hears
-    the log so far as it grows (at most once every ``LIVE_LOG_SECONDS``)."""
+    """Collect what the ``lagoa`` loggers say in this context while the block runs; ``live`` hears
+    the log so far as it grows (at most once every ``LIVE_LOG_SECONDS``, and with each warning
+    logged, which it is given too)."""
 
-    def __init__(self, live: Callable[[str], None] | None = None) -> None:
+    def __init__(self, live: Callable[[str, str | None], None] | None = None) -> None:
         self.live = live
 
     def __enter__(self) -> _Captured:
         self.captured = _Captured(self.live)
-        self.saved = _buffer()
-        _local.buffer = self.captured
+        self._token = _BUFFER.set(self.captured)
         return self.captured
 
     def __exit__(self, *exc: object) -> None:
-        _local.buffer = self.saved
+        _BUFFER.reset(self._token)
 
 
 _handler = _ThreadLog()

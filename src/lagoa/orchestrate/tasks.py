@@ -165,10 +165,7 @@ class ProjectTasks:
         self.warnings.append(warning)
 
     def transform(self, domain: str) -> TaskReport:
-        run = transform(self.context, [domain], publish=False, quiet=True)
-        for node in run.nodes:
-            started = f", started {node.started_at.isoformat()}" if node.started_at else ""
-            log.info("dbt %s %s: %s in %.2fs%s", node.kind, node.name, node.status, node.seconds, started)
+        run = transform(self.context, [domain], publish=False, quiet=True)  # it logs each node
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         if not any(n.kind == "model" for n in run.nodes):
             selector = (domain_selectors(self.workspace, [domain]) or ["*"])[0]
@@ -176,17 +173,27 @@ class ProjectTasks:
                 f"domain `{domain}` selects no dbt model (`{selector}`): tag its models `{domain}`, "
                 f"or set domains.{domain}.select (`path:models/{domain}`, `fqn:*`…)"
             )
-            self._warn(warning)
-            return TaskReport(None, f"warning: {warning}")
+            self._warn(warning)  # the whole of it in the run's lines and log; the summary is short
+            return TaskReport(None, f"warning: domain `{domain}` selects no dbt model (`{selector}`)")
         return TaskReport(None, built(run.nodes))
 
     def publish(self, domain: str) -> TaskReport:
         models = published_models(self.workspace, domain, self.built.get(domain))
         results = publish_models(self.context, models) if models else []
-        for result in results:
-            with log_context(table=getattr(result, "table", None)):
-                log.info("published %s", result)
         from lagoa.publish.gold import PublishResult
+
+        for result in results:
+            if isinstance(result, PublishResult):
+                with log_context(table=result.table):
+                    log.info(
+                        "published %s rows to %s: %d partitions, %d files added, %d removed%s",
+                        f"{result.rows:,}", result.table, result.partitions, result.added_files,
+                        result.removed_files, " (unchanged, skipped)" if result.skipped else "",
+                    )  # fmt: skip
+            else:
+                log.info(
+                    "published %s rows to %s, version %s", f"{result.rows:,}", result.location, result.version
+                )
 
         rows = sum(r.rows for r in results)
         if not results:

@@ -7,6 +7,7 @@ while the earlier ones load, so a slow API does not hold up the others.
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,11 @@ class Prefetch:
             for name in fetchable:
                 config = sources[name]
                 assert isinstance(config, HttpSource | PythonSource)
+                # In a copy of this context: what a fetch logs (its retries) is its task's log.
                 self.futures[name] = self._pool.submit(
-                    fetch_source, workspace, name, config, run_id=run_id, interval=interval
-                )
+                    contextvars.copy_context().run,
+                    fetch_source, workspace, name, config, run_id=run_id, interval=interval,
+                )  # fmt: skip
 
     def take(self, name: str) -> Future[Fetched] | None:
         return self.futures.pop(name, None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import re
 import time
@@ -26,6 +27,8 @@ import urllib3
 from lagoa.core.config import HttpSource, Redactor, resolve_secrets
 from lagoa.core.errors import ConfigError, SourceError
 from lagoa.sources.context import SourceContext
+
+log = logging.getLogger("lagoa.sources.http")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 TEMPLATE = re.compile(r"\{\{\s*([a-z_.]+)\s*\}\}")
@@ -119,7 +122,7 @@ class Client:
                 self.result.waiting += time.monotonic() - started
                 problem = f"{exc.__class__.__name__}: {self.redact(str(exc))[:EXCERPT]}"
                 if attempt < config.retries:
-                    self._back_off(attempt, None)
+                    self._back_off(attempt, None, _unreachable(exc))
                     continue
                 raise SourceError(
                     self.name,
@@ -133,7 +136,7 @@ class Client:
                 return response.data, {k.lower(): v for k, v in response.headers.items()}
             excerpt = self.excerpt(response.data)
             if status in RETRY_STATUSES and attempt < config.retries:
-                self._back_off(attempt, response.headers.get("Retry-After"))
+                self._back_off(attempt, response.headers.get("Retry-After"), f"{status} (page {page})")
                 continue
             raise SourceError(
                 self.name,
@@ -145,11 +148,16 @@ class Client:
             )
         raise AssertionError("unreachable")
 
-    def _back_off(self, attempt: int, retry_after: str | None) -> None:
+    def _back_off(self, attempt: int, retry_after: str | None, problem: str) -> None:
+        """Wait before retry ``attempt + 1``, saying so: the run shows it as it happens."""
         self.result.retries += 1
         wait = _retry_after(retry_after)
         if wait is None:
             wait = self.config.backoff * 2.0**attempt * (1.0 + random.random() / 2)
+        log.warning(
+            "%s from %s, retrying in %s (retry %d of %d)",
+            problem, self.name, _seconds(wait), attempt + 1, self.config.retries,
+        )  # fmt: skip
         self.result.waiting += wait
         time.sleep(wait)
 
@@ -310,6 +318,20 @@ def _split(url: str) -> tuple[str, dict[str, str]]:
     parts = urllib.parse.urlsplit(url)
     params = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
     return urllib.parse.urlunsplit(parts._replace(query="")), params
+
+
+def _unreachable(error: urllib3.exceptions.HTTPError) -> str:
+    """What a request that got no answer ran into, in a few words ("connection refused")."""
+    reason = getattr(error, "reason", None) or error
+    text = str(reason).lower()
+    for known in ("connection refused", "timed out", "name or service not known", "connection reset"):
+        if known in text:
+            return known
+    return error.__class__.__name__
+
+
+def _seconds(wait: float) -> str:
+    return f"{wait:.0f} s" if wait >= 10 else f"{wait:.1f} s"
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -6,9 +6,13 @@ subprocess per model or per domain, pays that once.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 import os
+import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from lagoa.core.errors import TransformError
 from lagoa.engine.warehouse import warehouse_lock
 from lagoa.transform.profiles import asks_profile, dbt_project_dir, profile_name, write_profiles
+
+log = logging.getLogger("lagoa.transform")
 
 if TYPE_CHECKING:
     from lagoa.workspace import StageContext, Workspace
@@ -32,6 +38,13 @@ class NodeResult:
     seconds: float
     started_at: datetime | None = None
     """When dbt started executing the node (its ``execute`` timing), if it did."""
+    line: int | None = None
+    """The line of the node's own file that its error points at, when it points at one."""
+
+    @property
+    def where(self) -> str:
+        """The node's file, with the line its error points at: ``models/x.sql:10``."""
+        return f"{self.path}:{self.line}" if self.line else self.path
 
 
 @dataclass(frozen=True)
@@ -94,7 +107,7 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
         os.environ.update(settings)
         _close_logs()
         try:
-            result = dbtRunner().invoke(full)
+            result = dbtRunner(callbacks=[_progress(contextvars.copy_context())]).invoke(full)
         finally:
             _release()
             for name, value in saved.items():
@@ -106,6 +119,34 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
         raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
     listed = [str(item) for item in result.result] if isinstance(result.result, list) else []
     return DbtRun(bool(result.success), _nodes(result.result), listed)
+
+
+def _progress(context: contextvars.Context) -> Callable[[Any], None]:
+    """dbt's node events as Lagoa's log lines ("dbt model daily_sales: success in 0.12s"): the
+    run's log keeps them, and ``lagoa run`` shows the latest while the transform runs. dbt calls
+    from its own threads: each line is logged in (a copy of) the context dbt was invoked in, the
+    one the run's task log is kept for."""
+
+    def hear(event: Any) -> None:
+        name = event.info.name
+        if name == "NodeStart":
+            node = event.data.node_info
+            context.copy().run(log.info, "dbt %s %s: building", node.resource_type, node.node_name)
+        elif name == "NodeFinished":
+            node, result = event.data.node_info, event.data.run_result
+            started = f", started {_utc(node.node_started_at)}" if node.node_started_at else ""
+            line = (
+                f"dbt {node.resource_type} {node.node_name}: {result.status} in {result.execution_time:.2f}s"
+            )
+            context.copy().run(log.info, "%s%s", line, started)
+
+    return hear
+
+
+def _utc(moment: str) -> str:
+    """dbt's time (UTC, without saying so) in ISO-8601 with its offset."""
+    parsed = datetime.fromisoformat(moment)
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).isoformat()
 
 
 def build(context: StageContext, selectors: list[str] | None = None, *, quiet: bool = False) -> DbtRun:
@@ -122,8 +163,8 @@ def check(run: DbtRun) -> None:
     """A TransformError naming each failed node, its file and dbt's message, when one failed."""
     failures = run.failures()
     if not run.success or failures:
-        lines = [f"{n.kind} {n.name} ({n.path}): {_condensed(n.message)}" for n in failures]
-        told = [f"{n.kind} {n.name} ({n.path}):\n{_indented(n.message, n.name)}" for n in failures]
+        lines = [f"{n.kind} {n.name} ({n.where}): {_condensed(n.message)}" for n in failures]
+        told = [f"{n.kind} {n.name} ({n.where}):\n{_indented(n.message, n.name)}" for n in failures]
         shown = "\n  ".join(told[:5]) or "see dbt's log: .lagoa/dbt/logs/dbt.log"
         raise TransformError(
             f"dbt build failed ({len(failures)} node{'s' * (len(failures) != 1)}):\n  {shown}",
@@ -169,18 +210,74 @@ def _nodes(result: Any) -> list[NodeResult]:
         node = getattr(item, "node", None)
         if node is None:
             continue
+        message, line = located(getattr(item, "message", None), node)
         nodes.append(
             NodeResult(
                 name=str(getattr(node, "name", "")),
                 kind=str(getattr(node, "resource_type", "")),
                 status=str(getattr(item, "status", "")),
                 path=str(getattr(node, "original_file_path", "")),
-                message=getattr(item, "message", None),
+                message=message,
                 seconds=float(getattr(item, "execution_time", 0.0) or 0.0),
                 started_at=_execute_start(item),
+                line=line,
             )
         )
     return nodes
+
+
+QUOTED_LINE = re.compile(r"^(\s*)LINE (\d+):( ?)(.*)$", re.MULTILINE)
+"""The line of the SQL that DuckDB quotes in an error, numbered in the SQL it ran."""
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}")
+
+
+def located(message: str | None, node: Any) -> tuple[str | None, int | None]:
+    """dbt's message with DuckDB's ``LINE n:`` (a line of the compiled, wrapped SQL it ran)
+    numbered as the line of the model's own file, and that number, when the line is found there."""
+    found = QUOTED_LINE.search(message or "")
+    raw = getattr(node, "raw_code", None)
+    if message is None or found is None or not isinstance(raw, str):
+        return message, None
+    number = source_line(found.group(4), raw, getattr(node, "compiled_code", None))
+    if number is None:
+        return message, None
+    said, told = f"LINE {found.group(2)}:", f"line {number}:"
+    tail = message[found.end() :]
+    shift = len(told) - len(said)
+    caret = re.match(r"\n(\s*)\^", tail)
+    if caret is not None and shift:  # keep the caret under the same character
+        spaces = caret.group(1)
+        spaces = spaces + " " * shift if shift > 0 else spaces[: len(spaces) + shift]
+        tail = f"\n{spaces}^" + tail[caret.end() :]
+    shown = f"{found.group(1)}{told}{found.group(3)}{found.group(4)}"
+    return message[: found.start()] + shown + tail, number
+
+
+def source_line(quoted: str, raw: str, compiled: str | None) -> int | None:
+    """The number (from 1) of the line of the model's source ``raw`` that became the line
+    ``quoted`` of its compiled SQL: the same text, or the same text around its Jinja."""
+    text = quoted.strip().removeprefix("...").removesuffix("...").strip()
+    if not text:
+        return None
+    lines = raw.splitlines()
+    same = [i for i, line in enumerate(lines, 1) if text in line]
+    if len(same) == 1:
+        return same[0]
+    patterns = {
+        i: re.compile(".*?".join(re.escape(part.strip()) for part in JINJA.split(line.strip())))
+        for i, line in enumerate(lines, 1)
+        if JINJA.search(line) and JINJA.sub("", line).strip()  # a line of Jinja only renders to anything
+    }
+    rendered = [i for i, pattern in patterns.items() if pattern.fullmatch(text)]
+    candidates = same or rendered
+    if len(candidates) == 1 or (candidates and compiled is None):
+        return candidates[0]
+    if candidates and compiled is not None:  # the candidate nearest where the compiled line is
+        at = next((i for i, line in enumerate(compiled.splitlines(), 1) if text in line), None)
+        if at is not None:
+            moved = len(lines) - len(compiled.splitlines())
+            return min(candidates, key=lambda i: abs(i - (at + moved)))
+    return None
 
 
 def _execute_start(item: Any) -> datetime | None:

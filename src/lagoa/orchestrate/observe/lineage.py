@@ -600,6 +600,8 @@ class TableLineage:
     columns: dict[str, tuple[tuple[str, str], ...]]
     """For each of the table's columns, the (table, column) pairs it is computed from (dbt
     models only)."""
+    events: int = 0
+    """The kept events it was read from (none: lineage was never on)."""
 
 
 def kept_events(workspace: Workspace) -> list[dict[str, Any]]:
@@ -653,7 +655,7 @@ def lineage_of(events: list[dict[str, Any]], table: str, *, upstream: bool = Tru
                     (names.get((f["namespace"], f["name"]), f["name"]), f["field"])
                     for f in field["inputFields"]
                 )
-    return TableLineage(table, tuple(sorted(chosen)), columns)
+    return TableLineage(table, tuple(sorted(chosen)), columns, len(events))
 
 
 def _lagoa_name(dataset: dict[str, Any]) -> str:
