@@ -62,6 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/transform.py
 	$(BIN)/python benchmarks/incremental.py
 	$(BIN)/python benchmarks/orchestrate.py
+	$(BIN)/python benchmarks/rerun.py
 	$(BIN)/python benchmarks/http_ingest.py
 	$(BIN)/python benchmarks/postgres_snapshot.py
 	$(BIN)/python benchmarks/postgres_cdc.py

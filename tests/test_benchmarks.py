@@ -25,6 +25,7 @@ SMALL = {
     "s3_ingest.py": ["--rows", "20000", "--pairs", "1"],
     "observe.py": ["--days", "1", "--pairs", "0"],
     "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
+    "rerun.py": ["--pairs", "1"],
     "serve.py": ["--runs", "200", "--tables", "40", "--repeat", "3", "--renders", "1"],
 }
 

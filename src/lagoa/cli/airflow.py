@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from lagoa.cli.app import Session, handle_errors, main, project_option
+from lagoa.cli.output import HumanOutput
 
 if TYPE_CHECKING:
     from lagoa.orchestrate.external import SchedulerRun
@@ -84,11 +85,13 @@ def export(out: str | None, per: str, version: str, session: Session) -> None:
         raise click.ClickException(
             f"cannot write DAG files into {str(folder)[:200]}: {exc.strerror}"
         ) from None
+    shown = HumanOutput()
     for path in written:
-        click.echo(f"wrote {path}")
+        shown.wrote(path)
     click.echo(
-        f"{len(written) - 1} DAG(s) for Airflow {'3' if version == '3' else '2.11'}; set LAGOA_PYTHON={sys.executable}"
+        f"{len(written) - 1} DAG(s) for Airflow {'3' if version == '3' else '2.11'}; in Airflow's environment"
     )
+    click.echo(f"  set LAGOA_PYTHON={sys.executable}")
 
 
 @airflow.command()

@@ -682,7 +682,10 @@ class HumanOutput(Output):
 
     def dbt_profile(self, result: ProfileWritten) -> None:
         default = " (the profile's default target)" if result.default else ""
-        click.echo(f"wrote target `{result.target}` of profile `{result.profile}` to {result.path}{default}")
+        _wrapped(
+            f"wrote target `{result.target}` of profile `{result.profile}` to {_from_here(result.path)}{default}",
+            "  ",
+        )
         click.echo(f"needs the adapter where dbt runs: pip install {result.package}")
         if result.env:
             click.echo(f"reads the environment variables {', '.join(result.env)}")

@@ -61,6 +61,10 @@ class ProjectTasks:
         """Per source, what its validate step reported."""
         self.warnings: list[str] = []
         self.built: dict[str, list[str]] = {}
+        self.unchanged: set[str] = set()
+        """Domains whose models' inputs are those they were built and published from: not rebuilt."""
+        self.inputs: dict[str, str] = {}
+        """The digest of the inputs each domain's transform built from (see rebuild.py)."""
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
         """The DuckDB connection each running ingest or validate task uses, to interrupt it."""
         self._suites: list[Suite] | None = None
@@ -165,6 +169,15 @@ class ProjectTasks:
         self.warnings.append(warning)
 
     def transform(self, domain: str) -> TaskReport:
+        from lagoa.orchestrate.rebuild import Built, inputs
+
+        digest, record = inputs(self.workspace, self.context.interval), Built(self.workspace)
+        if record.unchanged(domain, digest):
+            self.unchanged.add(domain)
+            log.info("nothing the models read has changed since they were built: dbt not started")
+            return TaskReport(None, "inputs unchanged since the last build: dbt not started")
+        record.building(domain, self.context.run_id)
+        self.inputs[domain] = digest
         run = transform(self.context, [domain], publish=False, quiet=True)  # it logs each node
         self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
         if not any(n.kind == "model" for n in run.nodes):
@@ -178,9 +191,13 @@ class ProjectTasks:
         return TaskReport(None, built(run.nodes))
 
     def publish(self, domain: str) -> TaskReport:
+        from lagoa.orchestrate.rebuild import Built
+        from lagoa.publish.gold import PublishResult
+
+        if domain in self.unchanged:
+            return TaskReport(0, "gold is up to date: no model was rebuilt")
         models = published_models(self.workspace, domain, self.built.get(domain))
         results = publish_models(self.context, models) if models else []
-        from lagoa.publish.gold import PublishResult
 
         for result in results:
             if isinstance(result, PublishResult):
@@ -195,6 +212,8 @@ class ProjectTasks:
                     "published %s rows to %s, version %s", f"{result.rows:,}", result.location, result.version
                 )
 
+        if domain in self.inputs:  # built in this run from these inputs, and now published
+            Built(self.workspace).published(domain, self.inputs.pop(domain), self.context.run_id)
         rows = sum(r.rows for r in results)
         if not results:
             return TaskReport(0, "no model to publish")
