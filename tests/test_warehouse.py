@@ -236,3 +236,36 @@ def test_the_shell_reads_unless_asked_to_write(tmp_path: Path) -> None:
     assert written.exit_code == 0 and "pass --write" not in written.stdout, written.output
     notes = cli.invoke(main, ["query", "--csv", "select x from silver.notes", "-p", str(folder)])
     assert notes.stdout.splitlines() == ["x", "1"], notes.output
+
+
+def test_a_refresh_with_nothing_changed_leaves_the_file_alone_and_one_after_a_writer_restores(
+    tmp_path: Path,
+) -> None:
+    from lagoa.orchestrate.project import Project
+
+    folder = project(tmp_path)
+    cli = CliRunner()
+    assert cli.invoke(main, ["ingest", "-p", str(folder)]).exit_code == 0
+    loaded = Project.load(folder)
+    warehouse = loaded.workspace.warehouse
+    views = warehouse.refresh(loaded.lake)
+    before = warehouse.path.stat()
+    fresh = Project.load(folder)  # another process, as the next run is
+    assert fresh.workspace.warehouse.refresh(fresh.lake) == views
+    after = warehouse.path.stat()
+    assert (after.st_mtime_ns, after.st_size) == (before.st_mtime_ns, before.st_size)  # not even opened
+
+    dropped = cli.invoke(main, ["query", "--write", "DROP VIEW silver.orders", "-p", str(folder)])
+    assert dropped.exit_code == 0, dropped.output
+    again = Project.load(folder)
+    again.workspace.warehouse.refresh(again.lake)  # the file changed since: every view is put back
+    import duckdb
+
+    with duckdb.connect(str(warehouse.path), read_only=True) as con:
+        views = {
+            row[0]
+            for row in con.execute(
+                "select view_name from duckdb_views() where schema_name = 'silver'"
+            ).fetchall()
+        }
+    assert "orders" in views

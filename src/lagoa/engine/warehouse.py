@@ -12,8 +12,11 @@ they see the lake without dbt's models). Only ``write=True`` opens the file for 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -96,6 +99,14 @@ class _View:
         return f"{quote_identifier(self.namespace)}.{quote_identifier(self.name)}"
 
 
+def _key(views: list[_View]) -> str:
+    """What a set of views is: their names and definitions."""
+    digest = hashlib.sha256()
+    for view in sorted(views, key=lambda v: (v.namespace, v.name)):
+        digest.update(f"{view.namespace}.{view.name}\n{view.body}\n".encode())
+    return digest.hexdigest()
+
+
 class Warehouse:
     """The project's DuckDB warehouse file."""
 
@@ -128,13 +139,69 @@ class Warehouse:
         number of views. A view that cannot be replaced (a table of the same name was created in
         the warehouse) is left as it is and ``warn`` is told how to fix it; the others refresh."""
         with warehouse_lock(self.path):
+            views = self._views(lake)
+            key = _key(views)
+            if con is None and self._refreshed() == key:
+                return len(views)  # the file's views are these already: no connection to open
             own = con is None
             con = con or self.connect()
+            told: list[str] = []
+
+            def tell(text: str) -> None:
+                told.append(text)
+                (warn or log.warning)(text)
+
             try:
-                return self._point(con, self._views(lake), warn or log.warning, drop_stale=True)
+                count = self._point(con, views, tell, drop_stale=True)
             finally:
                 if own:
                     con.close()
+            if own and not told:  # a view left stale is tried (and told) again the next time
+                self._remember(key)
+            return count
+
+    @property
+    def _marker(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.views.json")
+
+    def _refreshed(self) -> str | None:
+        """The key of the views this file was last refreshed to, if nothing wrote the file since
+        (dbt, a `--write` session: they might have dropped or replaced one)."""
+        try:
+            marker = json.loads(self._marker.read_text(encoding="utf-8"))
+            stat = self.path.stat()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(marker, dict) or marker.get("file") != [
+            stat.st_ino,
+            stat.st_size,
+            stat.st_mtime_ns,
+        ]:
+            return None
+        key = marker.get("views")
+        return key if isinstance(key, str) else None
+
+    def _remember(self, key: str) -> None:
+        """The file's views are ``key``'s now, and the view of each table's metadata location."""
+        try:
+            stat = self.path.stat()
+            marker = {
+                "views": key,
+                "file": [stat.st_ino, stat.st_size, stat.st_mtime_ns],
+                "bodies": self._bodies,
+            }
+            temporary = self._marker.with_name(f"{self._marker.name}.{uuid.uuid4().hex}.tmp")
+            temporary.write_text(json.dumps(marker), encoding="utf-8")
+            temporary.replace(self._marker)
+        except OSError:  # not remembering costs a refresh, nothing else
+            pass
+
+    def _remembered_bodies(self) -> dict[str, str]:
+        try:
+            bodies = json.loads(self._marker.read_text(encoding="utf-8")).get("bodies")
+        except (OSError, ValueError, AttributeError):
+            return {}
+        return {str(k): str(v) for k, v in bodies.items()} if isinstance(bodies, dict) else {}
 
     def query(
         self, lake: Lake, sql: str, *, write: bool = False, warn: Warn | None = None
@@ -218,8 +285,9 @@ class Warehouse:
         last call (a server answers many queries; a lake may hold hundreds of tables)."""
         views = []
         bodies: dict[str, str] = {}
+        known = self._bodies or self._remembered_bodies()  # a view depends on its location only
         for identifier, location in sorted(lake.metadata_locations().items()):
-            body = self._bodies.get(location) if location else None
+            body = known.get(location) if location else None
             if body is None:
                 table = lake.table(identifier)
                 if table is None:
