@@ -81,3 +81,27 @@ def test_a_run_whose_publish_failed_builds_again(tmp_path: Path) -> None:
     )[1][0][0]
     shown = project.query("select revenue from gold.daily_sales where order_date = date '2024-06-02'")[1]
     assert shown == [(expected,)]
+
+
+def test_a_new_warehouse_a_build_by_hand_or_gold_changed_elsewhere_build_again(tmp_path: Path) -> None:
+    folder = tmp_path / "shop"
+    assert CliRunner().invoke(main, ["init", str(folder)]).exit_code == 0
+    project = Project.load(folder)
+    summaries(project)
+    built = gold(project)
+    assert summaries(project)["transform_sales"] == SKIPPED
+
+    (folder / ".lagoa" / "warehouse.duckdb").unlink()  # the models are gone with it
+    assert summaries(project)["transform_sales"].startswith("2 models built")
+    assert summaries(project)["transform_sales"] == SKIPPED
+
+    project.transform()  # by hand: no interval, so models see no interval vars
+    assert summaries(project)["transform_sales"].startswith("2 models built")
+    assert summaries(project)["transform_sales"] == SKIPPED
+
+    table = project.lake.table("gold.daily_sales")  # gold emptied by someone else
+    assert table is not None
+    table.delete("order_date IS NOT NULL")
+    assert gold(project) == []
+    assert summaries(project)["transform_sales"].startswith("2 models built")
+    assert gold(project) == built

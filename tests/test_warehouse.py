@@ -262,10 +262,10 @@ def test_a_refresh_with_nothing_changed_leaves_the_file_alone_and_one_after_a_wr
     import duckdb
 
     with duckdb.connect(str(warehouse.path), read_only=True) as con:
-        views = {
+        names = {
             row[0]
             for row in con.execute(
                 "select view_name from duckdb_views() where schema_name = 'silver'"
             ).fetchall()
         }
-    assert "orders" in views
+    assert "orders" in names

@@ -84,9 +84,9 @@ class RunLines:
 
         self.every_task = every_task
         self.console: Console = Console(stderr=True, highlight=False)
-        self.live_view = (
-            (self.console.is_terminal and not self.console.is_dumb_terminal) if live is None else live
-        )
+        on_terminal = self.console.is_terminal and not self.console.is_dumb_terminal
+        # JSON log lines go to standard error too, and must reach it whole, one per line.
+        self.live_view = on_terminal and not _json_logs() if live is None else live
         self._say = say
         self.events = EventStream()
         self.events.subscribe(self)
@@ -103,7 +103,8 @@ class RunLines:
                 console=self.console,
                 transient=True,
                 refresh_per_second=4,
-            )  # what else is written meanwhile (a backfill's lines) goes above the view
+                redirect_stdout=False,  # standard output is for results, and may be piped
+            )  # what else goes to standard error meanwhile (a backfill's lines) goes above the view
             self._live.start()
         return self.events
 
@@ -131,17 +132,18 @@ class RunLines:
                     running.message += _first_line(event.error)
             elif event.kind != "task_log":
                 self._running.pop(key, None)
+        live = self._live  # once: the view may be taken down meanwhile
         if event.kind in PROBLEMS or self.every_task:
             line = event_line(event, label)
             if line is not None:
-                self._write(line)
-        elif self._live is not None:
-            self._live.refresh()
+                self._write(line, live)
+        elif live is not None:
+            live.refresh()
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, live: Live | None) -> None:
         if self._say is not None:
             self._say(line.strip())
-        elif self._live is not None:
+        elif live is not None:
             import textwrap
 
             from rich.text import Text
@@ -153,8 +155,8 @@ class RunLines:
                 else part
                 for part in line.splitlines()
             )
-            self._live.refresh()  # the view as it is now goes below the line, not the one before
-            self._live.console.print(Text(wrapped), soft_wrap=True)
+            live.refresh()  # the view as it is now goes below the line, not the one before
+            live.console.print(Text(wrapped), soft_wrap=True)
         else:
             click.echo(line, err=True)
 
@@ -173,6 +175,14 @@ class RunLines:
             line.no_wrap, line.overflow = True, "ellipsis"
             lines.append(line)
         return Group(*lines)
+
+
+def _json_logs() -> bool:
+    import logging
+
+    from lagoa.core.logs import LOGGER, JsonLogHandler
+
+    return any(isinstance(h, JsonLogHandler) for h in logging.getLogger(LOGGER).handlers)
 
 
 def _first_line(text: str | None) -> str:

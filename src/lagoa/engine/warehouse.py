@@ -99,9 +99,13 @@ class _View:
         return f"{quote_identifier(self.namespace)}.{quote_identifier(self.name)}"
 
 
+VIEWS_FORMAT = "1"
+"""Changes when Lagoa writes a table's view differently: remembered views are then made again."""
+
+
 def _key(views: list[_View]) -> str:
-    """What a set of views is: their names and definitions."""
-    digest = hashlib.sha256()
+    """What a set of views is: their names and definitions (as this version of Lagoa writes them)."""
+    digest = hashlib.sha256(f"views {VIEWS_FORMAT}\n".encode())
     for view in sorted(views, key=lambda v: (v.namespace, v.name)):
         digest.update(f"{view.namespace}.{view.name}\n{view.body}\n".encode())
     return digest.hexdigest()
@@ -126,7 +130,29 @@ class Warehouse:
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return connect(self.path, read_only=read_only, s3=self.s3)
+        created = not self.path.exists()
+        con = connect(self.path, read_only=read_only, s3=self.s3)
+        if created:
+            self._new_generation()
+        return con
+
+    @property
+    def _generation_file(self) -> Path:
+        return self.path.with_name(f"{self.path.name}.generation")
+
+    def _new_generation(self) -> str:
+        token = uuid.uuid4().hex
+        self._generation_file.write_text(token, encoding="utf-8")
+        return token
+
+    def generation(self) -> str:
+        """Which warehouse file this is: a token made with the file, so that one deleted and made
+        again (a file system may give it the same inode) is told apart from the one before it.
+        What was built into the old file is not in the new one."""
+        try:
+            return self._generation_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            return self._new_generation() if self.path.exists() else "none"
 
     def memory(self) -> duckdb.DuckDBPyConnection:
         """An in-memory connection that reads what the warehouse's views read."""
@@ -198,7 +224,8 @@ class Warehouse:
 
     def _remembered_bodies(self) -> dict[str, str]:
         try:
-            bodies = json.loads(self._marker.read_text(encoding="utf-8")).get("bodies")
+            marker = json.loads(self._marker.read_text(encoding="utf-8"))
+            bodies = marker.get("bodies") if marker.get("format") == VIEWS_FORMAT else None
         except (OSError, ValueError, AttributeError):
             return {}
         return {str(k): str(v) for k, v in bodies.items()} if isinstance(bodies, dict) else {}

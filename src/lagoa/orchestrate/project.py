@@ -188,7 +188,9 @@ class Project:
         With an ``interval``, models see it as ``var('interval_start')`` and ``var('interval_end')``
         (UTC, ``YYYY-MM-DD HH:MM:SS``)."""
         from lagoa.orchestrate.build import transform
+        from lagoa.orchestrate.rebuild import Built
 
+        Built(self.workspace).forget()  # models built by hand: the next run builds, not trusts
         context = StageContext(self.workspace, new_run_id(datetime.now(UTC)), interval=interval)
         return transform(context, domains, publish=publish, quiet=quiet)
 
@@ -197,7 +199,9 @@ class Project:
     ) -> list[PublishResult | DatasetResult]:
         """Publish dbt models marked for publishing (all of them by default) to gold."""
         from lagoa.orchestrate.build import publish_models
+        from lagoa.orchestrate.rebuild import Built
 
+        Built(self.workspace).forget()
         context = StageContext(self.workspace, run_id or new_run_id(datetime.now(UTC)))
         return publish_models(context, models)
 
@@ -211,8 +215,10 @@ class Project:
 
     def dbt(self, args: list[str]) -> DbtRun:
         """Any dbt command on the project's dbt project, with Lagoa's generated profile."""
+        from lagoa.orchestrate.rebuild import Built
         from lagoa.transform.runner import invoke
 
+        Built(self.workspace).forget()  # any dbt command may change the warehouse's models
         return invoke(self.workspace, args)
 
     def dbt_sources(self) -> Path:

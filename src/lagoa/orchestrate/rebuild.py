@@ -2,15 +2,17 @@
 were built and published from exactly the inputs they would be built from now.
 
 The inputs are everything a model may read or be shaped by: every table of the lake but gold
-(each one's current metadata file: a commit makes a new one), the dbt project's files and the
-project file (by content), and the data interval the models are given; and the warehouse file
-the models live in must be the one they were built into. Starting dbt costs seconds; these cost milliseconds (one catalog query for a
-SQL catalog). A domain is recorded once its publish step succeeds, so a run that failed after
-building records nothing and the next run builds again.
+(each one's current metadata file: a commit makes a new one), the dbt project's files (its
+installed packages too) and the project's lagoa.yml and .env (by content), and the data interval
+the models are given; and the warehouse file the models live in must be the one they were built
+into. Not counted: gold (publishing writes it; a model that reads gold is rebuilt only when
+something else changed) and the process environment (a model's ``env_var()`` set elsewhere).
+Starting dbt costs seconds; these cost milliseconds (one catalog query for a SQL catalog).
 
-The record lives beside the warehouse (``<warehouse>.built.json``): it speaks of the models in
-that file, on this machine. Building a domain forgets the others (they may read its models), so
-they build again the next time.
+A domain is recorded once its publish step succeeds, so a run that failed after building records
+nothing and the next run builds again. The record lives beside the warehouse
+(``<warehouse>.built.json``): it speaks of the models in that file, on this machine. Building a
+domain forgets what other runs built (their models may read its models), so those build again.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import os
 import threading
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lagoa.core.config import PROJECT_FILE
 from lagoa.core.time import Interval
@@ -29,8 +31,8 @@ from lagoa.core.time import Interval
 if TYPE_CHECKING:
     from lagoa.workspace import Workspace
 
-SKIPPED_FOLDERS = {"target", "logs", "dbt_packages", "dbt_modules", ".lagoa"}
-"""dbt's own output and downloads: not inputs of a model."""
+SKIPPED_FOLDERS = {"target", "logs", ".lagoa"}
+"""dbt's own output: not inputs of a model (its installed packages are: their macros are code)."""
 
 
 def inputs(workspace: Workspace, interval: Interval | None) -> str:
@@ -43,76 +45,129 @@ def inputs(workspace: Workspace, interval: Interval | None) -> str:
         if not identifier.startswith("gold."):  # gold is what publishing writes, not a model's input
             digest.update(f"table {identifier} {location}\n".encode())
     dbt_dir = dbt_project_dir(workspace)
-    for path in _files(dbt_dir):
+    for path in _dbt_files(dbt_dir):
         if path.name == SOURCES_FILE:  # Lagoa writes it from the lake's tables, counted above
             continue
-        digest.update(f"file {path.relative_to(dbt_dir)} ".encode())
+        digest.update(f"file {path} ".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
-    project_file = workspace.root / PROJECT_FILE
-    if project_file.is_file():
-        digest.update(hashlib.sha256(project_file.read_bytes()).digest())
+    for settings in (workspace.root / PROJECT_FILE, workspace.root / ".env"):  # .env: a model's env_var()
+        if settings.is_file():
+            digest.update(f"settings {settings.name} ".encode())
+            digest.update(hashlib.sha256(settings.read_bytes()).digest())
     if interval is not None:
         digest.update(f"interval {interval.start.isoformat()} {interval.end.isoformat()}\n".encode())
     return digest.hexdigest()
 
 
-def _files(folder: Path) -> list[Path]:
+PATH_SETTINGS = ("model-paths", "macro-paths", "seed-paths", "snapshot-paths", "test-paths", "analysis-paths")
+"""The settings of dbt_project.yml naming folders of the project's code and data."""
+
+
+def _dbt_files(dbt_dir: Path) -> list[Path]:
+    """Every file of the dbt project (dbt's own output at its top left out), and of the folders
+    dbt_project.yml names outside it; symbolic links followed."""
+    import yaml
+
+    folders = [dbt_dir]
+    try:
+        settings = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        settings = {}
+    for name in PATH_SETTINGS:
+        given = settings.get(name) if isinstance(settings, dict) else None
+        for folder in given if isinstance(given, list) else []:
+            resolved = (dbt_dir / str(folder)).resolve()
+            if not resolved.is_relative_to(dbt_dir.resolve()):
+                folders.append(resolved)
+    found: dict[Path, None] = {}
+    for folder in folders:
+        for path in _files(folder, top=folder):
+            found.setdefault(path, None)
+    return list(found)
+
+
+def _files(folder: Path, *, top: Path) -> list[Path]:
     found: list[Path] = []
-    for directory, folders, files in os.walk(folder):
-        folders[:] = sorted(f for f in folders if f not in SKIPPED_FOLDERS and not f.startswith("."))
-        found.extend(Path(directory) / name for name in sorted(files) if not name.startswith("."))
+    seen: set[Path] = set()
+    for directory, folders, files in os.walk(folder, followlinks=True):
+        here = Path(directory)
+        real = here.resolve()
+        if real in seen:  # a link back up the tree
+            folders[:] = []
+            continue
+        seen.add(real)
+        skipped = SKIPPED_FOLDERS if here == top else set()  # dbt's target/ and logs/ sit at the top
+        folders[:] = sorted(f for f in folders if f not in skipped and not f.startswith("."))
+        found.extend(here / name for name in sorted(files) if not name.startswith("."))
     return found
 
 
 class Built:
-    """The inputs each domain's models were last built and published from, and the run that did.
-    Read and written whole, atomically; two processes writing at once may lose a record, which
-    costs a rebuild, never a wrong skip."""
+    """What each domain's models were last built and published from, by which run, and the gold
+    tables they were published to. Read and written whole, atomically; two processes writing at
+    once may lose a record, which costs a rebuild, never a wrong skip."""
 
     def __init__(self, workspace: Workspace) -> None:
-        self.warehouse = Path(workspace.warehouse.path)
-        self.path = Path(f"{self.warehouse}.built.json")
+        self.workspace = workspace
+        self.path = Path(f"{workspace.warehouse.path}.built.json")
 
-    def _identity(self) -> str:
-        """The warehouse file, as the models were built into it: another file (deleted, made
-        again) holds none of them."""
-        try:
-            stat = self.warehouse.stat()
-        except OSError:
-            return "none"
-        return f"{stat.st_dev}:{stat.st_ino}"
-
-    def _read(self) -> dict[str, dict[str, str]]:
+    def _read(self) -> dict[str, Any]:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        if not isinstance(data, dict):
-            return {}
-        return {str(k): v for k, v in data.items() if isinstance(v, dict)}
+        return data if isinstance(data, dict) else {}
 
-    def _write(self, data: dict[str, dict[str, str]]) -> None:
+    def _write(self, data: dict[str, Any]) -> None:
         temporary = self.path.with_name(f"{self.path.name}.{uuid.uuid4().hex}.tmp")
         temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         temporary.replace(self.path)  # atomic: a reader sees the old record or the new one
 
+    def _gold(self, tables: list[str]) -> dict[str, str | None]:
+        locations = self.workspace.lake.metadata_locations()
+        return {table: locations.get(table) for table in tables}
+
     def unchanged(self, domain: str, digest: str) -> bool:
-        """Whether ``domain`` was built and published from inputs with this digest."""
-        record = self._read().get(domain, {})
-        return record.get("inputs") == digest and record.get("warehouse") == self._identity()
+        """Whether ``domain`` was built and published from inputs with this digest, into this
+        warehouse file, and its gold tables are as it published them."""
+        record = self._read().get("domains", {}).get(domain)
+        if not isinstance(record, dict) or record.get("inputs") != digest:
+            return False
+        if record.get("warehouse") != self.workspace.warehouse.generation():
+            return False
+        gold = record.get("gold")
+        return isinstance(gold, dict) and self._gold(sorted(gold)) == gold
 
     def building(self, domain: str, run_id: str) -> None:
-        """``domain`` builds in ``run_id``: what the domains of earlier runs built, perhaps from its
-        models, is forgotten (those built in this run already saw them)."""
+        """``domain`` builds in ``run_id``: what the domains of other runs built, perhaps from its
+        models, is forgotten (those built in this run already saw them), and only this run may
+        record the domain (another run building it since would have replaced its models)."""
         with _LOCK:
-            kept = {d: r for d, r in self._read().items() if r.get("run") == run_id and d != domain}
-            self._write(kept)
+            data = self._read()
+            domains = {
+                d: r for d, r in data.get("domains", {}).items() if r.get("run") == run_id and d != domain
+            }
+            self._write({"domains": domains, "building": {**data.get("building", {}), domain: run_id}})
 
-    def published(self, domain: str, digest: str, run_id: str) -> None:
-        """``domain`` was built from ``digest`` in ``run_id``, and its models are published."""
+    def published(self, domain: str, digest: str, run_id: str, gold: list[str]) -> None:
+        """``domain`` was built from ``digest`` in ``run_id`` and published to ``gold``."""
         with _LOCK:
-            record = {"inputs": digest, "run": run_id, "warehouse": self._identity()}
-            self._write({**self._read(), domain: record})
+            data = self._read()
+            if data.get("building", {}).get(domain) != run_id:
+                return  # another run built the domain's models since: they are not these
+            record = {
+                "inputs": digest,
+                "run": run_id,
+                "warehouse": self.workspace.warehouse.generation(),
+                "gold": self._gold(gold),
+            }
+            self._write({**data, "domains": {**data.get("domains", {}), domain: record}})
+
+    def forget(self) -> None:
+        """Models or gold were built or published by hand (`lagoa transform`, `dbt`, `publish`):
+        the next run builds every domain."""
+        with _LOCK:
+            self.path.unlink(missing_ok=True)
 
 
 _LOCK = threading.Lock()

@@ -213,7 +213,8 @@ class ProjectTasks:
                 )
 
         if domain in self.inputs:  # built in this run from these inputs, and now published
-            Built(self.workspace).published(domain, self.inputs.pop(domain), self.context.run_id)
+            gold = [r.table for r in results if isinstance(r, PublishResult)]
+            Built(self.workspace).published(domain, self.inputs.pop(domain), self.context.run_id, gold)
         rows = sum(r.rows for r in results)
         if not results:
             return TaskReport(0, "no model to publish")

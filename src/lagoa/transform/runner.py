@@ -6,6 +6,7 @@ subprocess per model or per domain, pays that once.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -128,6 +129,10 @@ def _progress(context: contextvars.Context) -> Callable[[Any], None]:
     one the run's task log is kept for."""
 
     def hear(event: Any) -> None:
+        with contextlib.suppress(Exception):  # dbt calls this unguarded: a lost line must not fail it
+            tell(event)
+
+    def tell(event: Any) -> None:
         name = event.info.name
         if name == "NodeStart":
             node = event.data.node_info
@@ -273,10 +278,10 @@ def source_line(quoted: str, raw: str, compiled: str | None) -> int | None:
     if len(candidates) == 1 or (candidates and compiled is None):
         return candidates[0]
     if candidates and compiled is not None:  # the candidate nearest where the compiled line is
-        at = next((i for i, line in enumerate(compiled.splitlines(), 1) if text in line), None)
-        if at is not None:
+        found = [i for i, line in enumerate(compiled.splitlines(), 1) if text in line]
+        if len(found) == 1:  # several: which one DuckDB meant is not known; say none
             moved = len(lines) - len(compiled.splitlines())
-            return min(candidates, key=lambda i: abs(i - (at + moved)))
+            return min(candidates, key=lambda i: abs(i - (found[0] + moved)))
     return None
 
 
