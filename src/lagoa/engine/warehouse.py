@@ -213,6 +213,7 @@ class Warehouse:
             stat = self.path.stat()
             marker = {
                 "views": key,
+                "format": VIEWS_FORMAT,
                 "file": [stat.st_ino, stat.st_size, stat.st_mtime_ns],
                 "bodies": self._bodies,
             }
