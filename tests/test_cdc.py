@@ -749,3 +749,24 @@ def test_partitioned_tables_and_generated_columns(tmp_path: Path, database: str)
         (1, date(2024, 5, 1), 10),
         (2, date(2024, 6, 1), 2),
     ]
+
+
+def test_every_cdc_command_fits_80_columns_and_names_tables_whole(tmp_path: Path, database: str) -> None:
+    """`lagoa cdc` in a pseudo-terminal 80 columns wide (the other commands: test_cli_every_command)."""
+    from tests.test_cli_every_command import fits
+    from tests.test_cli_fits import in_terminal
+
+    cdc_project(tmp_path, database)
+    fits(in_terminal(["cdc", "setup"], tmp_path), *TABLES)
+    with psycopg.connect(database, autocommit=True) as con:
+        con.execute("UPDATE accounts SET balance = balance + 1 WHERE id < 10")
+    fits(in_terminal(["cdc", "run"], tmp_path), "accounts")
+    status = in_terminal(["cdc", "status"], tmp_path)
+    slot = json.loads(
+        subprocess.run(
+            [*LAGOA, "cdc", "status", "--json", "-p", str(tmp_path)], capture_output=True, text=True
+        ).stdout
+    )["slot"]
+    fits(status, slot, *TABLES)
+    fits(in_terminal(["cdc", "resync", "app", "audit"], tmp_path), "audit")
+    fits(in_terminal(["cdc", "drop"], tmp_path), slot)

@@ -98,6 +98,13 @@ def _wrapped(text: str, indent: str) -> None:
     click.echo(textwrap.fill(text, width=width, subsequent_indent=indent, break_on_hyphens=False))
 
 
+def _above_progress(text: str, *, err: bool = False) -> None:
+    """A line written while bars or a live view may be drawn: through ``sys.stdout`` (or
+    ``sys.stderr``) as it is now, which rich replaces while it draws so that the line goes above
+    them (click.echo would reach the terminal's buffer beneath rich, and break the drawing)."""
+    print(text, file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def _from_here(path: Path) -> Path:
     """``path`` from the working folder when it is inside it: shorter, and what people type."""
     here = Path.cwd()
@@ -195,7 +202,7 @@ class Output(ABC):
     def lines(self, source: str, lines: list[str]) -> None:
         """What a CDC command did, a line each."""
         for line in lines:
-            click.echo(f"{source}: {line}")
+            _above_progress(f"{source}: {line}")
 
     def flushed(self, source: str, result: FlushResult, warning: str | None) -> None:
         """One flush of ``lagoa cdc run``: the transactions applied, per table."""
@@ -203,7 +210,7 @@ class Output(ABC):
 
         tables = ", ".join(f"{t} {n:,}" for t, n in sorted(result.tables.items())) or "no table changes"
         at = f" up to {format_lsn(result.lsn)}" if result.lsn else ""
-        click.echo(f"{source}: {result.transactions:,} transaction(s): {tables}{at}")
+        _above_progress(f"{source}: {result.transactions:,} transaction(s): {tables}{at}")
         if warning:
             click.secho(f"warning: {warning}", fg="yellow", err=True)
 
@@ -566,9 +573,8 @@ class HumanOutput(Output):
     def backfill_progress(self, result: RunResult[Interval]) -> None:
         from lagoa.orchestrate.build import short_run_id
 
-        click.echo(
-            f"{span(*result.interval.pair)}  {result.state:<9}  run {short_run_id(result.run_id)}", err=True
-        )
+        line = f"{span(*result.interval.pair)}  {result.state:<9}  run {short_run_id(result.run_id)}"
+        _above_progress(line, err=True)
 
     def cdc_status(self, source: str, status: Status, warning: str | None) -> None:
         from lagoa.sources.cdc import format_lsn
