@@ -111,15 +111,9 @@ def query(sql: str, session: Session, out: Output, as_csv: bool, write: bool, li
 
 def warn(text: str) -> None:
     """A warning on stderr, whatever the output's form; wrapped to a terminal's width."""
-    import shutil
-    import sys
-    import textwrap
+    from lagoa.cli.output import on_terminal
 
-    line = f"warning: {text}"
-    if sys.stderr.isatty():
-        width = shutil.get_terminal_size((80, 24)).columns
-        line = textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False)
-    click.secho(line, fg="yellow", err=True)
+    click.secho(on_terminal(f"warning: {text}", "  "), fg="yellow", err=True)
 
 
 @project_command()

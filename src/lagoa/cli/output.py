@@ -89,6 +89,18 @@ WHOLE = {"run", "task", "table", "pipeline", "state", "source", "model", "node",
 """Columns a table for people never cuts nor wraps (names, ids and states): the others wrap."""
 
 
+def on_terminal(text: str, indent: str) -> str:
+    """``text`` for standard error: wrapped to the terminal's width when it is one, whole when
+    piped (a log keeps its lines)."""
+    if not sys.stderr.isatty():
+        return text
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    return textwrap.fill(text, width, subsequent_indent=indent, break_on_hyphens=False)
+
+
 def _wrapped(text: str, indent: str) -> None:
     """A line wrapped to the terminal's width (80 columns when piped)."""
     import shutil
@@ -704,14 +716,7 @@ class HumanOutput(Output):
 
     def scheduler_report(self, text: str) -> None:
         """A line of the scheduler's log, with the time; on a terminal wrapped to its width."""
-        line = f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}  {text}"
-        if sys.stderr.isatty():
-            import shutil
-            import textwrap
-
-            width = shutil.get_terminal_size((80, 24)).columns
-            line = textwrap.fill(line, width, subsequent_indent=" " * 23, break_on_hyphens=False)
-        click.echo(line, err=True)
+        click.echo(on_terminal(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}  {text}", " " * 23), err=True)
 
     def scheduler_reporter(self) -> Reporter:
         """The scheduler's lines, each with the time: ``pipeline: message``."""

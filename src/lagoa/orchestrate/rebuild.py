@@ -35,13 +35,14 @@ SKIPPED_FOLDERS = {"target", "logs", ".lagoa"}
 """dbt's own output: not inputs of a model (its installed packages are: their macros are code)."""
 
 
-def inputs(workspace: Workspace, interval: Interval | None) -> str:
-    """A digest of everything the project's models are built from, as it is now."""
+def inputs(workspace: Workspace, interval: Interval | None, locations: dict[str, str | None]) -> str:
+    """A digest of everything the project's models are built from, as it is now (``locations``:
+    the lake's tables' metadata files, ``Lake.metadata_locations()``)."""
     from lagoa.transform.profiles import dbt_project_dir
     from lagoa.transform.sources import SOURCES_FILE
 
     digest = hashlib.sha256()
-    for identifier, location in sorted(workspace.lake.metadata_locations().items()):
+    for identifier, location in sorted(locations.items()):
         if not identifier.startswith("gold."):  # gold is what publishing writes, not a model's input
             digest.update(f"table {identifier} {location}\n".encode())
     dbt_dir = dbt_project_dir(workspace)
@@ -123,20 +124,16 @@ class Built:
         temporary.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         temporary.replace(self.path)  # atomic: a reader sees the old record or the new one
 
-    def _gold(self, tables: list[str]) -> dict[str, str | None]:
-        locations = self.workspace.lake.metadata_locations()
-        return {table: locations.get(table) for table in tables}
-
-    def unchanged(self, domain: str, digest: str) -> bool:
+    def unchanged(self, domain: str, digest: str, locations: dict[str, str | None]) -> bool:
         """Whether ``domain`` was built and published from inputs with this digest, into this
-        warehouse file, and its gold tables are as it published them."""
+        warehouse file, and its gold tables are as it published them (``locations``: as now)."""
         record = self._read().get("domains", {}).get(domain)
         if not isinstance(record, dict) or record.get("inputs") != digest:
             return False
         if record.get("warehouse") != self.workspace.warehouse.generation():
             return False
         gold = record.get("gold")
-        return isinstance(gold, dict) and self._gold(sorted(gold)) == gold
+        return isinstance(gold, dict) and all(locations.get(table) == at for table, at in gold.items())
 
     def building(self, domain: str, run_id: str) -> None:
         """``domain`` builds in ``run_id``: what the domains of other runs built, perhaps from its
@@ -151,6 +148,7 @@ class Built:
 
     def published(self, domain: str, digest: str, run_id: str, gold: list[str]) -> None:
         """``domain`` was built from ``digest`` in ``run_id`` and published to ``gold``."""
+        now = self.workspace.lake.metadata_locations()  # gold as this publish left it
         with _LOCK:
             data = self._read()
             if data.get("building", {}).get(domain) != run_id:
@@ -159,7 +157,7 @@ class Built:
                 "inputs": digest,
                 "run": run_id,
                 "warehouse": self.workspace.warehouse.generation(),
-                "gold": self._gold(gold),
+                "gold": {table: now.get(table) for table in gold},
             }
             self._write({**data, "domains": {**data.get("domains", {}), domain: record}})
 

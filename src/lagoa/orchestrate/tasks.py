@@ -171,8 +171,9 @@ class ProjectTasks:
     def transform(self, domain: str) -> TaskReport:
         from lagoa.orchestrate.rebuild import Built, inputs
 
-        digest, record = inputs(self.workspace, self.context.interval), Built(self.workspace)
-        if record.unchanged(domain, digest):
+        locations = self.workspace.lake.metadata_locations()  # read once for both questions
+        digest, record = inputs(self.workspace, self.context.interval, locations), Built(self.workspace)
+        if record.unchanged(domain, digest, locations):
             self.unchanged.add(domain)
             log.info("nothing the models read has changed since they were built: dbt not started")
             return TaskReport(None, "inputs unchanged since the last build: dbt not started")
