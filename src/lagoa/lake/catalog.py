@@ -8,7 +8,10 @@ and a re-run finds its work either fully committed or not at all.
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -82,6 +85,14 @@ def local_path(location: str) -> str:
     """A table file's location as engines open it: a plain path (a ``file://`` URI from an older
     Lagoa taken literally, as pyiceberg takes it), or an ``s3://`` URL as it is."""
     return location.removeprefix("file://")
+
+
+def _import_ahead(module: str) -> None:
+    """Import ``module`` in a thread of its own. pyiceberg's Parquet footer reader imports pyarrow
+    and pandas (~0.8 s); a write block's DuckDB work releases the GIL, so importing it meanwhile
+    takes that time off the commit. An ``import`` of it in the meantime waits for this one."""
+    if module not in sys.modules:
+        threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
 class Lake:
@@ -261,6 +272,7 @@ class Lake:
         removed by ``lagoa expire``, whereas deleting committed files would break the table.
         """
         staged = StagedCommit(table, self.staging_folder(table), properties=dict(properties))
+        _import_ahead("pyiceberg.io.pyarrow")  # the commit reads the new files' footers with it
         try:
             yield staged
         except BaseException:

@@ -62,6 +62,10 @@ def open_catalog(uri: str, warehouse: str, name: str, s3: S3Settings | None) -> 
             key="catalog.uri",
             hint="use sqlite:///path, postgresql://…, glue://<database prefix> or rest+https://…",
         )
+    if s3 is None:
+        from lagoa.lake.local_io import IMPLEMENTATION
+
+        io = {"py-io-impl": IMPLEMENTATION}
     return Opened(_sql(uri, warehouse, name, io), Names(), sql=True)
 
 
