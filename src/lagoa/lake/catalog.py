@@ -16,12 +16,13 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lagoa.core.errors import CommitConflictError, LakeError, LeaseError
 from lagoa.core.names import BATCHES
-from lagoa.lake.catalogs import open_catalog
+from lagoa.lake.catalogs import Names, Opened, is_sql, open_catalog, sqlite_locations
 from lagoa.lake.commits import record
 from lagoa.lake.fence import check_fence, guard
 
@@ -95,42 +96,59 @@ def _import_ahead(module: str) -> None:
         threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
 
 
+def _create_namespace(opened: Opened, namespace: str, location: str) -> None:
+    """Create ``namespace`` unless it exists, also when another process creates it at the
+    same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""
+    remote = opened.names.remote(namespace)
+    try:
+        own = not (opened.sql or opened.places_tables)
+        opened.catalog.create_namespace_if_not_exists(remote, {"location": location} if own else {})
+    except Exception as exc:
+        if (remote,) not in opened.catalog.list_namespaces():
+            raise LakeError(
+                f"cannot create the namespace `{remote}` in the Iceberg catalog: {exc}",
+                hint="create it (Glue: the database) beforehand, or let Lagoa's role create it",
+            ) from None
+
+
 class Lake:
     """The Iceberg tables of one project."""
 
     def __init__(self, catalog_uri: str, storage: Storage, name: str = "lagoa") -> None:
         self.storage = storage
-        opened = open_catalog(catalog_uri, storage.warehouse, name, storage.s3)
-        self.catalog: Catalog = opened.catalog
-        self._names = opened.names
-        self._sql = opened.sql
-        self._places_tables = opened.places_tables
-        if self._sql:
-            guard(self.catalog.engine)  # type: ignore[attr-defined]  # a run that lost its lease commits nothing
-        existing = {".".join(namespace) for namespace in self.catalog.list_namespaces()}
+        self._uri = catalog_uri
+        self._catalog_name = name
+        self._sql = is_sql(catalog_uri)
+
+    @cached_property
+    def _opened(self) -> Opened:
+        """The catalog, opened on first use: a reader that only lists metadata locations of a
+        SQLite catalog never imports pyiceberg (see :meth:`metadata_locations`)."""
+        opened = open_catalog(self._uri, self.storage.warehouse, self._catalog_name, self.storage.s3)
+        if opened.sql:
+            guard(opened.catalog.engine)  # type: ignore[attr-defined]  # a run that lost its lease commits nothing
+        existing = {".".join(namespace) for namespace in opened.catalog.list_namespaces()}
         for namespace in NAMESPACES:
-            if self._names.remote(namespace) not in existing:
-                self._create_namespace(namespace)
+            if opened.names.remote(namespace) not in existing:
+                _create_namespace(opened, namespace, self._location(namespace))
+        return opened
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._opened.catalog
+
+    @property
+    def _names(self) -> Names:
+        return self._opened.names
+
+    @property
+    def _places_tables(self) -> bool:
+        return self._opened.places_tables
 
     def close(self) -> None:
         """Close the catalog's database connections (a server's are worth giving back)."""
-        if self._sql:
+        if self._sql and "_opened" in self.__dict__:
             self.catalog.engine.dispose()  # type: ignore[attr-defined]
-
-    def _create_namespace(self, namespace: str) -> None:
-        """Create ``namespace`` unless it exists, also when another process creates it at the
-        same moment: pyiceberg checks, then inserts, and the loser's insert breaks a unique key."""
-        remote = self._names.remote(namespace)
-        try:
-            own = not (self._sql or self._places_tables)
-            properties = {"location": self._location(namespace)} if own else {}
-            self.catalog.create_namespace_if_not_exists(remote, properties)
-        except Exception as exc:
-            if (remote,) not in self.catalog.list_namespaces():
-                raise LakeError(
-                    f"cannot create the namespace `{remote}` in the Iceberg catalog: {exc}",
-                    hint="create it (Glue: the database) beforehand, or let Lagoa's role create it",
-                ) from None
 
     def _location(self, identifier: str) -> str:
         """Where a namespace's or a table's files go: ``<root>/<namespace>[/<table>]``, whatever
@@ -204,6 +222,14 @@ class Lake:
         """Every table's current metadata file, by identifier: one query of a SQL catalog's
         database, a load of each table for the others. A table whose location is unchanged is
         unchanged, so readers can keep what they read of it."""
+        if "_opened" not in self.__dict__:
+            listed = sqlite_locations(self._uri, self._catalog_name)
+            if listed is not None:
+                return {
+                    f"{namespace}.{name}": location
+                    for namespace, name, location in listed
+                    if namespace in NAMESPACES
+                }
         if not self._sql:
             found = {identifier: self.table(identifier) for identifier in self.identifiers()}
             return {identifier: t.metadata_location for identifier, t in found.items() if t is not None}

@@ -8,7 +8,10 @@ between the two, and nothing outside the lake sees a catalog's own names.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlparse
 
@@ -47,6 +50,34 @@ class Opened:
     places_tables: bool = False
     """The catalog decides where each table's files go (a REST catalog over S3 Tables accepts
     no other place); otherwise Lagoa puts them under ``<root>/<namespace>/<table>``."""
+
+
+def is_sql(uri: str) -> bool:
+    """Whether ``uri`` names a SQL catalog (SQLite, Postgres), whose commits Lagoa fences."""
+    return not uri.startswith((GLUE, *REST))
+
+
+def sqlite_locations(uri: str, name: str) -> list[tuple[str, str, str | None]] | None:
+    """(namespace, table, metadata location) of every table of a SQLite catalog, read with
+    Python's own sqlite3 (no pyiceberg, no SQLAlchemy); None when ``uri`` is not a SQLite
+    catalog or its database is not made yet."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix):
+        return None
+    url = urlparse(uri)
+    path = Path(url.path)
+    if not path.is_file():
+        return None
+    timeout = float(dict(parse_qsl(url.query)).get("timeout", 30))
+    try:
+        with closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)) as con:
+            rows = con.execute(
+                "SELECT table_namespace, table_name, metadata_location FROM iceberg_tables WHERE catalog_name = ?",
+                (name,),
+            ).fetchall()
+    except sqlite3.Error:  # no iceberg_tables yet: pyiceberg makes it when it opens the catalog
+        return None
+    return [(str(namespace), str(table), location) for namespace, table, location in rows]
 
 
 def open_catalog(uri: str, warehouse: str, name: str, s3: S3Settings | None) -> Opened:
