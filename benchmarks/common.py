@@ -70,6 +70,7 @@ def generate(rows: int) -> Path:
                     scratch,
                 ],
                 check=True,
+                stdout=sys.stderr,  # keep stdout for the figures (--json)
             )
             folder.mkdir(exist_ok=True)
             (Path(scratch) / "erp_orders.csv").replace(csv)
@@ -78,7 +79,7 @@ def generate(rows: int) -> Path:
 
 def print_table(results: list[dict[str, object]]) -> None:
     header = list(results[0])
-    rows = [dict(zip(header, header, strict=True)), *results]
+    rows: list[dict[str, object]] = [dict(zip(header, header, strict=True)), *results]
     widths = [max(len(str(r[h])) for r in rows) for h in header]
     for row in rows:
         print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
