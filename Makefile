@@ -57,12 +57,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-logo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/quality.py
-	$(BIN)/python benchmarks/transform.py
-	$(BIN)/python benchmarks/incremental.py
+	$(BIN)/python benchmarks/all.py
 	$(BIN)/python benchmarks/orchestrate.py
-	$(BIN)/python benchmarks/rerun.py
 	$(BIN)/python benchmarks/http_ingest.py
 	$(BIN)/python benchmarks/postgres_snapshot.py
 	$(BIN)/python benchmarks/postgres_cdc.py

@@ -83,3 +83,17 @@ def print_table(results: list[dict[str, object]]) -> None:
     widths = [max(len(str(r[h])) for r in rows) for h in header]
     for row in rows:
         print("  ".join(str(row[h]).ljust(w) for h, w in zip(header, widths, strict=True)))
+
+
+def figure(
+    name: str, value: float, unit: str = "×", *, spread: str = "", peak_mb: float | None = None
+) -> dict[str, object]:
+    """One measured figure in the shape ``--json`` prints and benchmarks/all.py tabulates; the
+    name states its target, e.g. "(target ≤ 1.5)"."""
+    return {
+        "benchmark": name,
+        "value": round(value, 3),
+        "unit": unit,
+        "spread": spread,
+        "peak MB": round(peak_mb) if peak_mb is not None else None,
+    }

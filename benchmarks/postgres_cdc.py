@@ -20,7 +20,9 @@ with the PostgreSQL client tools.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -37,6 +39,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).parents[1]))
 from tests.postgres import postgres_server
 
+sys.path.insert(0, str(Path(__file__).parent))
+from common import figure
+
 TABLE = """
 CREATE TABLE events (id bigint PRIMARY KEY, account int, amount numeric(12,2), note text, updated_at timestamptz);
 INSERT INTO events SELECT g, g % 1000, g % 500, 'event ' || g, now() FROM generate_series(1, {rows}) g;
@@ -49,6 +54,17 @@ BEGIN
     INSERT INTO events SELECT base + t * 100 + g, g, g, 'new', now() FROM generate_series(1, 100) g;
     UPDATE events SET amount = amount + 1, updated_at = now() WHERE id BETWEEN t * 100 AND t * 100 + 99;
     DELETE FROM events WHERE id BETWEEN t * 100 + {half} AND t * 100 + {half} + 19;
+    COMMIT;
+  END LOOP;
+END $$;
+"""
+SMALL = """
+DO $$
+BEGIN
+  FOR t IN 1..{transactions} LOOP
+    INSERT INTO events VALUES ({rows} + t, t % 1000, 1, 'new', now());
+    UPDATE events SET amount = amount + 1, updated_at = now() WHERE id = t;
+    DELETE FROM events WHERE id = {rows} + t - 1 AND t > 1;
     COMMIT;
   END LOOP;
 END $$;
@@ -76,6 +92,42 @@ def check_mirror(project: object, dsn: str) -> None:
     mirror = project.query(summary.format("silver.events"))[1][0]  # type: ignore[attr-defined]
     if tuple(source or ()) != tuple(mirror):
         raise SystemExit(f"silver differs from the source: {mirror} != {source}")
+
+
+def small_transactions(dsn: str, rows: int, transactions: int) -> list[dict[str, object]]:
+    """`lagoa cdc run` in a fresh process, as a scheduler starts it: once with nothing to apply
+    (its start-up), then on a backlog of ``transactions`` transactions of 3 changes each."""
+    with tempfile.TemporaryDirectory() as folder:
+        project = project_at(Path(folder), dsn, 1.0)
+        command = [sys.executable, "-m", "lagoa.cli", "cdc", "run", "-p", folder]
+
+        def timed() -> float:
+            started = time.perf_counter()
+            subprocess.run(command, capture_output=True, check=True)
+            return time.perf_counter() - started
+
+        timed()  # sets up the slot and copies the table
+        start_up = statistics.median(timed() for _ in range(3))
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute(SMALL.format(rows=rows, transactions=transactions).encode())
+        seconds = timed()
+        check_mirror(project, dsn)
+    changes = transactions * 3 - 1
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(
+        f"small transactions: {changes:,} changes in {transactions:,} transactions, `lagoa cdc run` "
+        f"{seconds:.1f} s with start-up = {changes / seconds:,.0f} changes/s (target ≥ 20,000); "
+        f"start-up with nothing to apply {start_up:.2f} s (target ≤ 1 s)"
+    )
+    return [
+        figure(
+            f"CDC, {transactions:,} transactions of 3 changes: changes/s incl. start-up (target ≥ 20000)",
+            changes / seconds,
+            "changes/s",
+            peak_mb=peak,
+        ),
+        figure("CDC `lagoa cdc run` start-up, nothing to apply (target ≤ 1)", start_up, "s", peak_mb=peak),
+    ]
 
 
 def throughput(dsn: str, rows: int, transactions: int) -> None:
@@ -108,7 +160,7 @@ def throughput(dsn: str, rows: int, transactions: int) -> None:
     )
 
 
-def lag(dsn: str, rows: int, rate: int, seconds: int) -> None:
+def lag(dsn: str, rows: int, rate: int, seconds: int) -> dict[str, object]:
     from lagoa.sources.cdc import FlushResult, Replicator, follow
 
     if shutil.which("pgbench") is None:
@@ -154,6 +206,13 @@ def lag(dsn: str, rows: int, rate: int, seconds: int) -> None:
         f"{len(lags):,} transactions (Postgres counted {updates:,} updates), p50 {statistics.median(lags):.2f} s, p95 {p95:.2f} s, "
         f"max {lags[-1]:.2f} s (target p95 ≤ 2 s)"
     )
+    return figure(
+        f"CDC p95 lag at {rate:,} tx/s on {rows:,} rows (target ≤ 2)",
+        p95,
+        "s",
+        spread=f"p50 {statistics.median(lags):.2f}, max {lags[-1]:.2f}",
+        peak_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 def main() -> None:
@@ -164,6 +223,13 @@ def main() -> None:
     parser.add_argument("--transactions", type=int, default=2_000)
     parser.add_argument("--rate", type=int, default=5_000)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument(
+        "--small", type=int, default=20_000, help="transactions of 3 changes for the small-transaction figure"
+    )
+    parser.add_argument(
+        "--lag-rows", type=int, default=2_000_000, help="rows of the table under the lag load"
+    )
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     with postgres_server() as dsn:
         with psycopg.connect(dsn, autocommit=True) as con:
@@ -172,7 +238,13 @@ def main() -> None:
     with postgres_server() as dsn:
         with psycopg.connect(dsn, autocommit=True) as con:
             con.execute(TABLE.format(rows=args.rows).encode())
-        lag(dsn, args.rows, args.rate, args.seconds)
+        figures = small_transactions(dsn, args.rows, args.small)
+    with postgres_server() as dsn:
+        with psycopg.connect(dsn, autocommit=True) as con:
+            con.execute(TABLE.format(rows=args.lag_rows).encode())
+        figures.append(lag(dsn, args.lag_rows, args.rate, args.seconds))
+    if args.json:
+        print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

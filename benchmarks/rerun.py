@@ -13,6 +13,8 @@ seconds), and is reported.
 from __future__ import annotations
 
 import argparse
+import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -20,6 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import figure
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "retail_lakehouse"
 DAY = "2024-06-15"
@@ -48,6 +53,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     lagoa = [sys.executable, "-m", "lagoa.cli", "run", "daily", "--date", DAY]
     bare = [sys.executable, "-c", "import lagoa"]
@@ -72,6 +78,30 @@ def main() -> None:
             changed.append(timed(lagoa, folder))
             timed(lagoa, folder)  # and back to nothing new (the new row's build settles)
     start = statistics.median(starts)
+    if args.json:
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        ratios = [q / r for q, r in zip(queries, reads, strict=True)]
+        figures = [
+            figure(
+                f"retail run, no new data (target ≤ {TARGET_SECONDS:g})",
+                statistics.median(quiet),
+                "s",
+                peak_mb=peak,
+            ),
+            figure(
+                "retail run, no new data / bare `import lagoa` (report)", statistics.median(quiet) / start
+            ),
+            figure(
+                "retail run, one new row / bare `import lagoa` (report)", statistics.median(changed) / start
+            ),
+            figure(
+                f"`lagoa query` of one small table / bare DuckDB iceberg_scan (target ≤ {TARGET_QUERY:g})",
+                statistics.median(ratios),
+                spread=f"{min(ratios):.2f}–{max(ratios):.2f}",
+            ),
+        ]
+        print(json.dumps(figures, indent=2))
+        return
     rows = [
         ("no new data", statistics.median(quiet), min(quiet), max(quiet)),
         ("one new row", statistics.median(changed), min(changed), max(changed)),

@@ -95,14 +95,16 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=5_000_000, help="ERP orders to generate (seeded)")
     parser.add_argument("--pairs", type=int, default=5, help="alternating Lagoa/DuckDB pairs after warm-up")
+    parser.add_argument("--modes", default="bronze,silver", help="what to load: bronze, silver or both")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     csv = generate(args.rows)
     started = time.perf_counter()
-    results = [
-        compare("CSV → bronze Iceberg / DuckDB COPY csv→parquet (target ≤ 1.25)", csv, "bronze", args.pairs),
-        compare("CSV → bronze + silver / DuckDB COPY csv→parquet (target ≤ 2.5)", csv, "silver", args.pairs),
-    ]
+    labels = {
+        "bronze": f"CSV → bronze Iceberg / DuckDB COPY csv→parquet, {args.rows:,} rows (target ≤ 1.25)",
+        "silver": f"CSV → bronze + silver / DuckDB COPY csv→parquet, {args.rows:,} rows (target ≤ 2.0)",
+    }
+    results = [compare(labels[mode], csv, mode, args.pairs) for mode in args.modes.split(",")]
     if args.json:
         print(json.dumps(results, indent=2))
         return

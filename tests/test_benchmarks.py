@@ -24,7 +24,11 @@ SMALL = {
     "airflow.py": ["--pairs", "1"],
     "s3_ingest.py": ["--rows", "20000", "--pairs", "1"],
     "observe.py": ["--days", "1", "--pairs", "0"],
-    "postgres_cdc.py": ["--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"],
+    "postgres_cdc.py": [
+        *("--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"),
+        *("--small", "50", "--lag-rows", "2000"),
+    ],
+    "all.py": ["--rows", "20000", "--pairs", "0", "--only", "run.py"],
     "rerun.py": ["--pairs", "1"],
     "serve.py": ["--runs", "200", "--tables", "40", "--repeat", "3", "--renders", "1"],
 }
