@@ -30,6 +30,7 @@ SMALL = {
     ],
     "all.py": ["--rows", "20000", "--pairs", "0", "--only", "run.py"],
     "rerun.py": ["--pairs", "1"],
+    "dbt_build.py": ["--pairs", "0"],
     "serve.py": ["--runs", "200", "--tables", "40", "--repeat", "3", "--renders", "1"],
 }
 
