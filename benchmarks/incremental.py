@@ -125,16 +125,20 @@ def main() -> None:
     def full() -> tuple[float, float]:
         return side(RUN, str(project(csv, "full")))
 
-    def incremental() -> tuple[float, float]:
-        folder = DATA / "incremental-base"
-        target = DATA / "incremental-step"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(folder, target, symlinks=True)
-        (target / "data" / "late.csv").symlink_to(late)
-        return side(RUN, str(target))
+    # The lake the incremental runs start from is built where they run, and restored there before
+    # each: the catalog's locations and dbt's profile hold absolute paths, so a copy elsewhere
+    # would write into the original's folder and make dbt parse the project from scratch.
+    step = project(csv, "step")
+    side(RUN, str(step))
+    pristine = DATA / "incremental-pristine"
+    shutil.rmtree(pristine, ignore_errors=True)
+    shutil.copytree(step, pristine, symlinks=True)
 
-    base = project(csv, "base")
-    side(RUN, str(base))  # the lake the incremental runs start from
+    def incremental() -> tuple[float, float]:
+        shutil.rmtree(step, ignore_errors=True)
+        shutil.copytree(pristine, step, symlinks=True)
+        (step / "data" / "late.csv").symlink_to(late)
+        return side(RUN, str(step))
     full(), incremental()  # warm-up
     ratios, full_mb, step_mb = [], [], []
     for _ in range(args.pairs):

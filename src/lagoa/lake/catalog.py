@@ -8,10 +8,7 @@ and a re-run finds its work either fully committed or not at all.
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -24,13 +21,16 @@ from lagoa.core.errors import CommitConflictError, LakeError, LeaseError
 from lagoa.core.names import BATCHES
 from lagoa.lake.catalogs import Names, Opened, is_sql, open_catalog, sqlite_locations
 from lagoa.lake.commits import record
+from lagoa.lake.datafiles import data_file, forget, take
 from lagoa.lake.fence import check_fence, guard
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+    from pyiceberg.manifest import DataFile
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
+    from pyiceberg.table.metadata import TableMetadata
     from pyiceberg.types import IcebergType
 
     from lagoa.storage import Storage
@@ -88,12 +88,16 @@ def local_path(location: str) -> str:
     return location.removeprefix("file://")
 
 
-def _import_ahead(module: str) -> None:
-    """Import ``module`` in a thread of its own. pyiceberg's Parquet footer reader imports pyarrow
-    and pandas (~0.8 s); a write block's DuckDB work releases the GIL, so importing it meanwhile
-    takes that time off the commit. An ``import`` of it in the meantime waits for this one."""
-    if module not in sys.modules:
-        threading.Thread(target=importlib.import_module, args=(module,), daemon=True).start()
+def _data_file(table: Table, metadata: TableMetadata, path: str) -> DataFile:
+    """A new file's manifest entry: from DuckDB's statistics of the file when it wrote it,
+    else from the file's footer (pyiceberg's reader)."""
+    stats = take(path)
+    entry = data_file(metadata, path, stats) if stats is not None else None
+    if entry is None:
+        from pyiceberg.io.pyarrow import parquet_file_to_data_file
+
+        entry = parquet_file_to_data_file(table.io, metadata, path)
+    return entry
 
 
 def _create_namespace(opened: Opened, namespace: str, location: str) -> None:
@@ -298,10 +302,10 @@ class Lake:
         removed by ``lagoa expire``, whereas deleting committed files would break the table.
         """
         staged = StagedCommit(table, self.staging_folder(table), properties=dict(properties))
-        _import_ahead("pyiceberg.io.pyarrow")  # the commit reads the new files' footers with it
         try:
             yield staged
         except BaseException:
+            forget(staged.add)
             self.storage.remove_tree(staged.folder)
             raise
         try:
@@ -333,7 +337,6 @@ class Lake:
         (unless the commit only ``carry_forward``s the ledger before old snapshots expire).
         """
         from pyiceberg.exceptions import CommitFailedException
-        from pyiceberg.io.pyarrow import parquet_file_to_data_file
 
         name = self.name(table)
         if table.metadata.properties.get(NO_COMMIT_RETRIES) != "0":  # a table from an older Lagoa
@@ -366,9 +369,7 @@ class Lake:
                     for data_file in doomed:
                         update_files.delete_data_file(data_file)
                     for path in add:
-                        update_files.append_data_file(
-                            parquet_file_to_data_file(table.io, tx.table_metadata, path)
-                        )
+                        update_files.append_data_file(_data_file(table, tx.table_metadata, path))
                 if not self._sql:
                     # A SQL catalog checks the fence inside its own transaction (lake/fence.py);
                     # another catalog's swap is one request, so the check comes just before it.

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from lagoa.core.sql import quote_literal
+from lagoa.lake.datafiles import FileStats, remember
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -65,7 +66,7 @@ def write_parquet(
         f"FIELD_IDS {{{id_map}}}",
         "FILENAME_PATTERN 'part-{uuid}'",
         "OVERWRITE_OR_IGNORE true",
-        "RETURN_STATS true",  # each file's name and rows: no listing of the folder afterwards
+        "RETURN_STATS true",  # each file's name, rows and column statistics: the commit reads no footer
     ]
     if partitions:
         keys = [f"_lagoa_p{i}" for i in range(len(partitions))]
@@ -75,6 +76,10 @@ def write_parquet(
     else:
         options.append(f"FILE_SIZE_BYTES '{TARGET_FILE_SIZE}'")
     stats = con.execute(f"COPY ({select}) TO {quote_literal(folder)} ({', '.join(options)})").fetchall()
-    # DuckDB may leave a file with no rows when a thread had nothing to write: keep them out of the table.
-    paths = sorted(str(name) for name, count, *_ in stats if count)
-    return Written(sum(int(count) for _, count, *_ in stats), paths)
+    paths = []
+    for name, count, size, _footer, columns, *_ in stats:
+        # DuckDB may leave a file with no rows when a thread had nothing to write: keep them out of the table.
+        if count:
+            paths.append(str(name))
+            remember(str(name), FileStats(int(count), int(size), dict(columns or {})))
+    return Written(sum(int(count) for _, count, *_ in stats), sorted(paths))
