@@ -88,7 +88,8 @@ def _column_rule(unexpected: Callable[[Column, dict[str, Any]], str]) -> Compile
 
     def compile(kwargs: dict[str, Any], ctx: Context) -> Rule:
         col = column(kwargs, ctx)
-        return RowRule(f"{col.sql} IS NULL", unexpected(col, kwargs), col.sql)
+        per_value = col.sql if col.family == "string" else None
+        return RowRule(f"{col.sql} IS NULL", unexpected(col, kwargs), col.sql, per_value=per_value)
 
     return compile
 

@@ -169,6 +169,12 @@ class RowRule:
     testing every row in the scan."""
     scratch: str | None = None
     """The temporary table ``prepare`` creates; dropped with the suite's view."""
+    key: tuple[str, ...] = ()
+    """A uniqueness rule's key columns (SQL); ``prepare`` groups the ``kept`` rows by them."""
+    kept: str = ""
+    per_value: str | None = None
+    """A text column whose value alone decides ``unexpected`` (a set, a pattern, a length): on a
+    column of few distinct values, the rule is judged once per value (see ``validate``)."""
 
 
 @dataclass(frozen=True)

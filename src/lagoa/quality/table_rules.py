@@ -32,24 +32,33 @@ def repeats(
     counts, and nulls are equal to each other, as in pandas' ``duplicated(keep=False)``. One
     grouping writes the repeated keys to a temporary table; counting, showing and dropping rows
     then read that small table instead of grouping again."""
-    keys = ", ".join(c.sql for c in columns)
-    key = (
-        columns[0].sql
-        if len(columns) == 1
-        else "struct_pack(" + ", ".join(f"{c.sql} := {c.sql}" for c in columns) + ")"
-    )
-    prepare = (
-        f"CREATE OR REPLACE TEMP TABLE {ctx.scratch} AS SELECT {key} AS k, n FROM "
-        f"(SELECT {keys}, count(*) AS n FROM {ctx.relation} WHERE {kept} GROUP BY {keys} HAVING n > 1)"
-    )
+    sqls = tuple(c.sql for c in columns)
     return RowRule(
         missing,
-        f"{key} IN (SELECT k FROM {ctx.scratch})",
+        f"{key_sql(sqls)} IN (SELECT k FROM {ctx.scratch})",
         value,
-        prepare=prepare,
+        prepare=grouping(sqls, ctx.relation, kept, ctx.scratch),
         count=f"SELECT coalesce(sum(n), 0) FROM {ctx.scratch}",
         scratch=ctx.scratch,
+        key=sqls,
+        kept=kept,
         **shown,
+    )
+
+
+def key_sql(columns: tuple[str, ...]) -> str:
+    """One value per row for the key ``columns`` (a struct of several)."""
+    return (
+        columns[0] if len(columns) == 1 else "struct_pack(" + ", ".join(f"{c} := {c}" for c in columns) + ")"
+    )
+
+
+def grouping(columns: tuple[str, ...], relation: str, kept: str, scratch: str) -> str:
+    """SQL writing the keys that repeat among the ``kept`` rows, with their counts, to ``scratch``."""
+    keys = ", ".join(columns)
+    return (
+        f"CREATE OR REPLACE TEMP TABLE {scratch} AS SELECT {key_sql(columns)} AS k, n FROM "
+        f"(SELECT {keys}, count(*) AS n FROM {relation} WHERE {kept} GROUP BY {keys} HAVING n > 1)"
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -25,8 +25,14 @@ from lagoa.quality.expectations import SPECS
 from lagoa.quality.outcome import ExpectationResult, ValidationResult, ValueCount
 from lagoa.quality.rules import Column, Context, Observation, RowRule, Rule, plain
 from lagoa.quality.suite import Expectation, Suite
+from lagoa.quality.table_rules import grouping, key_sql
 
 ROW = "_lagoa_row"
+SAMPLE = 100_000
+"""Rows sampled to tell whether a text column has few distinct values."""
+FEW_VALUES = 1_000
+"""At most this many distinct values (in the sample, and then in all) and a text column's value
+rules are judged per value: a regex or a set test of 5 statuses, not of 3M rows (~0.1 s each)."""
 MAX_LIST = 200
 """Longest ``unexpected_list`` kept for COMPLETE, as in Great Expectations."""
 _views = itertools.count()
@@ -140,9 +146,10 @@ def run_compiled(
     (preserved,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone() or (True,)
     con.execute("SET preserve_insertion_order = true")
     try:
-        for _, item in items:
+        for item in _narrowed(compiled, [item for _, item in items]):
             if isinstance(item.rule, RowRule) and item.rule.prepare:
                 con.execute(item.rule.prepare)
+        items = _judged_per_value(con, compiled, items)
         cursor = con.execute(_scan(compiled, items))
         names = [d[0] for d in cursor.description or []]
         row = dict(zip(names, cursor.fetchone() or (), strict=True))
@@ -178,6 +185,73 @@ def run_compiled(
         seconds=time.perf_counter() - started,
         rows=int(row["n"]),
     )
+
+
+def _narrowed(compiled: CompiledSuite, items: list[CompiledExpectation]) -> list[CompiledExpectation]:
+    """``items`` with each uniqueness rule whose key holds another's (same domain) grouping only
+    the rows whose smaller key repeats: a key that repeats repeats in each of its parts. Every
+    row with a non-null smaller key in the domain is among the smaller rule's kept rows, so
+    only rows with a null in it need keeping besides (3M rows: one grouping instead of two)."""
+    unique = sorted(
+        (item for item in items if isinstance(item.rule, RowRule) and item.rule.key),
+        key=lambda item: len(item.rule.key),  # type: ignore[union-attr]
+    )
+    prepared: list[CompiledExpectation] = []  # each after the smaller one it reads
+    for item in unique:
+        rule = item.rule
+        assert isinstance(rule, RowRule) and rule.scratch is not None
+        smaller = next(
+            (
+                p
+                for p in prepared
+                if p.domain == item.domain and set(p.rule.key) < set(rule.key)  # type: ignore[union-attr]
+            ),
+            None,
+        )
+        if smaller is not None:
+            part = smaller.rule
+            assert isinstance(part, RowRule)
+            nulls = " OR ".join(f"{c} IS NULL" for c in part.key)
+            narrow = f"({rule.kept}) AND ({key_sql(part.key)} IN (SELECT k FROM {part.scratch}) OR {nulls})"
+            rule = replace(rule, prepare=grouping(rule.key, compiled.view, narrow, rule.scratch))
+            item = replace(item, rule=rule)
+        prepared.append(item)
+    return prepared + [item for item in items if not (isinstance(item.rule, RowRule) and item.rule.key)]
+
+
+def _judged_per_value(
+    con: duckdb.DuckDBPyConnection, compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]]
+) -> list[tuple[int, CompiledExpectation]]:
+    """``items`` with the value rules of each text column of few distinct values judged once per
+    value: their ``unexpected`` becomes a test against the list of values that break them."""
+    by_column: dict[str, list[int]] = {}
+    for position, (_, item) in enumerate(items):
+        if isinstance(item.rule, RowRule) and item.rule.per_value is not None:
+            by_column.setdefault(item.rule.per_value, []).append(position)
+    judged = list(items)
+    for col, positions in by_column.items():
+        sample = f"SELECT count(DISTINCT {col}) FROM (SELECT {col} FROM {compiled.view} LIMIT {SAMPLE})"
+        (found,) = con.execute(sample).fetchone() or (0,)
+        if found > FEW_VALUES:
+            continue
+        rules = [items[p][1].rule for p in positions]
+        tests = ", ".join(
+            f"coalesce({rule.unexpected}, false)" for rule in rules if isinstance(rule, RowRule)
+        )
+        values = con.execute(
+            f"SELECT {col}, {tests} FROM (SELECT DISTINCT {col} FROM {compiled.view} WHERE {col} IS NOT NULL) "
+            f"LIMIT {FEW_VALUES + 1}"
+        ).fetchall()
+        if len(values) > FEW_VALUES:
+            continue
+        for offset, position in enumerate(positions):
+            index, item = items[position]
+            rule = item.rule
+            assert isinstance(rule, RowRule)
+            breaking = [quote_literal(str(value[0])) for value in values if value[offset + 1]]
+            unexpected = f"{col} IN ({', '.join(breaking)})" if breaking else "false"
+            judged[position] = (index, replace(item, rule=replace(rule, unexpected=unexpected)))
+    return judged
 
 
 def _flags(compiled: CompiledSuite, items: list[tuple[int, CompiledExpectation]], values: bool) -> str:
