@@ -105,3 +105,76 @@ def test_a_new_warehouse_a_build_by_hand_or_gold_changed_elsewhere_build_again(t
     assert gold(project) == []
     assert summaries(project)["transform_sales"].startswith("2 models built")
     assert gold(project) == built
+
+
+TWO_DOMAINS = """\
+name: two
+sources:
+  orders:
+    format: csv
+    path: samples/orders*.csv
+    primary_key: [order_id]
+    columns: {order_id: long, amount: double}
+  leads:
+    format: csv
+    path: samples/leads*.csv
+    primary_key: [lead_id]
+    columns: {lead_id: long, channel: string}
+  visits:
+    format: csv
+    path: samples/visits*.csv
+    primary_key: [visit_id]
+    columns: {visit_id: long}
+domains:
+  sales: {sources: [orders]}
+  marketing: {sources: [leads]}
+  web: {sources: [visits]}
+pipelines:
+  daily: {domains: [sales, marketing, web]}
+"""
+TWO_DOMAIN_MODELS = {
+    "stg_orders.sql": "{{ config(tags=['sales']) }} select * from {{ source('silver', 'orders') }}",
+    "stg_leads.sql": "{{ config(tags=['marketing']) }} select * from {{ source('silver', 'leads') }}",
+    "stg_visits.sql": "{{ config(tags=['web']) }} select * from {{ source('silver', 'visits') }}",
+    # sales reads marketing's model: new leads rebuild it too, new visits do not.
+    "sales_by_lead.sql": (
+        "{{ config(tags=['sales'], materialized='table') }} select count(*) as n, sum(amount) as amount, "
+        "(select count(*) from {{ ref('stg_leads') }}) as leads from {{ ref('stg_orders') }}"
+    ),
+}
+
+
+def test_a_domain_is_rebuilt_only_when_a_table_its_models_read_changed(tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    (folder / "samples").mkdir(parents=True)
+    (folder / "lagoa.yml").write_text(TWO_DOMAINS)
+    (folder / "samples" / "orders.csv").write_text("order_id,amount\n1,10\n2,5\n")
+    (folder / "samples" / "leads.csv").write_text("lead_id,channel\n1,ads\n")
+    (folder / "samples" / "visits.csv").write_text("visit_id\n1\n")
+    models = folder / "dbt" / "models"
+    models.mkdir(parents=True)
+    (folder / "dbt" / "dbt_project.yml").write_text(
+        'name: two\nversion: "1.0"\nconfig-version: 2\nprofile: two\n'
+    )
+    for name, sql in TWO_DOMAIN_MODELS.items():
+        (models / name).write_text(sql + "\n")
+    project = Project.load(folder)
+
+    def rebuilt() -> set[str]:
+        done = summaries(project)
+        return {
+            t.removeprefix("transform_")
+            for t, s in done.items()
+            if t.startswith("transform_") and s != SKIPPED
+        }
+
+    assert rebuilt() == {"sales", "marketing", "web"}
+    assert rebuilt() == set()
+    (folder / "samples" / "orders_2.csv").write_text("order_id,amount\n3,1\n")
+    assert rebuilt() == {"sales"}
+    (folder / "samples" / "visits_2.csv").write_text("visit_id\n2\n")
+    assert rebuilt() == {"web"}
+    (folder / "samples" / "leads_2.csv").write_text("lead_id,channel\n2,mail\n")
+    assert rebuilt() == {"marketing", "sales"}  # sales_by_lead reads stg_leads
+    assert project.query("select * from main.sales_by_lead")[1] == [(3, 16.0, 2)]
+    assert rebuilt() == set()

@@ -29,6 +29,7 @@ from lagoa.workspace import StageContext, Workspace
 if TYPE_CHECKING:
     import duckdb
 
+    from lagoa.orchestrate.rebuild import Reads
     from lagoa.quality.suite import Suite
     from lagoa.transform.runner import NodeResult
 
@@ -63,8 +64,9 @@ class ProjectTasks:
         self.built: dict[str, list[str]] = {}
         self.unchanged: set[str] = set()
         """Domains whose models' inputs are those they were built and published from: not rebuilt."""
-        self.inputs: dict[str, str] = {}
-        """The digest of the inputs each domain's transform built from (see rebuild.py)."""
+        self.inputs: dict[str, tuple[str, Reads | None]] = {}
+        """The digest of the inputs each domain's transform built from, and what its models read
+        (see rebuild.py)."""
         self.connections: dict[str, duckdb.DuckDBPyConnection] = {}
         """The DuckDB connection each running ingest or validate task uses, to interrupt it."""
         self._suites: list[Suite] | None = None
@@ -169,18 +171,22 @@ class ProjectTasks:
         self.warnings.append(warning)
 
     def transform(self, domain: str) -> TaskReport:
-        from lagoa.orchestrate.rebuild import Built, inputs
+        from lagoa.orchestrate.rebuild import Built, inputs, reads
 
-        locations = self.workspace.lake.metadata_locations()  # read once for both questions
-        digest, record = inputs(self.workspace, self.context.interval, locations), Built(self.workspace)
-        if record.unchanged(domain, digest, locations):
+        locations = self.workspace.lake.metadata_locations()  # read once for every question
+        interval, record = self.context.interval, Built(self.workspace)
+        if record.unchanged(domain, interval, locations):
             self.unchanged.add(domain)
             log.info("nothing the models read has changed since they were built: dbt not started")
             return TaskReport(None, "inputs unchanged since the last build: dbt not started")
         record.building(domain, self.context.run_id)
-        self.inputs[domain] = digest
         run = transform(self.context, [domain], publish=False, quiet=True)  # it logs each node
-        self.built[domain] = [n.name for n in run.nodes if n.kind == "model" and n.status == "success"]
+        models = [n for n in run.nodes if n.kind == "model" and n.status == "success"]
+        self.built[domain] = [n.name for n in models]
+        read = reads(self.workspace, [n.unique_id for n in run.nodes])
+        record.rebuilt(self.context.run_id, [n.unique_id for n in models] if read is not None else None)
+        digest = inputs(self.workspace, interval, locations, read.tables if read is not None else None)
+        self.inputs[domain] = (digest, read)
         if not any(n.kind == "model" for n in run.nodes):
             selector = (domain_selectors(self.workspace, [domain]) or ["*"])[0]
             warning = (
@@ -215,7 +221,8 @@ class ProjectTasks:
 
         if domain in self.inputs:  # built in this run from these inputs, and now published
             gold = [r.table for r in results if isinstance(r, PublishResult)]
-            Built(self.workspace).published(domain, self.inputs.pop(domain), self.context.run_id, gold)
+            digest, read = self.inputs.pop(domain)
+            Built(self.workspace).published(domain, digest, self.context.run_id, gold, read)
         rows = sum(r.rows for r in results)
         if not results:
             return TaskReport(0, "no model to publish")

@@ -41,6 +41,8 @@ class NodeResult:
     """When dbt started executing the node (its ``execute`` timing), if it did."""
     line: int | None = None
     """The line of the node's own file that its error points at, when it points at one."""
+    unique_id: str = ""
+    """dbt's id of the node (``model.shop.daily_sales``), as its manifest names it."""
 
     @property
     def where(self) -> str:
@@ -226,6 +228,7 @@ def _nodes(result: Any) -> list[NodeResult]:
                 seconds=float(getattr(item, "execution_time", 0.0) or 0.0),
                 started_at=_execute_start(item),
                 line=line,
+                unique_id=str(getattr(node, "unique_id", "")),
             )
         )
     return nodes
