@@ -38,13 +38,18 @@ def alternate(
         b_rss.append(b_mb)
     if not pairs:
         ratios, a_rss, b_rss = [warm[0][0] / warm[1][0]], [warm[0][1]], [warm[1][1]]
+    return ratio_row(name, ratios, a_rss, b_rss)
+
+
+def ratio_row(name: str, ratios: list[float], a_mb: list[float], b_mb: list[float]) -> dict[str, object]:
+    """The row of a ratio measured in pairs: its median, min and max, each side's peak memory."""
     return {
         "benchmark": name,
         "median ratio": round(statistics.median(ratios), 3),
         "min": round(min(ratios), 3),
         "max": round(max(ratios), 3),
-        "A peak MB": round(max(a_rss)),
-        "B peak MB": round(max(b_rss)),
+        "A peak MB": round(max(a_mb)),
+        "B peak MB": round(max(b_mb)),
     }
 
 

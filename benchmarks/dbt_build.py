@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table
+from common import print_table, ratio_row
 
 TARGET = 1.1
 PROFILE = "jaffle_shop"
@@ -167,14 +167,9 @@ def measure(pairs: int) -> dict[str, object]:
         f" (medians of {len(a_s)})",
         file=sys.stderr,
     )
-    return {
-        "benchmark": f"jaffle_shop: lagoa dbt build / plain dbt build (target ≤ {TARGET:g})",
-        "median ratio": round(statistics.median(ratios), 3),
-        "min": round(min(ratios), 3),
-        "max": round(max(ratios), 3),
-        "A peak MB": round(max(a_mb)),
-        "B peak MB": round(max(b_mb)),
-    }
+    return ratio_row(
+        f"jaffle_shop: lagoa dbt build / plain dbt build (target ≤ {TARGET:g})", ratios, a_mb, b_mb
+    )
 
 
 def main() -> None:

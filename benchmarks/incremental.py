@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, generate, print_table, side
+from common import DATA, generate, print_table, ratio_row, side
 
 CONFIG = """\
 name: incremental
@@ -139,6 +139,7 @@ def main() -> None:
         shutil.copytree(pristine, step, symlinks=True)
         (step / "data" / "late.csv").symlink_to(late)
         return side(RUN, str(step))
+
     full(), incremental()  # warm-up
     ratios, full_mb, step_mb = [], [], []
     for _ in range(args.pairs):
@@ -148,16 +149,9 @@ def main() -> None:
         full_mb.append(f_mb)
         step_mb.append(s_mb)
         print(f"full {full_seconds:.1f} s, incremental {step_seconds:.1f} s", file=sys.stderr)
-    import statistics
 
-    result = {
-        "benchmark": f"incremental run, 1% late rows / full run, {args.rows:,} rows (target ≤ 0.1)",
-        "median ratio": round(statistics.median(ratios), 3),
-        "min": round(min(ratios), 3),
-        "max": round(max(ratios), 3),
-        "A peak MB": round(max(step_mb)),
-        "B peak MB": round(max(full_mb)),
-    }
+    name = f"incremental run, 1% late rows / full run, {args.rows:,} rows (target ≤ 0.1)"
+    result = ratio_row(name, ratios, step_mb, full_mb)
     if args.json:
         print(json.dumps([result], indent=2))
         return
