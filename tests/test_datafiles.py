@@ -106,3 +106,33 @@ def test_a_commit_of_files_duckdb_did_not_describe_reads_their_footers(lake: Lak
     (entry,) = [task.file for task in committed.scan().plan_files()]
     assert entry.record_count == 10
     assert entry.lower_bounds and entry.upper_bounds  # the footer's statistics, read back
+
+
+def test_a_table_read_from_its_metadata_file_is_the_table_pyiceberg_loads(tmp_path: Path) -> None:
+    """A step with nothing to do asks the lake for a table's ledger, columns and rows; on a SQLite
+    catalog the lake reads them from the current metadata file without loading the table."""
+    catalog, root = sqlite_uri("sqlite:///catalog.db", tmp_path), str(tmp_path / "lake")
+    writer = Lake(catalog, open_storage(root, tmp_path))
+    table = writer.create_table("bronze.grown", iceberg_schema([("id", iceberg_type("long"))]))
+    con = duckdb.connect()
+    for batch, rows in (("b1", 3), ("b2", 4)):
+        with writer.write(table, properties={"lagoa.batches": [batch]}) as staged:
+            others = "".join(f", NULL::VARCHAR AS {f.name}" for f in table.schema().fields if f.name != "id")
+            select = f"SELECT range AS id{others} FROM range({rows})"
+            written = write_parquet(con, select, staged.folder, layout(table))
+            staged.add = written.files
+        assert staged.committed is not None
+        table = writer.evolve(
+            staged.committed, [("id", iceberg_type("long")), (f"after_{batch}", iceberg_type("string"))]
+        )
+
+    reader = Lake(catalog, open_storage(root, tmp_path))  # a new process's lake: nothing loaded
+    assert reader.ledger("bronze.grown") == {"b1", "b2"} == writer.committed(writer.table("bronze.grown"))
+    assert reader.columns("bronze.grown") == ["id", "after_b1", "after_b2"]
+    assert reader.rows("bronze.grown") == 7 == writer.describe(table).rows
+    assert (reader.ledger("bronze.none"), reader.columns("bronze.none"), reader.rows("bronze.none")) == (
+        set(),
+        None,
+        0,
+    )
+    assert "_opened" not in reader.__dict__  # none of it opened the catalog

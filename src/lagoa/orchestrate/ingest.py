@@ -91,13 +91,12 @@ def validate_source(
         gate = QualityGate(
             bound, identifier, context.run_id, workspace.config.quality.result_format, save=save
         )
-    bronze = workspace.lake.table(f"bronze.{name}")
-    if bronze is not None:  # its columns are known: the settings may have changed since it landed
-        config.check_columns(name, [f.name for f in bronze.schema().fields])
+    landed = workspace.lake.columns(f"bronze.{name}")
+    if landed is not None:  # its columns are known: the settings may have changed since it landed
+        config.check_columns(name, landed)
     report.stage(name, "validating and merging silver" if bound else "merging silver")
     silver = merge_silver(context, con, name, config, gate=gate)
-    table = workspace.lake.table(identifier)
-    total = workspace.lake.describe(table).rows if table is not None else 0
+    total = workspace.lake.rows(identifier)
     report.stage(name, "done")
     if silver is None:
         return replace(done, silver_total=total)

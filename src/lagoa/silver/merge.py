@@ -208,6 +208,8 @@ def merge_silver(
     lake, run_id = context.lake, context.run_id
     entity = config.entity or name
     identifier = f"silver.{entity}"
+    if not lake.ledger(f"bronze.{name}") - lake.ledger(identifier):
+        return None  # nothing new (known without loading either table)
     bronze = lake.table(f"bronze.{name}")
     if bronze is None:
         return None

@@ -130,8 +130,7 @@ def load_bronze(
     the table, checked before anything lands."""
     identifier = f"bronze.{name}"
     result = BronzeResult(identifier)
-    table = lake.table(identifier)
-    done = lake.committed(table)
+    done = lake.ledger(identifier)  # no table load when every file is in it already
     pending: dict[str, SourceFile] = {}
     for file in files:
         if file.batch_id in done:
@@ -144,6 +143,7 @@ def load_bronze(
             pending[file.batch_id] = file
     if not pending:
         return result
+    table = lake.table(identifier)
 
     if reader is None:
         assert isinstance(config, FileSource), "only file sources have a format"
