@@ -40,9 +40,26 @@ def test_every_benchmark_is_listed() -> None:
     assert scripts == set(SMALL)
 
 
+SERVICES = {
+    "airflow.py",
+    "transform.py",
+    "s3_ingest.py",
+    "observe.py",
+    "postgres_cdc.py",
+    "postgres_snapshot.py",
+    "serve.py",
+}
+"""Benchmarks that start servers, Airflow or dbt: run from tests/test_benchmarks_services.py, so
+that the two halves run beside each other (the test run gives each file one worker)."""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script", sorted(SMALL))
+@pytest.mark.parametrize("script", sorted(set(SMALL) - SERVICES))
 def test_the_benchmark_runs_on_small_inputs(script: str) -> None:
+    runs_on_small_inputs(script)
+
+
+def runs_on_small_inputs(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), *SMALL[script]],
         capture_output=True,
