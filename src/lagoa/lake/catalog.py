@@ -226,14 +226,9 @@ class Lake:
         """Every table's current metadata file, by identifier: one query of a SQL catalog's
         database, a load of each table for the others. A table whose location is unchanged is
         unchanged, so readers can keep what they read of it."""
-        if "_opened" not in self.__dict__:
-            listed = sqlite_locations(self._uri, self._catalog_name)
-            if listed is not None:
-                return {
-                    f"{namespace}.{name}": location
-                    for namespace, name, location in listed
-                    if namespace in NAMESPACES
-                }
+        listed = self._listed()
+        if listed is not None:
+            return listed
         if not self._sql:
             found = {identifier: self.table(identifier) for identifier in self.identifiers()}
             return {identifier: t.metadata_location for identifier, t in found.items() if t is not None}
@@ -397,17 +392,25 @@ class Lake:
                 values.update(json.loads(raw))
         return values
 
+    def _listed(self) -> dict[str, str | None] | None:
+        """Every table's metadata location from a SQLite catalog's database, read with sqlite3
+        while the catalog is not open (None otherwise, or when it is not SQLite)."""
+        if "_opened" in self.__dict__:
+            return None
+        listed = sqlite_locations(self._uri, self._catalog_name)
+        if listed is None:
+            return None
+        return {f"{ns}.{name}": location for ns, name, location in listed if ns in NAMESPACES}
+
     def _document(self, identifier: str) -> dict[str, Any] | None:
         """The table's current metadata, read straight from its file when the catalog lists
         locations without pyiceberg (SQLite, a lake on local disk): ``{}`` when there is no such
         table, None when it cannot be read so (then pyiceberg loads the table). A step with
         nothing new to do then never imports pyiceberg (~0.5 s)."""
-        if "_opened" in self.__dict__ or self.storage.s3 is not None:
-            return None
-        listed = sqlite_locations(self._uri, self._catalog_name)
+        listed = self._listed() if self.storage.s3 is None else None
         if listed is None:
             return None
-        location = next((at for ns, name, at in listed if f"{ns}.{name}" == identifier), None)
+        location = listed.get(identifier)
         if location is None:
             return {}
         try:
