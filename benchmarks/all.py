@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,8 +27,10 @@ def measured(script: str, *args: str) -> list[dict[str, object]]:
     """The figures one benchmark script prints with ``--json`` (its progress goes to the terminal)."""
     print(f"· {script} {' '.join(args)}", file=sys.stderr, flush=True)
     started = time.perf_counter()
+    # Lagoa as installed: Python caches compiled modules, unless told not to (some shells are).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     done = subprocess.run(
-        [sys.executable, str(HERE / script), *args, "--json"], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(HERE / script), *args, "--json"], stdout=subprocess.PIPE, text=True, env=env
     )
     if done.returncode != 0:
         raise SystemExit(f"{script} failed (exit {done.returncode})")

@@ -215,8 +215,9 @@ def main() -> None:
         side(DBT_SIDE, str(folder), str(pristine))
         statements = executed_sql(folder)
         scratch = _scratch(folder)
-        a = min(side(DBT_SIDE, str(folder), str(pristine))[0] for _ in range(args.pairs))
-        b = min(side(SQL_SIDE, str(statements), str(pristine), scratch)[0] for _ in range(args.pairs))
+        runs = range(max(args.pairs, 1))
+        a = min(side(DBT_SIDE, str(folder), str(pristine))[0] for _ in runs)
+        b = min(side(SQL_SIDE, str(statements), str(pristine), scratch)[0] for _ in runs)
         seconds[models] = (a, b)
     skips = {z: skipping(retail, z) for z in (True, False)}
     fixed = seconds[1][0] - seconds[1][1]

@@ -14,15 +14,15 @@ import pytest
 BENCHMARKS = Path(__file__).parents[1] / "benchmarks"
 
 SMALL = {
-    "run.py": ["--rows", "20000", "--pairs", "1"],
-    "quality.py": ["--rows", "20000", "--gx-rows", "5000", "--pairs", "1"],
-    "transform.py": ["--pairs", "1", "--chain", "10"],
-    "incremental.py": ["--rows", "20000", "--pairs", "1"],
+    "run.py": ["--rows", "20000", "--pairs", "0"],
+    "quality.py": ["--rows", "20000", "--gx-rows", "5000", "--pairs", "0"],
+    "transform.py": ["--pairs", "0", "--chain", "3"],
+    "incremental.py": ["--rows", "20000", "--pairs", "0"],
     "orchestrate.py": ["--tasks", "20", "--repeat", "1"],
     "http_ingest.py": ["--records", "5000", "--pairs", "1"],
     "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
     "airflow.py": ["--pairs", "1"],
-    "s3_ingest.py": ["--rows", "20000", "--pairs", "1"],
+    "s3_ingest.py": ["--rows", "20000", "--pairs", "0"],
     "observe.py": ["--days", "1", "--pairs", "0"],
     "postgres_cdc.py": [
         *("--rows", "2000", "--transactions", "20", "--rate", "200", "--seconds", "2"),

@@ -116,7 +116,7 @@ def test_a_table_read_from_its_metadata_file_is_the_table_pyiceberg_loads(tmp_pa
     table = writer.create_table("bronze.grown", iceberg_schema([("id", iceberg_type("long"))]))
     con = duckdb.connect()
     for batch, rows in (("b1", 3), ("b2", 4)):
-        with writer.write(table, properties={"lagoa.batches": [batch]}) as staged:
+        with writer.write(table, properties={"lagoa.batches": [batch], "lagoa.lsn": str(rows)}) as staged:
             others = "".join(f", NULL::VARCHAR AS {f.name}" for f in table.schema().fields if f.name != "id")
             select = f"SELECT range AS id{others} FROM range({rows})"
             written = write_parquet(con, select, staged.folder, layout(table))
@@ -130,9 +130,14 @@ def test_a_table_read_from_its_metadata_file_is_the_table_pyiceberg_loads(tmp_pa
     assert reader.ledger("bronze.grown") == {"b1", "b2"} == writer.committed(writer.table("bronze.grown"))
     assert reader.columns("bronze.grown") == ["id", "after_b1", "after_b2"]
     assert reader.rows("bronze.grown") == 7 == writer.describe(table).rows
-    assert (reader.ledger("bronze.none"), reader.columns("bronze.none"), reader.rows("bronze.none")) == (
+    assert reader.newest("bronze.grown", "lagoa.lsn") == "4" == writer.latest(table, "lagoa.lsn")
+    assert reader.newest("bronze.grown", "lagoa.other") is None
+    assert reader.identifiers() == ["bronze.grown"]
+    none = "bronze.none"
+    assert (reader.ledger(none), reader.columns(none), reader.rows(none), reader.newest(none, "k")) == (
         set(),
         None,
         0,
+        None,
     )
     assert "_opened" not in reader.__dict__  # none of it opened the catalog

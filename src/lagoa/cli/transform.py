@@ -29,7 +29,8 @@ def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
     profile --target athena|trino|snowflake|redshift` writes a profile to run the same dbt project
     on that engine (`lagoa dbt profile --help`); anything else passes through to dbt (`lagoa dbt
     build --select tag:orders`, `lagoa dbt docs generate`). `lagoa dbt --help` shows this text;
-    `lagoa dbt <command> --help` shows dbt's own help.
+    `lagoa dbt <command> --help` shows dbt's own help. `-p/--project` is Lagoa's, written before
+    or after dbt's command (dbt has no such option).
 
     \b
     Examples:
@@ -46,12 +47,37 @@ def dbt(ctx: click.Context, args: tuple[str, ...], session: Session) -> None:
         with dbt_profile.make_context("lagoa dbt profile", list(args[1:]), obj=session) as sub:
             dbt_profile.invoke(sub)
         return
+    args, path = _lifted_project(args)
+    if path is not None:
+        if session.path != ".":
+            raise click.UsageError(f"--project is given twice: `{session.path}` and `{path}`")
+        session.path = path
     project = session.project
     if list(args[:1]) == ["sources"]:
         out.wrote(project.dbt_sources())
         return
     if not project.dbt(list(args)).success:
         sys.exit(1)
+
+
+def _lifted_project(args: tuple[str, ...]) -> tuple[tuple[str, ...], str | None]:
+    """``args`` without a ``-p``/``--project`` written after the dbt command (``lagoa dbt build
+    -p lake``), and its value. dbt has no such option, so it can only mean Lagoa's."""
+    kept: list[str] = []
+    path: str | None = None
+    rest = iter(args)
+    for arg in rest:
+        if arg in ("-p", "--project"):
+            path = next(rest, None)
+            if path is None:
+                raise click.UsageError(f"{arg} needs a value: the project folder")
+        elif arg.startswith("--project="):
+            path = arg.removeprefix("--project=")
+        elif arg.startswith("-p") and len(arg) > 2 and not arg.startswith("--"):
+            path = arg[2:]
+        else:
+            kept.append(arg)
+    return tuple(kept), path
 
 
 @click.command("profile", context_settings={"help_option_names": ["-h", "--help"]})

@@ -211,6 +211,9 @@ class Lake:
         )
 
     def identifiers(self) -> list[str]:
+        listed = self._listed()
+        if listed is not None:
+            return sorted(listed)
         names: list[str] = []
         for namespace in NAMESPACES:
             remote = self.catalog.list_tables(self._names.remote(namespace))
@@ -453,6 +456,19 @@ class Lake:
         snapshots: list[dict[str, Any]] = document.get("snapshots") or []
         snapshot = next((s for s in snapshots if s.get("snapshot-id") == current), {})
         return int((snapshot.get("summary") or {}).get("total-records", 0))
+
+    def newest(self, identifier: str, key: str) -> str | None:
+        """:meth:`latest` of the table as it is now (None: no such table), without loading it
+        when it can."""
+        document = self._document(identifier)
+        if document is None:
+            return self.latest(self.table(identifier), key)
+        snapshots: list[dict[str, Any]] = document.get("snapshots") or []
+        for snapshot in sorted(snapshots, key=lambda s: s.get("sequence-number") or 0, reverse=True):
+            summary = snapshot.get("summary") or {}
+            if key in summary:
+                return str(summary[key])
+        return None
 
     def latest(self, table: Table | None, key: str) -> str | None:
         """The value of ``key`` in the newest snapshot summary that has it."""

@@ -16,6 +16,7 @@ from pathlib import Path
 import xxhash
 
 from lagoa.core.errors import SourceError
+from lagoa.sources.file_hashes import FileHashes
 from lagoa.storage import Storage
 
 HASH_CHUNK = 8 << 20
@@ -64,8 +65,11 @@ def matching(pattern: str, project_dir: Path) -> list[Path]:
     return sorted(p for p in found if p.is_file())
 
 
-def discover(source: str, pattern: str, project_dir: Path) -> list[SourceFile]:
-    """The files matching a source's ``path`` (a path or glob), sorted, with their hashes."""
+def discover(
+    source: str, pattern: str, project_dir: Path, hashes: FileHashes | None = None
+) -> list[SourceFile]:
+    """The files matching a source's ``path`` (a path or glob), sorted, with their hashes (those
+    ``hashes`` remembers for files unchanged since are not computed again)."""
     matches = matching(pattern, project_dir)
     if not matches:
         raise SourceError(
@@ -80,7 +84,10 @@ def discover(source: str, pattern: str, project_dir: Path) -> list[SourceFile]:
             relative = str(path.resolve().relative_to(project_dir.resolve()))
         except ValueError:
             relative = str(path)
-        files.append(SourceFile(path, relative, stat.st_size, stat.st_mtime_ns, content_hash(path)))
+        digest = hashes.hash(path, stat) if hashes is not None else content_hash(path)
+        files.append(SourceFile(path, relative, stat.st_size, stat.st_mtime_ns, digest))
+    if hashes is not None:
+        hashes.save()
     return files
 
 

@@ -16,7 +16,8 @@ import duckdb
 
 from lagoa.core.config import HttpSource, PostgresSource, PythonSource, Source, TableSource
 from lagoa.sources.bronze import BronzeResult, load_bronze
-from lagoa.sources.files import discover
+from lagoa.sources.file_hashes import FileHashes
+from lagoa.sources.files import content_hash, discover
 
 if TYPE_CHECKING:
     from lagoa.sources.fetching import Fetched
@@ -62,7 +63,9 @@ def load_source(
         return _load_fetched(context, con, name, config, prefetched, required)
     report = context.reporter
     report.stage(name, "hashing files")
-    files = discover(name, config.path, context.workspace.root)
+    root = context.workspace.root
+    hashes = FileHashes(root / ".lagoa" / "hashes" / f"{name}.json", content_hash)
+    files = discover(name, config.path, root, hashes)
     report.stage(name, "loading bronze")
     bronze = _bronze(context, con, name, config, files, required=required)
     return Loaded(name, len(files), bronze.skipped_files, bronze.rows)
@@ -102,7 +105,7 @@ def _load_fetched(
     fetched ahead, then load what came as one batch: the new watermark is committed with the
     rows, so a failed or killed run never advances it."""
     from lagoa.sources.fetching import fetch_source
-    from lagoa.sources.files import SourceFile, content_hash
+    from lagoa.sources.files import SourceFile
 
     report = context.reporter
     report.stage(name, "fetching")

@@ -20,10 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from lagoa.core.config import PostgresSource, dsn_secrets, redact, resolve_secrets, table_name
 from lagoa.core.errors import ConfigError, SchemaEvolutionError, SourceError
 from lagoa.core.names import ERROR_COLUMNS, LINEAGE, LSN, RELATION, RUN_ID
@@ -33,6 +29,7 @@ from lagoa.lake.catalog import Lake
 from lagoa.lake.schema import can_promote, iceberg_schema, iceberg_type, type_name
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyiceberg.table import Table
 
     from lagoa.workspace import Workspace
@@ -488,7 +485,11 @@ def _copy(
     rows. Each Arrow batch from ADBC is cast to the lake's types and written to both files, by
     two threads, while the next batch is read. The change log is written with snappy (written
     once, read rarely), the mirror with zstd level 1, as everywhere else."""
+    # Imported here, not with the module: replication applying changes starts without pyarrow.
     import adbc_driver_postgresql.dbapi as adbc
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
     outputs = [
@@ -551,6 +552,8 @@ def _textual(schema: pa.Schema) -> list[str]:
     """The columns worth dictionary-encoding: text, often of few distinct values. Trying it on
     numbers and timestamps (mostly distinct) more than doubled the write time, measured here, and
     made files larger."""
+    import pyarrow as pa
+
     return [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
 
 
@@ -563,6 +566,8 @@ class _CastError(Exception):
 
 def _plain(column: pa.Array) -> pa.Array:
     """ADBC marks some columns with an extension type (numeric as text): read the storage."""
+    import pyarrow as pa
+
     return column.cast(column.type.storage_type) if isinstance(column.type, pa.ExtensionType) else column
 
 
@@ -570,6 +575,8 @@ def _shaped(
     given: dict[str, pa.Array], schema: pa.Schema, constants: dict[str, Any], rows: int
 ) -> pa.RecordBatch:
     """A batch with exactly ``schema``'s columns: given ones cast, constants repeated, the rest NULL."""
+    import pyarrow as pa
+
     arrays = []
     for column in schema:
         if column.name in given:

@@ -48,7 +48,7 @@ def partition_fields(value: list[str]) -> list[str]:
 class Model(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def check_cron(schedule: str) -> str:

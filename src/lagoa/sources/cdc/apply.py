@@ -20,7 +20,7 @@ from lagoa.lake.mirror import apply_changes
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 from lagoa.sources.cdc.decode import ChangeSet, Mirror
-from lagoa.sources.cdc.lsn import format_lsn, table_lsn
+from lagoa.sources.cdc.lsn import format_lsn, held_lsn, table_lsn
 from lagoa.sources.pgoutput import Begin
 from lagoa.sources.postgres import SourceTable, lake_tables
 
@@ -52,8 +52,7 @@ class Applier:
 
         def lsn(mirror: Mirror) -> int:
             if mirror not in known:
-                lake = self.workspace.lake
-                known[mirror] = table_lsn(lake, lake.table(f"silver.{mirror.table.name}")) or 0
+                known[mirror] = held_lsn(self.workspace.lake, f"silver.{mirror.table.name}") or 0
             return known[mirror]
 
         return lsn

@@ -7,9 +7,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from lagoa.core.report import Reporter
 from lagoa.sources.cdc.slot import HEARTBEAT, SlotSession
@@ -24,6 +22,9 @@ from lagoa.sources.pgoutput import (
     decode,
 )
 from lagoa.sources.postgres import Column, SourceTable
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class ChangeSet:
@@ -122,6 +123,8 @@ class ChangeSet:
         self.origins.append(origin if missing else None)
 
     def arrow(self, ends: list[int], begins: list[Begin]) -> pa.Table:
+        import pyarrow as pa  # only once there are changes: a replicator starts without it
+
         arrays: dict[str, pa.Array] = {name: pa.array(v, pa.string()) for name, v in self.values.items()}
         arrays["lagoa_op"] = pa.array(self.op, pa.string())
         arrays["lagoa_lsn"] = pa.array([ends[t] for t in self.txn], pa.int64())

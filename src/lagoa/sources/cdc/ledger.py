@@ -85,7 +85,4 @@ def _mirrored_before_ledgers(lake: Lake, config: PostgresSource) -> bool:
     names = [f"silver.{t}" for t in config.entities()] or [
         i for i in lake.identifiers() if i.startswith("silver.")
     ]
-    return any(
-        lake.latest(table, LSN) is not None and lake.latest(table, RELATION) is not None
-        for table in map(lake.table, names)
-    )
+    return any(lake.newest(n, LSN) is not None and lake.newest(n, RELATION) is not None for n in names)

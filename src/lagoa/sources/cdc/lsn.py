@@ -24,3 +24,10 @@ def table_lsn(lake: Lake, table: Table | None) -> int | None:
     """The WAL position the table's newest commit holds (None before its first copy)."""
     value = lake.latest(table, LSN)
     return int(value) if value is not None else None
+
+
+def held_lsn(lake: Lake, identifier: str) -> int | None:
+    """:func:`table_lsn` of the table named ``identifier`` as it is now, without loading it when
+    the lake can read its metadata directly."""
+    value = lake.newest(identifier, LSN)
+    return int(value) if value is not None else None

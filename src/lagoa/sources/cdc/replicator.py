@@ -208,8 +208,7 @@ class Replicator:
         keeps them), then fill the columns added since (:meth:`_refill`)."""
         lake = self.workspace.lake
         for table in tables:
-            silver = lake.table(f"silver.{table.name}")
-            held = [f.name for f in silver.schema().fields] if silver is not None else []
+            held = lake.columns(f"silver.{table.name}") or []
             self.ledger.columns.setdefault(table.name, held)
             mirror = self.decoder.mirrors[table.name]
             mirror.dropped |= set(self.ledger.dropped.get(table.name, []))

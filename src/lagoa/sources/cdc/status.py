@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from lagoa.core.errors import SlotBusyError
-from lagoa.sources.cdc.lsn import table_lsn
+from lagoa.sources.cdc.lsn import held_lsn
 from lagoa.sources.cdc.slot import SlotSession
 from lagoa.sources.pgoutput import Begin, decode
 
@@ -56,8 +56,8 @@ def slot_status(
         status.tables.append(
             TableStatus(
                 table,
-                table_lsn(lake, lake.table(f"bronze.{table}__changes")),
-                table_lsn(lake, lake.table(f"silver.{table}")),
+                held_lsn(lake, f"bronze.{table}__changes"),
+                held_lsn(lake, f"silver.{table}"),
             )
         )
     if row is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lagoa.core.names import RELATION
 from lagoa.lake.catalog import Lake
-from lagoa.sources.cdc.lsn import table_lsn
+from lagoa.sources.cdc.lsn import held_lsn
 from lagoa.sources.cdc.slot import SlotSession
 from lagoa.sources.postgres import SourceTable, describe, table_names
 
@@ -58,10 +58,10 @@ def identity_problem(table: SourceTable) -> str | None:
 
 def needs_copy(lake: Lake, table: SourceTable) -> bool:
     """True when the mirror holds no complete copy, or one of an older table of that name."""
-    silver = lake.table(f"silver.{table.name}")
-    if table_lsn(lake, silver) is None:
+    silver = f"silver.{table.name}"
+    if held_lsn(lake, silver) is None:
         return True
-    oid = lake.latest(silver, RELATION)
+    oid = lake.newest(silver, RELATION)
     return oid is not None and int(oid) != table.oid
 
 
