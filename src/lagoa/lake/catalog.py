@@ -363,11 +363,13 @@ class Lake:
                 else:
                     producer = tx.update_snapshot(snapshot_properties=summary).fast_append()
                     doomed = []
+                # Read once: pyiceberg rebuilds and deep-copies the metadata on each read.
+                metadata = tx.table_metadata
                 with producer as update_files:
                     for data_file in doomed:
                         update_files.delete_data_file(data_file)
                     for path in add:
-                        update_files.append_data_file(_data_file(table, tx.table_metadata, path))
+                        update_files.append_data_file(_data_file(table, metadata, path))
                 if not self._sql:
                     # A SQL catalog checks the fence inside its own transaction (lake/fence.py);
                     # another catalog's swap is one request, so the check comes just before it.

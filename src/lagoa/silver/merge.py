@@ -310,16 +310,23 @@ def _merge(
                 f"COPY ({rows}) TO {quote_literal(batch_folder)} (FORMAT parquet, PER_THREAD_OUTPUT true)"
             ).fetchone() or (0,)
             staged_rows = f"read_parquet({quote_literal(batch_folder + '/*.parquet')})"
+            # NULL members match NULL, as in _latest_per_key: a key is one row whatever it holds.
             key_match = " AND ".join(
-                f"s.{quote_identifier(k)} = b.{quote_identifier(k)}" for k in config.primary_key
+                f"s.{quote_identifier(k)} IS NOT DISTINCT FROM b.{quote_identifier(k)}"
+                for k in config.primary_key
             )
-            rewritten = [
-                row[0]
-                for row in con.execute(
-                    f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
-                    f"union_by_name=true) s SEMI JOIN {staged_rows} b ON {key_match}"
-                ).fetchall()
-            ]
+            candidates = _overlapping(con, lake, silver, staged_rows, config.primary_key[0])
+            rewritten = (
+                [
+                    row[0]
+                    for row in con.execute(
+                        f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(candidates)}, "
+                        f"filename=true, union_by_name=true) s SEMI JOIN {staged_rows} b ON {key_match}"
+                    ).fetchall()
+                ]
+                if candidates
+                else []
+            )
             sources = [f"SELECT {projection}, 1 AS _lagoa_new FROM {staged_rows}"]
             if rewritten:
                 sources.append(
@@ -335,6 +342,35 @@ def _merge(
     return SilverResult(
         identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings, reasons
     )
+
+
+def _overlapping(
+    con: duckdb.DuckDBPyConnection, lake: Lake, silver: Table, batch: str, column: str
+) -> list[str]:
+    """The silver files whose range of ``column`` (the key's first column) overlaps the batch's,
+    by the files' column statistics, and those holding NULL in it when the batch does: only they
+    can hold a key of the batch. A key that only grows (new orders, events) overlaps no file, and
+    no file is read. Integer and text keys are pruned (pyiceberg's evaluator knows truncated text
+    bounds); for others every file is a candidate."""
+    from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, IsNull, LessThanOrEqual, Or
+    from pyiceberg.types import IntegerType, LongType, StringType
+
+    if not isinstance(silver.schema().find_field(column).field_type, IntegerType | LongType | StringType):
+        return lake.data_files(silver)
+    name = quote_identifier(column)
+    low, high, nulls = con.execute(
+        f"SELECT min({name}), max({name}), count(*) FILTER ({name} IS NULL) FROM {batch}"
+    ).fetchone() or (None, None, 0)
+    wanted: list[BooleanExpression] = []
+    if low is not None:
+        wanted.append(
+            And(GreaterThanOrEqual(term=column, value=low), LessThanOrEqual(term=column, value=high))
+        )
+    if nulls:
+        wanted.append(IsNull(term=column))
+    if not wanted:
+        return []
+    return lake.data_files(silver, wanted[0] if len(wanted) == 1 else Or(*wanted))
 
 
 def _batch_position(bronze: Table, pending: list[str]) -> str:
