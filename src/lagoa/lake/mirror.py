@@ -16,6 +16,7 @@ import duckdb
 
 from lagoa.core.sql import list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
+from lagoa.lake.pruning import files_for_keys
 from lagoa.lake.writer import layout, write_parquet
 
 if TYPE_CHECKING:
@@ -73,15 +74,17 @@ def apply_changes(
                 f"SELECT count(*) FILTER (lagoa_op = 'd'), count(*) FILTER (lagoa_op <> 'd') FROM {FINAL}"
             ).fetchone()
             deleted, upserted = counts if counts else (0, 0)
+            # After a truncate no file is kept; else only the files whose key range meets FINAL's.
+            candidates = files_for_keys(con, lake, table, FINAL, key[0]) if existing else []
             rewritten = (
                 [
                     row[0]
                     for row in con.execute(
-                        f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(existing)}, filename=true, "
-                        f"union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
+                        f"SELECT DISTINCT s.filename FROM read_parquet({list_literal(candidates)}, "
+                        f"filename=true, union_by_name=true) s SEMI JOIN {FINAL} f ON {match}"
                     ).fetchall()
                 ]
-                if existing
+                if candidates
                 else []
             )
             projection = _projection(con, rewritten, table) if rewritten else ""

@@ -24,6 +24,7 @@ from lagoa.core.names import BATCH_ORDER, BATCHES, ERROR_COLUMNS, QUARANTINE_COL
 from lagoa.core.sql import in_list, list_literal, quote_identifier, quote_literal
 from lagoa.lake.catalog import Lake
 from lagoa.lake.partitioning import PartitionField, partition_spec
+from lagoa.lake.pruning import files_for_keys
 from lagoa.lake.schema import iceberg_schema, iceberg_type, type_name
 from lagoa.lake.writer import layout, write_parquet
 
@@ -315,7 +316,7 @@ def _merge(
                 f"s.{quote_identifier(k)} IS NOT DISTINCT FROM b.{quote_identifier(k)}"
                 for k in config.primary_key
             )
-            candidates = _overlapping(con, lake, silver, staged_rows, config.primary_key[0])
+            candidates = files_for_keys(con, lake, silver, staged_rows, config.primary_key[0])
             rewritten = (
                 [
                     row[0]
@@ -342,35 +343,6 @@ def _merge(
     return SilverResult(
         identifier, pending, int(incoming_rows), quarantined, len(rewritten), dropped_rows, warnings, reasons
     )
-
-
-def _overlapping(
-    con: duckdb.DuckDBPyConnection, lake: Lake, silver: Table, batch: str, column: str
-) -> list[str]:
-    """The silver files whose range of ``column`` (the key's first column) overlaps the batch's,
-    by the files' column statistics, and those holding NULL in it when the batch does: only they
-    can hold a key of the batch. A key that only grows (new orders, events) overlaps no file, and
-    no file is read. Integer and text keys are pruned (pyiceberg's evaluator knows truncated text
-    bounds); for others every file is a candidate."""
-    from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, IsNull, LessThanOrEqual, Or
-    from pyiceberg.types import IntegerType, LongType, StringType
-
-    if not isinstance(silver.schema().find_field(column).field_type, IntegerType | LongType | StringType):
-        return lake.data_files(silver)
-    name = quote_identifier(column)
-    low, high, nulls = con.execute(
-        f"SELECT min({name}), max({name}), count(*) FILTER ({name} IS NULL) FROM {batch}"
-    ).fetchone() or (None, None, 0)
-    wanted: list[BooleanExpression] = []
-    if low is not None:
-        wanted.append(
-            And(GreaterThanOrEqual(term=column, value=low), LessThanOrEqual(term=column, value=high))
-        )
-    if nulls:
-        wanted.append(IsNull(term=column))
-    if not wanted:
-        return []
-    return lake.data_files(silver, wanted[0] if len(wanted) == 1 else Or(*wanted))
 
 
 def _batch_position(bronze: Table, pending: list[str]) -> str:
