@@ -142,17 +142,20 @@ def test_missing_path_names_the_source_and_key(make_project: MakeProject, tmp_pa
     assert "sources.orders.path" in str(info.value)
 
 
+STOCK_CONFIG = """
+name: test
+sources:
+  stock:
+    format: csv
+    path: data/stock*.csv
+    primary_key: [store_id, sku]
+    ordering: version
+    columns: {store_id: long, sku: string, version: long, qty: long}
+"""
+
+
 def test_composite_key_keeps_latest_per_key_including_null_members(make_project: MakeProject) -> None:
-    config = """
-    name: test
-    sources:
-      stock:
-        format: csv
-        path: data/stock*.csv
-        primary_key: [store_id, sku]
-        ordering: version
-        columns: {store_id: long, sku: string, version: long, qty: long}
-    """
+    config = STOCK_CONFIG
     rows = "store_id,sku,version,qty\n1,a,1,10\n1,a,2,11\n1,b,1,20\n2,a,1,30\n,a,1,40\n,a,3,41\n"
     project = make_project(config, {"data/stock_1.csv": rows})
     project.ingest()
@@ -162,6 +165,17 @@ def test_composite_key_keeps_latest_per_key_including_null_members(make_project:
         "select store_id, sku, qty from silver.stock order by store_id nulls first, sku"
     )
     assert result == [(None, "a", 41), (1, "a", 11), (1, "b", 25), (2, "a", 30)]
+
+
+def test_a_key_with_a_null_member_replaces_its_row_from_an_earlier_batch(make_project: MakeProject) -> None:
+    config = STOCK_CONFIG
+    first = "store_id,sku,version,qty\n1,a,1,10\n,a,1,40\n,b,1,50\n"
+    project = make_project(config, {"data/stock_1.csv": first})
+    project.ingest()
+    (project.root / "data/stock_2.csv").write_text("store_id,sku,version,qty\n,a,3,41\n,b,0,99\n")
+    project.ingest()
+    _, rows = project.query("select store_id, sku, qty from silver.stock order by store_id nulls first, sku")
+    assert rows == [(None, "a", 41), (None, "b", 50), (1, "a", 10)]
 
 
 def test_a_json_field_that_first_appears_late_still_becomes_a_column(make_project: MakeProject) -> None:

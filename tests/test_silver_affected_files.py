@@ -46,23 +46,3 @@ def test_new_growing_keys_rewrite_no_file_and_an_update_only_the_file_holding_it
     assert removed_files(project) == 1, "only the 2024-06-01 file holds keys 1–3"
     _, rows = project.query("select order_id, amount from silver.orders order by order_id")
     assert rows == [(1, 10.0), (2, 21.0), (3, 30.0), (4, 40.0), (5, 50.0), (6, 60.0)]
-
-
-def test_a_key_with_a_null_member_replaces_its_row_from_an_earlier_batch(make_project: MakeProject) -> None:
-    config = """
-    name: test
-    sources:
-      stock:
-        format: csv
-        path: data/stock*.csv
-        primary_key: [store_id, sku]
-        ordering: version
-        columns: {store_id: long, sku: string, version: long, qty: long}
-    """
-    first = "store_id,sku,version,qty\n1,a,1,10\n,a,1,40\n,b,1,50\n"
-    project = make_project(config, {"data/stock_1.csv": first})
-    project.ingest()
-    (project.root / "data/stock_2.csv").write_text("store_id,sku,version,qty\n,a,3,41\n,b,0,99\n")
-    project.ingest()
-    _, rows = project.query("select store_id, sku, qty from silver.stock order by store_id nulls first, sku")
-    assert rows == [(None, "a", 41), (None, "b", 50), (1, "a", 10)]
