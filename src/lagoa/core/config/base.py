@@ -48,6 +48,7 @@ def partition_fields(value: list[str]) -> list[str]:
 class Model(BaseModel):
     """Base for every config model: unknown keys are errors, values are immutable."""
 
+    # Validators are built at first use, not at import: only the models a project uses pay.
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
