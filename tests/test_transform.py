@@ -320,3 +320,31 @@ def test_dbt_clean_empties_lagoas_target_folder(retail: Project) -> None:
     assert not manifest.exists()
     assert (project.root / "dbt" / "dbt_project.yml").is_file()  # the dbt project is untouched
     assert project.dbt(["parse"]).success and manifest.is_file()
+
+
+def test_a_new_interval_is_built_without_parsing_the_project_again(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from lagoa.cli.scaffold import scaffold
+    from lagoa.core.time import Interval
+
+    scaffold(tmp_path / "shop")
+    (tmp_path / "shop/dbt/models/marts/interval_seen.sql").write_text(
+        "select '{{ var(\"interval_start\") }}' as started, '{{ var(\"interval_end\") }}' as ended\n"
+    )
+    project = Project.load(tmp_path / "shop")
+    project.ingest()
+    log = project.root / ".lagoa/dbt/logs/dbt.log"
+    told = ""
+    for day in (1, 2):
+        interval = Interval(datetime(2024, 6, day, tzinfo=UTC), datetime(2024, 6, day + 1, tzinfo=UTC))
+        before = log.read_text() if log.exists() else ""
+        project.transform(publish=False, interval=interval, quiet=True)
+        told = log.read_text()[len(before) :]
+        # The models compile with this run's interval, though the project was parsed without it.
+        assert project.query("select started, ended from main.interval_seen")[1] == [
+            (f"2024-06-0{day} 00:00:00", f"2024-06-0{day + 1} 00:00:00")
+        ]
+    # dbt's partial parsing held across the new --vars: the second day parsed no file again.
+    assert "Partial parsing enabled, no changes found" in told
+    assert "Unable to do partial parsing" not in told

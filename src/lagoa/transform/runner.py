@@ -26,6 +26,9 @@ from lagoa.transform.profiles import asks_profile, dbt_project_dir, profile_name
 log = logging.getLogger("lagoa.transform")
 
 if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
+    from dbt.contracts.graph.manifest import Manifest
+
     from lagoa.workspace import StageContext, Workspace
 
 
@@ -80,8 +83,27 @@ PROFILED = {
 """dbt commands that connect with a profile (and so take ``--profile``)."""
 
 
-def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
-    """Run ``dbt <args>`` for the project's dbt project with Lagoa's generated profile."""
+def invoke(workspace: Workspace, args: list[str], *, manifest: Manifest | None = None) -> DbtRun:
+    """Run ``dbt <args>`` for the project's dbt project with Lagoa's generated profile; on the
+    ``manifest`` of an earlier parse, when given (dbt then does not parse)."""
+    result = _invoked(workspace, args, manifest)
+    if result.exception is not None:
+        raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
+    listed = [str(item) for item in result.result] if isinstance(result.result, list) else []
+    return DbtRun(bool(result.success), _nodes(result.result), listed)
+
+
+def parsed_manifest(workspace: Workspace) -> Manifest | None:
+    """dbt's manifest of the project, parsed without the interval's ``--vars``; None when the
+    parse fails (the build that follows then parses, and tells why)."""
+    from dbt.contracts.graph.manifest import Manifest
+
+    result = _invoked(workspace, ["parse", "--log-level", "none", "--log-level-file", "debug"], None)
+    return result.result if result.success and isinstance(result.result, Manifest) else None
+
+
+def _invoked(workspace: Workspace, args: list[str], manifest: Manifest | None) -> dbtRunnerResult:
+    """dbt's own result of ``dbt <args>``, run in this process with the settings Lagoa gives it."""
     dbt_dir = dbt_project_dir(workspace)
     profiles = write_profiles(workspace)
     workspace.warehouse.refresh(workspace.lake)
@@ -110,7 +132,8 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
         os.environ.update(settings)
         _close_logs()
         try:
-            result = dbtRunner(callbacks=[_progress(contextvars.copy_context())]).invoke(full)
+            runner = dbtRunner(manifest=manifest, callbacks=[_progress(contextvars.copy_context())])
+            return runner.invoke(full)
         finally:
             _release()
             for name, value in saved.items():
@@ -118,10 +141,6 @@ def invoke(workspace: Workspace, args: list[str]) -> DbtRun:
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
-    if result.exception is not None:
-        raise TransformError(f"dbt {' '.join(args[:1])} failed: {_condensed(result.exception)}") from None
-    listed = [str(item) for item in result.result] if isinstance(result.result, list) else []
-    return DbtRun(bool(result.success), _nodes(result.result), listed)
 
 
 def _progress(context: contextvars.Context) -> Callable[[Any], None]:
@@ -199,7 +218,12 @@ def build_all(context: StageContext, selectors: list[str] | None = None, *, quie
         args += ["--vars", json.dumps(variables)]
     if quiet:
         args += ["--log-level", "none", "--log-level-file", "debug"]
-    return invoke(workspace, args)
+    # dbt's partial parsing keeps a hash of the --vars it parsed with: a new interval would parse
+    # the whole project again (seconds, every run). So parse without them, as `lagoa graph` and
+    # runs without an interval do, and build on that manifest: each model still compiles with
+    # the interval's vars, only its parse-time config() and ref() see them unset.
+    manifest = parsed_manifest(workspace) if variables else None
+    return invoke(workspace, args, manifest=manifest)
 
 
 def selected_models(workspace: Workspace, selectors: list[str]) -> list[str]:
