@@ -269,3 +269,18 @@ def test_a_refresh_with_nothing_changed_leaves_the_file_alone_and_one_after_a_wr
             ).fetchall()
         }
     assert "orders" in names
+
+
+def test_a_query_head_counts_the_rows_it_does_not_show(tmp_path: Path) -> None:
+    from lagoa.orchestrate.project import Project
+
+    loaded = Project.load(project(tmp_path))
+    loaded.ingest()
+    for rows in (2, 3, 4, 50_000):
+        sql = f"select range as n from range({rows})"
+        columns, head, total = loaded.query_head(sql, 3)
+        assert (columns, head, total) == (["n"], [(n,) for n in range(min(rows, 3))], rows)
+    # Statements a subquery cannot wrap, and one with no rows.
+    _, head, total = loaded.query_head("describe silver.orders", 1)
+    assert total > 1 and len(head) == 1
+    assert loaded.query_head("select * from silver.orders where false", 3)[1:] == ([], 0)

@@ -29,7 +29,6 @@ from lagoa.core.errors import EngineError
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.engine.connection import connect, extensions_settled
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
-from lagoa.lake.schema import duckdb_type, type_name
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -245,25 +244,22 @@ class Warehouse:
     def head(
         self, lake: Lake, sql: str, limit: int, *, warn: Warn | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]], int]:
-        """The first ``limit`` rows of a read-only query, and how many rows it has in all: the
-        rest are counted as Arrow batches, never turned into Python values."""
+        """The first ``limit`` rows of a read-only query, and how many rows it has in all. A
+        query with more rows than that runs again to count them, as Arrow batches never turned
+        into Python values (a query with ``random()`` or a sample may count a different draw)."""
         with self._executed(lake, sql, False, warn) as result:
             if result is None or result.description is None:
                 return [], [], 0
             columns = [d[0] for d in result.description]
-            rows: list[tuple[Any, ...]] = []
-            total = 0
             try:
-                for batch in result.to_arrow_reader(65_536):
-                    if len(rows) < limit:
-                        part = batch.slice(0, limit - len(rows))
-                        rows.extend(
-                            zip(*(part.column(i).to_pylist() for i in range(part.num_columns)), strict=True)
-                        )
-                    total += batch.num_rows
+                rows = result.fetchmany(limit + 1)
+                if len(rows) <= limit:  # all of it: no second run, and no pyarrow to import
+                    return columns, rows, len(rows)
+                # DuckDB loses rows when one result is read both ways: count on a second result.
+                total = sum(batch.num_rows for batch in result.execute(sql).to_arrow_reader(65_536))
             except duckdb.Error as exc:
                 raise EngineError(f"query failed: {str(exc).strip()}") from None
-            return columns, rows, total
+            return columns, rows[:limit], total
 
     @contextmanager
     def _executed(
@@ -431,6 +427,8 @@ class Warehouse:
 def _body(table: Table) -> str:
     """The SQL of a table's view: its current snapshot, or no rows of its columns before any."""
     if table.current_snapshot() is None:
+        from lagoa.lake.schema import duckdb_type, type_name  # pyiceberg's types: only here
+
         columns = ", ".join(
             f"CAST(NULL AS {duckdb_type(type_name(f.field_type))}) AS {quote_identifier(f.name)}"
             for f in table.schema().fields
