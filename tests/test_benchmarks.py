@@ -21,7 +21,7 @@ SMALL = {
     "orchestrate.py": ["--tasks", "20", "--repeat", "1"],
     "http_ingest.py": ["--records", "5000", "--pairs", "1"],
     "postgres_snapshot.py": ["--rows", "20000", "--pairs", "1"],
-    "airflow.py": ["--pairs", "1"],
+    "airflow.py": ["--pairs", "1", "--starter"],
     "s3_ingest.py": ["--rows", "20000", "--pairs", "0"],
     "observe.py": ["--days", "1", "--pairs", "0"],
     "postgres_cdc.py": [

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from lagoa.cli import main
@@ -82,11 +83,14 @@ def test_a_table_that_hides_an_entity_blocks_no_query_and_can_be_dropped(tmp_pat
     fix = 'lagoa query --write "DROP TABLE silver.leads"'
     found = cli.invoke(main, ["query", "--csv", "select count(*) as n from silver.orders", "-p", str(folder)])
     assert found.exit_code == 0 and found.stdout.splitlines() == ["n", "3"], found.output
-    assert fix in found.stderr  # the one view that failed, named with its fix
+    assert fix not in found.stderr  # a query sees the views of the tables it reads, only
     leads = cli.invoke(
         main, ["query", "--csv", "select lead_id from silver.leads order by 1", "-p", str(folder)]
     )
     assert leads.exit_code == 0 and leads.stdout.splitlines() == ["lead_id", "7", "8"], leads.output
+    assert fix in leads.stderr  # the view that failed, named with its fix
+    everything = cli.invoke(main, ["query", "--csv", "select count(*) from main.total", "-p", str(folder)])
+    assert everything.exit_code == 0 and fix in everything.stderr  # main.total may read any view
     total = cli.invoke(main, ["query", "--csv", "select s from total", "-p", str(folder)])
     assert total.exit_code == 0 and total.stdout.splitlines() == ["s", "7.0"], total.output
 
@@ -284,3 +288,32 @@ def test_a_query_head_counts_the_rows_it_does_not_show(tmp_path: Path) -> None:
     _, head, total = loaded.query_head("describe silver.orders", 1)
     assert total > 1 and len(head) == 1
     assert loaded.query_head("select * from silver.orders where false", 3)[1:] == ([], 0)
+
+
+@pytest.mark.parametrize(
+    ("sql", "reads"),
+    [
+        ("select * from silver.orders o join gold.Daily d on o.id = d.id", {"silver.orders", "gold.daily"}),
+        ("with recent as (select * from silver.orders) select * from recent", {"silver.orders"}),
+        ("select 1 where 2 in (select x from bronze.t)", {"bronze.t"}),
+        ("select * from memory.silver.orders", {"silver.orders"}),
+        ("select 42", set()),
+        ("select * from orders", None),  # no schema: a dbt model, a file, anything
+        ("select * from main.total", None),  # a dbt model's view may read any table
+        ("select * from warehouse.silver.orders", None),
+        ("select * from information_schema.tables", None),
+        ("select * from duckdb_tables()", None),
+        ("show tables", None),
+        ("select 1; select * from silver.orders", None),
+        ("pivot silver.orders on status using sum(amount)", None),
+        ("copy (select * from silver.orders) to 'out.csv'", None),
+        ("not sql at all", None),
+    ],
+)
+def test_a_query_reads_only_the_lake_tables_it_names_when_it_names_nothing_else(
+    sql: str, reads: set[str] | None
+) -> None:
+    from lagoa.engine.named import reads_only
+
+    found = reads_only(sql, ("bronze", "silver", "gold"))
+    assert (None if found is None else set(found)) == reads

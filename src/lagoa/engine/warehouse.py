@@ -28,6 +28,7 @@ import duckdb
 from lagoa.core.errors import EngineError
 from lagoa.core.sql import quote_identifier, quote_literal
 from lagoa.engine.connection import connect, extensions_settled
+from lagoa.engine.named import reads_only
 from lagoa.lake.catalog import NAMESPACES, Lake, local_path
 
 if TYPE_CHECKING:
@@ -96,6 +97,11 @@ class _View:
     @property
     def sql_name(self) -> str:
         return f"{quote_identifier(self.namespace)}.{quote_identifier(self.name)}"
+
+    @property
+    def key(self) -> str:
+        """``schema.table``, in lower case, as :func:`~lagoa.engine.named.reads_only` names it."""
+        return f"{self.namespace}.{self.name}".lower()
 
 
 VIEWS_FORMAT = "1"
@@ -269,7 +275,9 @@ class Warehouse:
         if not write:
             refuse_writes(sql)
         with warehouse_lock(self.path):
-            con = self.connect() if write else self.reader(lake, warn=warn)
+            # A read makes views of the lake tables it names, when it names only those.
+            only = None if write else reads_only(sql, NAMESPACES)
+            con = self.connect() if write else self.reader(lake, warn=warn, only=only)
             try:
                 if write:
                     self.refresh(lake, con, warn=warn)
@@ -292,25 +300,29 @@ class Warehouse:
         warn = warn or log.warning
         con = self.memory()
         try:
-            views = self._views(lake)
-            if only is not None:
-                views = [v for v in views if f"{v.namespace}.{v.name}".lower() in only]
+            views = self._views(lake, only)
             if self._attach(con, warn):
-                views += self._mirrored(con, {(v.namespace, v.name) for v in views}, warn)
+                mirrored = self._mirrored(con, {(v.namespace, v.name) for v in views}, warn)
+                views += [v for v in mirrored if only is None or v.key in only]
             self._point(con, views, warn, drop_stale=False)
             return con
         except BaseException:
             con.close()
             raise
 
-    def _views(self, lake: Lake) -> list[_View]:
-        """Lagoa's views: one per lake table (its current snapshot), one per published dataset.
-        A table is loaded from the catalog only when its metadata location changed since the
-        last call (a server answers many queries; a lake may hold hundreds of tables)."""
+    def _views(self, lake: Lake, only: Collection[str] | None = None) -> list[_View]:
+        """Lagoa's views: one per lake table (its current snapshot), one per published dataset
+        (``only`` those named ``schema.table``, in lower case, when given). A table is loaded
+        from the catalog only when its metadata location changed since the last call (a server
+        answers many queries; a lake may hold hundreds of tables)."""
         views = []
         bodies: dict[str, str] = {}
         known = self._bodies or self._remembered_bodies()  # a view depends on its location only
         for identifier, location in sorted(lake.metadata_locations().items()):
+            if only is not None and identifier.lower() not in only:
+                if location in known:
+                    bodies[location] = known[location]  # still known for the next call
+                continue
             body = known.get(location) if location else None
             if body is None:
                 table = lake.table(identifier)
@@ -323,6 +335,8 @@ class Warehouse:
             views.append(_View(namespace, name, body))
         self._bodies = bodies
         for identifier, body in (self.datasets() if self.datasets else {}).items():
+            if only is not None and identifier.lower() not in only:
+                continue
             namespace, name = identifier.split(".", 1)
             views.append(_View(namespace, name, body))
         return views

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import threading
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import duckdb
 from lagoa.core.errors import QueryFailedError as QueryFailedError
 from lagoa.core.errors import RefusedError as RefusedError
 from lagoa.core.sql import quote_literal
+from lagoa.engine.named import names
 
 if TYPE_CHECKING:
     from lagoa.orchestrate.project import Project
@@ -78,9 +78,6 @@ REFUSED_PRAGMA = (
     "`PRAGMA` statements change settings or are shortcuts for table functions: select from the "
     "function instead (`SELECT * FROM pragma_version()`)"
 )
-CATALOG_SCHEMAS = ("information_schema", "pg_catalog")
-CATALOG_FUNCTIONS = ("duckdb_", "pragma_", "information_schema")
-"""What lists the connection's tables: a statement using them sees every view of the lake."""
 FILE_NAME = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,10}(?:\.(?:gz|zst|bz2|lz4))?\Z")
 """A table name DuckDB would read as a file (a path, a URL, ``x.csv``): ``FROM '/etc/passwd'``."""
 
@@ -145,51 +142,13 @@ def checked(sql: str) -> Checked:
 
 def _called(sql: str) -> tuple[set[str], set[str], frozenset[str] | None]:
     """Every function and table function the statement calls, every table it names without a
-    schema, and every ``schema.table`` it names (None when it may see tables it does not name),
-    from DuckDB's syntax tree."""
-    con = duckdb.connect()
-    try:
-        row = con.execute(f"SELECT json_serialize_sql({quote_literal(sql)})").fetchone()
-    finally:
-        con.close()
-    tree = json.loads(row[0]) if row else {}
-    if tree.get("error"):
+    schema, and every ``schema.table`` it names (None when it may see tables it does not name)."""
+    found = names(sql)
+    if found is None:
         # DuckDB cannot serialise every statement (a PIVOT, say): judge it by its text instead.
         # A file named in FROM still cannot be read: the connection's external access is off.
         return {word for word in REFUSED_FUNCTIONS if word in sql.lower()}, set(), None
-    functions: set[str] = set()
-    tables: set[str] = set()
-    named: set[str] = set()
-    blind = False  # the statement may see tables it does not name
-
-    def walk(node: Any) -> None:
-        nonlocal blind
-        if isinstance(node, dict):
-            if node.get("class") == "FUNCTION" and isinstance(node.get("function_name"), str):
-                functions.add(node["function_name"])
-            if node.get("type") == "SHOW_REF":
-                blind = True
-            if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str):
-                schema = str(node.get("schema_name") or "").lower()
-                if schema in CATALOG_SCHEMAS:
-                    blind = True
-                named.add(f"{schema}.{node['table_name'].lower()}")
-            if (
-                node.get("type") == "BASE_TABLE"
-                and isinstance(node.get("table_name"), str)
-                and not node.get("schema_name")
-                and not node.get("catalog_name")
-            ):
-                tables.add(node["table_name"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(tree)
-    blind = blind or any(f.lower().startswith(CATALOG_FUNCTIONS) for f in functions)
-    return functions, tables, None if blind else frozenset(named)
+    return set(found.functions), set(found.bare), found.tables
 
 
 class Console:
