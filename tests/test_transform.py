@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -322,29 +324,53 @@ def test_dbt_clean_empties_lagoas_target_folder(retail: Project) -> None:
     assert project.dbt(["parse"]).success and manifest.is_file()
 
 
-def test_a_new_interval_is_built_without_parsing_the_project_again(tmp_path: Path) -> None:
+def test_a_new_interval_is_built_without_parsing_the_project_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process, the manifest of the last parse serves until a file of the project changes;
+    in a new process, dbt's partial parsing holds across the intervals' different ``--vars``."""
     from datetime import UTC, datetime
 
     from lagoa.cli.scaffold import scaffold
     from lagoa.core.time import Interval
 
     scaffold(tmp_path / "shop")
-    (tmp_path / "shop/dbt/models/marts/interval_seen.sql").write_text(
+    model = tmp_path / "shop/dbt/models/marts/interval_seen.sql"
+    model.write_text(
         "select '{{ var(\"interval_start\") }}' as started, '{{ var(\"interval_end\") }}' as ended\n"
     )
     project = Project.load(tmp_path / "shop")
     project.ingest()
     log = project.root / ".lagoa/dbt/logs/dbt.log"
-    told = ""
-    for day in (1, 2):
-        interval = Interval(datetime(2024, 6, day, tzinfo=UTC), datetime(2024, 6, day + 1, tzinfo=UTC))
+
+    def transformed(day: int, *, elsewhere: bool = False) -> str:
+        """dbt's log of a transform of June ``day`` (in a new process when ``elsewhere``)."""
         before = log.read_text() if log.exists() else ""
-        project.transform(publish=False, interval=interval, quiet=True)
-        told = log.read_text()[len(before) :]
+        if elsewhere:
+            code = (
+                "import sys; from datetime import UTC, datetime; from lagoa.core.time import Interval; "
+                "from lagoa.orchestrate.project import Project; "
+                f"Project.load(sys.argv[1]).transform(publish=False, quiet=True, interval=Interval("
+                f"datetime(2024, 6, {day}, tzinfo=UTC), datetime(2024, 6, {day + 1}, tzinfo=UTC)))"
+            )
+            subprocess.run([sys.executable, "-c", code, str(project.root)], check=True, capture_output=True)
+        else:
+            interval = Interval(datetime(2024, 6, day, tzinfo=UTC), datetime(2024, 6, day + 1, tzinfo=UTC))
+            project.transform(publish=False, interval=interval, quiet=True)
         # The models compile with this run's interval, though the project was parsed without it.
-        assert project.query("select started, ended from main.interval_seen")[1] == [
-            (f"2024-06-0{day} 00:00:00", f"2024-06-0{day + 1} 00:00:00")
-        ]
-    # dbt's partial parsing held across the new --vars: the second day parsed no file again.
+        rows = project.query("select started, ended from main.interval_seen")[1]
+        assert [row[:2] for row in rows] == [(f"2024-06-0{day} 00:00:00", f"2024-06-0{day + 1} 00:00:00")]
+        return log.read_text()[len(before) :]
+
+    transformed(1)
+    assert "Partial parsing" not in transformed(2)  # nothing changed: no parse at all
+    model.write_text(model.read_text().rstrip() + ', \'{{ env_var("SHOP_LABEL", "none") }}\' as label\n')
+    told = transformed(3)  # a changed model is parsed again, and built as it is now
+    assert "Partial parsing enabled: 0 files deleted, 0 files added, 1 files changed" in told
+    assert project.query("select label from main.interval_seen")[1] == [("none",)]
+    monkeypatch.setenv("SHOP_LABEL", "given")
+    transformed(4)  # so is a project whose environment variable changed
+    assert project.query("select label from main.interval_seen")[1] == [("given",)]
+    told = transformed(5, elsewhere=True)
     assert "Partial parsing enabled, no changes found" in told
     assert "Unable to do partial parsing" not in told

@@ -107,11 +107,11 @@ def _domains_read(workspace: Workspace) -> tuple[dict[str, set[str]], dict[str, 
     manifest = workspace.dbt_manifest
     if not manifest.is_file():
         from lagoa.transform.profiles import dbt_project_dir
-        from lagoa.transform.runner import invoke
+        from lagoa.transform.runner import parsed_manifest
         from lagoa.transform.sources import write_sources
 
         write_sources(workspace, dbt_project_dir(workspace))
-        invoke(workspace, ["parse", "--quiet"])
+        parsed_manifest(workspace)  # kept: the run's first build uses it
     nodes = workspace.dbt_manifest_document().get("nodes", {})
     entity_domain: dict[str, str] = {}
     for domain, config in workspace.config.domains.items():

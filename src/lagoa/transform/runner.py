@@ -95,11 +95,83 @@ def invoke(workspace: Workspace, args: list[str], *, manifest: Manifest | None =
 
 def parsed_manifest(workspace: Workspace) -> Manifest | None:
     """dbt's manifest of the project, parsed without the interval's ``--vars``; None when the
-    parse fails (the build that follows then parses, and tells why)."""
+    parse fails (the build that follows then parses, and tells why). The manifest this process
+    parsed last is used again while no file dbt reads has changed (by size and time) and no
+    environment variable the project reads has another value: a parse costs a second even when
+    dbt's partial parsing finds nothing to do."""
     from dbt.contracts.graph.manifest import Manifest
 
+    dbt_dir, profiles = dbt_project_dir(workspace), write_profiles(workspace)
+    before = _files_read(dbt_dir, profiles)
+    kept = _PARSED.get(dbt_dir)
+    if kept is not None and kept[0] == before and _same_environment(kept[1], _dbt_environment(profiles)):
+        return kept[1]
     result = _invoked(workspace, ["parse", "--log-level", "none", "--log-level-file", "debug"], None)
-    return result.result if result.success and isinstance(result.result, Manifest) else None
+    if not result.success or not isinstance(result.result, Manifest):
+        _PARSED.pop(dbt_dir, None)
+        return None
+    if _files_read(dbt_dir, profiles) == before:  # not changed while it parsed
+        _PARSED[dbt_dir] = (before, result.result)
+    return result.result
+
+
+_PARSED: dict[Path, tuple[tuple[tuple[str, int, int], ...], Manifest]] = {}
+"""Per dbt project folder: the files dbt read (see :func:`_files_read`) and the manifest parsed."""
+
+PROJECT_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
+PATH_SETTINGS = {
+    "model-paths": ["models"],
+    "macro-paths": ["macros"],
+    "seed-paths": ["seeds"],
+    "snapshot-paths": ["snapshots"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+    "docs-paths": [],
+    "packages-install-path": ["dbt_packages"],
+}
+"""The folders of a dbt project that dbt parses, and their defaults."""
+
+
+def _files_read(dbt_dir: Path, profiles: Path) -> tuple[tuple[str, int, int], ...]:
+    """(path, size, modification time) of every file a parse of the project reads: its project
+    files, everything under the folders its dbt_project.yml names, and Lagoa's profile."""
+    import yaml
+
+    try:
+        settings = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        settings = {}
+    folders: set[Path] = set()
+    for key, default in PATH_SETTINGS.items():
+        given = settings.get(key, default) if isinstance(settings, dict) else default
+        for name in [given] if isinstance(given, str) else given or []:
+            folders.add(dbt_dir / str(name))
+    files = [dbt_dir / name for name in PROJECT_FILES] + [profiles / "profiles.yml"]
+    for folder in sorted(folders):
+        files += [p for p in folder.rglob("*") if "__pycache__" not in p.parts]
+    found = []
+    for path in files:
+        with contextlib.suppress(OSError):
+            stat = path.stat()
+            found.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+def _same_environment(manifest: Manifest, settings: dict[str, str]) -> bool:
+    """Whether every environment variable the project read (dbt's ``env_var()``) still has the
+    value it was parsed with."""
+    environment = {**os.environ, **settings}
+    return all(environment.get(name) == value for name, value in (manifest.env_vars or {}).items())
+
+
+def _dbt_environment(profiles: Path) -> dict[str, str]:
+    """What Lagoa sets in dbt's environment: no usage statistics leave the machine; dbt's target/
+    and logs/ live with Lagoa's state (beside ``profiles``.yml)."""
+    return {
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_TARGET_PATH": str(profiles / "target"),
+        "DBT_LOG_PATH": str(profiles / "logs"),
+    }
 
 
 def _invoked(workspace: Workspace, args: list[str], manifest: Manifest | None) -> dbtRunnerResult:
@@ -118,12 +190,7 @@ def _invoked(workspace: Workspace, args: list[str], manifest: Manifest | None) -
     if full[:1] == ["clean"] and not any(a.endswith("clean-project-files-only") for a in full):
         # dbt's target/ is Lagoa's, outside the dbt project: dbt refuses to clean it unless told.
         full.append("--no-clean-project-files-only")
-    # No usage statistics leave the machine; dbt's target/ and logs/ live with Lagoa's state.
-    settings = {
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DBT_TARGET_PATH": str(profiles / "target"),
-        "DBT_LOG_PATH": str(profiles / "logs"),
-    }
+    settings = _dbt_environment(profiles)
     from dbt.cli.main import dbtRunner
 
     # dbt keeps global state (environment, loggers, the adapter's connection): one at a time.
@@ -219,11 +286,10 @@ def build_all(context: StageContext, selectors: list[str] | None = None, *, quie
     if quiet:
         args += ["--log-level", "none", "--log-level-file", "debug"]
     # dbt's partial parsing keeps a hash of the --vars it parsed with: a new interval would parse
-    # the whole project again (seconds, every run). So parse without them, as `lagoa graph` and
-    # runs without an interval do, and build on that manifest: each model still compiles with
-    # the interval's vars, only its parse-time config() and ref() see them unset.
-    manifest = parsed_manifest(workspace) if variables else None
-    return invoke(workspace, args, manifest=manifest)
+    # the whole project again (seconds, every run). So parse without them, as `lagoa graph` does,
+    # and build on that manifest: each model still compiles with the interval's vars, only its
+    # parse-time config() and ref() see them unset.
+    return invoke(workspace, args, manifest=parsed_manifest(workspace))
 
 
 def selected_models(workspace: Workspace, selectors: list[str]) -> list[str]:
