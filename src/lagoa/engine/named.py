@@ -33,18 +33,16 @@ class Names:
     it does not name (it lists the catalog, or SHOWs)."""
 
 
-def names(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> Names | None:
+def names(sql: str) -> Names | None:
     """What the one statement ``sql`` names; None when DuckDB cannot serialise it (not a SELECT,
-    several statements, a PIVOT, a syntax error). ``con``: a connection to parse with."""
-    own = con is None
-    con = con or duckdb.connect()
+    several statements, a PIVOT, a syntax error)."""
+    con = duckdb.connect()
     try:
         row = con.execute(f"SELECT json_serialize_sql({quote_literal(sql)})").fetchone()
     except duckdb.Error:
         return None
     finally:
-        if own:
-            con.close()
+        con.close()
     tree = json.loads(row[0]) if row else {}
     if not isinstance(tree, dict) or tree.get("error") or len(tree.get("statements") or []) != 1:
         return None
@@ -87,13 +85,11 @@ def names(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> Names | Non
     return Names(frozenset(functions), frozenset(bare), None if blind else frozenset(named))
 
 
-def reads_only(
-    sql: str, schemas: Collection[str], con: duckdb.DuckDBPyConnection | None = None
-) -> frozenset[str] | None:
+def reads_only(sql: str, schemas: Collection[str]) -> frozenset[str] | None:
     """The ``schema.table`` names (lower case) that ``sql`` reads, when every table it reads is
     named with one of ``schemas``; None when it reads anything else, or may (a table without a
     schema, a catalog listing, a statement DuckDB cannot serialise): then it needs them all."""
-    found = names(sql, con)
+    found = names(sql)
     if found is None or found.tables is None or found.bare:
         return None
     if any(name.count(".") != 1 or name.split(".", 1)[0] not in schemas for name in found.tables):

@@ -274,9 +274,9 @@ class Warehouse:
         warn = warn or log.warning
         if not write:
             refuse_writes(sql)
+        # A read makes views of the lake tables it names, when it names only those.
+        only = None if write else reads_only(sql, NAMESPACES)
         with warehouse_lock(self.path):
-            # A read makes views of the lake tables it names, when it names only those.
-            only = None if write else reads_only(sql, NAMESPACES)
             con = self.connect() if write else self.reader(lake, warn=warn, only=only)
             try:
                 if write:

@@ -35,15 +35,20 @@ def dbt_project_dir(workspace: Workspace) -> Path:
     return folder
 
 
+def dbt_settings(dbt_dir: Path) -> dict[str, Any]:
+    """The dbt project's dbt_project.yml, read ({} when it holds no mapping)."""
+    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
 def asks_profile(dbt_dir: Path) -> bool:
     """Whether dbt_project.yml names its profile (else dbt is told the one Lagoa writes)."""
-    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-    return isinstance(data, dict) and isinstance(data.get("profile"), str)
+    return isinstance(dbt_settings(dbt_dir).get("profile"), str)
 
 
 def profile_name(dbt_dir: Path) -> str:
     """The profile the dbt project asks for (``profile:`` in dbt_project.yml), else its name."""
-    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    data = dbt_settings(dbt_dir)
     name = data.get("profile") or data.get("name")
     if not isinstance(name, str):
         raise ConfigError("dbt_project.yml names no profile", file=str(dbt_dir / "dbt_project.yml"))

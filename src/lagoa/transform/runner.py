@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from lagoa.core.errors import TransformError
 from lagoa.engine.warehouse import warehouse_lock
-from lagoa.transform.profiles import asks_profile, dbt_project_dir, profile_name, write_profiles
+from lagoa.transform.profiles import asks_profile, dbt_project_dir, dbt_settings, profile_name, write_profiles
 
 log = logging.getLogger("lagoa.transform")
 
@@ -138,12 +138,12 @@ def _files_read(dbt_dir: Path, profiles: Path) -> tuple[tuple[str, int, int], ..
     import yaml
 
     try:
-        settings = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+        settings = dbt_settings(dbt_dir)
     except (OSError, yaml.YAMLError):
-        settings = {}
+        settings = {}  # dbt's parse then fails, and says why
     folders: set[Path] = set()
     for key, default in PATH_SETTINGS.items():
-        given = settings.get(key, default) if isinstance(settings, dict) else default
+        given = settings.get(key, default)
         for name in [given] if isinstance(given, str) else given or []:
             folders.add(dbt_dir / str(name))
     files = [dbt_dir / name for name in PROJECT_FILES] + [profiles / "profiles.yml"]

@@ -11,6 +11,7 @@ import yaml
 from lagoa.core.config import source_tables
 from lagoa.lake.schema import duckdb_type, type_name
 from lagoa.storage.local import replace_text
+from lagoa.transform.profiles import dbt_settings
 from lagoa.transform.targets import LAYERS, source_schema
 
 if TYPE_CHECKING:
@@ -56,8 +57,7 @@ def sources(workspace: Workspace) -> dict[str, Any]:
 
 def sources_path(dbt_dir: Path) -> Path:
     """Where the sources file goes: the dbt project's first model path."""
-    data = yaml.safe_load((dbt_dir / "dbt_project.yml").read_text(encoding="utf-8")) or {}
-    model_paths = data.get("model-paths") or ["models"]
+    model_paths = dbt_settings(dbt_dir).get("model-paths") or ["models"]
     return dbt_dir / str(model_paths[0]) / SOURCES_FILE
 
 
